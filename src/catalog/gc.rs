@@ -1,0 +1,57 @@
+use rusqlite::params;
+
+use super::{Catalog, Result};
+
+impl Catalog {
+    /// Records a blob about to be written. Unless a commit claims it before `due_ms`, the
+    /// collector deletes it: this is how blobs of interrupted writes are found without
+    /// listing the store.
+    pub async fn register_pending_blob(&self, blob: &str, due_ms: i64) -> Result<()> {
+        let blob = blob.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO blob_gc (blob, due_ms) VALUES (?1, ?2)",
+                params![blob, due_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Queues a blob for deletion now (a write that failed before its commit).
+    pub async fn discard_blob(&self, blob: &str, now_ms: i64) -> Result<()> {
+        self.register_pending_blob(blob, now_ms).await
+    }
+
+    pub async fn due_blobs(&self, now_ms: i64, limit: usize) -> Result<Vec<String>> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT blob FROM blob_gc WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2")?;
+            let rows = stmt.query_map(params![now_ms, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+    }
+
+    /// Forgets blobs the collector has deleted.
+    pub async fn forget_blobs(&self, blobs: Vec<String>) -> Result<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            for blob in &blobs {
+                tx.execute("DELETE FROM blob_gc WHERE blob = ?1", [blob])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// At start-up of the only process using this catalog, every write in flight died with
+    /// the previous process, so all pending blobs are orphans, due now.
+    pub async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize> {
+        self.call(move |conn| {
+            Ok(conn.execute("UPDATE blob_gc SET due_ms = ?1 WHERE due_ms > ?1", [now_ms])?)
+        })
+        .await
+    }
+}

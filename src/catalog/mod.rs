@@ -1,0 +1,319 @@
+//! Metadata store: buckets, object versions, multipart uploads and the blob collector's
+//! queue. Every change that makes data visible or invisible is one SQLite transaction, and
+//! every blob is either referenced by a row or queued for collection, so a crash at any
+//! point leaves nothing half-visible and nothing leaked.
+
+mod buckets;
+mod gc;
+mod uploads;
+mod versions;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+pub use versions::{CommitOutcome, DeleteOutcome, ListedVersion, Precondition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("catalog: corrupt record: {0}")]
+    Corrupt(String),
+    #[error("catalog task failed: {0}")]
+    Task(String),
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket already exists")]
+    BucketExists,
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("no such version")]
+    NoSuchVersion,
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("precondition failed")]
+    PreconditionFailed,
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Unversioned => "",
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Versioning> {
+        match s {
+            "" => Ok(Versioning::Unversioned),
+            "Enabled" => Ok(Versioning::Enabled),
+            "Suspended" => Ok(Versioning::Suspended),
+            other => Err(CatalogError::Corrupt(format!("versioning state {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: String,
+    pub created_ms: i64,
+    pub region: String,
+    pub versioning: Versioning,
+    /// Bucket encryption settings, as the s3 edge stores them (opaque JSON here).
+    pub encryption: Option<String>,
+}
+
+/// How a version is encrypted; no secrets, only what responses and later requests need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode")]
+pub enum Sse {
+    S3,
+    C { key_md5: String },
+}
+
+/// HTTP-visible attributes of a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
+    #[serde(default)]
+    pub user: BTreeMap<String, String>,
+}
+
+/// Flexible checksum of a whole object (or of a part): algorithm name as S3 spells it
+/// (CRC32, CRC32C, SHA1, SHA256, CRC64NVME), base64 value, FULL_OBJECT or COMPOSITE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    pub algorithm: String,
+    pub value: String,
+    pub kind: String,
+}
+
+/// One sealed blob holding (part of) a version's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    /// 0 for a single-part object, else the multipart part number.
+    pub part_number: u32,
+    pub blob: String,
+    pub size: u64,
+    pub etag: String,
+    /// The blob's encoded seal header, kept here so reads need no extra round trip.
+    pub header: Vec<u8>,
+    pub checksum: Option<Checksum>,
+    pub last_modified_ms: i64,
+}
+
+/// A version as stored (also used for delete markers, which have no parts).
+#[derive(Debug, Clone)]
+pub struct ObjectVersion {
+    pub row: i64,
+    pub bucket: String,
+    pub key: String,
+    /// As S3 reports it: "null" for versions written while versioning was off or suspended.
+    pub version_id: String,
+    /// Unique per write; bound into every chunk so blobs cannot be swapped between versions.
+    pub seal_id: String,
+    pub delete_marker: bool,
+    pub is_latest: bool,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub meta: ObjectMeta,
+    pub sse: Option<Sse>,
+    pub checksum: Option<Checksum>,
+    /// Number of multipart parts; None for a single PUT.
+    pub parts_count: Option<u32>,
+}
+
+/// What a writer hands to `commit_version`.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub bucket: String,
+    pub key: String,
+    pub seal_id: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub meta: ObjectMeta,
+    pub sse: Sse,
+    pub checksum: Option<Checksum>,
+    pub parts_count: Option<u32>,
+    pub parts: Vec<PartRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub seal_id: String,
+    pub initiated_ms: i64,
+    pub meta: ObjectMeta,
+    pub sse: Sse,
+    /// Encoded wrapped upload data key (the same for every part).
+    pub wrapped_key: Vec<u8>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+/// Handle to the catalog; cheap to clone. SQLite calls run on the blocking pool.
+#[derive(Clone)]
+pub struct Catalog {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    versioning TEXT NOT NULL DEFAULT '',
+    encryption TEXT
+);
+CREATE TABLE IF NOT EXISTS versions (
+    row INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    seal_id TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL,
+    is_latest INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    meta TEXT NOT NULL,
+    sse TEXT,
+    checksum TEXT,
+    parts_count INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
+CREATE INDEX IF NOT EXISTS versions_latest ON versions(bucket, is_latest, key);
+CREATE TABLE IF NOT EXISTS version_parts (
+    version_row INTEGER NOT NULL REFERENCES versions(row) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    header BLOB NOT NULL,
+    checksum TEXT,
+    last_modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (version_row, part_number)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    seal_id TEXT NOT NULL,
+    initiated_ms INTEGER NOT NULL,
+    meta TEXT NOT NULL,
+    sse TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    checksum_algorithm TEXT,
+    checksum_type TEXT
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    header BLOB NOT NULL,
+    checksum TEXT,
+    last_modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+-- Blobs to delete once due: garbage (due at once) and blobs of writes in flight (due after
+-- a grace period unless the write commits, which removes the row in its transaction).
+CREATE TABLE IF NOT EXISTS blob_gc (
+    blob TEXT PRIMARY KEY,
+    due_ms INTEGER NOT NULL
+);
+"#;
+
+impl Catalog {
+    pub fn open(path: &Path, fsync: bool) -> Result<Catalog> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL fsyncs the WAL on every commit: an acknowledged write survives power loss.
+        // NORMAL still survives a process crash (kill -9).
+        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Catalog {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    #[cfg(test)]
+    pub fn in_memory() -> Catalog {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        Catalog {
+            conn: Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn call<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| CatalogError::Task("catalog lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| CatalogError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| CatalogError::Corrupt(e.to_string()))
+}
+
+fn opt_from_json<T: for<'de> Deserialize<'de>>(s: Option<String>) -> Result<Option<T>> {
+    s.as_deref().map(from_json).transpose()
+}
+
+fn opt_to_json<T: Serialize>(v: &Option<T>) -> Result<Option<String>> {
+    v.as_ref().map(to_json).transpose()
+}

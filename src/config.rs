@@ -1,0 +1,232 @@
+//! Typed configuration. Every field has a default so `sealgate serve` runs with no file;
+//! `config/sealgate.example.toml` documents each one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::crypto::AeadBackend;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub credentials: Credentials,
+    pub tls: Tls,
+    pub storage: Storage,
+    pub s3: S3Settings,
+    pub crypto: CryptoSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Credentials {
+    /// Root user of the account; overridden by SEALGATE_ROOT_ACCESS_KEY / _SECRET_KEY.
+    pub root_access_key: Option<String>,
+    pub root_secret_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Generate a certificate for localhost at start (local use only).
+    pub self_signed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// Where sealed blobs live. Empty: `<data_dir>/blobs` on the local disk.
+    pub blob_dir: Option<PathBuf>,
+    /// fsync blobs and the catalog before a write is acknowledged.
+    pub fsync: bool,
+    /// Seconds an unfinished upload's blob may exist before it counts as an orphan.
+    pub orphan_grace_secs: u64,
+    /// How often the collector deletes garbage and orphaned blobs.
+    pub gc_interval_secs: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            blob_dir: None,
+            fsync: true,
+            orphan_grace_secs: 3600,
+            gc_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// AWS refuses SSE-C over plain HTTP; this allows it for local testing only.
+    pub allow_sse_c_over_http: bool,
+    /// Largest single PUT body (AWS: 5 GiB).
+    pub max_put_size: u64,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            allow_sse_c_over_http: false,
+            max_put_size: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoSettings {
+    /// AES-256-GCM implementation: "ring" (fastest measured) or "rustcrypto".
+    pub aead: String,
+    /// Plaintext bytes per sealed chunk of newly written blobs.
+    pub chunk_size: u32,
+}
+
+impl Default for CryptoSettings {
+    fn default() -> Self {
+        CryptoSettings {
+            aead: "ring".into(),
+            chunk_size: crate::crypto::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8014)),
+            data_dir: PathBuf::from("./data"),
+            region: "us-east-1".into(),
+            credentials: Credentials::default(),
+            tls: Tls::default(),
+            storage: Storage::default(),
+            s3: S3Settings::default(),
+            crypto: CryptoSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.aead_backend().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "crypto.aead must be \"ring\" or \"rustcrypto\", not {:?}",
+                self.crypto.aead
+            )));
+        }
+        if !(4096..=16 * 1024 * 1024).contains(&self.crypto.chunk_size) {
+            return Err(ConfigError::Invalid(
+                "crypto.chunk_size must be within 4 KiB..=16 MiB".into(),
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert and tls.key go together".into(),
+            ));
+        }
+        if self.tls.self_signed && self.tls.cert.is_some() {
+            return Err(ConfigError::Invalid(
+                "choose tls.self_signed or tls.cert/tls.key, not both".into(),
+            ));
+        }
+        if self.region.is_empty() {
+            return Err(ConfigError::Invalid("region must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    pub fn aead_backend(&self) -> Option<AeadBackend> {
+        AeadBackend::parse(&self.crypto.aead)
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.storage
+            .blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.self_signed || self.tls.cert.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_readme() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8014");
+        assert_eq!(c.region, "us-east-1");
+        assert!(c.storage.fsync);
+    }
+
+    #[test]
+    fn example_config_parses_and_equals_defaults() {
+        let text = include_str!("../config/sealgate.example.toml");
+        let parsed: Config = toml::from_str(text).unwrap();
+        parsed.validate().unwrap();
+        let d = Config::default();
+        assert_eq!(parsed.listen, d.listen);
+        assert_eq!(
+            parsed.storage.orphan_grace_secs,
+            d.storage.orphan_grace_secs
+        );
+        assert_eq!(parsed.crypto.chunk_size, d.crypto.chunk_size);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = Config::default();
+        c.crypto.aead = "rot13".into();
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.tls.cert = Some("c.pem".into());
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! One small trait over the AES-256-GCM implementation, so the fastest measured one is
+//! used (BENCHMARKS.md); both produce identical bytes.
+
+use super::CryptoError;
+
+pub trait ChunkAead: Send + Sync {
+    /// Encrypts `buf` in place and appends the 16-byte tag.
+    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>);
+    /// Verifies and decrypts `buf` (ciphertext || tag) in place, dropping the tag.
+    fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError>;
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AeadBackend {
+    /// `ring` (BoringSSL's assembly): the fastest measured here.
+    #[default]
+    Ring,
+    /// RustCrypto's `aes-gcm`.
+    RustCrypto,
+}
+
+impl AeadBackend {
+    pub fn parse(s: &str) -> Option<AeadBackend> {
+        match s {
+            "ring" => Some(AeadBackend::Ring),
+            "rustcrypto" => Some(AeadBackend::RustCrypto),
+            _ => None,
+        }
+    }
+
+    pub fn cipher(self, key: &[u8; 32]) -> Box<dyn ChunkAead> {
+        match self {
+            AeadBackend::Ring => Box::new(RingAead::new(key)),
+            AeadBackend::RustCrypto => Box::new(RustCryptoAead::new(key)),
+        }
+    }
+}
+
+pub struct RingAead(ring::aead::LessSafeKey);
+
+impl RingAead {
+    pub fn new(key: &[u8; 32]) -> RingAead {
+        // AES-256-GCM takes any 32-byte key; the length is fixed by the type.
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key)
+            .expect("32-byte AES-256 key");
+        RingAead(ring::aead::LessSafeKey::new(unbound))
+    }
+}
+
+impl ChunkAead for RingAead {
+    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+        // Fails only for inputs beyond GCM's 64 GiB message limit; chunks are at most 16 MiB.
+        self.0
+            .seal_in_place_append_tag(nonce, ring::aead::Aad::from(aad), buf)
+            .expect("chunk within GCM limits");
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+        let len = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::from(aad), buf)
+            .map_err(|_| CryptoError::Authentication)?
+            .len();
+        buf.truncate(len);
+        Ok(())
+    }
+}
+
+pub struct RustCryptoAead(aes_gcm::Aes256Gcm);
+
+impl RustCryptoAead {
+    pub fn new(key: &[u8; 32]) -> RustCryptoAead {
+        use aes_gcm::KeyInit as _;
+        RustCryptoAead(aes_gcm::Aes256Gcm::new(&(*key).into()))
+    }
+}
+
+impl ChunkAead for RustCryptoAead {
+    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+        use aes_gcm::AeadInOut as _;
+        // Fails only for inputs beyond GCM's limits; chunks are at most 16 MiB.
+        self.0
+            .encrypt_in_place(&(*nonce).into(), aad, buf)
+            .expect("chunk within GCM limits");
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        use aes_gcm::AeadInOut as _;
+        self.0
+            .decrypt_in_place(&(*nonce).into(), aad, buf)
+            .map_err(|_| CryptoError::Authentication)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_agree_and_detect_tampering() {
+        let key = [7u8; 32];
+        let nonce = [3u8; 12];
+        for (a, b) in [
+            (AeadBackend::Ring, AeadBackend::RustCrypto),
+            (AeadBackend::RustCrypto, AeadBackend::Ring),
+        ] {
+            let (a, b) = (a.cipher(&key), b.cipher(&key));
+            let mut buf = b"hello chunk".to_vec();
+            a.seal_in_place(&nonce, b"aad", &mut buf);
+            let mut other = b"hello chunk".to_vec();
+            b.seal_in_place(&nonce, b"aad", &mut other);
+            assert_eq!(buf, other);
+            let mut opened = buf.clone();
+            b.open_in_place(&nonce, b"aad", &mut opened).unwrap();
+            assert_eq!(opened, b"hello chunk");
+            let mut wrong_aad = buf.clone();
+            assert!(b.open_in_place(&nonce, b"aaD", &mut wrong_aad).is_err());
+            buf[0] ^= 1;
+            assert!(b.open_in_place(&nonce, b"aad", &mut buf).is_err());
+        }
+        assert_eq!(AeadBackend::parse("ring"), Some(AeadBackend::Ring));
+        assert_eq!(AeadBackend::parse("rot13"), None);
+    }
+}

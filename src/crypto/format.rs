@@ -1,0 +1,327 @@
+//! The blob header: self-describing (format, algorithm, chunk size, plaintext length, salt,
+//! and the wrapped data key with what wrapped it), and the chunk arithmetic of a blob.
+
+use super::{CryptoError, TAG_LEN, WrappedKey, Wrapping};
+
+pub const MAGIC: &[u8; 4] = b"SGB1";
+pub const FORMAT_VERSION: u8 = 1;
+/// AES-256-GCM over fixed-size chunks with STREAM nonces.
+pub const ALG_AES256_GCM_STREAM: u8 = 1;
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// Cap on any variable-length header field: a corrupt length cannot make us allocate much.
+const MAX_FIELD: usize = 4096;
+
+const TAG_SSE_S3: u8 = 1;
+const TAG_SSE_C: u8 = 2;
+const TAG_KMS: u8 = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealHeader {
+    pub chunk_size: u32,
+    pub plaintext_len: u64,
+    /// Random per blob; the content key derives from it, so every blob's key is unique.
+    pub salt: [u8; 32],
+    pub wrapped_key: WrappedKey,
+}
+
+/// Where a plaintext range lives in a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkSpan {
+    pub first_chunk: u64,
+    pub last_chunk: u64,
+    /// Byte range of the blob (header included in the offsets) holding those chunks.
+    pub blob_start: u64,
+    pub blob_end: u64,
+    /// Plaintext bytes to drop from the front of the first chunk.
+    pub skip: u64,
+    /// Plaintext bytes to return in all.
+    pub take: u64,
+}
+
+impl SealHeader {
+    pub fn new(plaintext_len: u64, chunk_size: u32, wrapped_key: WrappedKey) -> SealHeader {
+        let mut salt = [0u8; 32];
+        super::fill_random(&mut salt);
+        SealHeader::with_salt(plaintext_len, chunk_size, wrapped_key, salt)
+    }
+
+    /// A header with a given salt: for test vectors; real blobs use `new`.
+    #[doc(hidden)]
+    pub fn with_salt(
+        plaintext_len: u64,
+        chunk_size: u32,
+        wrapped_key: WrappedKey,
+        salt: [u8; 32],
+    ) -> SealHeader {
+        SealHeader {
+            chunk_size,
+            plaintext_len,
+            salt,
+            wrapped_key,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        out.push(ALG_AES256_GCM_STREAM);
+        out.extend_from_slice(&self.chunk_size.to_be_bytes());
+        out.extend_from_slice(&self.plaintext_len.to_be_bytes());
+        out.extend_from_slice(&self.salt);
+        match &self.wrapped_key.wrapping {
+            Wrapping::SseS3 { master_key_id } => {
+                out.push(TAG_SSE_S3);
+                put_field(&mut out, master_key_id.as_bytes());
+            }
+            Wrapping::SseC { salt, fingerprint } => {
+                out.push(TAG_SSE_C);
+                out.extend_from_slice(salt);
+                out.extend_from_slice(fingerprint);
+            }
+            Wrapping::Kms {
+                key_arn,
+                key_version,
+            } => {
+                out.push(TAG_KMS);
+                put_field(&mut out, key_arn.as_bytes());
+                put_field(&mut out, key_version.as_bytes());
+            }
+        }
+        put_field(&mut out, &self.wrapped_key.ciphertext);
+        out
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        self.encode().len()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<(SealHeader, usize), CryptoError> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(4)? != MAGIC {
+            return Err(CryptoError::Malformed(
+                "not a sealgate blob (bad magic)".into(),
+            ));
+        }
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(CryptoError::UnsupportedVersion(version));
+        }
+        let alg = r.u8()?;
+        if alg != ALG_AES256_GCM_STREAM {
+            return Err(CryptoError::Malformed(format!("unknown algorithm {alg}")));
+        }
+        let chunk_size = u32::from_be_bytes(r.array()?);
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(CryptoError::Malformed(format!(
+                "chunk size {chunk_size} out of range"
+            )));
+        }
+        let plaintext_len = u64::from_be_bytes(r.array()?);
+        let salt: [u8; 32] = r.array()?;
+        let wrapping = match r.u8()? {
+            TAG_SSE_S3 => Wrapping::SseS3 {
+                master_key_id: r.string()?,
+            },
+            TAG_SSE_C => Wrapping::SseC {
+                salt: r.array()?,
+                fingerprint: r.array()?,
+            },
+            TAG_KMS => Wrapping::Kms {
+                key_arn: r.string()?,
+                key_version: r.string()?,
+            },
+            other => {
+                return Err(CryptoError::Malformed(format!(
+                    "unknown key wrapping {other}"
+                )));
+            }
+        };
+        let ciphertext = r.field()?.to_vec();
+        let header = SealHeader {
+            chunk_size,
+            plaintext_len,
+            salt,
+            wrapped_key: WrappedKey {
+                wrapping,
+                ciphertext,
+            },
+        };
+        Ok((header, r.pos))
+    }
+
+    /// An empty object still has one (empty, final) chunk, so truncation to nothing shows.
+    pub fn chunk_count(&self) -> u64 {
+        self.plaintext_len.div_ceil(self.chunk_size as u64).max(1)
+    }
+
+    /// Plaintext bytes in chunk `index`.
+    pub fn chunk_plain_len(&self, index: u64) -> u64 {
+        let c = self.chunk_size as u64;
+        self.plaintext_len.saturating_sub(index * c).min(c)
+    }
+
+    pub fn sealed_len(&self) -> u64 {
+        self.encoded_len() as u64 + self.plaintext_len + self.chunk_count() * TAG_LEN as u64
+    }
+
+    /// The chunks covering plaintext `[start, end)`; `start < end <= plaintext_len`.
+    pub fn locate(&self, start: u64, end: u64) -> ChunkSpan {
+        let c = self.chunk_size as u64;
+        let stride = c + TAG_LEN as u64;
+        let header = self.encoded_len() as u64;
+        let first_chunk = start / c;
+        let last_chunk = end.saturating_sub(1) / c;
+        ChunkSpan {
+            first_chunk,
+            last_chunk,
+            blob_start: header + first_chunk * stride,
+            blob_end: header
+                + last_chunk * stride
+                + self.chunk_plain_len(last_chunk)
+                + TAG_LEN as u64,
+            skip: start - first_chunk * c,
+            take: end.saturating_sub(start),
+        }
+    }
+}
+
+fn put_field(out: &mut Vec<u8>, data: &[u8]) {
+    // Fields are ids, ARNs and wrapped keys: far below u16::MAX; decode caps them at 4 KiB.
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CryptoError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| CryptoError::Malformed("header is truncated".into()))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, CryptoError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CryptoError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn field(&mut self) -> Result<&'a [u8], CryptoError> {
+        let len = u16::from_be_bytes(self.array()?) as usize;
+        if len > MAX_FIELD {
+            return Err(CryptoError::Malformed(format!(
+                "header field of {len} bytes is too long"
+            )));
+        }
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<String, CryptoError> {
+        String::from_utf8(self.field()?.to_vec())
+            .map_err(|_| CryptoError::Malformed("header field is not UTF-8".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u64, chunk: u32) -> SealHeader {
+        let wrapped = WrappedKey {
+            wrapping: Wrapping::SseS3 {
+                master_key_id: "abcd".into(),
+            },
+            ciphertext: vec![9; 60],
+        };
+        SealHeader::with_salt(len, chunk, wrapped, [5; 32])
+    }
+
+    #[test]
+    fn encode_decode_round_trip_for_every_wrapping() {
+        let mut h = header(1234, 64);
+        for wrapping in [
+            Wrapping::SseS3 {
+                master_key_id: "id".into(),
+            },
+            Wrapping::SseC {
+                salt: [1; 16],
+                fingerprint: [2; 32],
+            },
+            Wrapping::Kms {
+                key_arn: "arn:aws:kms:us-east-1:1:key/x".into(),
+                key_version: "v1".into(),
+            },
+        ] {
+            h.wrapped_key.wrapping = wrapping;
+            let bytes = h.encode();
+            let (back, n) =
+                SealHeader::decode(&[bytes.as_slice(), b"trailing chunks"].concat()).unwrap();
+            assert_eq!(back, h);
+            assert_eq!(n, bytes.len());
+            assert_eq!(n, h.encoded_len());
+        }
+    }
+
+    #[test]
+    fn decode_refuses_bad_input() {
+        let good = header(10, 64).encode();
+        for cut in 0..good.len() {
+            assert!(
+                SealHeader::decode(&good[..cut]).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert!(SealHeader::decode(&bad).is_err());
+        let mut bad = good.clone();
+        bad[4] = 9;
+        assert!(matches!(
+            SealHeader::decode(&bad),
+            Err(CryptoError::UnsupportedVersion(9))
+        ));
+        let mut bad = good.clone();
+        bad[5] = 2;
+        assert!(SealHeader::decode(&bad).is_err());
+        let mut bad = good.clone();
+        bad[6..10].copy_from_slice(&0u32.to_be_bytes());
+        assert!(SealHeader::decode(&bad).is_err());
+        let mut bad = good;
+        let at = 4 + 1 + 1 + 4 + 8 + 32 + 1;
+        bad[at..at + 2].copy_from_slice(&60000u16.to_be_bytes());
+        assert!(SealHeader::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn chunk_arithmetic() {
+        let h = header(0, 16);
+        assert_eq!(h.chunk_count(), 1);
+        assert_eq!(h.sealed_len(), h.encoded_len() as u64 + 16);
+        let h = header(33, 16);
+        assert_eq!(h.chunk_count(), 3);
+        assert_eq!(h.chunk_plain_len(2), 1);
+        let hl = h.encoded_len() as u64;
+        assert_eq!(h.sealed_len(), hl + 33 + 3 * 16);
+        let s = h.locate(0, 33);
+        assert_eq!(
+            (s.first_chunk, s.last_chunk, s.blob_start, s.blob_end),
+            (0, 2, hl, h.sealed_len())
+        );
+        let s = h.locate(16, 32);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (1, 1, 0, 16));
+        assert_eq!((s.blob_start, s.blob_end), (hl + 32, hl + 64));
+        let s = h.locate(15, 17);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (0, 1, 15, 2));
+    }
+}

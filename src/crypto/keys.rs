@@ -1,0 +1,281 @@
+//! Data keys and the root key with everything derived from it: the SSE-S3 master key,
+//! SSE-C key fingerprints and wraps, and the key sealing catalog metadata.
+
+use hmac::{KeyInit as _, Mac as _};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use super::aead::{ChunkAead as _, RingAead};
+use super::{CryptoError, WrappedKey, Wrapping, fill_random};
+
+const SSE_S3_MASTER: &[u8] = b"sealgate/v1/sse-s3 master";
+const SSE_S3_KEY_ID: &[u8] = b"sealgate/v1/sse-s3 key id";
+const SSE_S3_WRAP: &[u8] = b"sealgate/v1/sse-s3 wrap";
+const SSE_C_FINGERPRINT: &[u8] = b"sealgate/v1/sse-c fingerprint";
+const SSE_C_WRAP: &[u8] = b"sealgate/v1/sse-c wrap";
+const CATALOG_SEAL: &[u8] = b"sealgate/v1/catalog metadata";
+const NONCE_LEN: usize = 12;
+
+/// A 256-bit object data key; zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    pub fn generate() -> DataKey {
+        let mut k = Zeroizing::new([0u8; 32]);
+        fill_random(k.as_mut());
+        DataKey(k)
+    }
+
+    pub fn from_bytes(b: [u8; 32]) -> DataKey {
+        DataKey(Zeroizing::new(b))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+/// The gateway's root of trust; zeroized on drop, never printed.
+pub struct RootKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RootKey(..)")
+    }
+}
+
+fn derive(ikm: &[u8], salt: Option<&[u8]>, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    hkdf::Hkdf::<Sha256>::new(salt, ikm)
+        .expand(label, out.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
+}
+
+/// AES-256-GCM with a random nonce: nonce || ciphertext || tag.
+fn seal_random_nonce(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce);
+    let mut buf = plaintext.to_vec();
+    RingAead::new(key).seal_in_place(&nonce, aad, &mut buf);
+    [nonce.as_slice(), &buf].concat()
+}
+
+fn open_random_nonce(
+    key: &[u8; 32],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if sealed.len() < NONCE_LEN + super::TAG_LEN {
+        return Err(CryptoError::Malformed("sealed value is too short".into()));
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Authentication)?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    RingAead::new(key).open_in_place(&nonce, aad, &mut buf)?;
+    Ok(buf)
+}
+
+fn data_key_from(plain: &[u8]) -> Result<DataKey, CryptoError> {
+    let b: [u8; 32] = plain
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("wrapped key is not 32 bytes".into()))?;
+    Ok(DataKey::from_bytes(b))
+}
+
+impl RootKey {
+    pub fn generate() -> RootKey {
+        let mut k = Zeroizing::new([0u8; 32]);
+        fill_random(k.as_mut());
+        RootKey(k)
+    }
+
+    pub fn from_bytes(b: [u8; 32]) -> RootKey {
+        RootKey(Zeroizing::new(b))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Public id of the SSE-S3 master key (16 hex chars); reveals nothing of the key.
+    pub fn sse_s3_key_id(&self) -> String {
+        hex::encode(&derive(self.0.as_ref(), None, SSE_S3_KEY_ID)[..8])
+    }
+
+    fn sse_s3_aad(key_id: &str) -> Vec<u8> {
+        [SSE_S3_WRAP, key_id.as_bytes()].concat()
+    }
+
+    pub fn wrap_sse_s3(&self, dk: &DataKey) -> WrappedKey {
+        let master_key_id = self.sse_s3_key_id();
+        let master = derive(self.0.as_ref(), None, SSE_S3_MASTER);
+        let ciphertext =
+            seal_random_nonce(&master, &Self::sse_s3_aad(&master_key_id), dk.as_bytes());
+        WrappedKey {
+            wrapping: Wrapping::SseS3 { master_key_id },
+            ciphertext,
+        }
+    }
+
+    pub fn unwrap_sse_s3(&self, w: &WrappedKey) -> Result<DataKey, CryptoError> {
+        let Wrapping::SseS3 { master_key_id } = &w.wrapping else {
+            return Err(CryptoError::Malformed("not an SSE-S3 wrapped key".into()));
+        };
+        if *master_key_id != self.sse_s3_key_id() {
+            return Err(CryptoError::Malformed(format!(
+                "data key is wrapped under SSE-S3 master key {master_key_id}, not this root key's"
+            )));
+        }
+        let master = derive(self.0.as_ref(), None, SSE_S3_MASTER);
+        data_key_from(&open_random_nonce(
+            &master,
+            &Self::sse_s3_aad(master_key_id),
+            &w.ciphertext,
+        )?)
+    }
+
+    fn sse_c_fingerprint(&self, customer_key: &[u8; 32], salt: &[u8; 16]) -> [u8; 32] {
+        let fp_key = derive(self.0.as_ref(), None, SSE_C_FINGERPRINT);
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(fp_key.as_ref())
+            .expect("HMAC takes any key length");
+        mac.update(salt);
+        mac.update(customer_key);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn sse_c_kek_and_aad(
+        customer_key: &[u8; 32],
+        salt: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> (Zeroizing<[u8; 32]>, Vec<u8>) {
+        let kek = derive(customer_key, Some(salt), SSE_C_WRAP);
+        (kek, [SSE_C_WRAP, salt, fingerprint].concat())
+    }
+
+    pub fn wrap_sse_c(&self, customer_key: &[u8; 32], dk: &DataKey) -> WrappedKey {
+        let mut salt = [0u8; 16];
+        fill_random(&mut salt);
+        let fingerprint = self.sse_c_fingerprint(customer_key, &salt);
+        let (kek, aad) = Self::sse_c_kek_and_aad(customer_key, &salt, &fingerprint);
+        let ciphertext = seal_random_nonce(&kek, &aad, dk.as_bytes());
+        WrappedKey {
+            wrapping: Wrapping::SseC { salt, fingerprint },
+            ciphertext,
+        }
+    }
+
+    pub fn check_sse_c(&self, customer_key: &[u8; 32], w: &WrappedKey) -> Result<(), CryptoError> {
+        let Wrapping::SseC { salt, fingerprint } = &w.wrapping else {
+            return Err(CryptoError::Malformed("not an SSE-C wrapped key".into()));
+        };
+        let computed = self.sse_c_fingerprint(customer_key, salt);
+        if bool::from(computed.ct_eq(fingerprint)) {
+            Ok(())
+        } else {
+            Err(CryptoError::WrongCustomerKey)
+        }
+    }
+
+    pub fn unwrap_sse_c(
+        &self,
+        customer_key: &[u8; 32],
+        w: &WrappedKey,
+    ) -> Result<DataKey, CryptoError> {
+        self.check_sse_c(customer_key, w)?;
+        let Wrapping::SseC { salt, fingerprint } = &w.wrapping else {
+            return Err(CryptoError::Malformed("not an SSE-C wrapped key".into()));
+        };
+        let (kek, aad) = Self::sse_c_kek_and_aad(customer_key, salt, fingerprint);
+        data_key_from(&open_random_nonce(&kek, &aad, &w.ciphertext)?)
+    }
+
+    /// The key that seals metadata the catalog keeps (user metadata, content headers).
+    pub fn catalog_sealer(&self) -> CatalogSealer {
+        CatalogSealer(derive(self.0.as_ref(), None, CATALOG_SEAL))
+    }
+}
+
+/// Seals small catalog values at rest, bound to the record they belong to.
+pub struct CatalogSealer(Zeroizing<[u8; 32]>);
+
+impl CatalogSealer {
+    pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal_random_nonce(&self.0, context, plaintext)
+    }
+
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(open_random_nonce(&self.0, context, sealed)?.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_s3_wraps_round_trip_only_under_the_same_root() {
+        let root = RootKey::generate();
+        let dk = DataKey::generate();
+        let w = root.wrap_sse_s3(&dk);
+        assert_eq!(w.ciphertext.len(), 60);
+        assert_eq!(root.unwrap_sse_s3(&w).unwrap().as_bytes(), dk.as_bytes());
+        assert!(RootKey::generate().unwrap_sse_s3(&w).is_err());
+        let mut tampered = w.clone();
+        tampered.ciphertext[20] ^= 1;
+        assert!(matches!(
+            root.unwrap_sse_s3(&tampered),
+            Err(CryptoError::Authentication)
+        ));
+        assert_eq!(root.sse_s3_key_id().len(), 16);
+        assert_eq!(
+            root.sse_s3_key_id(),
+            RootKey::from_bytes(*root.as_bytes()).sse_s3_key_id()
+        );
+    }
+
+    #[test]
+    fn sse_c_needs_the_same_customer_key() {
+        let root = RootKey::generate();
+        let dk = DataKey::generate();
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let w = root.wrap_sse_c(&k1, &dk);
+        root.check_sse_c(&k1, &w).unwrap();
+        assert_eq!(
+            root.unwrap_sse_c(&k1, &w).unwrap().as_bytes(),
+            dk.as_bytes()
+        );
+        assert!(matches!(
+            root.check_sse_c(&k2, &w),
+            Err(CryptoError::WrongCustomerKey)
+        ));
+        assert!(matches!(
+            root.unwrap_sse_c(&k2, &w),
+            Err(CryptoError::WrongCustomerKey)
+        ));
+        // Two wraps under one customer key share no salt, so fingerprints differ.
+        assert_ne!(root.wrap_sse_c(&k1, &dk).wrapping, w.wrapping);
+        let mut tampered = w.clone();
+        tampered.ciphertext[30] ^= 1;
+        assert!(root.unwrap_sse_c(&k1, &tampered).is_err());
+        assert!(root.unwrap_sse_s3(&w).is_err());
+    }
+
+    #[test]
+    fn catalog_values_are_bound_to_their_context() {
+        let root = RootKey::generate();
+        let s = root.catalog_sealer();
+        let sealed = s.seal(b"bucket/key/1", b"{\"user\":{}}");
+        assert_eq!(s.open(b"bucket/key/1", &sealed).unwrap(), b"{\"user\":{}}");
+        assert!(s.open(b"bucket/key/2", &sealed).is_err());
+        assert!(s.open(b"x", b"short").is_err());
+    }
+}

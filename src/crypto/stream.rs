@@ -1,0 +1,217 @@
+//! Sealing and opening the chunks of one blob. Content key and nonce prefix derive from the
+//! data key and the blob's random salt; the nonce carries the chunk index and a last-chunk
+//! flag (STREAM); the associated data binds the header and the object's identity.
+
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use super::aead::{AeadBackend, ChunkAead};
+use super::format::{ChunkSpan, SealHeader};
+use super::{CryptoError, DataKey, TAG_LEN};
+
+const CONTENT_LABEL: &[u8] = b"sealgate/v1/content";
+const AAD_LABEL: &[u8] = b"sealgate/v1/aad";
+
+/// Which object a blob belongs to; bound into every chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectIdentity<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The version's unique seal id.
+    pub version: &'a str,
+    /// 0 for a single-part object.
+    pub part_number: u32,
+}
+
+pub struct BlobCipher {
+    aead: Box<dyn ChunkAead>,
+    nonce_prefix: [u8; 7],
+    aad: [u8; 32],
+}
+
+fn push_field(h: &mut Sha256, data: &[u8]) {
+    h.update((data.len() as u32).to_be_bytes());
+    h.update(data);
+}
+
+impl BlobCipher {
+    pub fn new(
+        dk: &DataKey,
+        header: &SealHeader,
+        id: &ObjectIdentity<'_>,
+        aead: AeadBackend,
+    ) -> BlobCipher {
+        let mut okm = Zeroizing::new([0u8; 39]);
+        hkdf::Hkdf::<Sha256>::new(Some(&header.salt), dk.as_bytes())
+            .expand(CONTENT_LABEL, okm.as_mut())
+            .expect("39 bytes is a valid HKDF-SHA256 output length");
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&okm[..32]);
+        let mut nonce_prefix = [0u8; 7];
+        nonce_prefix.copy_from_slice(&okm[32..]);
+
+        let mut h = Sha256::new();
+        h.update(AAD_LABEL);
+        push_field(&mut h, &header.encode());
+        push_field(&mut h, id.bucket.as_bytes());
+        push_field(&mut h, id.key.as_bytes());
+        push_field(&mut h, id.version.as_bytes());
+        h.update(id.part_number.to_be_bytes());
+        BlobCipher {
+            aead: aead.cipher(&key),
+            nonce_prefix,
+            aad: h.finalize().into(),
+        }
+    }
+
+    fn nonce(&self, index: u64, last: bool) -> Result<[u8; 12], CryptoError> {
+        let index = u32::try_from(index)
+            .map_err(|_| CryptoError::Malformed("chunk index exceeds 2^32".into()))?;
+        let mut n = [0u8; 12];
+        n[..7].copy_from_slice(&self.nonce_prefix);
+        n[7..11].copy_from_slice(&index.to_be_bytes());
+        n[11] = u8::from(last);
+        Ok(n)
+    }
+
+    pub fn seal_chunk(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let nonce = self.nonce(index, last)?;
+        self.aead.seal_in_place(&nonce, &self.aad, buf);
+        Ok(())
+    }
+
+    pub fn open_chunk(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let nonce = self.nonce(index, last)?;
+        self.aead.open_in_place(&nonce, &self.aad, buf)
+    }
+}
+
+/// Seals a stream of plaintext of a known length into chunks.
+pub struct Sealer {
+    cipher: BlobCipher,
+    header: SealHeader,
+    chunk: Vec<u8>,
+    index: u64,
+    fed: u64,
+}
+
+impl Sealer {
+    pub fn new(cipher: BlobCipher, header: &SealHeader) -> Sealer {
+        let cap = header.chunk_size as usize + TAG_LEN;
+        Sealer {
+            cipher,
+            header: header.clone(),
+            chunk: Vec::with_capacity(cap),
+            index: 0,
+            fed: 0,
+        }
+    }
+
+    /// Appends every chunk completed by `plaintext` to `out`.
+    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let expected = self.header.plaintext_len;
+        let got = self.fed + plaintext.len() as u64;
+        if got > expected {
+            return Err(CryptoError::LengthMismatch { expected, got });
+        }
+        self.fed = got;
+        while !plaintext.is_empty() {
+            let want = self.header.chunk_plain_len(self.index) as usize - self.chunk.len();
+            let n = want.min(plaintext.len());
+            self.chunk.extend_from_slice(&plaintext[..n]);
+            plaintext = &plaintext[n..];
+            if self.chunk.len() as u64 == self.header.chunk_plain_len(self.index) {
+                self.seal_current(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_current(&mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let last = self.index + 1 == self.header.chunk_count();
+        self.cipher.seal_chunk(self.index, last, &mut self.chunk)?;
+        out.extend_from_slice(&self.chunk);
+        self.chunk.clear();
+        self.index += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        if self.fed != self.header.plaintext_len {
+            return Err(CryptoError::LengthMismatch {
+                expected: self.header.plaintext_len,
+                got: self.fed,
+            });
+        }
+        // Only an empty object reaches here with its (empty, final) chunk unsealed.
+        if self.index < self.header.chunk_count() {
+            self.seal_current(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the chunks covering a plaintext range, fed with the blob bytes of its span.
+pub struct Opener {
+    cipher: BlobCipher,
+    header: SealHeader,
+    span: ChunkSpan,
+    index: u64,
+    pending: Vec<u8>,
+    skip: u64,
+    left: u64,
+}
+
+impl Opener {
+    pub fn new(cipher: BlobCipher, header: &SealHeader, start: u64, end: u64) -> Opener {
+        let span = header.locate(start, end);
+        Opener {
+            cipher,
+            header: header.clone(),
+            span,
+            index: span.first_chunk,
+            pending: Vec::with_capacity(header.chunk_size as usize + TAG_LEN),
+            skip: span.skip,
+            left: span.take,
+        }
+    }
+
+    pub fn span(&self) -> ChunkSpan {
+        self.span
+    }
+
+    pub fn update(&mut self, mut sealed: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        while !sealed.is_empty() {
+            if self.index > self.span.last_chunk {
+                return Err(CryptoError::Malformed(
+                    "more sealed bytes than the range needs".into(),
+                ));
+            }
+            let chunk_len = self.header.chunk_plain_len(self.index) as usize + TAG_LEN;
+            let n = (chunk_len - self.pending.len()).min(sealed.len());
+            self.pending.extend_from_slice(&sealed[..n]);
+            sealed = &sealed[n..];
+            if self.pending.len() == chunk_len {
+                let last = self.index + 1 == self.header.chunk_count();
+                self.cipher
+                    .open_chunk(self.index, last, &mut self.pending)?;
+                let from = self.skip as usize;
+                let to = (from as u64 + self.left).min(self.pending.len() as u64) as usize;
+                out.extend_from_slice(&self.pending[from..to]);
+                self.left -= (to - from) as u64;
+                self.skip = 0;
+                self.pending.clear();
+                self.index += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails if the blob ended before the range was covered (truncation).
+    pub fn finish(self, _out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        if self.index <= self.span.last_chunk || self.left != 0 {
+            return Err(CryptoError::Authentication);
+        }
+        Ok(())
+    }
+}

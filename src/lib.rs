@@ -1,0 +1,13 @@
+//! sealgate: an S3-compatible gateway that encrypts every object it stores.
+//! The layers and their promises are described in DESIGN.md; dependencies point down:
+//! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
+
+pub mod blobstore;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod objects;
+pub mod s3;
+pub mod server;
+pub mod setup;

@@ -1,0 +1,110 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use sealgate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "sealgate",
+    version,
+    about = "S3-compatible gateway that encrypts every object it stores"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file (see config/sealgate.example.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8014].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the catalog, root key, credentials and blobs [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Region reported to clients [default: us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve TLS with a certificate generated at start for localhost (local use only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Result<Config, String> {
+        let mut c = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(d) = self.data_dir {
+            c.data_dir = d;
+        }
+        if let Some(r) = self.region {
+            c.region = r;
+        }
+        if self.tls_cert.is_some() {
+            c.tls.cert = self.tls_cert;
+            c.tls.key = self.tls_key;
+            c.tls.self_signed = false;
+        }
+        if self.tls_self_signed {
+            c.tls.self_signed = true;
+            c.tls.cert = None;
+            c.tls.key = None;
+        }
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sealgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let gateway = sealgate::setup::open(&config, sealgate::clock::system())
+            .await
+            .map_err(|e| e.to_string())?;
+        sealgate::server::run(gateway, &config)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,157 @@
+//! Digests of plaintext computed while it streams in: MD5 only where S3 exposes it or the
+//! client sent Content-MD5 (it is the slowest step of a PUT), plus one flexible checksum.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    pub fn parse(s: &str) -> Option<ChecksumAlgorithm> {
+        match s.to_ascii_uppercase().as_str() {
+            "CRC32" => Some(ChecksumAlgorithm::Crc32),
+            "CRC32C" => Some(ChecksumAlgorithm::Crc32c),
+            "CRC64NVME" => Some(ChecksumAlgorithm::Crc64Nvme),
+            "SHA1" => Some(ChecksumAlgorithm::Sha1),
+            "SHA256" => Some(ChecksumAlgorithm::Sha256),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "CRC32",
+            ChecksumAlgorithm::Crc32c => "CRC32C",
+            ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+            ChecksumAlgorithm::Sha1 => "SHA1",
+            ChecksumAlgorithm::Sha256 => "SHA256",
+        }
+    }
+
+    /// The header that carries this checksum, e.g. `x-amz-checksum-crc32`.
+    pub fn header_name(self) -> String {
+        format!("x-amz-checksum-{}", self.as_str().to_ascii_lowercase())
+    }
+
+    /// The raw digest length, to check a client-sent base64 value is well formed.
+    pub fn digest_len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+            ChecksumAlgorithm::Crc64Nvme => 8,
+            ChecksumAlgorithm::Sha1 => 20,
+            ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
+    /// Checksum of a sequence of raw digests (multipart "composite" checksums).
+    pub fn digest_of(self, data: &[u8]) -> String {
+        let mut d = Digests::new(false, Some(self));
+        d.update(data);
+        d.finish().checksum.map(|(_, v)| v).unwrap_or_default()
+    }
+}
+
+/// Streaming MD5 and/or flexible checksum of one body.
+pub struct Digests {
+    md5: Option<Md5>,
+    algorithm: Option<ChecksumAlgorithm>,
+    hasher: ChecksumHasher,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DigestValues {
+    pub md5: Option<[u8; 16]>,
+    /// Algorithm and base64 value.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+}
+
+impl Digests {
+    pub fn new(md5: bool, algorithm: Option<ChecksumAlgorithm>) -> Digests {
+        let mut hasher = ChecksumHasher::default();
+        match algorithm {
+            Some(ChecksumAlgorithm::Crc32) => hasher.crc32 = Some(Crc32::new()),
+            Some(ChecksumAlgorithm::Crc32c) => hasher.crc32c = Some(Crc32c::new()),
+            Some(ChecksumAlgorithm::Crc64Nvme) => hasher.crc64nvme = Some(Crc64Nvme::new()),
+            Some(ChecksumAlgorithm::Sha1) => hasher.sha1 = Some(Sha1::new()),
+            Some(ChecksumAlgorithm::Sha256) => hasher.sha256 = Some(Sha256::new()),
+            None => {}
+        }
+        Digests {
+            md5: md5.then(Md5::new),
+            algorithm,
+            hasher,
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
+        if self.algorithm.is_some() {
+            self.hasher.update(data);
+        }
+    }
+
+    pub fn finish(self) -> DigestValues {
+        let md5 = self.md5.map(Md5::finalize);
+        let checksum = self.algorithm.and_then(|alg| {
+            let c = self.hasher.finalize();
+            let value = match alg {
+                ChecksumAlgorithm::Crc32 => c.checksum_crc32,
+                ChecksumAlgorithm::Crc32c => c.checksum_crc32c,
+                ChecksumAlgorithm::Crc64Nvme => c.checksum_crc64nvme,
+                ChecksumAlgorithm::Sha1 => c.checksum_sha1,
+                ChecksumAlgorithm::Sha256 => c.checksum_sha256,
+            };
+            value.map(|v| (alg, v))
+        });
+        DigestValues { md5, checksum }
+    }
+}
+
+pub fn md5_hex(md5: &[u8; 16]) -> String {
+    hex::encode(md5)
+}
+
+pub fn b64(data: &[u8]) -> String {
+    B64.encode(data)
+}
+
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests() {
+        let mut d = Digests::new(true, Some(ChecksumAlgorithm::Crc32));
+        d.update(b"hello ");
+        d.update(b"world");
+        let v = d.finish();
+        assert_eq!(md5_hex(&v.md5.unwrap()), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(v.checksum.unwrap().1, "DUoRhQ==");
+        let mut d = Digests::new(false, Some(ChecksumAlgorithm::Sha256));
+        d.update(b"");
+        assert_eq!(
+            d.finish().checksum.unwrap().1,
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        assert!(Digests::new(false, None).finish().md5.is_none());
+        assert_eq!(
+            ChecksumAlgorithm::parse("crc64nvme"),
+            Some(ChecksumAlgorithm::Crc64Nvme)
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Multipart uploads: one data key per upload, one blob per part attempt. Each blob has its
+//! own random salt and so its own content key: re-uploading a part number never repeats a
+//! (key, nonce) pair.
+
+use s3s::crypto::{Checksum as _, Md5};
+
+use super::digest::{DigestValues, Digests, b64_decode, md5_hex};
+use super::write::{BlobTarget, new_seal_id};
+use super::{
+    ByteStream, ChecksumAlgorithm, CustomerKey, ObjectError, ObjectService, Result, SseRequest,
+    random_etag,
+};
+use crate::catalog::{
+    Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload,
+};
+use crate::crypto::{ObjectIdentity, SealHeader};
+
+/// S3's minimum size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    pub etag: String,
+    /// Base64 checksum the client states for the part, if any.
+    pub checksum: Option<String>,
+}
+
+/// One part as UploadPart or UploadPartCopy delivers it.
+pub struct PartSpec {
+    pub part_number: u32,
+    /// Exact plaintext length.
+    pub len: u64,
+    /// Compute MD5 even where the ETag does not need it (Content-MD5 was sent).
+    pub want_md5: bool,
+    pub checksum: Option<ChecksumAlgorithm>,
+}
+
+pub struct StagedPart {
+    pub upload_id: String,
+    pub part: PartRecord,
+    pub digests: DigestValues,
+}
+
+impl ObjectService {
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        sse: &SseRequest,
+        checksum: Option<(ChecksumAlgorithm, String)>,
+    ) -> Result<Upload> {
+        let (_, wrapped) = self.new_data_key(sse)?;
+        // The wrapped upload key is kept as a header template: the encoding every part repeats.
+        let template = SealHeader::new(0, self.chunk_size, wrapped).encode();
+        let upload = Upload {
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            seal_id: new_seal_id(),
+            initiated_ms: self.now_ms(),
+            meta,
+            sse: sse.catalog_sse(),
+            wrapped_key: template,
+            checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_owned()),
+            checksum_type: checksum.map(|(_, t)| t),
+        };
+        self.catalog.create_upload(upload.clone()).await?;
+        Ok(upload)
+    }
+
+    /// The upload, if it belongs to this bucket and key and the caller brings its key.
+    pub async fn upload_for(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Upload> {
+        let upload = self.catalog.upload(upload_id).await?;
+        if upload.bucket != bucket || upload.key != key {
+            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
+        }
+        self.check_customer_key(
+            Some(&upload.sse).filter(|s| matches!(s, Sse::C { .. })),
+            &upload.wrapped_key,
+            customer,
+        )?;
+        Ok(upload)
+    }
+
+    /// Seals one part under the upload's data key. Visible to ListParts only after `commit_part`.
+    pub async fn stage_part(
+        &self,
+        upload: &Upload,
+        spec: PartSpec,
+        customer: Option<&CustomerKey>,
+        body: ByteStream,
+    ) -> Result<StagedPart> {
+        let PartSpec {
+            part_number,
+            len,
+            want_md5,
+            checksum,
+        } = spec;
+        let (template, _) = SealHeader::decode(&upload.wrapped_key)?;
+        let data_key = self.unwrap_key(&template.wrapped_key, customer)?;
+        let etag_is_md5 = upload.sse == Sse::S3;
+        let target = BlobTarget {
+            identity: ObjectIdentity {
+                bucket: &upload.bucket,
+                key: &upload.key,
+                version: &upload.seal_id,
+                part_number,
+            },
+            data_key: &data_key,
+            wrapped: template.wrapped_key,
+        };
+        let (mut part, digests) = self
+            .seal_blob(
+                target,
+                len,
+                Digests::new(etag_is_md5 || want_md5, checksum),
+                body,
+            )
+            .await?;
+        part.etag = match (etag_is_md5, digests.md5) {
+            (true, Some(md5)) => md5_hex(&md5),
+            _ => random_etag(),
+        };
+        part.checksum = digests.checksum.as_ref().map(|(alg, value)| Checksum {
+            algorithm: alg.as_str().to_owned(),
+            value: value.clone(),
+            kind: "PART".to_owned(),
+        });
+        Ok(StagedPart {
+            upload_id: upload.upload_id.clone(),
+            part,
+            digests,
+        })
+    }
+
+    pub async fn commit_part(&self, staged: StagedPart) -> Result<PartRecord> {
+        let blob = staged.part.blob.clone();
+        match self
+            .catalog
+            .put_part(&staged.upload_id, staged.part.clone(), self.now_ms())
+            .await
+        {
+            Ok(()) => Ok(staged.part),
+            Err(e) => {
+                self.discard_blobs(vec![blob]).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn discard_part(&self, staged: StagedPart) {
+        self.discard_blobs(vec![staged.part.blob]).await;
+    }
+
+    /// Checks the client's part list against what was uploaded and commits the version.
+    pub async fn complete_upload(
+        &self,
+        upload: &Upload,
+        requested: &[CompletedPart],
+        precondition: Precondition,
+    ) -> Result<(CommitOutcome, NewVersion)> {
+        if requested
+            .windows(2)
+            .any(|w| w[0].part_number >= w[1].part_number)
+        {
+            return Err(ObjectError::InvalidPartOrder);
+        }
+        let uploaded = self
+            .catalog
+            .list_parts(&upload.upload_id, 0, MAX_PART_NUMBER as usize)
+            .await?;
+        let mut chosen = Vec::with_capacity(requested.len());
+        for (i, want) in requested.iter().enumerate() {
+            let part = uploaded
+                .iter()
+                .find(|p| {
+                    p.part_number == want.part_number && p.etag == want.etag.trim_matches('"')
+                })
+                .ok_or(ObjectError::InvalidPart)?;
+            if let (Some(stated), Some(stored)) = (&want.checksum, &part.checksum)
+                && stated.trim() != stored.value
+            {
+                return Err(ObjectError::InvalidPart);
+            }
+            if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
+                return Err(ObjectError::EntityTooSmall(part.part_number));
+            }
+            chosen.push(part.clone());
+        }
+
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            md5s.update(&hex::decode(&p.etag).map_err(|_| ObjectError::InvalidPart)?);
+        }
+        let n = chosen.len();
+        let etag = format!("{}-{n}", md5_hex(&md5s.finalize()));
+        let checksum = composite_checksum(upload, &chosen);
+        let version = NewVersion {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            seal_id: upload.seal_id.clone(),
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag,
+            last_modified_ms: self.now_ms(),
+            meta: upload.meta.clone(),
+            sse: upload.sse.clone(),
+            checksum,
+            parts_count: Some(n as u32),
+            parts: chosen,
+        };
+        let out = self
+            .catalog
+            .complete_upload(
+                &upload.upload_id,
+                version.clone(),
+                precondition,
+                self.now_ms(),
+            )
+            .await?;
+        Ok((out, version))
+    }
+}
+
+/// S3's COMPOSITE checksum: the checksum of the concatenated raw part checksums, "-N".
+/// Only when every part carries one; FULL_OBJECT multipart checksums are not offered.
+fn composite_checksum(upload: &Upload, parts: &[PartRecord]) -> Option<Checksum> {
+    let alg = ChecksumAlgorithm::parse(upload.checksum_algorithm.as_deref()?)?;
+    if upload.checksum_type.as_deref() == Some("FULL_OBJECT") {
+        return None;
+    }
+    let mut raw = Vec::new();
+    for p in parts {
+        let c = p
+            .checksum
+            .as_ref()
+            .filter(|c| c.algorithm == alg.as_str())?;
+        raw.extend(b64_decode(&c.value)?);
+    }
+    Some(Checksum {
+        algorithm: alg.as_str().to_owned(),
+        value: format!("{}-{}", alg.digest_of(&raw), parts.len()),
+        kind: "COMPOSITE".to_owned(),
+    })
+}

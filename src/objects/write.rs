@@ -1,0 +1,206 @@
+//! The write path: plaintext streams in, sealed chunks stream out to a fresh blob, and the
+//! result is staged; only `commit` makes it visible, in one catalog transaction.
+
+use futures::StreamExt;
+
+use super::digest::{DigestValues, Digests, md5_hex};
+use super::{
+    ByteStream, ChecksumAlgorithm, ObjectError, ObjectService, Result, SseRequest, random_etag,
+};
+use crate::blobstore::BlobStore;
+use crate::catalog::{Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord, Precondition};
+use crate::crypto::{
+    BlobCipher, CryptoError, DataKey, ObjectIdentity, SealHeader, Sealer, WrappedKey,
+};
+
+/// Sealed bytes gathered before they are handed to the blob writer.
+const FLUSH_AT: usize = 1024 * 1024;
+
+pub struct PutSpec {
+    pub bucket: String,
+    pub key: String,
+    /// Exact plaintext length (Content-Length or x-amz-decoded-content-length).
+    pub len: u64,
+    pub meta: ObjectMeta,
+    pub sse: SseRequest,
+    /// Compute MD5 even where the ETag does not need it (Content-MD5 was sent).
+    pub want_md5: bool,
+    pub checksum: Option<ChecksumAlgorithm>,
+}
+
+/// A sealed, durable, invisible object version.
+pub struct Staged {
+    pub version: NewVersion,
+    pub digests: DigestValues,
+}
+
+pub(super) fn new_seal_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What the blob being written belongs to.
+pub(super) struct BlobTarget<'a> {
+    pub identity: ObjectIdentity<'a>,
+    pub data_key: &'a DataKey,
+    pub wrapped: WrappedKey,
+}
+
+impl ObjectService {
+    /// Seals `body` into a new blob under a fresh data key. Nothing is visible until
+    /// `commit`; a staged object that is never committed is collected.
+    pub async fn stage_object(&self, spec: PutSpec, body: ByteStream) -> Result<Staged> {
+        let seal_id = new_seal_id();
+        let (data_key, wrapped) = self.new_data_key(&spec.sse)?;
+        // S3 shows the plaintext MD5 as the ETag of single-part SSE-S3 objects only.
+        let etag_is_md5 = matches!(spec.sse, SseRequest::S3);
+        let target = BlobTarget {
+            identity: ObjectIdentity {
+                bucket: &spec.bucket,
+                key: &spec.key,
+                version: &seal_id,
+                part_number: 0,
+            },
+            data_key: &data_key,
+            wrapped,
+        };
+        let digests = Digests::new(etag_is_md5 || spec.want_md5, spec.checksum);
+        let (mut part, digests) = self.seal_blob(target, spec.len, digests, body).await?;
+        let etag = match (etag_is_md5, digests.md5) {
+            (true, Some(md5)) => md5_hex(&md5),
+            _ => random_etag(),
+        };
+        part.etag = etag.clone();
+        let checksum = digests.checksum.as_ref().map(|(alg, value)| Checksum {
+            algorithm: alg.as_str().to_owned(),
+            value: value.clone(),
+            kind: "FULL_OBJECT".to_owned(),
+        });
+        part.checksum = checksum.clone();
+        let version = NewVersion {
+            bucket: spec.bucket,
+            key: spec.key,
+            seal_id,
+            size: spec.len,
+            etag,
+            last_modified_ms: part.last_modified_ms,
+            meta: spec.meta,
+            sse: spec.sse.catalog_sse(),
+            checksum,
+            parts_count: None,
+            parts: vec![part],
+        };
+        Ok(Staged { version, digests })
+    }
+
+    /// Makes a staged version visible. On failure its blobs are collected.
+    pub async fn commit(
+        &self,
+        staged: Staged,
+        precondition: Precondition,
+    ) -> Result<CommitOutcome> {
+        let now = self.now_ms();
+        let blobs: Vec<String> = staged
+            .version
+            .parts
+            .iter()
+            .map(|p| p.blob.clone())
+            .collect();
+        match self
+            .catalog
+            .commit_version(staged.version, precondition, now)
+            .await
+        {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                self.discard_blobs(blobs).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn discard(&self, staged: Staged) {
+        self.discard_blobs(staged.version.parts.into_iter().map(|p| p.blob).collect())
+            .await;
+    }
+
+    pub(super) async fn discard_blobs(&self, blobs: Vec<String>) {
+        let now = self.now_ms();
+        for blob in blobs {
+            if let Err(e) = self.catalog.discard_blob(&blob, now).await {
+                // Still registered as pending, so the collector removes it after the grace period.
+                tracing::warn!(%blob, error = %e, "could not queue blob for collection");
+            }
+        }
+    }
+
+    /// Writes one sealed blob: header, then chunks as the body arrives. The blob is
+    /// registered as pending first, so a crash at any point leaves it collectable.
+    pub(super) async fn seal_blob(
+        &self,
+        target: BlobTarget<'_>,
+        len: u64,
+        mut digests: Digests,
+        mut body: ByteStream,
+    ) -> Result<(PartRecord, DigestValues)> {
+        let name = BlobStore::new_name();
+        self.catalog
+            .register_pending_blob(&name, self.now_ms().saturating_add(self.orphan_grace_ms))
+            .await?;
+
+        let header = SealHeader::new(len, self.chunk_size, target.wrapped);
+        let encoded = header.encode();
+        let cipher = BlobCipher::new(target.data_key, &header, &target.identity, self.aead);
+        let mut sealer = Sealer::new(cipher, &header);
+        let mut writer = self.blobs.writer(&name);
+
+        let written: Result<()> = async {
+            writer.write(&encoded).await?;
+            let mut out = Vec::with_capacity(FLUSH_AT + 2 * self.chunk_size as usize);
+            while let Some(piece) = body.next().await {
+                let piece = piece?;
+                digests.update(&piece);
+                sealer.update(&piece, &mut out).map_err(length_error)?;
+                if out.len() >= FLUSH_AT {
+                    writer.write(&out).await?;
+                    out.clear();
+                }
+            }
+            sealer.finish(&mut out).map_err(length_error)?;
+            writer.write(&out).await?;
+            Ok(())
+        }
+        .await;
+
+        let finished = match written {
+            Ok(()) => writer.finish().await.map_err(ObjectError::from),
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        };
+        if let Err(e) = finished {
+            self.discard_blobs(vec![name]).await;
+            return Err(e);
+        }
+        let part = PartRecord {
+            part_number: target.identity.part_number,
+            blob: name,
+            size: len,
+            etag: String::new(),
+            header: encoded,
+            checksum: None,
+            last_modified_ms: self.now_ms(),
+        };
+        Ok((part, digests.finish()))
+    }
+}
+
+/// The sealer counts plaintext against the declared length: too many bytes surface while
+/// streaming, too few at the end.
+fn length_error(e: CryptoError) -> ObjectError {
+    match e {
+        CryptoError::LengthMismatch { expected, got } if got > expected => ObjectError::BodyTooLong,
+        CryptoError::LengthMismatch { .. } => ObjectError::IncompleteBody,
+        other => ObjectError::Crypto(other),
+    }
+}

@@ -1,0 +1,282 @@
+//! Bucket default encryption (`?encryption`), handled as a route of its own because it
+//! carries `BlockedEncryptionTypes`, which the protocol crate's model predates. Every bucket
+//! has a configuration: SSE-S3 by default, as on S3 since 2023.
+
+use http::{HeaderMap, Method, StatusCode, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Bucket, Catalog};
+use crate::objects::SseRequest;
+
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
+const SSE_C: &str = "SSE-C";
+
+/// The stored configuration of one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    pub sse_algorithm: String,
+    pub kms_master_key_id: Option<String>,
+    pub bucket_key_enabled: bool,
+    pub blocked_encryption_types: Vec<String>,
+}
+
+impl Default for BucketEncryption {
+    fn default() -> Self {
+        BucketEncryption {
+            sse_algorithm: "AES256".into(),
+            kms_master_key_id: None,
+            bucket_key_enabled: false,
+            blocked_encryption_types: Vec::new(),
+        }
+    }
+}
+
+impl BucketEncryption {
+    pub fn of(bucket: &Bucket) -> BucketEncryption {
+        bucket
+            .encryption
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
+    }
+
+    fn blocks_sse_c(&self) -> bool {
+        self.blocked_encryption_types.iter().any(|t| t == SSE_C)
+    }
+}
+
+/// Refuses writes of an encryption type the bucket blocks, as S3 does (403 AccessDenied).
+pub fn check_write_allowed(bucket: &Bucket, sse: &SseRequest) -> S3Result<()> {
+    if matches!(sse, SseRequest::C(_)) && BucketEncryption::of(bucket).blocks_sse_c() {
+        return Err(s3_error!(
+            AccessDenied,
+            "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket (BlockedEncryptionTypes)."
+        ));
+    }
+    Ok(())
+}
+
+// The XML shapes of S3's ServerSideEncryptionConfiguration.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(
+    rename = "ServerSideEncryptionConfiguration",
+    rename_all = "PascalCase"
+)]
+struct XmlConfig {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    xmlns: Option<String>,
+    #[serde(default)]
+    rule: Vec<XmlRule>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply_server_side_encryption_by_default: Option<XmlDefault>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket_key_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_encryption_types: Option<XmlBlocked>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct XmlDefault {
+    #[serde(rename = "SSEAlgorithm")]
+    sse_algorithm: String,
+    #[serde(rename = "KMSMasterKeyID", skip_serializing_if = "Option::is_none")]
+    kms_master_key_id: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlBlocked {
+    #[serde(default)]
+    encryption_type: Vec<String>,
+}
+
+fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
+    let malformed = || {
+        s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        )
+    };
+    let text = std::str::from_utf8(xml).map_err(|_| malformed())?;
+    let cfg: XmlConfig = quick_xml::de::from_str(text).map_err(|_| malformed())?;
+    let [rule] = cfg.rule.as_slice() else {
+        return Err(malformed());
+    };
+    let mut out = BucketEncryption::default();
+    if let Some(d) = &rule.apply_server_side_encryption_by_default {
+        match d.sse_algorithm.as_str() {
+            "AES256" if d.kms_master_key_id.is_none() => {}
+            "AES256" => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "a KMS master key id is only valid with SSEAlgorithm aws:kms"
+                ));
+            }
+            "aws:kms" | "aws:kms:dsse" => return Err(super::sse::kms_unavailable()),
+            _ => return Err(malformed()),
+        }
+        out.sse_algorithm = d.sse_algorithm.clone();
+        out.kms_master_key_id = d.kms_master_key_id.clone();
+    }
+    out.bucket_key_enabled = rule.bucket_key_enabled.unwrap_or(false);
+    if let Some(b) = &rule.blocked_encryption_types {
+        for t in &b.encryption_type {
+            match t.as_str() {
+                SSE_C => out.blocked_encryption_types.push(SSE_C.into()),
+                "NONE" => {}
+                _ => {
+                    return Err(s3_error!(
+                        InvalidArgument,
+                        "EncryptionType must be SSE-C or NONE, not {t}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn render(cfg: &BucketEncryption) -> S3Result<String> {
+    let xml = XmlConfig {
+        xmlns: Some("http://s3.amazonaws.com/doc/2006-03-01/".into()),
+        rule: vec![XmlRule {
+            apply_server_side_encryption_by_default: Some(XmlDefault {
+                sse_algorithm: cfg.sse_algorithm.clone(),
+                kms_master_key_id: cfg.kms_master_key_id.clone(),
+            }),
+            bucket_key_enabled: Some(cfg.bucket_key_enabled),
+            blocked_encryption_types: Some(XmlBlocked {
+                encryption_type: if cfg.blocked_encryption_types.is_empty() {
+                    vec!["NONE".into()]
+                } else {
+                    cfg.blocked_encryption_types.clone()
+                },
+            }),
+        }],
+    };
+    let body = quick_xml::se::to_string(&xml).map_err(|e| s3_error!(e, InternalError))?;
+    Ok(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{body}"))
+}
+
+pub struct BucketEncryptionRoute {
+    catalog: Catalog,
+}
+
+impl BucketEncryptionRoute {
+    pub fn new(catalog: Catalog) -> BucketEncryptionRoute {
+        BucketEncryptionRoute { catalog }
+    }
+}
+
+/// `/{bucket}?encryption` in path style.
+fn bucket_of(uri: &Uri) -> Option<&str> {
+    let is_encryption = uri
+        .query()?
+        .split('&')
+        .any(|p| p == "encryption" || p.starts_with("encryption="));
+    let bucket = uri.path().strip_prefix('/')?.trim_end_matches('/');
+    (is_encryption && !bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
+}
+
+#[async_trait::async_trait]
+impl S3Route for BucketEncryptionRoute {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        _: &HeaderMap,
+        _: &mut http::Extensions,
+    ) -> bool {
+        matches!(*method, Method::GET | Method::PUT | Method::DELETE) && bucket_of(uri).is_some()
+    }
+
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let bucket_name = bucket_of(&req.uri)
+            .ok_or_else(|| s3_error!(InvalidRequest))?
+            .to_owned();
+        let bucket = self.catalog.bucket(&bucket_name).await?;
+        match req.method {
+            Method::GET => {
+                let xml = render(&BucketEncryption::of(&bucket))?;
+                let mut resp = S3Response::new(Body::from(xml));
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/xml"),
+                );
+                Ok(resp)
+            }
+            Method::PUT => {
+                let body = req
+                    .input
+                    .store_all_limited(MAX_CONFIG_BYTES)
+                    .await
+                    .map_err(|_| {
+                        s3_error!(
+                            MalformedXML,
+                            "The encryption configuration is too large or unreadable"
+                        )
+                    })?;
+                let cfg = parse(&body)?;
+                let json = serde_json::to_string(&cfg).map_err(|e| s3_error!(e, InternalError))?;
+                self.catalog
+                    .set_encryption(&bucket_name, Some(json))
+                    .await?;
+                Ok(S3Response::new(Body::empty()))
+            }
+            _ => {
+                self.catalog.set_encryption(&bucket_name, None).await?;
+                let mut resp = S3Response::new(Body::empty());
+                resp.status = Some(StatusCode::NO_CONTENT);
+                Ok(resp)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_boto3_sends_and_renders_it_back() {
+        let xml = br#"<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>"#;
+        let cfg = parse(xml).unwrap();
+        assert!(cfg.blocks_sse_c());
+        let out = render(&cfg).unwrap();
+        assert!(
+            out.contains("<EncryptionType>SSE-C</EncryptionType>"),
+            "{out}"
+        );
+        assert!(out.contains("<SSEAlgorithm>AES256</SSEAlgorithm>"), "{out}");
+        assert_eq!(parse(out.as_bytes()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn refuses_malformed_and_unknown_values() {
+        assert!(parse(b"<nope").is_err());
+        assert!(
+            parse(b"<ServerSideEncryptionConfiguration></ServerSideEncryptionConfiguration>")
+                .is_err()
+        );
+        let bad = br#"<ServerSideEncryptionConfiguration><Rule><BlockedEncryptionTypes><EncryptionType>SSE-X</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>"#;
+        assert!(parse(bad).is_err());
+        let none = br#"<ServerSideEncryptionConfiguration><Rule><BlockedEncryptionTypes><EncryptionType>NONE</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>"#;
+        assert!(!parse(none).unwrap().blocks_sse_c());
+    }
+
+    #[test]
+    fn matches_only_bucket_encryption_requests() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(bucket_of(&uri("/b1?encryption")), Some("b1"));
+        assert_eq!(bucket_of(&uri("/b1?encryption=")), Some("b1"));
+        assert_eq!(bucket_of(&uri("/b1/key?encryption")), None);
+        assert_eq!(bucket_of(&uri("/b1?versioning")), None);
+    }
+}

@@ -1,0 +1,149 @@
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::SealgateS3;
+use super::request::timestamp;
+use crate::catalog::Versioning;
+
+impl SealgateS3 {
+    pub(super) async fn create_bucket_op(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let input = req.input;
+        let constraint = input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|c| c.as_str().to_owned());
+        // us-east-1 is the region that takes no location constraint.
+        match constraint.as_deref() {
+            None | Some("") if self.region == "us-east-1" => {}
+            Some(c) if c == self.region => {}
+            None | Some("") => {}
+            Some(c) => {
+                return Err(s3_error!(
+                    InvalidLocationConstraint,
+                    "The specified location-constraint {c} is not valid for this endpoint (region {})",
+                    self.region
+                ));
+            }
+        }
+        self.svc
+            .catalog()
+            .create_bucket(&input.bucket, &self.region, self.svc.now_ms())
+            .await?;
+        let output = CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn delete_bucket_op(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.svc
+            .catalog()
+            .delete_bucket(&req.input.bucket, self.svc.now_ms())
+            .await?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    pub(super) async fn head_bucket_op(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(bucket.region),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_buckets_op(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let prefix = req.input.prefix.unwrap_or_default();
+        let buckets = self
+            .svc
+            .catalog()
+            .list_buckets()
+            .await?
+            .into_iter()
+            .filter(|b| b.name.starts_with(&prefix))
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(timestamp(b.created_ms)),
+                bucket_region: Some(b.region),
+            })
+            .collect();
+        let output = ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(self.owner.clone()),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn get_bucket_location_op(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        // S3 answers an empty constraint for us-east-1.
+        let location_constraint = (bucket.region != "us-east-1")
+            .then(|| BucketLocationConstraint::from(bucket.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint,
+        }))
+    }
+
+    pub(super) async fn get_bucket_versioning_op(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let status = match bucket.versioning {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::ENABLED,
+            )),
+            Versioning::Suspended => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::SUSPENDED,
+            )),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn put_bucket_versioning_op(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let state = match input
+            .versioning_configuration
+            .status
+            .as_ref()
+            .map(BucketVersioningStatus::as_str)
+        {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The versioning Status must be Enabled or Suspended"
+                ));
+            }
+        };
+        self.svc
+            .catalog()
+            .set_versioning(&input.bucket, state)
+            .await?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+}

@@ -1,0 +1,108 @@
+//! Service errors become S3 errors here, at the edge only: right code, right status, a
+//! clear message, and internal details in the log rather than the response.
+
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+use crate::catalog::CatalogError;
+use crate::objects::ObjectError;
+
+impl From<CatalogError> for S3Error {
+    fn from(e: CatalogError) -> S3Error {
+        match e {
+            CatalogError::NoSuchBucket => {
+                s3_error!(NoSuchBucket, "The specified bucket does not exist")
+            }
+            CatalogError::BucketExists => {
+                s3_error!(
+                    BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it."
+                )
+            }
+            CatalogError::BucketNotEmpty => {
+                s3_error!(
+                    BucketNotEmpty,
+                    "The bucket you tried to delete is not empty"
+                )
+            }
+            CatalogError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+            CatalogError::NoSuchVersion => {
+                s3_error!(NoSuchVersion, "The specified version does not exist.")
+            }
+            CatalogError::NoSuchUpload => s3_error!(
+                NoSuchUpload,
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+            ),
+            CatalogError::PreconditionFailed => {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            }
+            e @ (CatalogError::Sql(_) | CatalogError::Corrupt(_) | CatalogError::Task(_)) => {
+                internal(&e)
+            }
+        }
+    }
+}
+
+impl From<ObjectError> for S3Error {
+    fn from(e: ObjectError) -> S3Error {
+        match e {
+            ObjectError::Catalog(e) => e.into(),
+            ObjectError::IncompleteBody => s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            ),
+            ObjectError::BodyTooLong => s3_error!(
+                InvalidRequest,
+                "The request body is longer than the number of bytes specified by the Content-Length HTTP header."
+            ),
+            ObjectError::Body(msg) => {
+                s3_error!(IncompleteBody, "The request body could not be read: {msg}")
+            }
+            ObjectError::CustomerKeyRequired => s3_error!(InvalidRequest, "{e}"),
+            ObjectError::CustomerKeyNotApplicable => s3_error!(
+                InvalidRequest,
+                "The encryption parameters are not applicable to this object."
+            ),
+            ObjectError::CustomerKeyMismatch => s3_error!(
+                AccessDenied,
+                "The provided encryption key does not match the key the object was encrypted with."
+            ),
+            ObjectError::InvalidPart => s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            ),
+            ObjectError::InvalidPartOrder => {
+                s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order. Parts must be ordered by part number."
+                )
+            }
+            ObjectError::EntityTooSmall(n) => {
+                s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed size (part {n})."
+                )
+            }
+            ObjectError::InvalidPartNumber => {
+                let mut err = S3Error::with_message(
+                    S3ErrorCode::Custom("InvalidPartNumber".into()),
+                    "The requested partnumber is not satisfiable",
+                );
+                err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+                err
+            }
+            e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
+        }
+    }
+}
+
+/// Logged in full, answered without internals.
+fn internal(e: &dyn std::error::Error) -> S3Error {
+    tracing::error!(error = %e, "internal error");
+    s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    )
+}

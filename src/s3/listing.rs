@@ -1,0 +1,437 @@
+//! ListObjects (v1, v2) and ListObjectVersions: prefix, delimiter, pagination.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::SealgateS3;
+use super::request::{etag, reported_version, timestamp, url_encode};
+use crate::catalog::ObjectVersion;
+
+const MAX_KEYS: i32 = 1000;
+const BATCH: usize = 1000;
+
+/// One page of a listing: entries and common prefixes in key order.
+struct Page<T> {
+    entries: Vec<T>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    /// The last key or common prefix returned: where the next page resumes.
+    last: Option<String>,
+}
+
+fn max_keys(n: Option<i32>) -> S3Result<usize> {
+    match n {
+        None => Ok(MAX_KEYS as usize),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative")),
+        Some(n) => Ok(n.min(MAX_KEYS) as usize),
+    }
+}
+
+/// The common prefix a key rolls up into, if the delimiter occurs after the prefix.
+fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
+    if delimiter.is_empty() {
+        return None;
+    }
+    let rest = &key[prefix.len()..];
+    rest.find(delimiter)
+        .map(|i| key[..prefix.len() + i + delimiter.len()].to_owned())
+}
+
+/// Groups rows (already after the marker, in key order) into a page. `fetch` returns the
+/// next batch of rows after a key; versions of one key share the key.
+async fn paginate<T, F, Fut>(
+    prefix: &str,
+    delimiter: &str,
+    marker: &str,
+    limit: usize,
+    key_of: fn(&T) -> &str,
+    mut fetch: F,
+) -> S3Result<Page<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = S3Result<Vec<T>>>,
+{
+    let mut page = Page {
+        entries: Vec::new(),
+        prefixes: Vec::new(),
+        truncated: false,
+        last: None,
+    };
+    if limit == 0 {
+        return Ok(page);
+    }
+    // A marker that is itself a common prefix resumes after everything under it.
+    let skip_under = (!delimiter.is_empty()
+        && marker.len() > prefix.len()
+        && marker.ends_with(delimiter)
+        && marker.starts_with(prefix))
+    .then(|| marker.to_owned());
+    let mut cursor = marker.to_owned();
+    loop {
+        let rows = fetch(cursor.clone()).await?;
+        let exhausted = rows.len() < BATCH;
+        for row in rows {
+            let key = key_of(&row).to_owned();
+            cursor.clone_from(&key);
+            if skip_under.as_deref().is_some_and(|s| key.starts_with(s)) {
+                continue;
+            }
+            if let Some(cp) = common_prefix(&key, prefix, delimiter) {
+                if page.prefixes.last() == Some(&cp) {
+                    continue;
+                }
+                if page.entries.len() + page.prefixes.len() == limit {
+                    page.truncated = true;
+                    return Ok(page);
+                }
+                page.last = Some(cp.clone());
+                page.prefixes.push(cp);
+                continue;
+            }
+            if page.entries.len() + page.prefixes.len() == limit {
+                page.truncated = true;
+                return Ok(page);
+            }
+            page.last = Some(key);
+            page.entries.push(row);
+        }
+        if exhausted {
+            return Ok(page);
+        }
+    }
+}
+
+fn object_entry(v: &ObjectVersion, encode: bool, owner: Option<Owner>) -> Object {
+    Object {
+        key: Some(if encode {
+            url_encode(&v.key)
+        } else {
+            v.key.clone()
+        }),
+        last_modified: Some(timestamp(v.last_modified_ms)),
+        e_tag: Some(etag(&v.etag)),
+        size: Some(v.size as i64),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        owner,
+        ..Default::default()
+    }
+}
+
+fn encoder(encoding_type: Option<&EncodingType>) -> S3Result<impl Fn(&str) -> String> {
+    let encode = match encoding_type.map(EncodingType::as_str) {
+        None => false,
+        Some("url") => true,
+        Some(other) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request: {other}"
+            ));
+        }
+    };
+    Ok(move |s: &str| if encode { url_encode(s) } else { s.to_owned() })
+}
+
+impl SealgateS3 {
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        marker: &str,
+        limit: usize,
+    ) -> S3Result<Page<ObjectVersion>> {
+        let catalog = self.svc.catalog().clone();
+        paginate(
+            prefix,
+            delimiter,
+            marker,
+            limit,
+            |v: &ObjectVersion| v.key.as_str(),
+            |after| {
+                let catalog = catalog.clone();
+                let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+                async move { Ok(catalog.list_latest(&bucket, &prefix, &after, BATCH).await?) }
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn list_objects_op(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let enc = encoder(input.encoding_type.as_ref())?;
+        let encoding_type = input.encoding_type.clone();
+        let (prefix, delimiter) = (
+            input.prefix.unwrap_or_default(),
+            input.delimiter.unwrap_or_default(),
+        );
+        let marker = input.marker.unwrap_or_default();
+        let limit = max_keys(input.max_keys)?;
+        let page = self
+            .list_page(&input.bucket, &prefix, &delimiter, &marker, limit)
+            .await?;
+        let encode = input.encoding_type.is_some();
+        let output = ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: (!delimiter.is_empty()).then(|| enc(&delimiter)),
+            marker: Some(enc(&marker)),
+            max_keys: Some(limit as i32),
+            is_truncated: Some(page.truncated),
+            // S3 gives NextMarker only with a delimiter; clients use the last key otherwise.
+            next_marker: (page.truncated && !delimiter.is_empty())
+                .then(|| page.last.as_deref().map(&enc))
+                .flatten(),
+            contents: Some(
+                page.entries
+                    .iter()
+                    .map(|v| object_entry(v, encode, Some(self.owner.clone())))
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn list_objects_v2_op(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let enc = encoder(input.encoding_type.as_ref())?;
+        let encoding_type = input.encoding_type.clone();
+        let (prefix, delimiter) = (
+            input.prefix.unwrap_or_default(),
+            input.delimiter.unwrap_or_default(),
+        );
+        let start_after = input.start_after.clone().unwrap_or_default();
+        let marker = match &input.continuation_token {
+            Some(token) => URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The continuation token provided is incorrect"
+                    )
+                })?,
+            None => start_after.clone(),
+        };
+        let limit = max_keys(input.max_keys)?;
+        let page = self
+            .list_page(&input.bucket, &prefix, &delimiter, &marker, limit)
+            .await?;
+        let encode = input.encoding_type.is_some();
+        let owner = input
+            .fetch_owner
+            .unwrap_or(false)
+            .then(|| self.owner.clone());
+        let output = ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: (!delimiter.is_empty()).then(|| enc(&delimiter)),
+            max_keys: Some(limit as i32),
+            key_count: Some((page.entries.len() + page.prefixes.len()) as i32),
+            is_truncated: Some(page.truncated),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page
+                .truncated
+                .then(|| page.last.as_ref().map(|l| URL_SAFE_NO_PAD.encode(l)))
+                .flatten(),
+            start_after: input.start_after.as_deref().map(&enc),
+            contents: Some(
+                page.entries
+                    .iter()
+                    .map(|v| object_entry(v, encode, owner.clone()))
+                    .collect(),
+            ),
+            common_prefixes: Some(
+                page.prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn list_object_versions_op(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let enc = encoder(input.encoding_type.as_ref())?;
+        let encoding_type = input.encoding_type.clone();
+        let (prefix, delimiter) = (
+            input.prefix.unwrap_or_default(),
+            input.delimiter.unwrap_or_default(),
+        );
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let version_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
+        let limit = max_keys(input.max_keys)?;
+        self.svc.catalog().bucket(&input.bucket).await?;
+
+        // Versions of one key stay together; the (key, version) marker resumes inside a key.
+        let catalog = self.svc.catalog().clone();
+        let mut first = Some(version_marker.clone());
+        let page = paginate(
+            &prefix,
+            &delimiter,
+            &key_marker,
+            limit,
+            |v: &ObjectVersion| v.key.as_str(),
+            |after| {
+                let catalog = catalog.clone();
+                let (bucket, prefix) = (input.bucket.clone(), prefix.clone());
+                let resume = first.take().flatten();
+                async move {
+                    // Later batches resume after the last key seen: a key with more versions than
+                    // one batch holds is listed up to the batch size per page.
+                    let rows = catalog
+                        .list_versions(&bucket, &prefix, &after, resume.as_deref(), BATCH)
+                        .await?;
+                    Ok(rows)
+                }
+            },
+        )
+        .await?;
+
+        let (mut versions, mut markers) = (Vec::new(), Vec::new());
+        for v in &page.entries {
+            let key = Some(enc(&v.key));
+            if v.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    key,
+                    version_id: Some(v.version_id.clone()),
+                    is_latest: Some(v.is_latest),
+                    last_modified: Some(timestamp(v.last_modified_ms)),
+                    owner: Some(self.owner.clone()),
+                });
+            } else {
+                versions.push(s3s::dto::ObjectVersion {
+                    key,
+                    version_id: Some(v.version_id.clone()),
+                    is_latest: Some(v.is_latest),
+                    last_modified: Some(timestamp(v.last_modified_ms)),
+                    e_tag: Some(etag(&v.etag)),
+                    size: Some(v.size as i64),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(
+                        ObjectVersionStorageClass::STANDARD,
+                    )),
+                    owner: Some(self.owner.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+        let last_entry = page.entries.last();
+        let last_is_entry =
+            last_entry.is_some_and(|v| page.last.as_deref() == Some(v.key.as_str()));
+        let output = ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: (!delimiter.is_empty()).then(|| enc(&delimiter)),
+            key_marker: Some(enc(&key_marker)),
+            version_id_marker: input.version_id_marker,
+            max_keys: Some(limit as i32),
+            is_truncated: Some(page.truncated),
+            next_key_marker: page
+                .truncated
+                .then(|| page.last.as_deref().map(&enc))
+                .flatten(),
+            next_version_id_marker: (page.truncated && last_is_entry)
+                .then(|| {
+                    last_entry
+                        .map(|v| reported_version(&v.version_id).unwrap_or_else(|| "null".into()))
+                })
+                .flatten(),
+            versions: Some(versions),
+            delete_markers: Some(markers),
+            common_prefixes: Some(
+                page.prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn page(
+        keys: &[&str],
+        prefix: &str,
+        delimiter: &str,
+        marker: &str,
+        limit: usize,
+    ) -> Page<String> {
+        let all: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
+        paginate(
+            prefix,
+            delimiter,
+            marker,
+            limit,
+            |s: &String| s.as_str(),
+            |after| {
+                let rows: Vec<String> = all
+                    .iter()
+                    .filter(|k| k.as_str() > after.as_str() && k.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                async move { Ok(rows) }
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn delimiter_groups_and_pages_resume_after_prefixes() {
+        let keys = ["a/1", "a/2", "b", "c/x/1", "c/y", "d"];
+        let p = page(&keys, "", "/", "", 2).await;
+        assert_eq!(p.prefixes, vec!["a/"]);
+        assert_eq!(p.entries, vec!["b"]);
+        assert!(p.truncated);
+        let p2 = page(&keys, "", "/", p.last.as_deref().unwrap(), 2).await;
+        assert_eq!(p2.prefixes, vec!["c/"]);
+        assert_eq!(p2.entries, vec!["d"]);
+        assert!(!p2.truncated);
+        let p3 = page(&keys, "c/", "/", "", 10).await;
+        assert_eq!(p3.prefixes, vec!["c/x/"]);
+        assert_eq!(p3.entries, vec!["c/y"]);
+        let p4 = page(&keys, "a/", "/", "a/", 10).await;
+        assert_eq!(
+            p4.entries,
+            vec!["a/1", "a/2"],
+            "a marker equal to the prefix is not a rolled-up prefix"
+        );
+        assert!(page(&keys, "", "", "", 0).await.entries.is_empty());
+    }
+}

@@ -1,0 +1,551 @@
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::SealgateS3;
+use super::bucket_encryption::check_write_allowed;
+use super::object_ops::{check_key, check_read_conditions, write_precondition};
+use super::request::*;
+use super::sse::CustomerHeaders;
+use crate::objects::{ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
+
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+fn part_number(n: i32) -> S3Result<u32> {
+    if (1..=10_000).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+/// `bytes=first-last` of UploadPartCopy, checked against the source size.
+fn copy_range(range: Option<&str>, size: u64) -> S3Result<ReadRange> {
+    let Some(r) = range else {
+        return Ok(ReadRange::All);
+    };
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (first, last) = r
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(bad)?;
+    let (first, last): (u64, u64) = (
+        first.parse().map_err(|_| bad())?,
+        last.parse().map_err(|_| bad())?,
+    );
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(ReadRange::Bytes(first, last + 1))
+}
+
+impl SealgateS3 {
+    pub(super) async fn create_multipart_upload_op(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let t = transport(&req.extensions);
+        let input = req.input;
+        check_key(&input.key)?;
+        let bucket = self.svc.catalog().bucket(&input.bucket).await?;
+        let sse = self.sse.for_write(
+            input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_ref(),
+                key: input.sse_customer_key.as_ref(),
+                key_md5: input.sse_customer_key_md5.as_ref(),
+            },
+            input.ssekms_key_id.as_deref(),
+            t,
+        )?;
+        check_write_allowed(&bucket, &sse)?;
+        let meta = object_meta(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires.as_ref(),
+            input.website_redirect_location,
+            input.metadata,
+        )?;
+        let checksum = match &input.checksum_algorithm {
+            None => None,
+            Some(a) => {
+                let alg = ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                    s3_error!(
+                        InvalidRequest,
+                        "Checksum algorithm provided is unsupported."
+                    )
+                })?;
+                let kind = input
+                    .checksum_type
+                    .as_ref()
+                    .map_or("COMPOSITE", ChecksumType::as_str)
+                    .to_owned();
+                Some((alg, kind))
+            }
+        };
+        let upload = self
+            .svc
+            .create_upload(&input.bucket, &input.key, meta, &sse, checksum)
+            .await?;
+        let s = sse_fields(Some(&upload.sse));
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(upload.bucket),
+            key: Some(upload.key),
+            upload_id: Some(upload.upload_id),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_algorithm: input.checksum_algorithm,
+            checksum_type: input.checksum_type,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn upload_part_op(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let trailers = req.trailing_headers.clone();
+        let headers = req.headers;
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        let upload = self
+            .svc
+            .upload_for(
+                &input.upload_id,
+                &input.bucket,
+                &input.key,
+                customer.as_ref(),
+            )
+            .await?;
+        let len = body_length(input.content_length, input.body.as_ref())?;
+        if len > MAX_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed part size."
+            ));
+        }
+        let md5 = content_md5(input.content_md5.as_deref())?;
+        let expected = expected_checksum(
+            ChecksumHeaders {
+                algorithm: input
+                    .checksum_algorithm
+                    .as_ref()
+                    .map(s3s::dto::ChecksumAlgorithm::as_str),
+                crc32: input.checksum_crc32.as_deref(),
+                crc32c: input.checksum_crc32c.as_deref(),
+                crc64nvme: input.checksum_crc64nvme.as_deref(),
+                sha1: input.checksum_sha1.as_deref(),
+                sha256: input.checksum_sha256.as_deref(),
+            },
+            &headers,
+        )?;
+        // Parts of an upload with a checksum algorithm carry that checksum.
+        let algorithm = expected.as_ref().map(|e| e.algorithm).or_else(|| {
+            upload
+                .checksum_algorithm
+                .as_deref()
+                .and_then(ChecksumAlgorithm::parse)
+        });
+        let staged = self
+            .svc
+            .stage_part(
+                &upload,
+                PartSpec {
+                    part_number: number,
+                    len,
+                    want_md5: md5.is_some(),
+                    checksum: algorithm,
+                },
+                customer.as_ref(),
+                body_stream(input.body),
+            )
+            .await?;
+        let trailer_map = trailers.and_then(|t| t.take());
+        if let Err(e) = verify_digests(
+            &staged.digests,
+            md5.as_ref(),
+            expected.as_ref(),
+            trailer_map.as_ref(),
+        ) {
+            self.svc.discard_part(staged).await;
+            return Err(e);
+        }
+        let part = self.svc.commit_part(staged).await?;
+        let s = sse_fields(Some(&upload.sse));
+        let c = checksum_fields(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn upload_part_copy_op(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let source_key = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.copy_source_sse_customer_algorithm.as_ref(),
+                key: req.input.copy_source_sse_customer_key.as_ref(),
+                key_md5: req.input.copy_source_sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_ref().map(ToString::to_string),
+            ),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Only bucket copy sources are supported"
+                ));
+            }
+        };
+        let upload = self
+            .svc
+            .upload_for(
+                &input.upload_id,
+                &input.bucket,
+                &input.key,
+                customer.as_ref(),
+            )
+            .await?;
+        check_version_id(src_version.as_deref())?;
+        let v = self
+            .svc
+            .lookup(&src_bucket, &src_key, src_version.as_deref())
+            .await?;
+        if v.delete_marker {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        check_read_conditions(
+            &v,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            || {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            },
+        )
+        .map_err(|e| {
+            if *e.code() == s3s::S3ErrorCode::NotModified {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            } else {
+                e
+            }
+        })?;
+        let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
+        let range = copy_range(input.copy_source_range.as_deref(), reader.size())?;
+        let len = match range {
+            ReadRange::All => reader.size(),
+            ReadRange::Bytes(s, e) => e - s,
+        };
+        if len > MAX_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed part size."
+            ));
+        }
+        let algorithm = upload
+            .checksum_algorithm
+            .as_deref()
+            .and_then(ChecksumAlgorithm::parse);
+        let body = reader.stream(range).await?;
+        let staged = self
+            .svc
+            .stage_part(
+                &upload,
+                PartSpec {
+                    part_number: number,
+                    len,
+                    want_md5: false,
+                    checksum: algorithm,
+                },
+                customer.as_ref(),
+                body,
+            )
+            .await?;
+        let part = self.svc.commit_part(staged).await?;
+        let s = sse_fields(Some(&upload.sse));
+        let c = checksum_fields(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(timestamp(part.last_modified_ms)),
+                checksum_crc32: c.crc32,
+                checksum_crc32c: c.crc32c,
+                checksum_crc64nvme: c.crc64nvme,
+                checksum_sha1: c.sha1,
+                checksum_sha256: c.sha256,
+            }),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_parts_op(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        // Listing parts needs no SSE-C key, as on S3.
+        let upload = self.svc.catalog().upload(&input.upload_id).await?;
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
+        }
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let mut parts = self
+            .svc
+            .catalog()
+            .list_parts(&upload.upload_id, marker, max + 1)
+            .await?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        let algorithm = upload
+            .checksum_algorithm
+            .clone()
+            .map(s3s::dto::ChecksumAlgorithm::from);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(upload.bucket),
+            key: Some(upload.key),
+            upload_id: Some(upload.upload_id),
+            part_number_marker: Some(marker as i32),
+            next_part_number_marker: parts.last().map(|p| p.part_number as i32),
+            max_parts: Some(max as i32),
+            is_truncated: Some(truncated),
+            initiator: Some(Initiator {
+                display_name: self.owner.display_name.clone(),
+                id: self.owner.id.clone(),
+            }),
+            owner: Some(self.owner.clone()),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            checksum_algorithm: algorithm,
+            parts: Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        let c = checksum_fields(p.checksum.as_ref());
+                        Part {
+                            part_number: Some(p.part_number as i32),
+                            e_tag: Some(etag(&p.etag)),
+                            size: Some(p.size as i64),
+                            last_modified: Some(timestamp(p.last_modified_ms)),
+                            checksum_crc32: c.crc32,
+                            checksum_crc32c: c.crc32c,
+                            checksum_crc64nvme: c.crc64nvme,
+                            checksum_sha1: c.sha1,
+                            checksum_sha256: c.sha256,
+                        }
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_multipart_uploads_op(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let id_marker = input.upload_id_marker.clone().unwrap_or_default();
+        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+        let mut uploads = self
+            .svc
+            .catalog()
+            .list_uploads(&input.bucket, &prefix, &key_marker, &id_marker, max + 1)
+            .await?;
+        let truncated = uploads.len() > max;
+        uploads.truncate(max);
+        let last = uploads.last();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket.clone()),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            next_key_marker: last.map(|u| u.key.clone()),
+            next_upload_id_marker: last.map(|u| u.upload_id.clone()),
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            uploads: Some(
+                uploads
+                    .iter()
+                    .map(|u| MultipartUpload {
+                        key: Some(u.key.clone()),
+                        upload_id: Some(u.upload_id.clone()),
+                        initiated: Some(timestamp(u.initiated_ms)),
+                        initiator: Some(Initiator {
+                            display_name: self.owner.display_name.clone(),
+                            id: self.owner.id.clone(),
+                        }),
+                        owner: Some(self.owner.clone()),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        checksum_algorithm: u
+                            .checksum_algorithm
+                            .clone()
+                            .map(s3s::dto::ChecksumAlgorithm::from),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn complete_multipart_upload_op(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let input = req.input;
+        let upload = match self
+            .svc
+            .upload_for(
+                &input.upload_id,
+                &input.bucket,
+                &input.key,
+                customer.as_ref(),
+            )
+            .await
+        {
+            // S3 accepts completing an SSE-C upload without repeating the key.
+            Err(crate::objects::ObjectError::CustomerKeyRequired) => {
+                self.svc.catalog().upload(&input.upload_id).await?
+            }
+            other => other?,
+        };
+        let requested: Vec<CompletedPart> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                Ok(CompletedPart {
+                    part_number: part_number(p.part_number.unwrap_or(0))?,
+                    etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
+                    checksum: p
+                        .checksum_crc32
+                        .or(p.checksum_crc32c)
+                        .or(p.checksum_crc64nvme)
+                        .or(p.checksum_sha1)
+                        .or(p.checksum_sha256),
+                })
+            })
+            .collect::<S3Result<_>>()?;
+        if requested.is_empty() {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let precondition =
+            write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let (out, version) = self
+            .svc
+            .complete_upload(&upload, &requested, precondition)
+            .await?;
+        let s = sse_fields(Some(&version.sse));
+        let c = checksum_fields(version.checksum.as_ref());
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(version.bucket.clone()),
+            key: Some(version.key.clone()),
+            location: Some(format!("/{}/{}", version.bucket, version.key)),
+            e_tag: Some(etag(&version.etag)),
+            version_id: reported_version(&out.version_id),
+            server_side_encryption: s.sse,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn abort_multipart_upload_op(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = self.svc.catalog().upload(&input.upload_id).await?;
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
+        }
+        self.svc
+            .catalog()
+            .abort_upload(&input.upload_id, self.svc.now_ms())
+            .await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+}

@@ -1,0 +1,756 @@
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use sync_wrapper::SyncStream;
+
+use super::SealgateS3;
+use super::bucket_encryption::check_write_allowed;
+use super::request::*;
+use super::sse::CustomerHeaders;
+use crate::catalog::{ObjectVersion, Precondition};
+use crate::objects::{CustomerKey, ObjectReader, PutSpec, ReadRange};
+
+/// S3's longest object key, in bytes.
+const MAX_KEY_LEN: usize = 1024;
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub(super) fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "Object key must not be empty"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    Ok(())
+}
+
+/// The answer S3 gives for a delete marker: 404 for the latest, 405 when named.
+fn delete_marker_error(v: &ObjectVersion, named: bool) -> S3Error {
+    let mut err = if named {
+        s3_error!(
+            MethodNotAllowed,
+            "The specified method is not allowed against this resource."
+        )
+    } else {
+        s3_error!(NoSuchKey, "The specified key does not exist.")
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Ok(id) = http::HeaderValue::from_str(&v.version_id) {
+        headers.insert("x-amz-version-id", id);
+    }
+    err.set_headers(headers);
+    err
+}
+
+fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == etag,
+    }
+}
+
+/// RFC 9110 conditional request evaluation, as S3 applies it to GET and HEAD.
+pub(super) fn check_read_conditions(
+    v: &ObjectVersion,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+    failed: fn() -> S3Error,
+) -> S3Result<()> {
+    let modified = seconds(v.last_modified_ms);
+    match if_match {
+        Some(c) if !etag_matches(c, &v.etag) => return Err(failed()),
+        Some(_) => {}
+        None => {
+            if let Some(t) = if_unmodified_since
+                && modified > timestamp_seconds(t)
+            {
+                return Err(failed());
+            }
+        }
+    }
+    match if_none_match {
+        Some(c) if etag_matches(c, &v.etag) => return Err(not_modified(v)),
+        Some(_) => {}
+        None => {
+            if let Some(t) = if_modified_since
+                && modified <= timestamp_seconds(t)
+            {
+                return Err(not_modified(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn precondition_failed() -> S3Error {
+    s3_error!(
+        PreconditionFailed,
+        "At least one of the pre-conditions you specified did not hold"
+    )
+}
+
+fn not_modified(v: &ObjectVersion) -> S3Error {
+    let mut err = S3Error::new(S3ErrorCode::NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(etag) = http::HeaderValue::from_str(&format!("\"{}\"", v.etag)) {
+        headers.insert(http::header::ETAG, etag);
+    }
+    err.set_headers(headers);
+    err
+}
+
+/// Which bytes a GET or HEAD asks for, and the Content-Range to answer with.
+fn read_range(
+    reader: &ObjectReader,
+    part_number: Option<i32>,
+    range: Option<&Range>,
+) -> S3Result<(ReadRange, Option<String>)> {
+    let size = reader.size();
+    match (part_number, range) {
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        )),
+        (Some(n), None) => {
+            if !(1..=10_000).contains(&n) {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive"
+                ));
+            }
+            let r = reader
+                .part_range(n as u32)
+                .ok_or(crate::objects::ObjectError::InvalidPartNumber)?;
+            if reader.version.parts_count.is_none() {
+                return Ok((ReadRange::All, None));
+            }
+            let content_range =
+                (r.start < r.end).then(|| format!("bytes {}-{}/{size}", r.start, r.end - 1));
+            Ok((ReadRange::Bytes(r.start, r.end), content_range))
+        }
+        (None, Some(r)) => {
+            let r = r.check(size).map_err(|_| {
+                let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{size}")) {
+                    let mut h = http::HeaderMap::new();
+                    h.insert(http::header::CONTENT_RANGE, v);
+                    e.set_headers(h);
+                }
+                e
+            })?;
+            Ok((
+                ReadRange::Bytes(r.start, r.end),
+                Some(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+            ))
+        }
+        (None, None) => Ok((ReadRange::All, None)),
+    }
+}
+
+fn range_len(range: ReadRange, size: u64) -> u64 {
+    match range {
+        ReadRange::All => size,
+        ReadRange::Bytes(s, e) => e - s,
+    }
+}
+
+impl SealgateS3 {
+    pub(super) fn customer_key(
+        &self,
+        h: CustomerHeaders<'_>,
+        ext: &http::Extensions,
+    ) -> S3Result<Option<CustomerKey>> {
+        self.sse.customer_key(h, transport(ext))
+    }
+
+    /// Looks up a version for a read, answering delete markers as S3 does.
+    async fn live_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<ObjectVersion> {
+        check_version_id(version_id)?;
+        let v = self.svc.lookup(bucket, key, version_id).await?;
+        if v.delete_marker {
+            return Err(delete_marker_error(&v, version_id.is_some()));
+        }
+        Ok(v)
+    }
+
+    pub(super) async fn put_object_op(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let ext_transport = transport(&req.extensions);
+        let trailers = req.trailing_headers.clone();
+        let headers = req.headers;
+        let input = req.input;
+        check_key(&input.key)?;
+        let bucket = self.svc.catalog().bucket(&input.bucket).await?;
+        let sse = self.sse.for_write(
+            input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_ref(),
+                key: input.sse_customer_key.as_ref(),
+                key_md5: input.sse_customer_key_md5.as_ref(),
+            },
+            input.ssekms_key_id.as_deref(),
+            ext_transport,
+        )?;
+        check_write_allowed(&bucket, &sse)?;
+        let len = body_length(input.content_length, input.body.as_ref())?;
+        if len > self.max_put_size {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
+        }
+        let meta = object_meta(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires.as_ref(),
+            input.website_redirect_location,
+            input.metadata,
+        )?;
+        let md5 = content_md5(input.content_md5.as_deref())?;
+        let expected = expected_checksum(
+            ChecksumHeaders {
+                algorithm: input
+                    .checksum_algorithm
+                    .as_ref()
+                    .map(s3s::dto::ChecksumAlgorithm::as_str),
+                crc32: input.checksum_crc32.as_deref(),
+                crc32c: input.checksum_crc32c.as_deref(),
+                crc64nvme: input.checksum_crc64nvme.as_deref(),
+                sha1: input.checksum_sha1.as_deref(),
+                sha256: input.checksum_sha256.as_deref(),
+            },
+            &headers,
+        )?;
+        let precondition =
+            write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let spec = PutSpec {
+            bucket: input.bucket,
+            key: input.key,
+            len,
+            meta,
+            sse,
+            want_md5: md5.is_some(),
+            checksum: expected.as_ref().map(|e| e.algorithm),
+        };
+        let staged = self.svc.stage_object(spec, body_stream(input.body)).await?;
+        let trailer_map = trailers.and_then(|t| t.take());
+        if let Err(e) = verify_digests(
+            &staged.digests,
+            md5.as_ref(),
+            expected.as_ref(),
+            trailer_map.as_ref(),
+        ) {
+            self.svc.discard(staged).await;
+            return Err(e);
+        }
+        let (etag_value, checksum, sse) = (
+            staged.version.etag.clone(),
+            staged.version.checksum.clone(),
+            staged.version.sse.clone(),
+        );
+        let out = self.svc.commit(staged, precondition).await?;
+        let s = sse_fields(Some(&sse));
+        let c = checksum_fields(checksum.as_ref());
+        let output = PutObjectOutput {
+            e_tag: Some(etag(&etag_value)),
+            version_id: reported_version(&out.version_id),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn get_object_op(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let input = req.input;
+        let v = self
+            .live_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        check_read_conditions(
+            &v,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            precondition_failed,
+        )?;
+        let reader = self.svc.reader(v, customer.as_ref(), true).await?;
+        let (range, content_range) = read_range(&reader, input.part_number, input.range.as_ref())?;
+        let v = reader.version.clone();
+        let content_length = range_len(range, v.size);
+        let whole = content_range.is_none();
+        let body = reader.stream(range).await?;
+        let s = sse_fields(v.sse.as_ref());
+        let want_checksum = whole
+            && input
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == "ENABLED");
+        let c = checksum_fields(v.checksum.as_ref().filter(|_| want_checksum));
+        let output = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(SyncStream::new(body))),
+            content_length: Some(content_length as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&v.etag)),
+            last_modified: Some(timestamp(v.last_modified_ms)),
+            version_id: reported_version(&v.version_id),
+            parts_count: input.part_number.and(v.parts_count.map(|n| n as i32)),
+            content_type: v.meta.content_type.clone(),
+            content_encoding: v.meta.content_encoding.clone(),
+            content_disposition: v.meta.content_disposition.clone(),
+            content_language: v.meta.content_language.clone(),
+            cache_control: v.meta.cache_control.clone(),
+            expires: v.meta.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: v.meta.website_redirect_location.clone(),
+            metadata: user_metadata(&v.meta),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn head_object_op(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let input = req.input;
+        let v = self
+            .live_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        check_read_conditions(
+            &v,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            precondition_failed,
+        )?;
+        let reader = self.svc.reader(v, customer.as_ref(), false).await?;
+        let (range, content_range) = read_range(&reader, input.part_number, input.range.as_ref())?;
+        let v = &reader.version;
+        let s = sse_fields(v.sse.as_ref());
+        let want_checksum = content_range.is_none()
+            && input
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == "ENABLED");
+        let c = checksum_fields(v.checksum.as_ref().filter(|_| want_checksum));
+        let mut resp = S3Response::new(HeadObjectOutput {
+            content_length: Some(range_len(range, v.size) as i64),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&v.etag)),
+            last_modified: Some(timestamp(v.last_modified_ms)),
+            version_id: reported_version(&v.version_id),
+            parts_count: input.part_number.and(v.parts_count.map(|n| n as i32)),
+            content_type: v.meta.content_type.clone(),
+            content_encoding: v.meta.content_encoding.clone(),
+            content_disposition: v.meta.content_disposition.clone(),
+            content_language: v.meta.content_language.clone(),
+            cache_control: v.meta.cache_control.clone(),
+            expires: v.meta.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: v.meta.website_redirect_location.clone(),
+            metadata: user_metadata(&v.meta),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            ..Default::default()
+        });
+        if let Some(cr) = content_range.and_then(|cr| http::HeaderValue::from_str(&cr).ok()) {
+            resp.headers.insert(http::header::CONTENT_RANGE, cr);
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn get_object_attributes_op(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let customer = self.customer_key(
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_ref(),
+                key: req.input.sse_customer_key.as_ref(),
+                key_md5: req.input.sse_customer_key_md5.as_ref(),
+            },
+            &req.extensions,
+        )?;
+        let input = req.input;
+        let v = self
+            .live_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let reader = self.svc.reader(v, customer.as_ref(), false).await?;
+        let v = &reader.version;
+        let wants = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
+        let mut out = GetObjectAttributesOutput {
+            last_modified: Some(timestamp(v.last_modified_ms)),
+            version_id: reported_version(&v.version_id),
+            ..Default::default()
+        };
+        if wants(ObjectAttributes::ETAG) {
+            out.e_tag = Some(etag(&v.etag));
+        }
+        if wants(ObjectAttributes::OBJECT_SIZE) {
+            out.object_size = Some(v.size as i64);
+        }
+        if wants(ObjectAttributes::STORAGE_CLASS) {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        if wants(ObjectAttributes::CHECKSUM)
+            && let Some(c) = &v.checksum
+        {
+            let f = checksum_fields(Some(c));
+            out.checksum = Some(Checksum {
+                checksum_crc32: f.crc32,
+                checksum_crc32c: f.crc32c,
+                checksum_crc64nvme: f.crc64nvme,
+                checksum_sha1: f.sha1,
+                checksum_sha256: f.sha256,
+                checksum_type: f.kind,
+            });
+        }
+        if wants(ObjectAttributes::OBJECT_PARTS)
+            && let Some(count) = v.parts_count
+        {
+            let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+            let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+            let after: Vec<_> = reader
+                .parts
+                .iter()
+                .filter(|p| p.part_number > marker)
+                .collect();
+            let page: Vec<_> = after.iter().take(max).collect();
+            let truncated = after.len() > page.len();
+            out.object_parts = Some(GetObjectAttributesParts {
+                total_parts_count: Some(count as i32),
+                part_number_marker: Some(marker as i32),
+                next_part_number_marker: page.last().map(|p| p.part_number as i32),
+                max_parts: Some(max as i32),
+                is_truncated: Some(truncated),
+                parts: Some(
+                    page.iter()
+                        .map(|p| {
+                            let f = checksum_fields(p.checksum.as_ref());
+                            ObjectPart {
+                                part_number: Some(p.part_number as i32),
+                                size: Some(p.size as i64),
+                                checksum_crc32: f.crc32,
+                                checksum_crc32c: f.crc32c,
+                                checksum_crc64nvme: f.crc64nvme,
+                                checksum_sha1: f.sha1,
+                                checksum_sha256: f.sha256,
+                            }
+                        })
+                        .collect(),
+                ),
+            });
+        }
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn delete_object_op(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        check_version_id(input.version_id.as_deref())?;
+        let marker_id = uuid::Uuid::new_v4().simple().to_string();
+        let out = self
+            .svc
+            .catalog()
+            .delete_object(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &marker_id,
+                self.svc.now_ms(),
+            )
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: out.delete_marker.then_some(true),
+            version_id: out.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_objects_op(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.len() > MAX_DELETE_KEYS {
+            return Err(s3_error!(
+                MalformedXML,
+                "The request may contain at most 1000 keys"
+            ));
+        }
+        self.svc.catalog().bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for obj in objects {
+            let marker_id = uuid::Uuid::new_v4().simple().to_string();
+            let result = match check_version_id(obj.version_id.as_deref()) {
+                Err(e) => Err(e),
+                Ok(()) => self
+                    .svc
+                    .catalog()
+                    .delete_object(
+                        &input.bucket,
+                        &obj.key,
+                        obj.version_id.as_deref(),
+                        &marker_id,
+                        self.svc.now_ms(),
+                    )
+                    .await
+                    .map_err(S3Error::from),
+            };
+            match result {
+                Ok(out) if !quiet => deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    version_id: obj.version_id.clone(),
+                    delete_marker: out.delete_marker.then_some(true),
+                    delete_marker_version_id: if out.delete_marker && obj.version_id.is_none() {
+                        out.version_id
+                    } else {
+                        None
+                    },
+                }),
+                Ok(_) => {}
+                Err(e) => errors.push(Error {
+                    key: Some(obj.key),
+                    version_id: obj.version_id,
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn copy_object_op(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let ext_transport = transport(&req.extensions);
+        let input = req.input;
+        check_key(&input.key)?;
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_ref().map(ToString::to_string),
+            ),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Only bucket copy sources are supported"
+                ));
+            }
+        };
+        let source_key = self.sse.customer_key(
+            CustomerHeaders {
+                algorithm: input.copy_source_sse_customer_algorithm.as_ref(),
+                key: input.copy_source_sse_customer_key.as_ref(),
+                key_md5: input.copy_source_sse_customer_key_md5.as_ref(),
+            },
+            ext_transport,
+        )?;
+        let dest_bucket = self.svc.catalog().bucket(&input.bucket).await?;
+        let sse_requested =
+            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
+        let sse = self.sse.for_write(
+            input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_ref(),
+                key: input.sse_customer_key.as_ref(),
+                key_md5: input.sse_customer_key_md5.as_ref(),
+            },
+            input.ssekms_key_id.as_deref(),
+            ext_transport,
+        )?;
+        check_write_allowed(&dest_bucket, &sse)?;
+        let v = self.live_version(&src_bucket, &src_key, src_version.as_deref()).await.map_err(|e| {
+            if *e.code() == S3ErrorCode::MethodNotAllowed {
+                s3_error!(InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+            } else {
+                e
+            }
+        })?;
+        check_read_conditions(
+            &v,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            precondition_failed,
+        )
+        .map_err(|e| {
+            if *e.code() == S3ErrorCode::NotModified {
+                precondition_failed()
+            } else {
+                e
+            }
+        })?;
+
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if src_bucket == input.bucket
+            && src_key == input.key
+            && src_version.is_none()
+            && !replace
+            && !sse_requested
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let meta = if replace {
+            object_meta(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires.as_ref(),
+                input.website_redirect_location,
+                input.metadata,
+            )?
+        } else {
+            v.meta.clone()
+        };
+        let source_version_id = reported_version(&v.version_id);
+        let checksum = v
+            .checksum
+            .as_ref()
+            .and_then(|c| crate::objects::ChecksumAlgorithm::parse(&c.algorithm));
+        let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
+        let spec = PutSpec {
+            bucket: input.bucket,
+            key: input.key,
+            len: reader.size(),
+            meta,
+            sse,
+            want_md5: false,
+            checksum,
+        };
+        let body = reader.stream(ReadRange::All).await?;
+        let staged = self.svc.stage_object(spec, body).await?;
+        let (etag_value, modified, sse, sum) = (
+            staged.version.etag.clone(),
+            staged.version.last_modified_ms,
+            staged.version.sse.clone(),
+            staged.version.checksum.clone(),
+        );
+        let out = self.svc.commit(staged, Precondition::None).await?;
+        let s = sse_fields(Some(&sse));
+        let c = checksum_fields(sum.as_ref());
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&etag_value)),
+                last_modified: Some(timestamp(modified)),
+                checksum_crc32: c.crc32,
+                checksum_crc32c: c.crc32c,
+                checksum_crc64nvme: c.crc64nvme,
+                checksum_sha1: c.sha1,
+                checksum_sha256: c.sha256,
+                checksum_type: c.kind,
+            }),
+            version_id: reported_version(&out.version_id),
+            copy_source_version_id: source_version_id,
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            ..Default::default()
+        }))
+    }
+}
+
+/// PUT conditions S3 supports: `If-None-Match: *` and `If-Match`.
+pub(super) fn write_precondition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Precondition> {
+    match (if_match, if_none_match) {
+        (Some(_), Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "If-Match and If-None-Match together are not supported"
+        )),
+        (Some(ETagCondition::Any), None) => Ok(Precondition::IfMatch(None)),
+        (Some(ETagCondition::ETag(e)), None) => {
+            Ok(Precondition::IfMatch(Some(e.value().to_owned())))
+        }
+        (None, Some(ETagCondition::Any)) => Ok(Precondition::IfNoneMatchAny),
+        (None, Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "If-None-Match supports only the value *"
+        )),
+        (None, None) => Ok(Precondition::None),
+    }
+}

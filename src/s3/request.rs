@@ -1,0 +1,349 @@
+//! Small conversions shared by the S3 operations: metadata, timestamps, ETags, checksums,
+//! SSE response fields and request bodies.
+
+use futures::{StreamExt, TryStreamExt};
+use http::HeaderMap;
+use s3s::dto::{ETag, StreamingBlob, Timestamp};
+use s3s::{S3Result, s3_error};
+use time::OffsetDateTime;
+
+use crate::catalog::{Checksum, ObjectMeta, Sse};
+use crate::objects::digest::{DigestValues, b64_decode};
+use crate::objects::{ByteStream, ChecksumAlgorithm, ObjectError};
+
+/// S3's limit on user-defined metadata: keys plus values, in bytes.
+const MAX_USER_METADATA: usize = 2048;
+
+pub fn transport(ext: &http::Extensions) -> super::Transport {
+    ext.get::<super::Transport>()
+        .copied()
+        .unwrap_or(super::Transport { tls: false })
+}
+
+pub fn timestamp(ms: i64) -> Timestamp {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+/// Whole seconds, as HTTP dates compare.
+pub fn seconds(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+pub fn timestamp_seconds(t: &Timestamp) -> i64 {
+    let t: OffsetDateTime = t.clone().into();
+    t.unix_timestamp()
+}
+
+pub fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+pub fn format_http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+        .ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub fn parse_http_date(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok()
+}
+
+/// Object attributes from the standard headers and `x-amz-meta-*` of a write.
+#[allow(clippy::too_many_arguments)]
+pub fn object_meta(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+    website_redirect_location: Option<String>,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> S3Result<ObjectMeta> {
+    let user: std::collections::BTreeMap<String, String> = metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let size: usize = user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size ({size} > {MAX_USER_METADATA} bytes)"
+        ));
+    }
+    Ok(ObjectMeta {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.and_then(format_http_date),
+        website_redirect_location,
+        user,
+    })
+}
+
+pub fn user_metadata(meta: &ObjectMeta) -> Option<std::collections::HashMap<String, String>> {
+    (!meta.user.is_empty()).then(|| {
+        meta.user
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// SSE fields of a response: (x-amz-server-side-encryption, SSE-C algorithm, SSE-C key MD5).
+pub struct SseFields {
+    pub sse: Option<s3s::dto::ServerSideEncryption>,
+    pub customer_algorithm: Option<String>,
+    pub customer_key_md5: Option<String>,
+}
+
+pub fn sse_fields(sse: Option<&Sse>) -> SseFields {
+    match sse {
+        Some(Sse::S3) => SseFields {
+            sse: Some(s3s::dto::ServerSideEncryption::from_static(
+                s3s::dto::ServerSideEncryption::AES256,
+            )),
+            customer_algorithm: None,
+            customer_key_md5: None,
+        },
+        Some(Sse::C { key_md5 }) => SseFields {
+            sse: None,
+            customer_algorithm: Some("AES256".into()),
+            customer_key_md5: Some(key_md5.clone()),
+        },
+        None => SseFields {
+            sse: None,
+            customer_algorithm: None,
+            customer_key_md5: None,
+        },
+    }
+}
+
+/// S3 writes "null" version ids as absent on unversioned buckets.
+pub fn reported_version(version_id: &str) -> Option<String> {
+    (version_id != "null").then(|| version_id.to_owned())
+}
+
+/// Version ids are ours (32 hex) or "null"; anything else is refused as S3 refuses it.
+pub fn check_version_id(v: Option<&str>) -> S3Result<()> {
+    match v {
+        None | Some("null") => Ok(()),
+        Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
+pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
+    match body {
+        Some(b) => b.map_err(|e| ObjectError::Body(e.to_string())).boxed(),
+        None => futures::stream::empty().boxed(),
+    }
+}
+
+/// The exact plaintext length of a write body: Content-Length (s3s substitutes the decoded
+/// length of aws-chunked bodies) or, for POST forms, the buffered file's length.
+pub fn body_length(content_length: Option<i64>, body: Option<&StreamingBlob>) -> S3Result<u64> {
+    use s3s::stream::ByteStream as _;
+    if let Some(n) = content_length {
+        return u64::try_from(n)
+            .map_err(|_| s3_error!(InvalidArgument, "Content-Length must not be negative"));
+    }
+    match body {
+        None => Ok(0),
+        Some(b) => b
+            .remaining_length()
+            .exact()
+            .map(|n| n as u64)
+            .ok_or_else(|| {
+                s3_error!(
+                    MissingContentLength,
+                    "You must provide the Content-Length HTTP header."
+                )
+            }),
+    }
+}
+
+/// The checksum a write must match: the algorithm asked for and, when already known from a
+/// header, its value (else it arrives in the aws-chunked trailer).
+pub struct ExpectedChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub value: Option<String>,
+}
+
+pub struct ChecksumHeaders<'a> {
+    pub algorithm: Option<&'a str>,
+    pub crc32: Option<&'a str>,
+    pub crc32c: Option<&'a str>,
+    pub crc64nvme: Option<&'a str>,
+    pub sha1: Option<&'a str>,
+    pub sha256: Option<&'a str>,
+}
+
+pub fn expected_checksum(
+    h: ChecksumHeaders<'_>,
+    headers: &HeaderMap,
+) -> S3Result<Option<ExpectedChecksum>> {
+    let given = [
+        (ChecksumAlgorithm::Crc32, h.crc32),
+        (ChecksumAlgorithm::Crc32c, h.crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, h.crc64nvme),
+        (ChecksumAlgorithm::Sha1, h.sha1),
+        (ChecksumAlgorithm::Sha256, h.sha256),
+    ];
+    let mut values = given.iter().filter_map(|(a, v)| v.map(|v| (*a, v)));
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        ));
+    }
+    if let Some((alg, value)) = first {
+        check_checksum_value(alg, value)?;
+        return Ok(Some(ExpectedChecksum {
+            algorithm: alg,
+            value: Some(value.trim().to_owned()),
+        }));
+    }
+    // Declared in x-amz-trailer: the value follows the body.
+    let trailer = headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if let Some(name) = trailer {
+        let alg = name
+            .strip_prefix("x-amz-checksum-")
+            .and_then(ChecksumAlgorithm::parse)
+            .ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "The value specified in the x-amz-trailer header is not supported"
+                )
+            })?;
+        return Ok(Some(ExpectedChecksum {
+            algorithm: alg,
+            value: None,
+        }));
+    }
+    match h.algorithm {
+        None => Ok(None),
+        Some(a) => {
+            let alg = ChecksumAlgorithm::parse(a).ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "Checksum algorithm provided is unsupported."
+                )
+            })?;
+            Ok(Some(ExpectedChecksum {
+                algorithm: alg,
+                value: None,
+            }))
+        }
+    }
+}
+
+fn check_checksum_value(alg: ChecksumAlgorithm, value: &str) -> S3Result<()> {
+    match b64_decode(value) {
+        Some(raw) if raw.len() == alg.digest_len() => Ok(()),
+        _ => Err(s3_error!(
+            InvalidRequest,
+            "Value for {} header is invalid.",
+            alg.header_name()
+        )),
+    }
+}
+
+/// Compares what was received with what the client stated (headers or trailer).
+pub fn verify_digests(
+    computed: &DigestValues,
+    content_md5: Option<&[u8; 16]>,
+    expected: Option<&ExpectedChecksum>,
+    trailers: Option<&HeaderMap>,
+) -> S3Result<()> {
+    if let Some(md5) = content_md5
+        && computed.md5.as_ref() != Some(md5)
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
+    }
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let stated = match &expected.value {
+        Some(v) => Some(v.clone()),
+        None => trailers
+            .and_then(|t| t.get(expected.algorithm.header_name()))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned()),
+    };
+    let Some(stated) = stated else { return Ok(()) };
+    check_checksum_value(expected.algorithm, &stated)?;
+    let actual = computed.checksum.as_ref().map(|(_, v)| v.as_str());
+    if actual != Some(stated.as_str()) {
+        return Err(s3_error!(
+            BadDigest,
+            "The {} you specified did not match the calculated checksum.",
+            expected.algorithm.as_str()
+        ));
+    }
+    Ok(())
+}
+
+pub fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
+    let Some(h) = header else { return Ok(None) };
+    b64_decode(h)
+        .and_then(|raw| <[u8; 16]>::try_from(raw.as_slice()).ok())
+        .map(Some)
+        .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))
+}
+
+/// Checksum fields of a response for one stored checksum.
+#[derive(Default)]
+pub struct ChecksumFields {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub kind: Option<s3s::dto::ChecksumType>,
+}
+
+pub fn checksum_fields(c: Option<&Checksum>) -> ChecksumFields {
+    let mut f = ChecksumFields::default();
+    let Some(c) = c else { return f };
+    let v = Some(c.value.clone());
+    match c.algorithm.as_str() {
+        "CRC32" => f.crc32 = v,
+        "CRC32C" => f.crc32c = v,
+        "CRC64NVME" => f.crc64nvme = v,
+        "SHA1" => f.sha1 = v,
+        "SHA256" => f.sha256 = v,
+        _ => {}
+    }
+    if c.kind != "PART" {
+        f.kind = Some(s3s::dto::ChecksumType::from(c.kind.clone()));
+    }
+    f
+}
+
+/// Percent-encodes a listing value for `encoding-type=url`, keeping '/' readable.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

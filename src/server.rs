@@ -1,0 +1,193 @@
+//! The listener: one port for S3 (and later KMS and admin), plain HTTP or TLS, HTTP/1.1
+//! and HTTP/2, with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::objects::Collector;
+use crate::s3::{BucketEncryptionRoute, EdgeSettings, SealgateS3, Transport};
+use crate::setup::Gateway;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
+    let owner_id = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(
+            gateway.credentials.access_key.as_bytes(),
+        ))
+    };
+    let edge = SealgateS3::new(
+        gateway.objects.clone(),
+        EdgeSettings {
+            region: config.region.clone(),
+            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
+            max_put_size: config.s3.max_put_size,
+            owner_id,
+        },
+    );
+    let mut b = S3ServiceBuilder::new(edge);
+    b.set_auth(SimpleAuth::from_single(
+        gateway.credentials.access_key.clone(),
+        gateway.credentials.secret_key.clone(),
+    ));
+    b.set_route(BucketEncryptionRoute::new(
+        gateway.objects.catalog().clone(),
+    ));
+    b.build()
+}
+
+fn tls_config(config: &Config) -> Result<Option<Arc<ServerConfig>>, ServerError> {
+    let (certs, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) =
+        if config.tls.self_signed {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            let cert = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| ServerError::Tls(e.to_string()))?;
+            let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+                .map_err(|e| ServerError::Tls(e.to_string()))?;
+            (vec![cert.cert.der().clone()], key)
+        } else if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| ServerError::Tls(format!("{}: {e}", key.display())))?;
+            (certs, key)
+        } else {
+            return Ok(None);
+        };
+    let mut cfg =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(cfg)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
+    let tls = tls_config(config)?;
+    let service = s3_service(&gateway, config);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("sealgate listening on {scheme}://{local}");
+    eprintln!("sealgate listening on {scheme}://{local}");
+
+    let collector = Collector::new(gateway.objects.clone());
+    let collector =
+        tokio::spawn(collector.run(Duration::from_secs(config.storage.gc_interval_secs.max(1))));
+
+    let acceptor = tls.map(TlsAcceptor::from);
+    let http = ConnBuilder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let (socket, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = shutdown.as_mut() => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let transport = Transport {
+            tls: acceptor.is_some(),
+        };
+        let svc = service.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(transport);
+                let svc = svc.clone();
+                async move { hyper::service::Service::call(&svc, req).await }
+            });
+        match &acceptor {
+            None => {
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), svc)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    match acceptor.accept(socket).await {
+                        Ok(stream) => {
+                            let conn = http
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .into_owned();
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    }
+                });
+            }
+        }
+    }
+    collector.abort();
+    tokio::select! {
+        () = graceful.shutdown() => {},
+        () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),
+    }
+    tracing::info!("sealgate stopped");
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Start-up: the data directory, the root key, the account's root credentials, and the
+//! services wired together. Everything here fails closed with a message naming the file.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::blobstore::BlobStore;
+use crate::catalog::Catalog;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::RootKey;
+use crate::objects::{Collector, ObjectService, ServiceSettings};
+
+pub const ROOT_KEY_FILE: &str = "root.key";
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+pub const CREDENTIALS_FILE: &str = "root-credentials.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Blob(#[from] crate::blobstore::BlobError),
+    #[error(transparent)]
+    Objects(#[from] crate::objects::ObjectError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
+    move |source| SetupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes a secret file durably: temp file (0600) + fsync + rename + directory fsync.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), SetupError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(contents).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+/// Whether anything sealed may exist under this configuration.
+fn sealed_data_exists(config: &Config) -> bool {
+    let catalog = config.data_dir.join(CATALOG_FILE);
+    let blobs_nonempty = std::fs::read_dir(config.blob_dir())
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    catalog.exists() || blobs_nonempty
+}
+
+/// Loads the root key, or creates it on a fresh data directory. A missing key next to
+/// sealed data is fatal: generating a new one would make everything unreadable, and a
+/// constant fallback would be no encryption at all.
+pub fn load_or_create_root_key(config: &Config) -> Result<RootKey, SetupError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = config.data_dir.join(ROOT_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let mode = std::fs::metadata(&path)
+                .map_err(io(&path))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(SetupError::Refused(format!(
+                    "{} is readable by other users (mode {:o}); run chmod 600 on it",
+                    path.display(),
+                    mode & 0o777
+                )));
+            }
+            let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                SetupError::Refused(format!(
+                    "{} is not a 32-byte root key; refusing to start",
+                    path.display()
+                ))
+            })?;
+            Ok(RootKey::from_bytes(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if sealed_data_exists(config) {
+                return Err(SetupError::Refused(format!(
+                    "the root key {} is missing but sealed data exists in {}; restore the key file (a new key could not open that data)",
+                    path.display(),
+                    config.data_dir.display()
+                )));
+            }
+            let key = RootKey::generate();
+            write_secret_file(&path, key.as_bytes())?;
+            tracing::info!(path = %path.display(), "generated a new root key");
+            Ok(key)
+        }
+        Err(e) => Err(SetupError::Io { path, source: e }),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootCredentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// Root credentials: environment, then config file, then the data directory (generated on
+/// first start).
+pub fn root_credentials(config: &Config) -> Result<RootCredentials, SetupError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let access =
+        env("SEALGATE_ROOT_ACCESS_KEY").or_else(|| config.credentials.root_access_key.clone());
+    let secret =
+        env("SEALGATE_ROOT_SECRET_KEY").or_else(|| config.credentials.root_secret_key.clone());
+    match (access, secret) {
+        (Some(access_key), Some(secret_key)) => {
+            return Ok(RootCredentials {
+                access_key,
+                secret_key,
+            });
+        }
+        (None, None) => {}
+        _ => {
+            return Err(SetupError::Refused(
+                "set both the root access key and secret key (SEALGATE_ROOT_ACCESS_KEY and SEALGATE_ROOT_SECRET_KEY), or neither".into(),
+            ));
+        }
+    }
+    let path = config.data_dir.join(CREDENTIALS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return toml::from_str(&text)
+            .map_err(|e| SetupError::Refused(format!("{}: {e}", path.display())));
+    }
+    let creds = RootCredentials {
+        access_key: format!("SG{}", random_token(9).to_uppercase()),
+        secret_key: random_token(30),
+    };
+    let text = toml::to_string(&creds).map_err(|e| SetupError::Refused(e.to_string()))?;
+    write_secret_file(&path, text.as_bytes())?;
+    eprintln!("sealgate: generated root credentials in {}", path.display());
+    Ok(creds)
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    // No entropy means no safe credentials; there is nothing to fall back to.
+    getrandom::fill(&mut b).expect("operating system random source");
+    hex::encode(b)
+}
+
+/// The services of one gateway process, ready to serve.
+pub struct Gateway {
+    pub objects: ObjectService,
+    pub credentials: RootCredentials,
+}
+
+pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
+    let root = load_or_create_root_key(config)?;
+    let credentials = root_credentials(config)?;
+    let catalog = Catalog::open(&config.data_dir.join(CATALOG_FILE), config.storage.fsync)?;
+    let blobs = BlobStore::local(&config.blob_dir(), config.storage.fsync)?;
+    let settings = ServiceSettings {
+        aead: config.aead_backend().unwrap_or_default(),
+        chunk_size: config.crypto.chunk_size,
+        orphan_grace_secs: config.storage.orphan_grace_secs,
+    };
+    let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock, settings);
+    let recovered = Collector::new(objects.clone()).recover().await?;
+    if recovered > 0 {
+        tracing::info!(
+            blobs = recovered,
+            "collected blobs left by interrupted writes"
+        );
+    }
+    Ok(Gateway {
+        objects,
+        credentials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> Config {
+        Config {
+            data_dir: dir.to_owned(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn root_key_is_created_once_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let c = config_in(dir.path());
+        let k1 = load_or_create_root_key(&c).unwrap();
+        let mode = std::fs::metadata(dir.path().join(ROOT_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let k2 = load_or_create_root_key(&c).unwrap();
+        assert_eq!(k1.as_bytes(), k2.as_bytes());
+    }
+
+    #[test]
+    fn a_missing_root_key_next_to_sealed_data_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config_in(dir.path());
+        std::fs::write(dir.path().join(CATALOG_FILE), b"").unwrap();
+        let err = load_or_create_root_key(&c).err().unwrap();
+        assert!(err.to_string().contains("missing"), "{err}");
+        assert!(!dir.path().join(ROOT_KEY_FILE).exists());
+    }
+
+    #[test]
+    fn a_world_readable_or_short_root_key_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let c = config_in(dir.path());
+        let path = dir.path().join(ROOT_KEY_FILE);
+        std::fs::write(&path, [1u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load_or_create_root_key(&c).is_err());
+        std::fs::write(&path, [1u8; 5]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load_or_create_root_key(&c).is_err());
+    }
+}
