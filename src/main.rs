@@ -77,10 +77,7 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -94,6 +91,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `SEALGATE_LOG` (default `info`), with the HTTP and S3 protocol crates held at `info`
+/// whatever it says: their debug output dumps request headers, SSE-C keys included.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let base = std::env::var("SEALGATE_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&base).unwrap_or_else(|e| {
+        eprintln!("sealgate: ignoring invalid SEALGATE_LOG {base:?}: {e}");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    [
+        "s3s=info",
+        "hyper=info",
+        "hyper_util=info",
+        "h2=info",
+        "rustls=info",
+    ]
+    .into_iter()
+    .filter_map(|d| d.parse().ok())
+    .fold(filter, |f, d| f.add_directive(d))
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

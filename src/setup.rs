@@ -179,7 +179,11 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
     let root = load_or_create_root_key(config)?;
     let credentials = root_credentials(config)?;
-    let catalog = Catalog::open(&config.data_dir.join(CATALOG_FILE), config.storage.fsync)?;
+    let catalog = Catalog::open(
+        &config.data_dir.join(CATALOG_FILE),
+        config.storage.fsync,
+        root.catalog_sealer(),
+    )?;
     let blobs = BlobStore::local(&config.blob_dir(), config.storage.fsync)?;
     let settings = ServiceSettings {
         aead: config.aead_backend().unwrap_or_default(),

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
+
+use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
 pub use versions::{CommitOutcome, DeleteOutcome, ListedVersion, Precondition};
@@ -84,7 +86,9 @@ pub struct Bucket {
 #[serde(tag = "mode")]
 pub enum Sse {
     S3,
-    C { key_md5: String },
+    /// Nothing of the customer key is kept here, not even its MD5: the blob header holds a
+    /// salted, keyed fingerprint.
+    C,
 }
 
 /// HTTP-visible attributes of a version.
@@ -188,6 +192,56 @@ pub struct Upload {
 #[derive(Clone)]
 pub struct Catalog {
     conn: Arc<Mutex<Connection>>,
+    codec: MetaCodec,
+}
+
+/// Object metadata rests sealed: user metadata and content headers are the user's data too.
+/// Each value is bound to its record (bucket, key, seal id), so rows cannot be swapped.
+#[derive(Clone)]
+pub(crate) struct MetaCodec(Arc<CatalogSealer>);
+
+impl MetaCodec {
+    fn context(bucket: &str, key: &str, seal_id: &str) -> Vec<u8> {
+        [
+            bucket.as_bytes(),
+            b"\0",
+            key.as_bytes(),
+            b"\0",
+            seal_id.as_bytes(),
+        ]
+        .concat()
+    }
+
+    pub(crate) fn seal(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Vec<u8>> {
+        Ok(self.0.seal(
+            &Self::context(bucket, key, seal_id),
+            to_json(meta)?.as_bytes(),
+        ))
+    }
+
+    /// Delete markers have no metadata and store none.
+    pub(crate) fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        sealed: &[u8],
+    ) -> Result<ObjectMeta> {
+        if sealed.is_empty() {
+            return Ok(ObjectMeta::default());
+        }
+        let plain = self
+            .0
+            .open(&Self::context(bucket, key, seal_id), sealed)
+            .map_err(|e| CatalogError::Corrupt(format!("metadata of {bucket}/{key}: {e}")))?;
+        serde_json::from_slice(&plain).map_err(|e| CatalogError::Corrupt(e.to_string()))
+    }
 }
 
 const SCHEMA: &str = r#"
@@ -209,7 +263,7 @@ CREATE TABLE IF NOT EXISTS versions (
     size INTEGER NOT NULL,
     etag TEXT NOT NULL,
     last_modified_ms INTEGER NOT NULL,
-    meta TEXT NOT NULL,
+    meta BLOB NOT NULL,
     sse TEXT,
     checksum TEXT,
     parts_count INTEGER
@@ -233,7 +287,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT NOT NULL,
     seal_id TEXT NOT NULL,
     initiated_ms INTEGER NOT NULL,
-    meta TEXT NOT NULL,
+    meta BLOB NOT NULL,
     sse TEXT NOT NULL,
     wrapped_key BLOB NOT NULL,
     checksum_algorithm TEXT,
@@ -260,7 +314,7 @@ CREATE TABLE IF NOT EXISTS blob_gc (
 "#;
 
 impl Catalog {
-    pub fn open(path: &Path, fsync: bool) -> Result<Catalog> {
+    pub fn open(path: &Path, fsync: bool, sealer: CatalogSealer) -> Result<Catalog> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL fsyncs the WAL on every commit: an acknowledged write survives power loss.
@@ -271,6 +325,7 @@ impl Catalog {
         conn.execute_batch(SCHEMA)?;
         Ok(Catalog {
             conn: Arc::new(Mutex::new(conn)),
+            codec: MetaCodec(Arc::new(sealer)),
         })
     }
 
@@ -279,8 +334,12 @@ impl Catalog {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         conn.execute_batch(SCHEMA).unwrap();
+        let codec = MetaCodec(Arc::new(
+            crate::crypto::RootKey::generate().catalog_sealer(),
+        ));
         Catalog {
             conn: Arc::new(Mutex::new(conn)),
+            codec,
         }
     }
 

@@ -3,8 +3,8 @@ use rusqlite::{OptionalExtension, params};
 use super::buckets::require_bucket;
 use super::versions::insert_version;
 use super::{
-    Catalog, CatalogError, CommitOutcome, NewVersion, PartRecord, Precondition, Result, Upload,
-    from_json, opt_from_json, opt_to_json, to_json,
+    Catalog, CatalogError, CommitOutcome, MetaCodec, NewVersion, PartRecord, Precondition, Result,
+    Upload, from_json, opt_from_json, opt_to_json, to_json,
 };
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
@@ -15,7 +15,7 @@ type RawUpload = (
     String,
     String,
     i64,
-    String,
+    Vec<u8>,
     String,
     Vec<u8>,
     Option<String>,
@@ -37,7 +37,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
     ))
 }
 
-fn decode_upload(raw: RawUpload) -> Result<Upload> {
+fn decode_upload(raw: RawUpload, codec: &MetaCodec) -> Result<Upload> {
     let (
         upload_id,
         bucket,
@@ -51,13 +51,13 @@ fn decode_upload(raw: RawUpload) -> Result<Upload> {
         checksum_type,
     ) = raw;
     Ok(Upload {
+        meta: codec.open(&bucket, &key, &seal_id, &meta)?,
+        sse: from_json(&sse)?,
         upload_id,
         bucket,
         key,
         seal_id,
         initiated_ms,
-        meta: from_json(&meta)?,
-        sse: from_json(&sse)?,
         wrapped_key,
         checksum_algorithm,
         checksum_type,
@@ -93,15 +93,14 @@ fn decode_part(raw: RawPart) -> Result<PartRecord> {
     })
 }
 
-fn require_upload(conn: &rusqlite::Connection, upload_id: &str) -> Result<Upload> {
+/// The upload's row, undecoded: callers that only check existence skip the unsealing.
+fn require_upload(conn: &rusqlite::Connection, upload_id: &str) -> Result<RawUpload> {
     conn.query_row(
         &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1"),
         [upload_id],
         upload_from_row,
     )
     .optional()?
-    .map(decode_upload)
-    .transpose()?
     .ok_or(CatalogError::NoSuchUpload)
 }
 
@@ -115,6 +114,9 @@ fn queue_upload_parts(tx: &rusqlite::Transaction<'_>, upload_id: &str, now_ms: i
 
 impl Catalog {
     pub async fn create_upload(&self, upload: Upload) -> Result<()> {
+        let meta = self
+            .codec
+            .seal(&upload.bucket, &upload.key, &upload.seal_id, &upload.meta)?;
         self.call(move |conn| {
             require_bucket(conn, &upload.bucket)?;
             conn.execute(
@@ -125,7 +127,7 @@ impl Catalog {
                     upload.key,
                     upload.seal_id,
                     upload.initiated_ms,
-                    to_json(&upload.meta)?,
+                    meta,
                     to_json(&upload.sse)?,
                     upload.wrapped_key,
                     upload.checksum_algorithm,
@@ -139,8 +141,10 @@ impl Catalog {
 
     pub async fn upload(&self, upload_id: &str) -> Result<Upload> {
         let upload_id = upload_id.to_owned();
-        self.call(move |conn| require_upload(conn, &upload_id))
-            .await
+        let raw = self
+            .call(move |conn| require_upload(conn, &upload_id))
+            .await?;
+        decode_upload(raw, &self.codec)
     }
 
     /// Records an uploaded part; a part uploaded again under the same number replaces the
@@ -208,6 +212,7 @@ impl Catalog {
     ) -> Result<Vec<Upload>> {
         let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
         let (key_marker, upload_id_marker) = (key_marker.to_owned(), upload_id_marker.to_owned());
+        let codec = self.codec.clone();
         self.call(move |conn| {
             require_bucket(conn, &bucket)?;
             let mut stmt = conn.prepare(&format!(
@@ -223,7 +228,7 @@ impl Catalog {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
                 .filter(|r| r.2.starts_with(&prefix))
-                .map(decode_upload)
+                .map(|r| decode_upload(r, &codec))
                 .collect()
         })
         .await
@@ -239,10 +244,11 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<CommitOutcome> {
         let upload_id = upload_id.to_owned();
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
             require_upload(&tx, &upload_id)?;
-            let out = insert_version(&tx, &version, &precondition, now_ms)?;
+            let out = insert_version(&tx, &codec, &version, &precondition, now_ms)?;
             tx.execute(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
                  SELECT blob, ?2 FROM upload_parts

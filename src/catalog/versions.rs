@@ -2,7 +2,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::buckets::require_bucket;
 use super::{
-    Catalog, CatalogError, NewVersion, ObjectVersion, PartRecord, Result, Versioning, from_json,
+    Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PartRecord, Result, Versioning,
     opt_from_json, opt_to_json, to_json,
 };
 
@@ -64,14 +64,15 @@ pub(super) struct RawVersion {
     size: i64,
     etag: String,
     last_modified_ms: i64,
-    meta: String,
+    meta: Vec<u8>,
     sse: Option<String>,
     checksum: Option<String>,
     parts_count: Option<u32>,
 }
 
 impl RawVersion {
-    pub(super) fn decode(self) -> Result<ObjectVersion> {
+    pub(super) fn decode(self, codec: &MetaCodec) -> Result<ObjectVersion> {
+        let meta = codec.open(&self.bucket, &self.key, &self.seal_id, &self.meta)?;
         Ok(ObjectVersion {
             row: self.row,
             bucket: self.bucket,
@@ -84,7 +85,7 @@ impl RawVersion {
                 .map_err(|_| CatalogError::Corrupt("negative size".into()))?,
             etag: self.etag,
             last_modified_ms: self.last_modified_ms,
-            meta: from_json(&self.meta)?,
+            meta,
             sse: opt_from_json(self.sse)?,
             checksum: opt_from_json(self.checksum)?,
             parts_count: self.parts_count,
@@ -92,14 +93,19 @@ impl RawVersion {
     }
 }
 
-fn latest(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
+fn latest(
+    tx: &Transaction<'_>,
+    codec: &MetaCodec,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectVersion>> {
     tx.query_row(
         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND is_latest = 1"),
         params![bucket, key],
         version_from_row,
     )
     .optional()?
-    .map(RawVersion::decode)
+    .map(|r| r.decode(codec))
     .transpose()
 }
 
@@ -112,11 +118,18 @@ fn check_precondition(
     if *pre == Precondition::None {
         return Ok(());
     }
-    let current = latest(tx, bucket, key)?.filter(|v| !v.delete_marker);
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT etag FROM versions
+             WHERE bucket = ?1 AND key = ?2 AND is_latest = 1 AND delete_marker = 0",
+            params![bucket, key],
+            |r| r.get(0),
+        )
+        .optional()?;
     match (pre, current) {
         (Precondition::IfNoneMatchAny, Some(_)) => Err(CatalogError::PreconditionFailed),
         (Precondition::IfMatch(_), None) => Err(CatalogError::NoSuchKey),
-        (Precondition::IfMatch(Some(etag)), Some(v)) if v.etag != *etag => {
+        (Precondition::IfMatch(Some(etag)), Some(current)) if current != *etag => {
             Err(CatalogError::PreconditionFailed)
         }
         _ => Ok(()),
@@ -162,6 +175,7 @@ fn claim_version_id(
 /// Inserts a version as the latest of its key; its blobs stop being collectable.
 pub(super) fn insert_version(
     tx: &Transaction<'_>,
+    codec: &MetaCodec,
     v: &NewVersion,
     precondition: &Precondition,
     now_ms: i64,
@@ -184,7 +198,7 @@ pub(super) fn insert_version(
             v.size as i64,
             v.etag,
             v.last_modified_ms,
-            to_json(&v.meta)?,
+            codec.seal(&v.bucket, &v.key, &v.seal_id, &v.meta)?,
             to_json(&v.sse)?,
             opt_to_json(&v.checksum)?,
             v.parts_count,
@@ -217,7 +231,7 @@ fn insert_delete_marker(
     tx.execute(
         "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
              last_modified_ms, meta)
-         VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, '{}')",
+         VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, x'')",
         params![bucket, key, version_id, seal_id, now_ms],
     )?;
     Ok(version_id)
@@ -242,9 +256,10 @@ impl Catalog {
         precondition: Precondition,
         now_ms: i64,
     ) -> Result<CommitOutcome> {
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let out = insert_version(&tx, &v, &precondition, now_ms)?;
+            let out = insert_version(&tx, &codec, &v, &precondition, now_ms)?;
             tx.commit()?;
             Ok(out)
         })
@@ -263,11 +278,12 @@ impl Catalog {
             key.to_owned(),
             version_id.map(str::to_owned),
         );
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
             let found = match &version_id {
-                None => latest(&tx, &bucket, &key)?,
+                None => latest(&tx, &codec, &bucket, &key)?,
                 Some(id) => tx
                     .query_row(
                         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"),
@@ -275,7 +291,7 @@ impl Catalog {
                         version_from_row,
                     )
                     .optional()?
-                    .map(RawVersion::decode)
+                    .map(|r| r.decode(&codec))
                     .transpose()?,
             };
             found.ok_or(if version_id.is_some() { CatalogError::NoSuchVersion } else { CatalogError::NoSuchKey })
@@ -391,6 +407,7 @@ impl Catalog {
         limit: usize,
     ) -> Result<Vec<ObjectVersion>> {
         let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.to_owned());
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
@@ -402,7 +419,7 @@ impl Catalog {
             let rows = stmt
                 .query_map(params![bucket, after, prefix, limit as i64], version_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(RawVersion::decode).collect()
+            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
         })
         .await
     }
@@ -420,6 +437,7 @@ impl Catalog {
         let (bucket, prefix, key_marker) =
             (bucket.to_owned(), prefix.to_owned(), key_marker.to_owned());
         let version_marker = version_marker.map(str::to_owned);
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
@@ -444,7 +462,7 @@ impl Catalog {
             let rows = stmt
                 .query_map(params![bucket, key_marker, marker_row, prefix, limit as i64], version_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(RawVersion::decode).collect()
+            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
         })
         .await
     }

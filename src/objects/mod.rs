@@ -77,12 +77,17 @@ pub enum SseRequest {
 }
 
 impl SseRequest {
+    pub fn customer_key(&self) -> Option<&CustomerKey> {
+        match self {
+            SseRequest::S3 => None,
+            SseRequest::C(k) => Some(k),
+        }
+    }
+
     fn catalog_sse(&self) -> Sse {
         match self {
             SseRequest::S3 => Sse::S3,
-            SseRequest::C(k) => Sse::C {
-                key_md5: k.key_md5.clone(),
-            },
+            SseRequest::C(_) => Sse::C,
         }
     }
 }
@@ -176,11 +181,8 @@ impl ObjectService {
         customer: Option<&CustomerKey>,
     ) -> Result<()> {
         match (sse, customer) {
-            (Some(Sse::C { .. }), None) => Err(ObjectError::CustomerKeyRequired),
-            (Some(Sse::C { key_md5 }), Some(k)) => {
-                if *key_md5 != k.key_md5 {
-                    return Err(ObjectError::CustomerKeyMismatch);
-                }
+            (Some(Sse::C), None) => Err(ObjectError::CustomerKeyRequired),
+            (Some(Sse::C), Some(k)) => {
                 let (header, _) = SealHeader::decode(header)?;
                 self.root
                     .check_sse_c(&k.key, &header.wrapped_key)

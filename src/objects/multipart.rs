@@ -83,11 +83,7 @@ impl ObjectService {
         if upload.bucket != bucket || upload.key != key {
             return Err(crate::catalog::CatalogError::NoSuchUpload.into());
         }
-        self.check_customer_key(
-            Some(&upload.sse).filter(|s| matches!(s, Sse::C { .. })),
-            &upload.wrapped_key,
-            customer,
-        )?;
+        self.check_customer_key(Some(&upload.sse), &upload.wrapped_key, customer)?;
         Ok(upload)
     }
 

@@ -104,7 +104,7 @@ impl SealgateS3 {
             .svc
             .create_upload(&input.bucket, &input.key, meta, &sse, checksum)
             .await?;
-        let s = sse_fields(Some(&upload.sse));
+        let s = sse_fields(Some(&upload.sse), sse.customer_key());
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(upload.bucket),
             key: Some(upload.key),
@@ -197,7 +197,7 @@ impl SealgateS3 {
             return Err(e);
         }
         let part = self.svc.commit_part(staged).await?;
-        let s = sse_fields(Some(&upload.sse));
+        let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
@@ -324,7 +324,7 @@ impl SealgateS3 {
             )
             .await?;
         let part = self.svc.commit_part(staged).await?;
-        let s = sse_fields(Some(&upload.sse));
+        let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
@@ -514,7 +514,7 @@ impl SealgateS3 {
             .svc
             .complete_upload(&upload, &requested, precondition)
             .await?;
-        let s = sse_fields(Some(&version.sse));
+        let s = sse_fields(Some(&version.sse), customer.as_ref());
         let c = checksum_fields(version.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(version.bucket.clone()),

@@ -238,6 +238,7 @@ impl SealgateS3 {
         )?;
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let written_key = sse.customer_key().cloned();
         let spec = PutSpec {
             bucket: input.bucket,
             key: input.key,
@@ -264,7 +265,7 @@ impl SealgateS3 {
             staged.version.sse.clone(),
         );
         let out = self.svc.commit(staged, precondition).await?;
-        let s = sse_fields(Some(&sse));
+        let s = sse_fields(Some(&sse), written_key.as_ref());
         let c = checksum_fields(checksum.as_ref());
         let output = PutObjectOutput {
             e_tag: Some(etag(&etag_value)),
@@ -313,7 +314,7 @@ impl SealgateS3 {
         let content_length = range_len(range, v.size);
         let whole = content_range.is_none();
         let body = reader.stream(range).await?;
-        let s = sse_fields(v.sse.as_ref());
+        let s = sse_fields(v.sse.as_ref(), customer.as_ref());
         let want_checksum = whole
             && input
                 .checksum_mode
@@ -378,7 +379,7 @@ impl SealgateS3 {
         let reader = self.svc.reader(v, customer.as_ref(), false).await?;
         let (range, content_range) = read_range(&reader, input.part_number, input.range.as_ref())?;
         let v = &reader.version;
-        let s = sse_fields(v.sse.as_ref());
+        let s = sse_fields(v.sse.as_ref(), customer.as_ref());
         let want_checksum = content_range.is_none()
             && input
                 .checksum_mode
@@ -686,6 +687,7 @@ impl SealgateS3 {
             v.meta.clone()
         };
         let source_version_id = reported_version(&v.version_id);
+        let written_key = sse.customer_key().cloned();
         let checksum = v
             .checksum
             .as_ref()
@@ -709,7 +711,7 @@ impl SealgateS3 {
             staged.version.checksum.clone(),
         );
         let out = self.svc.commit(staged, Precondition::None).await?;
-        let s = sse_fields(Some(&sse));
+        let s = sse_fields(Some(&sse), written_key.as_ref());
         let c = checksum_fields(sum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {

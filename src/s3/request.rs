@@ -103,7 +103,8 @@ pub struct SseFields {
     pub customer_key_md5: Option<String>,
 }
 
-pub fn sse_fields(sse: Option<&Sse>) -> SseFields {
+/// The SSE-C key MD5 is echoed from the request: the gateway does not keep it.
+pub fn sse_fields(sse: Option<&Sse>, customer: Option<&crate::objects::CustomerKey>) -> SseFields {
     match sse {
         Some(Sse::S3) => SseFields {
             sse: Some(s3s::dto::ServerSideEncryption::from_static(
@@ -112,10 +113,10 @@ pub fn sse_fields(sse: Option<&Sse>) -> SseFields {
             customer_algorithm: None,
             customer_key_md5: None,
         },
-        Some(Sse::C { key_md5 }) => SseFields {
+        Some(Sse::C) => SseFields {
             sse: None,
             customer_algorithm: Some("AES256".into()),
-            customer_key_md5: Some(key_md5.clone()),
+            customer_key_md5: customer.map(|k| k.key_md5.clone()),
         },
         None => SseFields {
             sse: None,
