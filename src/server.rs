@@ -10,14 +10,15 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::objects::Collector;
-use crate::s3::{BucketEncryptionRoute, EdgeSettings, SealgateS3, Transport};
+use crate::s3::{
+    BucketEncryptionRoute, EdgeSettings, RequestChecks, RootAuth, SealgateS3, Transport, compat,
+};
 use crate::setup::Gateway;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +49,16 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
         },
     );
     let mut b = S3ServiceBuilder::new(edge);
-    b.set_auth(SimpleAuth::from_single(
+    b.set_auth(RootAuth::new(
         gateway.credentials.access_key.clone(),
         gateway.credentials.secret_key.clone(),
     ));
+    b.set_access(RequestChecks {
+        region: config.region.clone(),
+    });
     b.set_route(BucketEncryptionRoute::new(
         gateway.objects.catalog().clone(),
+        config.region.clone(),
     ));
     b.build()
 }
@@ -153,7 +158,11 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(transport);
                 let svc = svc.clone();
-                async move { hyper::service::Service::call(&svc, req).await }
+                let facts = compat::RequestFacts::of(req.method(), req.uri());
+                async move {
+                    let resp = hyper::service::Service::call(&svc, req).await?;
+                    Ok::<_, s3s::HttpError>(compat::adjust(&facts, resp))
+                }
             });
         match &acceptor {
             None => {

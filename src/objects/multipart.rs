@@ -175,7 +175,7 @@ impl ObjectService {
             .list_parts(&upload.upload_id, 0, MAX_PART_NUMBER as usize)
             .await?;
         let mut chosen = Vec::with_capacity(requested.len());
-        for (i, want) in requested.iter().enumerate() {
+        for want in requested {
             let part = uploaded
                 .iter()
                 .find(|p| {
@@ -187,10 +187,14 @@ impl ObjectService {
             {
                 return Err(ObjectError::InvalidPart);
             }
-            if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
-                return Err(ObjectError::EntityTooSmall(part.part_number));
-            }
             chosen.push(part.clone());
+        }
+        // S3 reports a missing part before a small one.
+        if let Some(small) = chosen[..chosen.len().saturating_sub(1)]
+            .iter()
+            .find(|p| p.size < MIN_PART_SIZE)
+        {
+            return Err(ObjectError::EntityTooSmall(small.part_number));
         }
 
         let mut md5s = Md5::new();

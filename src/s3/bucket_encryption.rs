@@ -167,11 +167,12 @@ fn render(cfg: &BucketEncryption) -> S3Result<String> {
 
 pub struct BucketEncryptionRoute {
     catalog: Catalog,
+    region: String,
 }
 
 impl BucketEncryptionRoute {
-    pub fn new(catalog: Catalog) -> BucketEncryptionRoute {
-        BucketEncryptionRoute { catalog }
+    pub fn new(catalog: Catalog, region: String) -> BucketEncryptionRoute {
+        BucketEncryptionRoute { catalog, region }
     }
 }
 
@@ -195,6 +196,16 @@ impl S3Route for BucketEncryptionRoute {
         _: &mut http::Extensions,
     ) -> bool {
         matches!(*method, Method::GET | Method::PUT | Method::DELETE) && bucket_of(uri).is_some()
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        if req.credentials.is_none() {
+            return Err(s3_error!(
+                AccessDenied,
+                "Anonymous access is not allowed; sign the request"
+            ));
+        }
+        super::auth::check_region(&self.region, &req.headers, req.uri.query())
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {

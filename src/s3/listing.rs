@@ -10,15 +10,15 @@ use super::request::{etag, reported_version, timestamp, url_encode};
 use crate::catalog::ObjectVersion;
 
 const MAX_KEYS: i32 = 1000;
-const BATCH: usize = 1000;
+pub(super) const BATCH: usize = 1000;
 
 /// One page of a listing: entries and common prefixes in key order.
-struct Page<T> {
-    entries: Vec<T>,
-    prefixes: Vec<String>,
-    truncated: bool,
+pub(super) struct Page<T> {
+    pub entries: Vec<T>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
     /// The last key or common prefix returned: where the next page resumes.
-    last: Option<String>,
+    pub last: Option<String>,
 }
 
 fn max_keys(n: Option<i32>) -> S3Result<usize> {
@@ -41,7 +41,7 @@ fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
 
 /// Groups rows (already after the marker, in key order) into a page. `fetch` returns the
 /// next batch of rows after a key; versions of one key share the key.
-async fn paginate<T, F, Fut>(
+pub(super) async fn paginate<T, F, Fut>(
     prefix: &str,
     delimiter: &str,
     marker: &str,

@@ -1,8 +1,10 @@
 //! The S3 edge: `s3s` parses and authenticates requests; this module turns them into object
 //! service calls and maps results and errors back to S3's shapes.
 
+mod auth;
 mod bucket_encryption;
 mod buckets;
+pub mod compat;
 mod errors;
 mod listing;
 mod multipart;
@@ -13,6 +15,7 @@ pub mod sse;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
+pub use auth::{RequestChecks, RootAuth};
 pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::Transport;
 

@@ -1,12 +1,16 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use futures::StreamExt as _;
+
 use super::SealgateS3;
 use super::bucket_encryption::check_write_allowed;
+use super::listing::{BATCH, paginate};
 use super::object_ops::{check_key, check_read_conditions, write_precondition};
 use super::request::*;
 use super::sse::CustomerHeaders;
-use crate::objects::{ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
+use crate::catalog::Upload;
+use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -120,7 +124,24 @@ impl SealgateS3 {
 
     pub(super) async fn upload_part_op(
         &self,
+        mut req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let len = body_length(req.input.content_length, req.input.body.as_ref());
+        let mut body = Some(body_stream(req.input.body.take()));
+        let result = self.upload_part_inner(req, len, &mut body).await;
+        if result.is_err()
+            && let Some(unread) = body
+        {
+            drain_body(unread).await;
+        }
+        result
+    }
+
+    async fn upload_part_inner(
+        &self,
         req: S3Request<UploadPartInput>,
+        len: S3Result<u64>,
+        body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let customer = self.customer_key(
             CustomerHeaders {
@@ -143,7 +164,7 @@ impl SealgateS3 {
                 customer.as_ref(),
             )
             .await?;
-        let len = body_length(input.content_length, input.body.as_ref())?;
+        let len = len?;
         if len > MAX_PART_SIZE {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -183,7 +204,8 @@ impl SealgateS3 {
                     checksum: algorithm,
                 },
                 customer.as_ref(),
-                body_stream(input.body),
+                body.take()
+                    .unwrap_or_else(|| futures::stream::empty().boxed()),
             )
             .await?;
         let trailer_map = trailers.and_then(|t| t.take());
@@ -413,21 +435,53 @@ impl SealgateS3 {
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let id_marker = input.upload_id_marker.clone().unwrap_or_default();
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
-        let mut uploads = self
-            .svc
-            .catalog()
-            .list_uploads(&input.bucket, &prefix, &key_marker, &id_marker, max + 1)
-            .await?;
-        let truncated = uploads.len() > max;
-        uploads.truncate(max);
+        let delimiter = input.delimiter.clone().unwrap_or_default();
+        let catalog = self.svc.catalog().clone();
+        // Without an upload-id marker, the listing starts after every upload of key-marker.
+        let mut first = Some(if id_marker.is_empty() {
+            "~".to_owned()
+        } else {
+            id_marker
+        });
+        let page = paginate(
+            &prefix,
+            &delimiter,
+            &key_marker,
+            max,
+            |u: &Upload| u.key.as_str(),
+            |after| {
+                let (catalog, bucket, prefix) =
+                    (catalog.clone(), input.bucket.clone(), prefix.clone());
+                // Later batches resume after the last key seen ("~" sorts after every upload id).
+                let id_after = first.take().unwrap_or_else(|| "~".into());
+                async move {
+                    Ok(catalog
+                        .list_uploads(&bucket, &prefix, &after, &id_after, BATCH)
+                        .await?)
+                }
+            },
+        )
+        .await?;
+        let (uploads, truncated) = (page.entries, page.truncated);
         let last = uploads.last();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket.clone()),
             prefix: input.prefix,
             key_marker: input.key_marker,
             upload_id_marker: input.upload_id_marker,
-            next_key_marker: last.map(|u| u.key.clone()),
-            next_upload_id_marker: last.map(|u| u.upload_id.clone()),
+            next_key_marker: truncated.then(|| page.last.clone()).flatten(),
+            next_upload_id_marker: truncated
+                .then(|| last.map(|u| u.upload_id.clone()))
+                .flatten(),
+            delimiter: input.delimiter,
+            common_prefixes: Some(
+                page.prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(p.clone()),
+                    })
+                    .collect(),
+            ),
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
             uploads: Some(

@@ -2,12 +2,14 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use sync_wrapper::SyncStream;
 
+use futures::StreamExt as _;
+
 use super::SealgateS3;
 use super::bucket_encryption::check_write_allowed;
 use super::request::*;
 use super::sse::CustomerHeaders;
 use crate::catalog::{ObjectVersion, Precondition};
-use crate::objects::{CustomerKey, ObjectReader, PutSpec, ReadRange};
+use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
 
 /// S3's longest object key, in bytes.
 const MAX_KEY_LEN: usize = 1024;
@@ -185,7 +187,29 @@ impl SealgateS3 {
 
     pub(super) async fn put_object_op(
         &self,
+        mut req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let is_form = req.method == http::Method::POST;
+        let len = body_length(req.input.content_length, req.input.body.as_ref());
+        let mut body = Some(body_stream(req.input.body.take()));
+        let result = self.put_object_inner(req, len, &mut body).await;
+        if result.is_err()
+            && let Some(unread) = body
+        {
+            drain_body(unread).await;
+        }
+        let mut resp = result?;
+        if is_form {
+            form_upload_response(&mut resp);
+        }
+        Ok(resp)
+    }
+
+    async fn put_object_inner(
+        &self,
         req: S3Request<PutObjectInput>,
+        len: S3Result<u64>,
+        body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let ext_transport = transport(&req.extensions);
         let trailers = req.trailing_headers.clone();
@@ -204,7 +228,7 @@ impl SealgateS3 {
             ext_transport,
         )?;
         check_write_allowed(&bucket, &sse)?;
-        let len = body_length(input.content_length, input.body.as_ref())?;
+        let len = len?;
         if len > self.max_put_size {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -248,7 +272,10 @@ impl SealgateS3 {
             want_md5: md5.is_some(),
             checksum: expected.as_ref().map(|e| e.algorithm),
         };
-        let staged = self.svc.stage_object(spec, body_stream(input.body)).await?;
+        let body = body
+            .take()
+            .unwrap_or_else(|| futures::stream::empty().boxed());
+        let staged = self.svc.stage_object(spec, body).await?;
         let trailer_map = trailers.and_then(|t| t.take());
         if let Err(e) = verify_digests(
             &staged.digests,
@@ -412,10 +439,7 @@ impl SealgateS3 {
             checksum_type: c.kind,
             ..Default::default()
         });
-        if let Some(cr) = content_range.and_then(|cr| http::HeaderValue::from_str(&cr).ok()) {
-            resp.headers.insert(http::header::CONTENT_RANGE, cr);
-            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-        }
+        resp.output.content_range = content_range;
         Ok(resp)
     }
 
@@ -437,7 +461,14 @@ impl SealgateS3 {
             .await?;
         let reader = self.svc.reader(v, customer.as_ref(), false).await?;
         let v = &reader.version;
-        let wants = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
+        // One comma-separated header, possibly parsed as a single item.
+        let wants = |a: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim() == a)
+        };
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(timestamp(v.last_modified_ms)),
             version_id: reported_version(&v.version_id),
@@ -732,6 +763,38 @@ impl SealgateS3 {
             ..Default::default()
         }))
     }
+}
+
+/// A browser form upload (POST) is a PUT whose fields came from the form; S3 answers it
+/// with the ETag, SSE and version headers whatever the success status.
+fn form_upload_response(resp: &mut S3Response<PutObjectOutput>) {
+    let o = &mut resp.output;
+    let quoted = o.e_tag.as_ref().map(|e| format!("\"{}\"", e.value()));
+    let headers = [
+        ("etag", quoted.clone()),
+        (
+            "x-amz-server-side-encryption",
+            o.server_side_encryption
+                .as_ref()
+                .map(|s| s.as_str().to_owned()),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-algorithm",
+            o.sse_customer_algorithm.clone(),
+        ),
+        (
+            "x-amz-server-side-encryption-customer-key-md5",
+            o.sse_customer_key_md5.clone(),
+        ),
+        ("x-amz-version-id", o.version_id.clone()),
+    ];
+    for (name, value) in headers {
+        if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+            resp.headers.insert(name, v);
+        }
+    }
+    // The protocol crate writes the 201 PostResponse ETag verbatim; S3 quotes it there too.
+    o.e_tag = quoted.map(ETag::Strong);
 }
 
 /// PUT conditions S3 supports: `If-None-Match: *` and `If-Match`.

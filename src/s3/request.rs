@@ -75,6 +75,15 @@ pub fn object_meta(
             "Your metadata headers exceed the maximum allowed metadata size ({size} > {MAX_USER_METADATA} bytes)"
         ));
     }
+    // aws-chunked describes the request body's framing, not the object (S3 drops it).
+    let content_encoding = content_encoding.and_then(|e| {
+        let kept: Vec<&str> = e
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.eq_ignore_ascii_case("aws-chunked") && !c.is_empty())
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    });
     Ok(ObjectMeta {
         content_type,
         content_encoding,
@@ -145,6 +154,22 @@ pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
         Some(b) => b.map_err(|e| ObjectError::Body(e.to_string())).boxed(),
         None => futures::stream::empty().boxed(),
     }
+}
+
+/// Reads and discards what a refused request still sends, so the client gets the error
+/// response instead of a connection reset mid-upload. Bounded: a huge body is cut off.
+pub async fn drain_body(mut body: ByteStream) {
+    const MAX_DRAIN: usize = 64 * 1024 * 1024;
+    let mut seen = 0;
+    let drain = async {
+        while let Some(Ok(piece)) = body.next().await {
+            seen += piece.len();
+            if seen > MAX_DRAIN {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
 }
 
 /// The exact plaintext length of a write body: Content-Length (s3s substitutes the decoded

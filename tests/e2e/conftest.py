@@ -1,0 +1,347 @@
+"""Fixtures: the real sealgate binary on a free loopback port, boto3 clients and the aws CLI.
+
+The binary is $SEALGATE_BIN (default: <repo>/target/release/sealgate). Every server gets its
+own data directory; session-scoped servers are shared by the fast tests, function-scoped ones
+(server_factory) serve the tests that kill, restart or inspect a data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, SSE_C_OVER_HTTP_CONFIG, unique_bucket
+
+REPO = Path(__file__).resolve().parents[2]
+SEALGATE_BIN = Path(os.environ.get("SEALGATE_BIN") or REPO / "target" / "release" / "sealgate")
+START_TIMEOUT = 20.0
+
+# Every server started in this session, so a failing test's report can show their logs.
+ALL_SERVERS: list["SealgateServer"] = []
+
+
+def _isolate_aws_environment() -> Path:
+    """Keeps the user's ~/.aws files and AWS_* variables out of boto3 and the CLI."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            del os.environ[name]
+    home = Path(tempfile.mkdtemp(prefix="sealgate-e2e-aws-"))
+    (home / "config").write_text(f"[default]\nregion = {REGION}\ns3 =\n    addressing_style = path\n")
+    (home / "credentials").write_text("")
+    os.environ["AWS_CONFIG_FILE"] = str(home / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "credentials")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    return home
+
+
+AWS_HOME = _isolate_aws_environment()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_client(endpoint: str, *, verify: bool = True, region: str = REGION, access_key: str = ACCESS_KEY,
+                secret_key: str = SECRET_KEY, **config):
+    s3_cfg = {"addressing_style": "path", **config.pop("s3", {})}
+    cfg = Config(
+        signature_version=config.pop("signature_version", "s3v4"),
+        s3=s3_cfg,
+        # No retries: a 500 must show as a 500, not be papered over by a second attempt.
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=10,
+        read_timeout=120,
+        **config,
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        verify=verify,
+        config=cfg,
+    )
+
+
+class SealgateServer:
+    """One sealgate process over a data directory; can be stopped, killed and started again."""
+
+    def __init__(self, root: Path, *, name: str = "server", data_dir: Path | None = None,
+                 config: str | None = None, tls: bool = False, region: str | None = None,
+                 env: dict | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.data_dir = Path(data_dir) if data_dir else self.root / "data"
+        self.tls = tls
+        self.region = region
+        self.extra_env = env or {}
+        self.config_path = None
+        if config is not None:
+            self.config_path = self.root / "sealgate.toml"
+            self.config_path.write_text(config)
+        self.log_path = self.root / "server.log"
+        self.log_path.touch()
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        ALL_SERVERS.append(self)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def start(self) -> "SealgateServer":
+        if not SEALGATE_BIN.is_file():
+            pytest.fail(f"sealgate binary not found at {SEALGATE_BIN} (build it or set SEALGATE_BIN)")
+        assert not self.running(), "server already running"
+        self.port = free_port()
+        args = [str(SEALGATE_BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
+        if self.config_path:
+            args += ["--config", str(self.config_path)]
+        if self.region:
+            args += ["--region", self.region]
+        if self.tls:
+            args.append("--tls-self-signed")
+        env = dict(os.environ)
+        env.update(SEALGATE_ROOT_ACCESS_KEY=ACCESS_KEY, SEALGATE_ROOT_SECRET_KEY=SECRET_KEY, NO_COLOR="1")
+        env.update(self.extra_env)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {' '.join(args)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         env=env, cwd=self.root)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sealgate exited with {self.proc.returncode} before listening; log:\n"
+                                   f"{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"sealgate did not accept on port {self.port} within {START_TIMEOUT}s; log:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Graceful stop (SIGTERM), SIGKILL if it does not exit in time."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """kill -9: no chance to flush or clean up."""
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self, kill: bool = False) -> "SealgateServer":
+        self.kill() if kill else self.stop()
+        return self.start()
+
+    def client(self, **kw):
+        return make_client(self.endpoint, verify=not self.tls, **kw)
+
+
+class AwsCli:
+    """Runs the aws CLI (v1, from the same environment as pytest) against one server."""
+
+    def __init__(self, server: SealgateServer):
+        self.server = server
+        exe = Path(sys.executable).parent / "aws"
+        self.exe = str(exe) if exe.exists() else "aws"
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_CONFIG_FILE=str(AWS_HOME / "config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(AWS_HOME / "credentials"),
+            AWS_PAGER="",
+            PYTHONWARNINGS="ignore",
+        )
+        return env
+
+    def __call__(self, *args, check: bool = True, input: bytes | None = None, timeout: float = 300,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
+        cmd = [self.exe, "--endpoint-url", self.server.endpoint]
+        if self.server.tls:
+            cmd.append("--no-verify-ssl")
+        cmd += [str(a) for a in args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=self.env(), cwd=cwd)
+        proc.stdout_text = proc.stdout.decode(errors="replace")
+        proc.stderr_text = proc.stderr.decode(errors="replace")
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout_text}\n"
+                                 f"stderr:\n{proc.stderr_text}")
+        return proc
+
+    def json(self, *args, **kw):
+        out = self(*args, **kw).stdout_text
+        return json.loads(out) if out.strip() else {}
+
+
+# ---------------------------------------------------------------- session-wide servers
+
+
+@pytest.fixture(scope="session")
+def servers_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("sealgate")
+
+
+@pytest.fixture(scope="session")
+def server(servers_root):
+    """Plain HTTP, default settings: what a user gets from `sealgate serve`."""
+    s = SealgateServer(servers_root / "plain", name="plain").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_server(servers_root):
+    s = SealgateServer(servers_root / "tls", name="tls", tls=True).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def ssec_http_server(servers_root):
+    """Plain HTTP with `allow_sse_c_over_http = true`."""
+    s = SealgateServer(servers_root / "ssec-http", name="ssec-http", config=SSE_C_OVER_HTTP_CONFIG).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(server):
+    return server.client()
+
+
+@pytest.fixture(scope="session")
+def tls_s3(tls_server):
+    return tls_server.client()
+
+
+@pytest.fixture(scope="session")
+def ssec_http_s3(ssec_http_server):
+    return ssec_http_server.client()
+
+
+@pytest.fixture(params=["tls", "http-allowed"])
+def ssec_target(request):
+    """(server, client) pairs on which SSE-C must work: TLS, and HTTP with the config switch."""
+    if request.param == "tls":
+        srv = request.getfixturevalue("tls_server")
+    else:
+        srv = request.getfixturevalue("ssec_http_server")
+    return srv, srv.client()
+
+
+# ---------------------------------------------------------------- per-test helpers
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Starts servers on their own data directories; all are stopped after the test."""
+    started: list[SealgateServer] = []
+
+    def make(name: str = "srv", start: bool = True, **kw) -> SealgateServer:
+        s = SealgateServer(tmp_path / f"{name}-{len(started)}", name=name, **kw)
+        started.append(s)
+        return s.start() if start else s
+
+    yield make
+    for s in started:
+        s.kill()
+
+
+@pytest.fixture
+def bucket(s3, request):
+    name = unique_bucket(request.node.name)
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def make_bucket(request):
+    """make_bucket(client) creates a fresh bucket through that client."""
+
+    def make(client, **kw) -> str:
+        name = unique_bucket(request.node.name)
+        client.create_bucket(Bucket=name, **kw)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def aws(server):
+    return AwsCli(server)
+
+
+@pytest.fixture
+def aws_for():
+    return AwsCli
+
+
+# ---------------------------------------------------------------- failure reports
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._sealgate_log_offsets = {id(s): s.log_path.stat().st_size for s in ALL_SERVERS if s.log_path.exists()}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    offsets = getattr(item, "_sealgate_log_offsets", {})
+    for s in ALL_SERVERS:
+        if not s.log_path.exists():
+            continue
+        with open(s.log_path, "rb") as f:
+            f.seek(offsets.get(id(s), 0))
+            text = f.read().decode(errors="replace")
+        lines = text.splitlines()[-80:]
+        if lines:
+            report.sections.append((f"sealgate log ({s.name}, {s.log_path})", "\n".join(lines)))

@@ -1,0 +1,161 @@
+"""Constants and small helpers shared by the end-to-end tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+KiB = 1024
+MiB = 1024 * KiB
+# Plaintext bytes per sealed chunk (DESIGN.md: 64 KiB AES-256-GCM chunks).
+CHUNK = 64 * KiB
+# S3's minimum size of every part but the last.
+MIN_PART = 5 * MiB
+
+ACCESS_KEY = "SGE2ETESTACCESSKEY01"
+SECRET_KEY = "sg/e2e+Secret/Key/0123456789abcdefghijklmn"
+REGION = "us-east-1"
+
+# Lets SSE-C work over plain HTTP (refused otherwise, as AWS does).
+SSE_C_OVER_HTTP_CONFIG = "[s3]\nallow_sse_c_over_http = true\n"
+
+
+def unique_bucket(hint: str = "b") -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:28].strip("-") or "b"
+    return f"e2e-{slug}-{uuid.uuid4().hex[:12]}"
+
+
+def unique_key(hint: str = "obj") -> str:
+    return f"{hint}-{uuid.uuid4().hex[:10]}"
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def quoted(s: str) -> str:
+    return f'"{s}"'
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    """The ETag S3 gives a completed multipart object: md5 of the parts' md5s, dash, count."""
+    joined = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f'"{hashlib.md5(joined).hexdigest()}-{len(parts)}"'
+
+
+def sha256_file(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def random_file(path: Path, size: int) -> str:
+    """Writes `size` random bytes to `path`; returns their SHA-256."""
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(left, 4 * MiB))
+            h.update(block)
+            f.write(block)
+            left -= len(block)
+    return h.hexdigest()
+
+
+def patterned(size: int, seed: int = 0) -> bytes:
+    """Deterministic bytes where every offset is recognisable, so a shifted range shows."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{i}".encode()).digest()
+        i += 1
+    return bytes(out[:size])
+
+
+def ssec(key: bytes) -> dict:
+    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+
+
+def copy_source_ssec(key: bytes) -> dict:
+    return {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": key}
+
+
+def status_of(err: ClientError) -> int:
+    return err.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def code_of(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+@contextlib.contextmanager
+def client_error(status: int | tuple[int, ...], code: str | tuple[str, ...] | None = None):
+    """Expects the block to raise a ClientError with this HTTP status (and S3 error code).
+
+    HEAD responses carry no body, so pass code=None for them.
+    """
+    statuses = status if isinstance(status, tuple) else (status,)
+    codes = code if isinstance(code, tuple) or code is None else (code,)
+    with pytest.raises(ClientError) as info:
+        yield info
+    err = info.value
+    got_status, got_code = status_of(err), code_of(err)
+    msg = err.response.get("Error", {}).get("Message", "")
+    assert got_status in statuses, f"expected HTTP {statuses} {codes or ''}, got {got_status} {got_code}: {msg}"
+    if codes is not None:
+        assert got_code in codes, f"expected error code {codes}, got {got_code} (HTTP {got_status}): {msg}"
+
+
+def body_of(resp) -> bytes:
+    return resp["Body"].read()
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def count_files(root: Path) -> int:
+    return len(files_under(root))
+
+
+def set_headers_before_sign(client, operation: str, set_headers: dict | None = None, drop: tuple = ()):
+    """Makes every `operation` call of this client send these headers (signed like any other)."""
+
+    def handler(request, **_):
+        for name in drop:
+            if name in request.headers:
+                del request.headers[name]
+        for name, value in (set_headers or {}).items():
+            if name in request.headers:
+                del request.headers[name]
+            request.headers[name] = value
+
+    client.meta.events.register(f"before-sign.s3.{operation}", handler)
+    return handler
+
+
+def put_multipart(client, bucket: str, key: str, parts: list[bytes], create_args=None, part_args=None,
+                  complete_args=None):
+    """Uploads `parts` as one multipart upload and completes it; returns the complete response."""
+    up = client.create_multipart_upload(Bucket=bucket, Key=key, **(create_args or {}))
+    done = []
+    for n, data in enumerate(parts, start=1):
+        r = client.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=data,
+                               **(part_args or {}))
+        done.append({"PartNumber": n, "ETag": r["ETag"]})
+    return client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"],
+                                            MultipartUpload={"Parts": done}, **(complete_args or {}))
