@@ -376,3 +376,34 @@ fn opt_from_json<T: for<'de> Deserialize<'de>>(s: Option<String>) -> Result<Opti
 fn opt_to_json<T: Serialize>(v: &Option<T>) -> Result<Option<String>> {
     v.as_ref().map(to_json).transpose()
 }
+
+/// Columns of `version_parts` and `upload_parts` alike.
+pub(super) const PART_COLUMNS: &str =
+    "part_number, blob, size, etag, header, checksum, last_modified_ms";
+
+pub(super) type RawPart = (u32, String, i64, String, Vec<u8>, Option<String>, i64);
+
+pub(super) fn part_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPart> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+pub(super) fn decode_part(raw: RawPart) -> Result<PartRecord> {
+    let (part_number, blob, size, etag, header, checksum, last_modified_ms) = raw;
+    Ok(PartRecord {
+        part_number,
+        blob,
+        size: size as u64,
+        etag,
+        header,
+        checksum: opt_from_json(checksum)?,
+        last_modified_ms,
+    })
+}

@@ -3,8 +3,8 @@ use rusqlite::{OptionalExtension, params};
 use super::buckets::require_bucket;
 use super::versions::insert_version;
 use super::{
-    Catalog, CatalogError, CommitOutcome, MetaCodec, NewVersion, PartRecord, Precondition, Result,
-    Upload, from_json, opt_from_json, opt_to_json, to_json,
+    Catalog, CatalogError, CommitOutcome, MetaCodec, NewVersion, PART_COLUMNS, PartRecord,
+    Precondition, Result, Upload, decode_part, from_json, opt_to_json, part_from_row, to_json,
 };
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
@@ -61,35 +61,6 @@ fn decode_upload(raw: RawUpload, codec: &MetaCodec) -> Result<Upload> {
         wrapped_key,
         checksum_algorithm,
         checksum_type,
-    })
-}
-
-const PART_COLUMNS: &str = "part_number, blob, size, etag, header, checksum, last_modified_ms";
-
-type RawPart = (u32, String, i64, String, Vec<u8>, Option<String>, i64);
-
-fn part_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPart> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
-}
-
-fn decode_part(raw: RawPart) -> Result<PartRecord> {
-    let (part_number, blob, size, etag, header, checksum, last_modified_ms) = raw;
-    Ok(PartRecord {
-        part_number,
-        blob,
-        size: size as u64,
-        etag,
-        header,
-        checksum: opt_from_json(checksum)?,
-        last_modified_ms,
     })
 }
 

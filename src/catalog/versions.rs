@@ -2,8 +2,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::buckets::require_bucket;
 use super::{
-    Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PartRecord, Result, Versioning,
-    opt_from_json, opt_to_json, to_json,
+    Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PART_COLUMNS, PartRecord, Result,
+    Versioning, decode_part, opt_from_json, opt_to_json, part_from_row, to_json,
 };
 
 /// Condition a PUT or copy states about the current object, checked inside the commit.
@@ -301,38 +301,11 @@ impl Catalog {
 
     pub async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT part_number, blob, size, etag, header, checksum, last_modified_ms
-                 FROM version_parts WHERE version_row = ?1 ORDER BY part_number",
-            )?;
-            let rows = stmt
-                .query_map([version_row], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(
-                    |(part_number, blob, size, etag, header, checksum, last_modified_ms)| {
-                        Ok(PartRecord {
-                            part_number,
-                            blob,
-                            size: size as u64,
-                            etag,
-                            header,
-                            checksum: opt_from_json(checksum)?,
-                            last_modified_ms,
-                        })
-                    },
-                )
-                .collect()
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {PART_COLUMNS} FROM version_parts WHERE version_row = ?1 ORDER BY part_number"
+            ))?;
+            let rows = stmt.query_map([version_row], part_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(decode_part).collect()
         })
         .await
     }

@@ -9,8 +9,12 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const ALG_AES256_GCM_STREAM: u8 = 1;
 pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
 pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// The chunk index is 32 bits of the nonce.
+pub const MAX_CHUNKS: u64 = 1 << 32;
 /// Cap on any variable-length header field: a corrupt length cannot make us allocate much.
-const MAX_FIELD: usize = 4096;
+pub const MAX_FIELD: usize = 4096;
+/// magic, version, algorithm, chunk size, plaintext length, salt, wrapping tag.
+const FIXED_LEN: usize = 4 + 1 + 1 + 4 + 8 + 32 + 1;
 
 const TAG_SSE_S3: u8 = 1;
 const TAG_SSE_C: u8 = 2;
@@ -40,6 +44,7 @@ pub struct ChunkSpan {
 }
 
 impl SealHeader {
+    /// `chunk_size` 0 means [`DEFAULT_CHUNK_SIZE`].
     pub fn new(plaintext_len: u64, chunk_size: u32, wrapped_key: WrappedKey) -> SealHeader {
         let mut salt = [0u8; 32];
         super::fill_random(&mut salt);
@@ -55,15 +60,49 @@ impl SealHeader {
         salt: [u8; 32],
     ) -> SealHeader {
         SealHeader {
-            chunk_size,
+            chunk_size: if chunk_size == 0 {
+                DEFAULT_CHUNK_SIZE
+            } else {
+                chunk_size
+            },
             plaintext_len,
             salt,
             wrapped_key,
         }
     }
 
+    /// Whether this header can be written and read back: the chunk size within
+    /// 1..=[`MAX_CHUNK_SIZE`], at most [`MAX_CHUNKS`] chunks, no field over [`MAX_FIELD`].
+    /// `decode` only returns valid headers; the `Sealer` refuses to seal under an invalid one.
+    pub fn validate(&self) -> Result<(), CryptoError> {
+        let bad = |m: String| Err(CryptoError::Malformed(m));
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return bad(format!("chunk size {} out of range", self.chunk_size));
+        }
+        if self.chunk_count() > MAX_CHUNKS {
+            return bad(format!("{} bytes need too many chunks", self.plaintext_len));
+        }
+        let fields: &[&[u8]] = match &self.wrapped_key.wrapping {
+            Wrapping::SseS3 { master_key_id } => &[master_key_id.as_bytes()],
+            Wrapping::SseC { .. } => &[],
+            Wrapping::Kms {
+                key_arn,
+                key_version,
+            } => &[key_arn.as_bytes(), key_version.as_bytes()],
+        };
+        let ciphertext = self.wrapped_key.ciphertext.as_slice();
+        match fields
+            .iter()
+            .chain([&ciphertext])
+            .find(|f| f.len() > MAX_FIELD)
+        {
+            Some(f) => bad(format!("header field of {} bytes is too long", f.len())),
+            None => Ok(()),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(160);
+        let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
         out.push(ALG_AES256_GCM_STREAM);
@@ -94,7 +133,15 @@ impl SealHeader {
     }
 
     pub fn encoded_len(&self) -> usize {
-        self.encode().len()
+        let wrapping = match &self.wrapped_key.wrapping {
+            Wrapping::SseS3 { master_key_id } => 2 + master_key_id.len(),
+            Wrapping::SseC { .. } => 16 + 32,
+            Wrapping::Kms {
+                key_arn,
+                key_version,
+            } => 2 + key_arn.len() + 2 + key_version.len(),
+        };
+        FIXED_LEN + wrapping + 2 + self.wrapped_key.ciphertext.len()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<(SealHeader, usize), CryptoError> {
@@ -113,11 +160,6 @@ impl SealHeader {
             return Err(CryptoError::Malformed(format!("unknown algorithm {alg}")));
         }
         let chunk_size = u32::from_be_bytes(r.array()?);
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(CryptoError::Malformed(format!(
-                "chunk size {chunk_size} out of range"
-            )));
-        }
         let plaintext_len = u64::from_be_bytes(r.array()?);
         let salt: [u8; 32] = r.array()?;
         let wrapping = match r.u8()? {
@@ -148,47 +190,68 @@ impl SealHeader {
                 ciphertext,
             },
         };
+        header.validate()?;
         Ok((header, r.pos))
+    }
+
+    /// The chunk size as a divisor. A zero chunk size is refused by `validate`, but the
+    /// fields are public, so the arithmetic must not panic on one.
+    fn chunk(&self) -> u64 {
+        u64::from(self.chunk_size.max(1))
     }
 
     /// An empty object still has one (empty, final) chunk, so truncation to nothing shows.
     pub fn chunk_count(&self) -> u64 {
-        self.plaintext_len.div_ceil(self.chunk_size as u64).max(1)
+        self.plaintext_len.div_ceil(self.chunk()).max(1)
     }
 
     /// Plaintext bytes in chunk `index`.
     pub fn chunk_plain_len(&self, index: u64) -> u64 {
-        let c = self.chunk_size as u64;
-        self.plaintext_len.saturating_sub(index * c).min(c)
+        let c = self.chunk();
+        self.plaintext_len
+            .saturating_sub(index.saturating_mul(c))
+            .min(c)
     }
 
+    /// Saturates instead of overflowing for headers `validate` would refuse.
     pub fn sealed_len(&self) -> u64 {
-        self.encoded_len() as u64 + self.plaintext_len + self.chunk_count() * TAG_LEN as u64
+        (self.encoded_len() as u64)
+            .saturating_add(self.plaintext_len)
+            .saturating_add(self.chunk_count().saturating_mul(TAG_LEN as u64))
     }
 
-    /// The chunks covering plaintext `[start, end)`; `start < end <= plaintext_len`.
+    /// Blob offset of chunk `index`.
+    fn chunk_offset(&self, index: u64) -> u64 {
+        let stride = self.chunk() + TAG_LEN as u64;
+        (self.encoded_len() as u64).saturating_add(index.saturating_mul(stride))
+    }
+
+    /// The chunks covering plaintext `[start, end)`, meant for `start < end <= plaintext_len`.
+    /// Out-of-range bounds are clamped to the object rather than trusted (`take` then says
+    /// how much will come out); an empty range still covers one chunk, so even an empty
+    /// object's read authenticates its chunk.
     pub fn locate(&self, start: u64, end: u64) -> ChunkSpan {
-        let c = self.chunk_size as u64;
-        let stride = c + TAG_LEN as u64;
-        let header = self.encoded_len() as u64;
-        let first_chunk = start / c;
-        let last_chunk = end.saturating_sub(1) / c;
+        let c = self.chunk();
+        let end = end.min(self.plaintext_len);
+        let start = start.min(end);
+        let first_chunk = (start / c).min(self.chunk_count() - 1);
+        let last_chunk = (end.saturating_sub(1) / c).max(first_chunk);
         ChunkSpan {
             first_chunk,
             last_chunk,
-            blob_start: header + first_chunk * stride,
-            blob_end: header
-                + last_chunk * stride
-                + self.chunk_plain_len(last_chunk)
-                + TAG_LEN as u64,
+            blob_start: self.chunk_offset(first_chunk),
+            blob_end: self
+                .chunk_offset(last_chunk)
+                .saturating_add(self.chunk_plain_len(last_chunk) + TAG_LEN as u64),
             skip: start - first_chunk * c,
-            take: end.saturating_sub(start),
+            take: end - start,
         }
     }
 }
 
 fn put_field(out: &mut Vec<u8>, data: &[u8]) {
-    // Fields are ids, ARNs and wrapped keys: far below u16::MAX; decode caps them at 4 KiB.
+    // A field over u16::MAX would get a wrong length prefix, but such a header fails
+    // `validate`, which the Sealer checks before a single chunk is written.
     out.extend_from_slice(&(data.len() as u16).to_be_bytes());
     out.extend_from_slice(data);
 }

@@ -74,13 +74,14 @@ fn open_random_nonce(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if sealed.len() < NONCE_LEN + super::TAG_LEN {
+    let Some((nonce, body)) = sealed
+        .split_first_chunk::<NONCE_LEN>()
+        .filter(|(_, body)| body.len() >= super::TAG_LEN)
+    else {
         return Err(CryptoError::Malformed("sealed value is too short".into()));
-    }
-    let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Authentication)?;
+    };
     let mut buf = Zeroizing::new(body.to_vec());
-    RingAead::new(key).open_in_place(&nonce, aad, &mut buf)?;
+    RingAead::new(key).open_in_place(nonce, aad, &mut buf)?;
     Ok(buf)
 }
 

@@ -8,7 +8,8 @@ mod stream;
 
 pub use aead::{AeadBackend, ChunkAead, RingAead, RustCryptoAead};
 pub use format::{
-    ChunkSpan, DEFAULT_CHUNK_SIZE, FORMAT_VERSION, MAGIC, MAX_CHUNK_SIZE, SealHeader,
+    ChunkSpan, DEFAULT_CHUNK_SIZE, FORMAT_VERSION, MAGIC, MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FIELD,
+    SealHeader,
 };
 pub use keys::{CatalogSealer, DataKey, RootKey};
 pub use stream::{BlobCipher, ObjectIdentity, Opener, Sealer};

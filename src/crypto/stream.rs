@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use super::aead::{AeadBackend, ChunkAead};
-use super::format::{ChunkSpan, SealHeader};
+use super::format::{ChunkSpan, DEFAULT_CHUNK_SIZE, SealHeader};
 use super::{CryptoError, DataKey, TAG_LEN};
 
 const CONTENT_LABEL: &[u8] = b"sealgate/v1/content";
@@ -27,6 +27,12 @@ pub struct BlobCipher {
     aead: Box<dyn ChunkAead>,
     nonce_prefix: [u8; 7],
     aad: [u8; 32],
+}
+
+impl std::fmt::Debug for BlobCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobCipher(..)")
+    }
 }
 
 fn push_field(h: &mut Sha256, data: &[u8]) {
@@ -87,9 +93,12 @@ impl BlobCipher {
 }
 
 /// Seals a stream of plaintext of a known length into chunks.
+#[derive(Debug)]
 pub struct Sealer {
     cipher: BlobCipher,
     header: SealHeader,
+    /// Why the header cannot be sealed under, reported by the first call: `new` cannot fail.
+    invalid: Option<String>,
     chunk: Vec<u8>,
     index: u64,
     fed: u64,
@@ -97,18 +106,30 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(cipher: BlobCipher, header: &SealHeader) -> Sealer {
-        let cap = header.chunk_size as usize + TAG_LEN;
+        let invalid = header.validate().err().map(|e| e.to_string());
+        // An invalid chunk size must not become a huge allocation before it is reported.
+        let cap = header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN;
         Sealer {
             cipher,
             header: header.clone(),
+            invalid,
             chunk: Vec::with_capacity(cap),
             index: 0,
             fed: 0,
         }
     }
 
-    /// Appends every chunk completed by `plaintext` to `out`.
+    fn check_header(&self) -> Result<(), CryptoError> {
+        match &self.invalid {
+            Some(why) => Err(CryptoError::Malformed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends every chunk completed by `plaintext` to `out`; a partial chunk stays inside,
+    /// so `out` never holds plaintext.
     pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        self.check_header()?;
         let expected = self.header.plaintext_len;
         let got = self.fed + plaintext.len() as u64;
         if got > expected {
@@ -137,6 +158,7 @@ impl Sealer {
     }
 
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        self.check_header()?;
         if self.fed != self.header.plaintext_len {
             return Err(CryptoError::LengthMismatch {
                 expected: self.header.plaintext_len,
@@ -152,6 +174,7 @@ impl Sealer {
 }
 
 /// Opens the chunks covering a plaintext range, fed with the blob bytes of its span.
+#[derive(Debug)]
 pub struct Opener {
     cipher: BlobCipher,
     header: SealHeader,
@@ -170,7 +193,7 @@ impl Opener {
             header: header.clone(),
             span,
             index: span.first_chunk,
-            pending: Vec::with_capacity(header.chunk_size as usize + TAG_LEN),
+            pending: Vec::with_capacity(header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN),
             skip: span.skip,
             left: span.take,
         }
@@ -180,12 +203,14 @@ impl Opener {
         self.span
     }
 
+    /// Appends the requested plaintext of every chunk completed by `sealed` to `out`; only
+    /// authenticated bytes ever reach it.
     pub fn update(&mut self, mut sealed: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         while !sealed.is_empty() {
+            // Bytes past the span: when reading to the end, a blob longer than its
+            // authenticated length says (an appended chunk).
             if self.index > self.span.last_chunk {
-                return Err(CryptoError::Malformed(
-                    "more sealed bytes than the range needs".into(),
-                ));
+                return Err(CryptoError::Authentication);
             }
             let chunk_len = self.header.chunk_plain_len(self.index) as usize + TAG_LEN;
             let n = (chunk_len - self.pending.len()).min(sealed.len());
@@ -195,7 +220,7 @@ impl Opener {
                 let last = self.index + 1 == self.header.chunk_count();
                 self.cipher
                     .open_chunk(self.index, last, &mut self.pending)?;
-                let from = self.skip as usize;
+                let from = (self.skip as usize).min(self.pending.len());
                 let to = (from as u64 + self.left).min(self.pending.len() as u64) as usize;
                 out.extend_from_slice(&self.pending[from..to]);
                 self.left -= (to - from) as u64;

@@ -71,6 +71,15 @@ impl ObjectService {
         Ok(upload)
     }
 
+    /// The upload, if it belongs to this bucket and key.
+    pub async fn upload_of(&self, upload_id: &str, bucket: &str, key: &str) -> Result<Upload> {
+        let upload = self.catalog.upload(upload_id).await?;
+        if upload.bucket != bucket || upload.key != key {
+            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
+        }
+        Ok(upload)
+    }
+
     /// The upload, if it belongs to this bucket and key and the caller brings its key.
     pub async fn upload_for(
         &self,
@@ -79,10 +88,7 @@ impl ObjectService {
         key: &str,
         customer: Option<&CustomerKey>,
     ) -> Result<Upload> {
-        let upload = self.catalog.upload(upload_id).await?;
-        if upload.bucket != bucket || upload.key != key {
-            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
-        }
+        let upload = self.upload_of(upload_id, bucket, key).await?;
         self.check_customer_key(Some(&upload.sse), &upload.wrapped_key, customer)?;
         Ok(upload)
     }

@@ -6,9 +6,9 @@ use futures::StreamExt as _;
 use super::SealgateS3;
 use super::bucket_encryption::check_write_allowed;
 use super::listing::{BATCH, paginate};
-use super::object_ops::{check_key, check_read_conditions, write_precondition};
+use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
-use super::sse::CustomerHeaders;
+use super::sse::customer_headers;
 use crate::catalog::Upload;
 use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
 
@@ -68,11 +68,7 @@ impl SealgateS3 {
         let bucket = self.svc.catalog().bucket(&input.bucket).await?;
         let sse = self.sse.for_write(
             input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_ref(),
-                key: input.sse_customer_key.as_ref(),
-                key_md5: input.sse_customer_key_md5.as_ref(),
-            },
+            customer_headers!(input),
             input.ssekms_key_id.as_deref(),
             t,
         )?;
@@ -143,14 +139,7 @@ impl SealgateS3 {
         len: S3Result<u64>,
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -172,20 +161,7 @@ impl SealgateS3 {
             ));
         }
         let md5 = content_md5(input.content_md5.as_deref())?;
-        let expected = expected_checksum(
-            ChecksumHeaders {
-                algorithm: input
-                    .checksum_algorithm
-                    .as_ref()
-                    .map(s3s::dto::ChecksumAlgorithm::as_str),
-                crc32: input.checksum_crc32.as_deref(),
-                crc32c: input.checksum_crc32c.as_deref(),
-                crc64nvme: input.checksum_crc64nvme.as_deref(),
-                sha1: input.checksum_sha1.as_deref(),
-                sha256: input.checksum_sha256.as_deref(),
-            },
-            &headers,
-        )?;
+        let expected = expected_checksum(checksum_headers!(input), &headers)?;
         // Parts of an upload with a checksum algorithm carry that checksum.
         let algorithm = expected.as_ref().map(|e| e.algorithm).or_else(|| {
             upload
@@ -239,41 +215,12 @@ impl SealgateS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
-        let source_key = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.copy_source_sse_customer_algorithm.as_ref(),
-                key: req.input.copy_source_sse_customer_key.as_ref(),
-                key_md5: req.input.copy_source_sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        let source_key =
+            self.customer_key(customer_headers!(copy_source req.input), &req.extensions)?;
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let (src_bucket, src_key, src_version) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id,
-            } => (
-                bucket.to_string(),
-                key.to_string(),
-                version_id.as_ref().map(ToString::to_string),
-            ),
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Only bucket copy sources are supported"
-                ));
-            }
-        };
+        let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
         let upload = self
             .svc
             .upload_for(
@@ -283,37 +230,14 @@ impl SealgateS3 {
                 customer.as_ref(),
             )
             .await?;
-        check_version_id(src_version.as_deref())?;
         let v = self
-            .svc
-            .lookup(&src_bucket, &src_key, src_version.as_deref())
+            .copy_source_version(
+                &src_bucket,
+                &src_key,
+                src_version.as_deref(),
+                copy_conditions!(input),
+            )
             .await?;
-        if v.delete_marker {
-            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-        }
-        check_read_conditions(
-            &v,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-            || {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            },
-        )
-        .map_err(|e| {
-            if *e.code() == s3s::S3ErrorCode::NotModified {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            } else {
-                e
-            }
-        })?;
         let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
         let range = copy_range(input.copy_source_range.as_deref(), reader.size())?;
         let len = match range {
@@ -371,10 +295,10 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         // Listing parts needs no SSE-C key, as on S3.
-        let upload = self.svc.catalog().upload(&input.upload_id).await?;
-        if upload.bucket != input.bucket || upload.key != input.key {
-            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
-        }
+        let upload = self
+            .svc
+            .upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let mut parts = self
@@ -513,14 +437,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let input = req.input;
         let upload = match self
             .svc
@@ -534,7 +451,9 @@ impl SealgateS3 {
         {
             // S3 accepts completing an SSE-C upload without repeating the key.
             Err(crate::objects::ObjectError::CustomerKeyRequired) => {
-                self.svc.catalog().upload(&input.upload_id).await?
+                self.svc
+                    .upload_of(&input.upload_id, &input.bucket, &input.key)
+                    .await?
             }
             other => other?,
         };
@@ -592,10 +511,9 @@ impl SealgateS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        let upload = self.svc.catalog().upload(&input.upload_id).await?;
-        if upload.bucket != input.bucket || upload.key != input.key {
-            return Err(crate::catalog::CatalogError::NoSuchUpload.into());
-        }
+        self.svc
+            .upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         self.svc
             .catalog()
             .abort_upload(&input.upload_id, self.svc.now_ms())

@@ -7,7 +7,7 @@ use futures::StreamExt as _;
 use super::SealgateS3;
 use super::bucket_encryption::check_write_allowed;
 use super::request::*;
-use super::sse::CustomerHeaders;
+use super::sse::{CustomerHeaders, customer_headers};
 use crate::catalog::{ObjectVersion, Precondition};
 use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
 
@@ -61,17 +61,16 @@ pub(super) fn check_read_conditions(
     if_none_match: Option<&ETagCondition>,
     if_modified_since: Option<&Timestamp>,
     if_unmodified_since: Option<&Timestamp>,
-    failed: fn() -> S3Error,
 ) -> S3Result<()> {
     let modified = seconds(v.last_modified_ms);
     match if_match {
-        Some(c) if !etag_matches(c, &v.etag) => return Err(failed()),
+        Some(c) if !etag_matches(c, &v.etag) => return Err(precondition_failed()),
         Some(_) => {}
         None => {
             if let Some(t) = if_unmodified_since
                 && modified > timestamp_seconds(t)
             {
-                return Err(failed());
+                return Err(precondition_failed());
             }
         }
     }
@@ -161,6 +160,84 @@ fn range_len(range: ReadRange, size: u64) -> u64 {
     }
 }
 
+/// The read-relevant fields of GetObject and HeadObject inputs.
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    part_number: Option<i32>,
+    range: Option<&'a Range>,
+    checksum_mode: Option<&'a ChecksumMode>,
+    customer: Option<CustomerKey>,
+}
+
+macro_rules! read_request {
+    ($input:expr, $customer:expr) => {
+        ReadRequest {
+            bucket: &$input.bucket,
+            key: &$input.key,
+            version_id: $input.version_id.as_deref(),
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+            part_number: $input.part_number,
+            range: $input.range.as_ref(),
+            checksum_mode: $input.checksum_mode.as_ref(),
+            customer: $customer,
+        }
+    };
+}
+
+struct ReadPlan {
+    reader: ObjectReader,
+    range: ReadRange,
+    content_range: Option<String>,
+    with_checksum: bool,
+    part_count: Option<i32>,
+    customer: Option<CustomerKey>,
+}
+
+/// The headers GetObject and HeadObject answer alike, plus `extra` fields.
+macro_rules! read_output {
+    ($ty:ident, $v:expr, $plan:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let s = sse_fields($v.sse.as_ref(), $plan.customer.as_ref());
+        let c = checksum_fields($v.checksum.as_ref().filter(|_| $plan.with_checksum));
+        $ty {
+            $($field: $value,)*
+            content_length: Some(range_len($plan.range, $v.size) as i64),
+            content_range: $plan.content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&$v.etag)),
+            last_modified: Some(timestamp($v.last_modified_ms)),
+            version_id: reported_version(&$v.version_id),
+            parts_count: $plan.part_count,
+            content_type: $v.meta.content_type.clone(),
+            content_encoding: $v.meta.content_encoding.clone(),
+            content_disposition: $v.meta.content_disposition.clone(),
+            content_language: $v.meta.content_language.clone(),
+            cache_control: $v.meta.cache_control.clone(),
+            expires: $v.meta.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: $v.meta.website_redirect_location.clone(),
+            metadata: user_metadata(&$v.meta),
+            server_side_encryption: s.sse,
+            sse_customer_algorithm: s.customer_algorithm,
+            sse_customer_key_md5: s.customer_key_md5,
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+            ..Default::default()
+        }
+    }};
+}
+
 impl SealgateS3 {
     pub(super) fn customer_key(
         &self,
@@ -219,11 +296,7 @@ impl SealgateS3 {
         let bucket = self.svc.catalog().bucket(&input.bucket).await?;
         let sse = self.sse.for_write(
             input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_ref(),
-                key: input.sse_customer_key.as_ref(),
-                key_md5: input.sse_customer_key_md5.as_ref(),
-            },
+            customer_headers!(input),
             input.ssekms_key_id.as_deref(),
             ext_transport,
         )?;
@@ -246,20 +319,7 @@ impl SealgateS3 {
             input.metadata,
         )?;
         let md5 = content_md5(input.content_md5.as_deref())?;
-        let expected = expected_checksum(
-            ChecksumHeaders {
-                algorithm: input
-                    .checksum_algorithm
-                    .as_ref()
-                    .map(s3s::dto::ChecksumAlgorithm::as_str),
-                crc32: input.checksum_crc32.as_deref(),
-                crc32c: input.checksum_crc32c.as_deref(),
-                crc64nvme: input.checksum_crc64nvme.as_deref(),
-                sha1: input.checksum_sha1.as_deref(),
-                sha256: input.checksum_sha256.as_deref(),
-            },
-            &headers,
-        )?;
+        let expected = expected_checksum(checksum_headers!(input), &headers)?;
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let written_key = sse.customer_key().cloned();
@@ -311,71 +371,48 @@ impl SealgateS3 {
         Ok(S3Response::new(output))
     }
 
+    /// What GetObject and HeadObject share: version lookup, conditions, the caller's key,
+    /// and which bytes to answer with.
+    async fn plan_read(&self, r: ReadRequest<'_>, decrypt: bool) -> S3Result<ReadPlan> {
+        let v = self.live_version(r.bucket, r.key, r.version_id).await?;
+        check_read_conditions(
+            &v,
+            r.if_match,
+            r.if_none_match,
+            r.if_modified_since,
+            r.if_unmodified_since,
+        )?;
+        let reader = self.svc.reader(v, r.customer.as_ref(), decrypt).await?;
+        let (range, content_range) = read_range(&reader, r.part_number, r.range)?;
+        // S3 returns the whole-object checksum only for whole-object reads.
+        let with_checksum =
+            content_range.is_none() && r.checksum_mode.is_some_and(|m| m.as_str() == "ENABLED");
+        let part_count = r
+            .part_number
+            .and(reader.version.parts_count.map(|n| n as i32));
+        Ok(ReadPlan {
+            reader,
+            range,
+            content_range,
+            with_checksum,
+            part_count,
+            customer: r.customer,
+        })
+    }
+
     pub(super) async fn get_object_op(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
-        let input = req.input;
-        let v = self
-            .live_version(&input.bucket, &input.key, input.version_id.as_deref())
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        let plan = self
+            .plan_read(read_request!(req.input, customer), true)
             .await?;
-        check_read_conditions(
-            &v,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            precondition_failed,
-        )?;
-        let reader = self.svc.reader(v, customer.as_ref(), true).await?;
-        let (range, content_range) = read_range(&reader, input.part_number, input.range.as_ref())?;
-        let v = reader.version.clone();
-        let content_length = range_len(range, v.size);
-        let whole = content_range.is_none();
-        let body = reader.stream(range).await?;
-        let s = sse_fields(v.sse.as_ref(), customer.as_ref());
-        let want_checksum = whole
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == "ENABLED");
-        let c = checksum_fields(v.checksum.as_ref().filter(|_| want_checksum));
-        let output = GetObjectOutput {
+        let v = plan.reader.version.clone();
+        let body = plan.reader.stream(plan.range).await?;
+        let output = read_output!(GetObjectOutput, v, plan, {
             body: Some(StreamingBlob::wrap(SyncStream::new(body))),
-            content_length: Some(content_length as i64),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&v.etag)),
-            last_modified: Some(timestamp(v.last_modified_ms)),
-            version_id: reported_version(&v.version_id),
-            parts_count: input.part_number.and(v.parts_count.map(|n| n as i32)),
-            content_type: v.meta.content_type.clone(),
-            content_encoding: v.meta.content_encoding.clone(),
-            content_disposition: v.meta.content_disposition.clone(),
-            content_language: v.meta.content_language.clone(),
-            cache_control: v.meta.cache_control.clone(),
-            expires: v.meta.expires.as_deref().and_then(parse_http_date),
-            website_redirect_location: v.meta.website_redirect_location.clone(),
-            metadata: user_metadata(&v.meta),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
-            ..Default::default()
-        };
+        });
         Ok(S3Response::new(output))
     }
 
@@ -383,78 +420,19 @@ impl SealgateS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
-        let input = req.input;
-        let v = self
-            .live_version(&input.bucket, &input.key, input.version_id.as_deref())
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        let plan = self
+            .plan_read(read_request!(req.input, customer), false)
             .await?;
-        check_read_conditions(
-            &v,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            precondition_failed,
-        )?;
-        let reader = self.svc.reader(v, customer.as_ref(), false).await?;
-        let (range, content_range) = read_range(&reader, input.part_number, input.range.as_ref())?;
-        let v = &reader.version;
-        let s = sse_fields(v.sse.as_ref(), customer.as_ref());
-        let want_checksum = content_range.is_none()
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == "ENABLED");
-        let c = checksum_fields(v.checksum.as_ref().filter(|_| want_checksum));
-        let mut resp = S3Response::new(HeadObjectOutput {
-            content_length: Some(range_len(range, v.size) as i64),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&v.etag)),
-            last_modified: Some(timestamp(v.last_modified_ms)),
-            version_id: reported_version(&v.version_id),
-            parts_count: input.part_number.and(v.parts_count.map(|n| n as i32)),
-            content_type: v.meta.content_type.clone(),
-            content_encoding: v.meta.content_encoding.clone(),
-            content_disposition: v.meta.content_disposition.clone(),
-            content_language: v.meta.content_language.clone(),
-            cache_control: v.meta.cache_control.clone(),
-            expires: v.meta.expires.as_deref().and_then(parse_http_date),
-            website_redirect_location: v.meta.website_redirect_location.clone(),
-            metadata: user_metadata(&v.meta),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
-            ..Default::default()
-        });
-        resp.output.content_range = content_range;
-        Ok(resp)
+        let v = plan.reader.version.clone();
+        Ok(S3Response::new(read_output!(HeadObjectOutput, v, plan, {})))
     }
 
     pub(super) async fn get_object_attributes_op(
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        let customer = self.customer_key(
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_ref(),
-                key: req.input.sse_customer_key.as_ref(),
-                key_md5: req.input.sse_customer_key_md5.as_ref(),
-            },
-            &req.extensions,
-        )?;
+        let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let input = req.input;
         let v = self
             .live_version(&input.bucket, &input.key, input.version_id.as_deref())
@@ -619,66 +597,31 @@ impl SealgateS3 {
         }))
     }
 
-    pub(super) async fn copy_object_op(
+    /// The version a copy reads, after S3's copy-source conditions: every failed
+    /// condition is 412 there, and a delete marker cannot be copied.
+    pub(super) async fn copy_source_version(
         &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let ext_transport = transport(&req.extensions);
-        let input = req.input;
-        check_key(&input.key)?;
-        let (src_bucket, src_key, src_version) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id,
-            } => (
-                bucket.to_string(),
-                key.to_string(),
-                version_id.as_ref().map(ToString::to_string),
-            ),
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Only bucket copy sources are supported"
-                ));
-            }
-        };
-        let source_key = self.sse.customer_key(
-            CustomerHeaders {
-                algorithm: input.copy_source_sse_customer_algorithm.as_ref(),
-                key: input.copy_source_sse_customer_key.as_ref(),
-                key_md5: input.copy_source_sse_customer_key_md5.as_ref(),
-            },
-            ext_transport,
-        )?;
-        let dest_bucket = self.svc.catalog().bucket(&input.bucket).await?;
-        let sse_requested =
-            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
-        let sse = self.sse.for_write(
-            input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_ref(),
-                key: input.sse_customer_key.as_ref(),
-                key_md5: input.sse_customer_key_md5.as_ref(),
-            },
-            input.ssekms_key_id.as_deref(),
-            ext_transport,
-        )?;
-        check_write_allowed(&dest_bucket, &sse)?;
-        let v = self.live_version(&src_bucket, &src_key, src_version.as_deref()).await.map_err(|e| {
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        cond: CopyConditions<'_>,
+    ) -> S3Result<ObjectVersion> {
+        let v = self.live_version(bucket, key, version_id).await.map_err(|e| {
             if *e.code() == S3ErrorCode::MethodNotAllowed {
-                s3_error!(InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+                s3_error!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                )
             } else {
                 e
             }
         })?;
         check_read_conditions(
             &v,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-            precondition_failed,
+            cond.if_match,
+            cond.if_none_match,
+            cond.if_modified_since,
+            cond.if_unmodified_since,
         )
         .map_err(|e| {
             if *e.code() == S3ErrorCode::NotModified {
@@ -687,6 +630,38 @@ impl SealgateS3 {
                 e
             }
         })?;
+        Ok(v)
+    }
+
+    pub(super) async fn copy_object_op(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let ext_transport = transport(&req.extensions);
+        let input = req.input;
+        check_key(&input.key)?;
+        let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
+        let source_key = self
+            .sse
+            .customer_key(customer_headers!(copy_source input), ext_transport)?;
+        let dest_bucket = self.svc.catalog().bucket(&input.bucket).await?;
+        let sse_requested =
+            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
+        let sse = self.sse.for_write(
+            input.server_side_encryption.as_ref(),
+            customer_headers!(input),
+            input.ssekms_key_id.as_deref(),
+            ext_transport,
+        )?;
+        check_write_allowed(&dest_bucket, &sse)?;
+        let v = self
+            .copy_source_version(
+                &src_bucket,
+                &src_key,
+                src_version.as_deref(),
+                copy_conditions!(input),
+            )
+            .await?;
 
         let replace = input
             .metadata_directive
@@ -796,6 +771,45 @@ fn form_upload_response(resp: &mut S3Response<PutObjectOutput>) {
     // The protocol crate writes the 201 PostResponse ETag verbatim; S3 quotes it there too.
     o.e_tag = quoted.map(ETag::Strong);
 }
+
+/// Bucket, key and version of a copy source.
+pub(super) fn copy_source_parts(source: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_ref().map(ToString::to_string),
+        )),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Only bucket copy sources are supported"
+        )),
+    }
+}
+
+/// The `x-amz-copy-source-if-*` conditions of a copy.
+pub(super) struct CopyConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+macro_rules! copy_conditions {
+    ($input:expr) => {
+        $crate::s3::object_ops::CopyConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_conditions;
 
 /// PUT conditions S3 supports: `If-None-Match: *` and `If-Match`.
 pub(super) fn write_precondition(

@@ -211,6 +211,24 @@ pub struct ChecksumHeaders<'a> {
     pub sha256: Option<&'a str>,
 }
 
+/// The flexible-checksum headers of a write's input (PutObject, UploadPart).
+macro_rules! checksum_headers {
+    ($input:expr) => {
+        $crate::s3::request::ChecksumHeaders {
+            algorithm: $input
+                .checksum_algorithm
+                .as_ref()
+                .map(s3s::dto::ChecksumAlgorithm::as_str),
+            crc32: $input.checksum_crc32.as_deref(),
+            crc32c: $input.checksum_crc32c.as_deref(),
+            crc64nvme: $input.checksum_crc64nvme.as_deref(),
+            sha1: $input.checksum_sha1.as_deref(),
+            sha256: $input.checksum_sha256.as_deref(),
+        }
+    };
+}
+pub(crate) use checksum_headers;
+
 pub fn expected_checksum(
     h: ChecksumHeaders<'_>,
     headers: &HeaderMap,

@@ -14,6 +14,26 @@ pub struct CustomerHeaders<'a> {
     pub key_md5: Option<&'a SSECustomerKeyMD5>,
 }
 
+/// The SSE-C headers of an operation's input: `customer_headers!(input)` for the object
+/// itself, `customer_headers!(copy_source input)` for a copy source.
+macro_rules! customer_headers {
+    (copy_source $input:expr) => {
+        $crate::s3::sse::CustomerHeaders {
+            algorithm: $input.copy_source_sse_customer_algorithm.as_ref(),
+            key: $input.copy_source_sse_customer_key.as_ref(),
+            key_md5: $input.copy_source_sse_customer_key_md5.as_ref(),
+        }
+    };
+    ($input:expr) => {
+        $crate::s3::sse::CustomerHeaders {
+            algorithm: $input.sse_customer_algorithm.as_ref(),
+            key: $input.sse_customer_key.as_ref(),
+            key_md5: $input.sse_customer_key_md5.as_ref(),
+        }
+    };
+}
+pub(crate) use customer_headers;
+
 /// Whether the connection is TLS, as the listener saw it (inserted into request extensions).
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
