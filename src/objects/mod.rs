@@ -34,6 +34,8 @@ pub enum ObjectError {
     Crypto(#[from] CryptoError),
     #[error("request body: {0}")]
     Body(String),
+    #[error("a chunk of the request body does not match its signature")]
+    BodySignature,
     #[error("the request body ended before Content-Length bytes arrived")]
     IncompleteBody,
     #[error("the request body is longer than its Content-Length")]

@@ -57,6 +57,10 @@ impl From<ObjectError> for S3Error {
                 InvalidRequest,
                 "The request body is longer than the number of bytes specified by the Content-Length HTTP header."
             ),
+            ObjectError::BodySignature => s3_error!(
+                SignatureDoesNotMatch,
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+            ),
             ObjectError::Body(msg) => {
                 s3_error!(IncompleteBody, "The request body could not be read: {msg}")
             }

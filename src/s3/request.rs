@@ -151,8 +151,19 @@ pub fn check_version_id(v: Option<&str>) -> S3Result<()> {
 
 pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     match body {
-        Some(b) => b.map_err(|e| ObjectError::Body(e.to_string())).boxed(),
+        Some(b) => b.map_err(body_error).boxed(),
         None => futures::stream::empty().boxed(),
+    }
+}
+
+/// A failed chunk signature in an aws-chunked body is a signature error, as on S3. The
+/// protocol crate's stream error type is private, so it is recognised by its message.
+fn body_error(e: s3s::StdError) -> ObjectError {
+    let msg = e.to_string();
+    if msg.contains("SignatureMismatch") {
+        ObjectError::BodySignature
+    } else {
+        ObjectError::Body(msg)
     }
 }
 
