@@ -141,9 +141,11 @@ fn opener(c: &mut Criterion) {
     );
     g.throughput(Throughput::Bytes(CHUNK as u64));
     g.sample_size(50);
-    g.bench_function("ring/range-64KiB", |b| {
-        b.iter(|| open_streaming(&dk, &header, &blob, range, AeadBackend::Ring))
-    });
+    for (name, backend) in BACKENDS {
+        g.bench_function(BenchmarkId::new(name, "range-64KiB"), |b| {
+            b.iter(|| open_streaming(&dk, &header, &blob, range, backend))
+        });
+    }
     g.finish();
 }
 

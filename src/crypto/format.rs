@@ -82,23 +82,19 @@ impl SealHeader {
         if self.chunk_count() > MAX_CHUNKS {
             return bad(format!("{} bytes need too many chunks", self.plaintext_len));
         }
-        let fields: &[&[u8]] = match &self.wrapped_key.wrapping {
-            Wrapping::SseS3 { master_key_id } => &[master_key_id.as_bytes()],
-            Wrapping::SseC { .. } => &[],
+        let longest = match &self.wrapped_key.wrapping {
+            Wrapping::SseS3 { master_key_id } => master_key_id.len(),
+            Wrapping::SseC { .. } => 0,
             Wrapping::Kms {
                 key_arn,
                 key_version,
-            } => &[key_arn.as_bytes(), key_version.as_bytes()],
-        };
-        let ciphertext = self.wrapped_key.ciphertext.as_slice();
-        match fields
-            .iter()
-            .chain([&ciphertext])
-            .find(|f| f.len() > MAX_FIELD)
-        {
-            Some(f) => bad(format!("header field of {} bytes is too long", f.len())),
-            None => Ok(()),
+            } => key_arn.len().max(key_version.len()),
         }
+        .max(self.wrapped_key.ciphertext.len());
+        if longest > MAX_FIELD {
+            return bad(format!("header field of {longest} bytes is too long"));
+        }
+        Ok(())
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -386,5 +382,51 @@ mod tests {
         assert_eq!((s.blob_start, s.blob_end), (hl + 32, hl + 64));
         let s = h.locate(15, 17);
         assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (0, 1, 15, 2));
+        let s = h.locate(31, 32);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (1, 1, 15, 1));
+        let s = h.locate(32, 33);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (2, 2, 0, 1));
+        assert_eq!((s.blob_start, s.blob_end), (hl + 64, h.sealed_len()));
+    }
+
+    #[test]
+    fn locate_clamps_to_the_object_and_always_covers_a_chunk() {
+        let h = header(33, 16);
+        let s = h.locate(10, 1000);
+        assert_eq!(
+            (s.first_chunk, s.last_chunk, s.skip, s.take),
+            (0, 2, 10, 23)
+        );
+        assert_eq!(s.blob_end, h.sealed_len());
+        let s = h.locate(33, 33);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (2, 2, 1, 0));
+        let h = header(32, 16);
+        let s = h.locate(40, 50);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (1, 1, 16, 0));
+        let h = header(0, 16);
+        let hl = h.encoded_len() as u64;
+        let s = h.locate(0, 0);
+        assert_eq!((s.first_chunk, s.last_chunk, s.skip, s.take), (0, 0, 0, 0));
+        assert_eq!((s.blob_start, s.blob_end), (hl, hl + TAG_LEN as u64));
+    }
+
+    #[test]
+    fn decode_refuses_headers_that_validate_refuses() {
+        let too_many_chunks = header(u64::MAX, 16);
+        assert!(too_many_chunks.validate().is_err());
+        assert!(SealHeader::decode(&too_many_chunks.encode()).is_err());
+        let mut h = header(1, 16);
+        h.wrapped_key.wrapping = Wrapping::Kms {
+            key_arn: "a".repeat(MAX_FIELD + 1),
+            key_version: "1".into(),
+        };
+        assert!(h.validate().is_err());
+        assert!(SealHeader::decode(&h.encode()).is_err());
+        let mut bad = header(1, 16).encode();
+        bad[FIXED_LEN - 1] = 4;
+        assert!(matches!(
+            SealHeader::decode(&bad),
+            Err(CryptoError::Malformed(_))
+        ));
     }
 }

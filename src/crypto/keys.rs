@@ -54,6 +54,7 @@ impl std::fmt::Debug for RootKey {
 
 fn derive(ikm: &[u8], salt: Option<&[u8]>, label: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
+    // Infallible: HKDF-SHA256 expands to up to 255 * 32 bytes.
     hkdf::Hkdf::<Sha256>::new(salt, ikm)
         .expand(label, out.as_mut())
         .expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -146,6 +147,7 @@ impl RootKey {
 
     fn sse_c_fingerprint(&self, customer_key: &[u8; 32], salt: &[u8; 16]) -> [u8; 32] {
         let fp_key = derive(self.0.as_ref(), None, SSE_C_FINGERPRINT);
+        // Infallible: HMAC accepts a key of any length.
         let mut mac = hmac::Hmac::<Sha256>::new_from_slice(fp_key.as_ref())
             .expect("HMAC takes any key length");
         mac.update(salt);
@@ -266,8 +268,33 @@ mod tests {
         assert_ne!(root.wrap_sse_c(&k1, &dk).wrapping, w.wrapping);
         let mut tampered = w.clone();
         tampered.ciphertext[30] ^= 1;
-        assert!(root.unwrap_sse_c(&k1, &tampered).is_err());
+        assert!(matches!(
+            root.unwrap_sse_c(&k1, &tampered),
+            Err(CryptoError::Authentication)
+        ));
+        // The salt and fingerprint are checked before anything is decrypted.
+        for i in [0, 47] {
+            let mut tampered = w.clone();
+            let Wrapping::SseC { salt, fingerprint } = &mut tampered.wrapping else {
+                unreachable!("wrapped as SSE-C above")
+            };
+            if i < 16 {
+                salt[i] ^= 1
+            } else {
+                fingerprint[i - 16] ^= 1
+            }
+            assert!(matches!(
+                root.unwrap_sse_c(&k1, &tampered),
+                Err(CryptoError::WrongCustomerKey)
+            ));
+        }
+        // Another gateway (root key) cannot vouch for the customer key either.
+        assert!(matches!(
+            RootKey::generate().check_sse_c(&k1, &w),
+            Err(CryptoError::WrongCustomerKey)
+        ));
         assert!(root.unwrap_sse_s3(&w).is_err());
+        assert!(root.unwrap_sse_c(&k1, &root.wrap_sse_s3(&dk)).is_err());
     }
 
     #[test]

@@ -89,13 +89,19 @@ mod tests {
     ) -> Vec<u8> {
         let mut out = header.encode();
         let mut s = Sealer::new(BlobCipher::new(dk, header, id, be), header);
-        for p in data.chunks(piece.max(1)) {
+        for p in data.chunks(piece) {
             s.update(p, &mut out).unwrap();
         }
         s.finish(&mut out).unwrap();
         out
     }
 
+    fn seal(dk: &DataKey, header: &SealHeader, data: &[u8]) -> Vec<u8> {
+        seal_with(dk, header, &ID, data, 7, AeadBackend::Ring)
+    }
+
+    /// Opens `[start, end)` as the read path does: the header from the front of the blob,
+    /// then the blob bytes of the span (as many as there are) in pieces.
     fn open_range(
         dk: &DataKey,
         blob: &[u8],
@@ -106,7 +112,7 @@ mod tests {
     ) -> Result<Vec<u8>, CryptoError> {
         let (header, _) = SealHeader::decode(blob)?;
         let mut o = Opener::new(
-            BlobCipher::new(dk, &header, id, AeadBackend::Ring),
+            BlobCipher::new(dk, &header, id, AeadBackend::RustCrypto),
             &header,
             start,
             end,
@@ -114,7 +120,25 @@ mod tests {
         let span = o.span();
         let end_at = (span.blob_end as usize).min(blob.len());
         let mut out = Vec::new();
-        for p in blob[span.blob_start as usize..end_at].chunks(piece.max(1)) {
+        for p in blob[span.blob_start as usize..end_at].chunks(piece) {
+            o.update(p, &mut out)?;
+        }
+        o.finish(&mut out)?;
+        Ok(out)
+    }
+
+    /// Opens the whole object, feeding every byte after the header, so a blob longer than
+    /// its header says is noticed too.
+    fn open_whole(
+        dk: &DataKey,
+        blob: &[u8],
+        id: &ObjectIdentity<'_>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let (header, header_len) = SealHeader::decode(blob)?;
+        let cipher = BlobCipher::new(dk, &header, id, AeadBackend::Ring);
+        let mut o = Opener::new(cipher, &header, 0, header.plaintext_len);
+        let mut out = Vec::new();
+        for p in blob[header_len..].chunks(11) {
             o.update(p, &mut out)?;
         }
         o.finish(&mut out)?;
@@ -123,6 +147,10 @@ mod tests {
 
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn is_auth_error<T>(r: Result<T, CryptoError>) -> bool {
+        matches!(r, Err(CryptoError::Authentication))
     }
 
     #[test]
@@ -134,11 +162,10 @@ mod tests {
             let h = SealHeader::new(n as u64, c as u32, wrapped());
             let a = seal_with(&dk, &h, &ID, &d, 7, AeadBackend::Ring);
             let b = seal_with(&dk, &h, &ID, &d, 100, AeadBackend::RustCrypto);
-            assert_eq!(a, b, "backends interoperate");
+            assert_eq!(a, b, "backends interoperate at {n} bytes");
             assert_eq!(a.len() as u64, h.sealed_len());
-            if n > 0 {
-                assert_eq!(open_range(&dk, &a, &ID, 0, n as u64, 13).unwrap(), d);
-            }
+            assert_eq!(open_whole(&dk, &a, &ID).unwrap(), d);
+            assert_eq!(open_range(&dk, &a, &ID, 0, n as u64, 13).unwrap(), d);
         }
     }
 
@@ -146,56 +173,82 @@ mod tests {
     fn every_range_opens_to_the_right_bytes() {
         let dk = DataKey::generate();
         let d = data(70);
-        let h = SealHeader::new(70, 16, wrapped());
-        let blob = seal_with(&dk, &h, &ID, &d, 5, AeadBackend::Ring);
+        let blob = seal(&dk, &SealHeader::new(70, 16, wrapped()), &d);
         for s in 0..70u64 {
             for e in s + 1..=70 {
-                assert_eq!(
-                    open_range(&dk, &blob, &ID, s, e, 9).unwrap(),
-                    d[s as usize..e as usize],
-                    "{s}..{e}"
-                );
+                for piece in [1, 9, 1000] {
+                    assert_eq!(
+                        open_range(&dk, &blob, &ID, s, e, piece).unwrap(),
+                        d[s as usize..e as usize],
+                        "{s}..{e} in pieces of {piece}"
+                    );
+                }
             }
         }
+        // Out-of-range bounds are clamped to the object, never read past it.
+        assert_eq!(open_range(&dk, &blob, &ID, 60, 500, 9).unwrap(), d[60..]);
+        assert_eq!(open_range(&dk, &blob, &ID, 70, 70, 9).unwrap(), b"");
     }
 
     #[test]
-    fn tampering_truncation_reordering_and_swapping_fail() {
+    fn an_empty_object_still_authenticates_its_chunk() {
         let dk = DataKey::generate();
-        let d = data(50);
+        let h = SealHeader::new(0, 16, wrapped());
+        let blob = seal(&dk, &h, b"");
+        assert_eq!(blob.len(), h.encoded_len() + TAG_LEN);
+        assert_eq!(open_range(&dk, &blob, &ID, 0, 0, 4).unwrap(), b"");
+        let mut t = blob.clone();
+        *t.last_mut().unwrap() ^= 1;
+        assert!(is_auth_error(open_range(&dk, &t, &ID, 0, 0, 4)));
+        assert!(is_auth_error(open_whole(
+            &dk,
+            &blob[..h.encoded_len()],
+            &ID
+        )));
+    }
+
+    #[test]
+    fn tampering_fails_authentication_and_never_yields_bytes() {
+        let dk = DataKey::generate();
+        let d = data(50); // chunks of 16, 16, 16 and 2 bytes
         let h = SealHeader::new(50, 16, wrapped());
-        let blob = seal_with(&dk, &h, &ID, &d, 50, AeadBackend::Ring);
+        let blob = seal(&dk, &h, &d);
         let hl = h.encoded_len();
-        let whole = |b: &[u8]| open_range(&dk, b, &ID, 0, 50, 64);
-        for i in hl..blob.len() {
+        let whole = |b: &[u8]| open_whole(&dk, b, &ID);
+        assert_eq!(whole(&blob).unwrap(), d);
+        for i in 0..blob.len() {
             let mut t = blob.clone();
             t[i] ^= 0x01;
-            assert!(whole(&t).is_err(), "flipped byte {i}");
+            let r = whole(&t);
+            if i >= hl {
+                assert!(is_auth_error(r), "flipped chunk byte {i}");
+            } else {
+                // A header byte: refused as malformed, or a different AAD for every chunk.
+                assert!(r.is_err(), "flipped header byte {i}");
+            }
         }
-        // A header byte changed in the blob changes the AAD (and offsets).
-        let mut t = blob.clone();
-        t[hl - 1] ^= 1;
-        assert!(whole(&t).is_err());
-        // Truncation: the last chunk dropped, or its last byte.
-        let last_chunk = 50 - 48 + TAG_LEN;
-        assert!(whole(&blob[..blob.len() - last_chunk]).is_err());
-        assert!(whole(&blob[..blob.len() - 1]).is_err());
-        // A blob cut to whole chunks claims fewer bytes: the new last chunk lacks the final flag.
+        let stride = 16 + TAG_LEN;
+        let chunk = |i: usize| &blob[hl + i * stride..(hl + (i + 1) * stride).min(blob.len())];
+        // Truncation: the last chunk dropped, or only its last byte.
+        assert!(is_auth_error(whole(&blob[..hl + 3 * stride])));
+        assert!(is_auth_error(whole(&blob[..blob.len() - 1])));
+        // Cut to whole chunks with a matching shorter length: the new last chunk was not
+        // sealed as last, and the header in the AAD differs.
         let mut short = SealHeader {
             plaintext_len: 32,
             ..h.clone()
         }
         .encode();
-        short.extend_from_slice(&blob[hl..hl + 2 * (16 + TAG_LEN)]);
-        assert!(open_range(&dk, &short, &ID, 0, 32, 64).is_err());
-        // Swapped chunks.
-        let mut t = blob.clone();
-        let (c0, c1) = (hl..hl + 32, hl + 32..hl + 64);
-        let (a, b) = (blob[c0.clone()].to_vec(), blob[c1.clone()].to_vec());
-        t[c0].copy_from_slice(&b);
-        t[c1].copy_from_slice(&a);
-        assert!(whole(&t).is_err());
-        // Another identity, or another data key.
+        short.extend_from_slice(&blob[hl..hl + 2 * stride]);
+        assert!(is_auth_error(whole(&short)));
+        // Reordered chunks.
+        let swapped = [&blob[..hl], chunk(1), chunk(0), chunk(2), chunk(3)].concat();
+        assert!(is_auth_error(whole(&swapped)));
+        // A chunk appended after the final one, valid or not.
+        for extra in [chunk(3), chunk(0), &[0u8; 18][..]] {
+            assert!(is_auth_error(whole(&[&blob[..], extra].concat())));
+        }
+        // Moved to another bucket, key, version or part.
         for other in [
             ObjectIdentity { bucket: "b2", ..ID },
             ObjectIdentity { key: "k2", ..ID },
@@ -208,12 +261,30 @@ mod tests {
                 ..ID
             },
         ] {
-            assert!(matches!(
-                open_range(&dk, &blob, &other, 0, 50, 64),
-                Err(CryptoError::Authentication)
-            ));
+            assert!(is_auth_error(open_whole(&dk, &blob, &other)), "{other:?}");
+            assert!(is_auth_error(open_range(&dk, &blob, &other, 20, 21, 64)));
         }
-        assert!(open_range(&DataKey::generate(), &blob, &ID, 0, 50, 64).is_err());
+        // Opened with a header that differs in its salt (e.g. another blob's catalog copy).
+        let other_salt = SealHeader {
+            salt: [9; 32],
+            ..h.clone()
+        };
+        let mut o = Opener::new(
+            BlobCipher::new(&dk, &other_salt, &ID, AeadBackend::Ring),
+            &other_salt,
+            0,
+            50,
+        );
+        let mut out = Vec::new();
+        assert!(is_auth_error(o.update(&blob[hl..], &mut out)));
+        // A caller that carries on after the failure still gets nothing.
+        assert!(is_auth_error(o.update(&blob[hl..], &mut out)));
+        assert!(out.is_empty());
+        // Chunks of another blob sealed under the same data key, identity and position.
+        let twin = seal(&dk, &SealHeader::new(50, 16, wrapped()), &d);
+        let spliced = [&blob[..hl], &twin[hl..]].concat();
+        assert!(is_auth_error(whole(&spliced)));
+        assert!(is_auth_error(open_whole(&DataKey::generate(), &blob, &ID)));
     }
 
     #[test]
@@ -230,6 +301,14 @@ mod tests {
             })
         ));
         s.update(&[0; 9], &mut out).unwrap();
+        assert!(out.is_empty(), "no partial chunk leaves the sealer");
+        assert!(matches!(
+            s.update(&[0; 2], &mut out),
+            Err(CryptoError::LengthMismatch {
+                expected: 10,
+                got: 11
+            })
+        ));
         assert!(matches!(
             s.finish(&mut out),
             Err(CryptoError::LengthMismatch {
@@ -237,6 +316,48 @@ mod tests {
                 got: 9
             })
         ));
+    }
+
+    #[test]
+    fn the_sealer_refuses_a_header_it_could_not_read_back() {
+        let dk = DataKey::generate();
+        let too_long = WrappedKey {
+            ciphertext: vec![0; MAX_FIELD + 1],
+            ..wrapped()
+        };
+        for h in [
+            SealHeader {
+                chunk_size: 0,
+                ..SealHeader::new(10, 16, wrapped())
+            },
+            SealHeader::new(10, MAX_CHUNK_SIZE + 1, wrapped()),
+            SealHeader::new(u64::MAX, 16, wrapped()),
+            SealHeader::new(10, 16, too_long),
+        ] {
+            let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h);
+            assert!(matches!(
+                s.update(&[0; 3], &mut Vec::new()),
+                Err(CryptoError::Malformed(_))
+            ));
+            assert!(matches!(
+                s.finish(&mut Vec::new()),
+                Err(CryptoError::Malformed(_))
+            ));
+        }
+        assert_eq!(
+            SealHeader::new(1, 0, wrapped()).chunk_size,
+            DEFAULT_CHUNK_SIZE
+        );
+    }
+
+    #[test]
+    fn chunk_indices_past_the_nonce_counter_are_refused() {
+        let h = SealHeader::new(0, 16, wrapped());
+        let c = BlobCipher::new(&DataKey::generate(), &h, &ID, AeadBackend::Ring);
+        let mut buf = vec![0; 4];
+        c.seal_chunk(u64::from(u32::MAX), false, &mut buf).unwrap();
+        assert!(c.seal_chunk(1 << 32, false, &mut buf).is_err());
+        assert!(c.open_chunk(1 << 32, true, &mut buf).is_err());
     }
 
     #[test]
@@ -254,50 +375,59 @@ mod tests {
         let b1 = seal_with(&dk, &h1, &id, &[0; 16], 16, AeadBackend::Ring);
         let b2 = seal_with(&dk, &h2, &id, &[0; 16], 16, AeadBackend::Ring);
         assert_ne!(h1.salt, h2.salt);
-        assert_ne!(b1[h1.encoded_len()..], b2[h2.encoded_len()..]);
+        // Equal plaintext, yet no shared keystream: the content keys differ.
+        assert_ne!(b1[h1.encoded_len()..][..16], b2[h2.encoded_len()..][..16]);
     }
 
-    /// Format v1 test vector (docs/FORMAT.md, tests/vectors/format-v1.json): a later release
-    /// must still produce and read exactly these bytes.
+    /// The string value of `"name": "..."`, or the number of `"name": 123`, in the flat
+    /// vector file (no JSON library: the crypto module depends on nothing it doesn't need).
+    fn json_field<'a>(json: &'a str, name: &str) -> &'a str {
+        let key = format!("\"{name}\":");
+        let at = json.find(&key).unwrap_or_else(|| panic!("{name} missing")) + key.len();
+        let rest = json[at..].trim_start();
+        match rest.strip_prefix('"') {
+            Some(s) => &s[..s.find('"').unwrap()],
+            None => rest[..rest.find([',', '\n', '}']).unwrap()].trim(),
+        }
+    }
+
+    /// Format v1 test vector (docs/FORMAT.md, tests/vectors/format-v1.json, produced by an
+    /// independent Python implementation): a later release must still produce and read
+    /// exactly these bytes.
     #[test]
     fn format_v1_test_vector() {
-        let v: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/vectors/format-v1.json")).unwrap();
-        let hexf = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
-        let dk = DataKey::from_bytes(hexf("data_key").try_into().unwrap());
-        let salt: [u8; 32] = hexf("salt").try_into().unwrap();
+        let v = include_str!("../../tests/vectors/format-v1.json");
+        let text = |k: &str| json_field(v, k);
+        let bytes = |k: &str| hex::decode(json_field(v, k)).unwrap();
+        let num = |k: &str| json_field(v, k).parse::<u64>().unwrap();
+        let dk = DataKey::from_bytes(bytes("data_key").try_into().unwrap());
         let w = WrappedKey {
             wrapping: Wrapping::SseS3 {
-                master_key_id: v["master_key_id"].as_str().unwrap().into(),
+                master_key_id: text("master_key_id").into(),
             },
-            ciphertext: hexf("wrapped_key"),
+            ciphertext: bytes("wrapped_key"),
         };
-        let len = v["plaintext_len"].as_u64().unwrap();
-        let plaintext: Vec<u8> = (0..len).map(|i| (i % 256) as u8).collect();
+        let len = num("plaintext_len");
+        let plaintext: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let id = ObjectIdentity {
-            bucket: v["bucket"].as_str().unwrap(),
-            key: v["key"].as_str().unwrap(),
-            version: v["version"].as_str().unwrap(),
-            part_number: v["part_number"].as_u64().unwrap() as u32,
+            bucket: text("bucket"),
+            key: text("key"),
+            version: text("version"),
+            part_number: num("part_number") as u32,
         };
-        let h = SealHeader::with_salt(len, v["chunk_size"].as_u64().unwrap() as u32, w, salt);
-        let blob = seal_with(&dk, &h, &id, &plaintext, 4096, AeadBackend::Ring);
-        use sha2::Digest as _;
-        assert_eq!(
-            hex::encode(sha2::Sha256::digest(&blob)),
-            v["blob_sha256"].as_str().unwrap()
-        );
-        assert_eq!(
-            hex::encode(&blob[..h.encoded_len()]),
-            v["header"].as_str().unwrap()
-        );
-        assert_eq!(
-            hex::encode(&blob[blob.len() - 16..]),
-            v["last_tag"].as_str().unwrap()
-        );
-        assert_eq!(
-            open_range(&dk, &blob, &id, 0, len, 10_000).unwrap(),
-            plaintext
-        );
+        let salt = bytes("salt").try_into().unwrap();
+        let h = SealHeader::with_salt(len, num("chunk_size") as u32, w, salt);
+        assert_eq!(h.chunk_count(), 2);
+        for be in [AeadBackend::Ring, AeadBackend::RustCrypto] {
+            let blob = seal_with(&dk, &h, &id, &plaintext, 4096, be);
+            use sha2::Digest as _;
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(&blob)),
+                text("blob_sha256")
+            );
+            assert_eq!(hex::encode(&blob[..h.encoded_len()]), text("header"));
+            assert_eq!(hex::encode(&blob[blob.len() - TAG_LEN..]), text("last_tag"));
+            assert_eq!(open_whole(&dk, &blob, &id).unwrap(), plaintext);
+        }
     }
 }

@@ -48,6 +48,7 @@ impl BlobCipher {
         aead: AeadBackend,
     ) -> BlobCipher {
         let mut okm = Zeroizing::new([0u8; 39]);
+        // Infallible: HKDF-SHA256 expands to up to 255 * 32 bytes.
         hkdf::Hkdf::<Sha256>::new(Some(&header.salt), dk.as_bytes())
             .expand(CONTENT_LABEL, okm.as_mut())
             .expect("39 bytes is a valid HKDF-SHA256 output length");
@@ -183,6 +184,8 @@ pub struct Opener {
     pending: Vec<u8>,
     skip: u64,
     left: u64,
+    /// Set by a chunk that failed to open: nothing after it may come out either.
+    failed: bool,
 }
 
 impl Opener {
@@ -193,9 +196,12 @@ impl Opener {
             header: header.clone(),
             span,
             index: span.first_chunk,
-            pending: Vec::with_capacity(header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN),
+            pending: Vec::with_capacity(
+                header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN,
+            ),
             skip: span.skip,
             left: span.take,
+            failed: false,
         }
     }
 
@@ -206,6 +212,9 @@ impl Opener {
     /// Appends the requested plaintext of every chunk completed by `sealed` to `out`; only
     /// authenticated bytes ever reach it.
     pub fn update(&mut self, mut sealed: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        if self.failed {
+            return Err(CryptoError::Authentication);
+        }
         while !sealed.is_empty() {
             // Bytes past the span: when reading to the end, a blob longer than its
             // authenticated length says (an appended chunk).
@@ -218,8 +227,10 @@ impl Opener {
             sealed = &sealed[n..];
             if self.pending.len() == chunk_len {
                 let last = self.index + 1 == self.header.chunk_count();
-                self.cipher
-                    .open_chunk(self.index, last, &mut self.pending)?;
+                if let Err(e) = self.cipher.open_chunk(self.index, last, &mut self.pending) {
+                    self.failed = true;
+                    return Err(e);
+                }
                 let from = (self.skip as usize).min(self.pending.len());
                 let to = (from as u64 + self.left).min(self.pending.len() as u64) as usize;
                 out.extend_from_slice(&self.pending[from..to]);
@@ -234,7 +245,7 @@ impl Opener {
 
     /// Fails if the blob ended before the range was covered (truncation).
     pub fn finish(self, _out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        if self.index <= self.span.last_chunk || self.left != 0 {
+        if self.failed || self.index <= self.span.last_chunk || self.left != 0 {
             return Err(CryptoError::Authentication);
         }
         Ok(())

@@ -329,3 +329,14 @@ def test_missing_blob_fails_get(tamper_env):
     blob.unlink()
     with client_error((500, 503)):
         c.get_object(Bucket=b, Key="victim")
+
+
+def test_tampered_empty_object_fails_get(tamper_env):
+    # An empty object still has one sealed (empty) chunk, and reading it checks that chunk.
+    srv, c, b = tamper_env
+    blob = _put_and_find_blob(srv, c, b, "empty", b"")
+    assert body_of(c.get_object(Bucket=b, Key="empty")) == b""
+    raw = bytearray(blob.read_bytes())
+    raw[-1] ^= 0x01
+    blob.write_bytes(bytes(raw))
+    _assert_get_fails(c, b"", Bucket=b, Key="empty")
