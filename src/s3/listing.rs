@@ -39,9 +39,10 @@ fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
         .map(|i| key[..prefix.len() + i + delimiter.len()].to_owned())
 }
 
-/// Groups rows (already after the marker, in key order) into a page. `fetch` returns the
-/// next batch of rows after a key; versions of one key share the key.
-pub(super) async fn paginate<T, F, Fut>(
+/// Groups rows (after the marker, in key order) into a page. `fetch` returns the next batch
+/// of rows after the last row of the previous batch (`None`: start from the request's
+/// markers), so a batch may end anywhere, even between two versions of one key.
+pub(super) async fn paginate<T: Clone, F, Fut>(
     prefix: &str,
     delimiter: &str,
     marker: &str,
@@ -50,7 +51,7 @@ pub(super) async fn paginate<T, F, Fut>(
     mut fetch: F,
 ) -> S3Result<Page<T>>
 where
-    F: FnMut(String) -> Fut,
+    F: FnMut(Option<T>) -> Fut,
     Fut: std::future::Future<Output = S3Result<Vec<T>>>,
 {
     let mut page = Page {
@@ -68,13 +69,13 @@ where
         && marker.ends_with(delimiter)
         && marker.starts_with(prefix))
     .then(|| marker.to_owned());
-    let mut cursor = marker.to_owned();
+    let mut last_row = None;
     loop {
-        let rows = fetch(cursor.clone()).await?;
+        let rows = fetch(last_row.take()).await?;
         let exhausted = rows.len() < BATCH;
+        last_row = rows.last().cloned();
         for row in rows {
             let key = key_of(&row).to_owned();
-            cursor.clone_from(&key);
             if skip_under.as_deref().is_some_and(|s| key.starts_with(s)) {
                 continue;
             }
@@ -151,9 +152,10 @@ impl SealgateS3 {
             marker,
             limit,
             |v: &ObjectVersion| v.key.as_str(),
-            |after| {
+            |last: Option<ObjectVersion>| {
                 let catalog = catalog.clone();
                 let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+                let after = last.map_or_else(|| marker.to_owned(), |v| v.key);
                 async move { Ok(catalog.list_latest(&bucket, &prefix, &after, BATCH).await?) }
             },
         )
@@ -293,24 +295,30 @@ impl SealgateS3 {
 
         // Versions of one key stay together; the (key, version) marker resumes inside a key.
         let catalog = self.svc.catalog().clone();
-        let mut first = Some(version_marker.clone());
         let page = paginate(
             &prefix,
             &delimiter,
             &key_marker,
             limit,
             |v: &ObjectVersion| v.key.as_str(),
-            |after| {
+            |last: Option<ObjectVersion>| {
                 let catalog = catalog.clone();
                 let (bucket, prefix) = (input.bucket.clone(), prefix.clone());
-                let resume = first.take().flatten();
+                // Resume inside a key: after the last version seen, or the request's markers.
+                let (key_after, version_after) = match last {
+                    Some(v) => (v.key, Some(v.version_id)),
+                    None => (key_marker.clone(), version_marker.clone()),
+                };
                 async move {
-                    // Later batches resume after the last key seen: a key with more versions than
-                    // one batch holds is listed up to the batch size per page.
-                    let rows = catalog
-                        .list_versions(&bucket, &prefix, &after, resume.as_deref(), BATCH)
-                        .await?;
-                    Ok(rows)
+                    Ok(catalog
+                        .list_versions(
+                            &bucket,
+                            &prefix,
+                            &key_after,
+                            version_after.as_deref(),
+                            BATCH,
+                        )
+                        .await?)
                 }
             },
         )
@@ -399,7 +407,8 @@ mod tests {
             marker,
             limit,
             |s: &String| s.as_str(),
-            |after| {
+            |last: Option<String>| {
+                let after = last.unwrap_or_else(|| marker.to_owned());
                 let rows: Vec<String> = all
                     .iter()
                     .filter(|k| k.as_str() > after.as_str() && k.starts_with(prefix))

@@ -361,26 +361,29 @@ impl SealgateS3 {
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let delimiter = input.delimiter.clone().unwrap_or_default();
         let catalog = self.svc.catalog().clone();
-        // Without an upload-id marker, the listing starts after every upload of key-marker.
-        let mut first = Some(if id_marker.is_empty() {
+        // Without an upload-id marker the listing starts after every upload of key-marker
+        // ("~" sorts after every upload id).
+        let id_marker = if id_marker.is_empty() {
             "~".to_owned()
         } else {
             id_marker
-        });
+        };
         let page = paginate(
             &prefix,
             &delimiter,
             &key_marker,
             max,
             |u: &Upload| u.key.as_str(),
-            |after| {
+            |last: Option<Upload>| {
                 let (catalog, bucket, prefix) =
                     (catalog.clone(), input.bucket.clone(), prefix.clone());
-                // Later batches resume after the last key seen ("~" sorts after every upload id).
-                let id_after = first.take().unwrap_or_else(|| "~".into());
+                let (key_after, id_after) = match last {
+                    Some(u) => (u.key, u.upload_id),
+                    None => (key_marker.clone(), id_marker.clone()),
+                };
                 async move {
                     Ok(catalog
-                        .list_uploads(&bucket, &prefix, &after, &id_after, BATCH)
+                        .list_uploads(&bucket, &prefix, &key_after, &id_after, BATCH)
                         .await?)
                 }
             },
