@@ -1,6 +1,7 @@
 //! The write path: plaintext streams in, sealed chunks stream out to a fresh blob, and the
 //! result is staged; only `commit` makes it visible, in one catalog transaction.
 
+use bytes::Bytes;
 use futures::StreamExt;
 
 use super::digest::{DigestValues, Digests, md5_hex};
@@ -154,19 +155,20 @@ impl ObjectService {
         let mut writer = self.blobs.writer(&name);
 
         let written: Result<()> = async {
-            writer.write(&encoded).await?;
-            let mut out = Vec::with_capacity(FLUSH_AT + 2 * self.chunk_size as usize);
+            writer.write(Bytes::from(encoded.clone())).await?;
+            let out_capacity = FLUSH_AT + 2 * self.chunk_size as usize;
+            let mut out = Vec::with_capacity(out_capacity);
             while let Some(piece) = body.next().await {
                 let piece = piece?;
                 digests.update(&piece);
                 sealer.update(&piece, &mut out).map_err(length_error)?;
                 if out.len() >= FLUSH_AT {
-                    writer.write(&out).await?;
-                    out.clear();
+                    let full = std::mem::replace(&mut out, Vec::with_capacity(out_capacity));
+                    writer.write(Bytes::from(full)).await?;
                 }
             }
             sealer.finish(&mut out).map_err(length_error)?;
-            writer.write(&out).await?;
+            writer.write(Bytes::from(out)).await?;
             Ok(())
         }
         .await;
