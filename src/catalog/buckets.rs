@@ -53,11 +53,11 @@ impl Catalog {
 
     pub async fn bucket(&self, name: &str) -> Result<Bucket> {
         let name = name.to_owned();
-        self.call(move |conn| require_bucket(conn, &name)).await
+        self.read(move |conn| require_bucket(conn, &name)).await
     }
 
     pub async fn list_buckets(&self) -> Result<Vec<Bucket>> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"
             ))?;

@@ -24,7 +24,7 @@ impl Catalog {
     }
 
     pub async fn due_blobs(&self, now_ms: i64, limit: usize) -> Result<Vec<String>> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare("SELECT blob FROM blob_gc WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2")?;
             let rows = stmt.query_map(params![now_ms, limit as i64], |r| r.get(0))?;

@@ -10,9 +10,10 @@ mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -191,7 +192,11 @@ pub struct Upload {
 /// Handle to the catalog; cheap to clone. SQLite calls run on the blocking pool.
 #[derive(Clone)]
 pub struct Catalog {
-    conn: Arc<Mutex<Connection>>,
+    /// `conns[0]` takes every write: SQLite has one writer at a time. The others are
+    /// read-only, so reads do not queue behind a commit's fsync (WAL lets readers see the
+    /// last committed state while a write is in progress).
+    conns: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<AtomicUsize>,
     codec: MetaCodec,
 }
 
@@ -243,6 +248,9 @@ impl MetaCodec {
         serde_json::from_slice(&plain).map_err(|e| CatalogError::Corrupt(e.to_string()))
     }
 }
+
+/// Reader connections: enough for the blocking pool to serve reads while one commits.
+const READERS: usize = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS buckets (
@@ -323,8 +331,17 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        let readers = (0..READERS).map(|_| {
+            let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            Ok(Mutex::new(r))
+        });
+        let conns = std::iter::once(Ok(Mutex::new(conn)))
+            .chain(readers)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Catalog {
-            conn: Arc::new(Mutex::new(conn)),
+            conns: Arc::new(conns),
+            next_reader: Arc::new(AtomicUsize::new(0)),
             codec: MetaCodec(Arc::new(sealer)),
         })
     }
@@ -337,21 +354,47 @@ impl Catalog {
         let codec = MetaCodec(Arc::new(
             crate::crypto::RootKey::generate().catalog_sealer(),
         ));
+        // An in-memory database is private to its connection: reads share the writer's.
         Catalog {
-            conn: Arc::new(Mutex::new(conn)),
+            conns: Arc::new(vec![Mutex::new(conn)]),
+            next_reader: Arc::new(AtomicUsize::new(0)),
             codec,
         }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs a read-only `f` on one of the reader connections (the writer's if there are none).
+    async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        let readers = self.conns.len() - 1;
+        let i = if readers == 0 {
+            0
+        } else {
+            1 + self.next_reader.fetch_add(1, Ordering::Relaxed) % readers
+        };
+        self.on_connection(i, f).await
+    }
+
+    /// Runs `f` with the writer connection.
     async fn call<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        self.on_connection(0, f).await
+    }
+
+    /// SQLite calls block, so they run on the blocking pool.
+    async fn on_connection<R, F>(&self, i: usize, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        let conns = self.conns.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
+            let mut guard = conns[i]
                 .lock()
                 .map_err(|_| CatalogError::Task("catalog lock poisoned".into()))?;
             f(&mut guard)

@@ -113,7 +113,7 @@ impl Catalog {
     pub async fn upload(&self, upload_id: &str) -> Result<Upload> {
         let upload_id = upload_id.to_owned();
         let raw = self
-            .call(move |conn| require_upload(conn, &upload_id))
+            .read(move |conn| require_upload(conn, &upload_id))
             .await?;
         decode_upload(raw, &self.codec)
     }
@@ -158,7 +158,7 @@ impl Catalog {
         limit: usize,
     ) -> Result<Vec<PartRecord>> {
         let upload_id = upload_id.to_owned();
-        self.call(move |conn| {
+        self.read(move |conn| {
             require_upload(conn, &upload_id)?;
             let mut stmt = conn.prepare(&format!(
                 "SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = ?1 AND part_number > ?2
@@ -184,7 +184,7 @@ impl Catalog {
         let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
         let (key_marker, upload_id_marker) = (key_marker.to_owned(), upload_id_marker.to_owned());
         let codec = self.codec.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             require_bucket(conn, &bucket)?;
             let mut stmt = conn.prepare(&format!(
                 "SELECT {UPLOAD_COLUMNS} FROM uploads

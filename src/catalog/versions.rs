@@ -279,7 +279,7 @@ impl Catalog {
             version_id.map(str::to_owned),
         );
         let codec = self.codec.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
             let found = match &version_id {
@@ -300,7 +300,7 @@ impl Catalog {
     }
 
     pub async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {PART_COLUMNS} FROM version_parts WHERE version_row = ?1 ORDER BY part_number"
             ))?;
@@ -381,7 +381,7 @@ impl Catalog {
     ) -> Result<Vec<ObjectVersion>> {
         let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.to_owned());
         let codec = self.codec.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
             let mut stmt = tx.prepare(&format!(
@@ -411,7 +411,7 @@ impl Catalog {
             (bucket.to_owned(), prefix.to_owned(), key_marker.to_owned());
         let version_marker = version_marker.map(str::to_owned);
         let codec = self.codec.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let tx = conn.transaction()?;
             require_bucket(&tx, &bucket)?;
             // Rows of key_marker older than the marker version come first; without a marker
