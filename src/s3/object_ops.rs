@@ -14,6 +14,8 @@ use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
 /// S3's longest object key, in bytes.
 const MAX_KEY_LEN: usize = 1024;
 const MAX_DELETE_KEYS: usize = 1000;
+/// S3 copies at most 5 GiB in one CopyObject; larger objects are copied part by part.
+const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 pub(super) fn check_key(key: &str) -> S3Result<()> {
     if key.is_empty() {
@@ -699,6 +701,12 @@ impl SealgateS3 {
             .as_ref()
             .and_then(|c| crate::objects::ChecksumAlgorithm::parse(&c.algorithm));
         let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
+        if reader.size() > MAX_COPY_SIZE {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
+            ));
+        }
         let spec = PutSpec {
             bucket: input.bucket,
             key: input.key,
