@@ -7,12 +7,14 @@ pub trait ChunkAead: Send + Sync {
     /// Encrypts `buf` in place and appends the 16-byte tag.
     fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>);
     /// Verifies and decrypts `buf` (ciphertext || tag) in place, dropping the tag.
+    /// Verifies and decrypts `buf` (ciphertext || tag) in place; returns the plaintext
+    /// length (the front of `buf`). On failure `buf` holds nothing to hand out.
     fn open_in_place(
         &self,
         nonce: &[u8; 12],
         aad: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<(), CryptoError>;
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError>;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,16 +67,14 @@ impl ChunkAead for RingAead {
         &self,
         nonce: &[u8; 12],
         aad: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
         let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
-        let len = self
+        let plain = self
             .0
             .open_in_place(nonce, ring::aead::Aad::from(aad), buf)
-            .map_err(|_| CryptoError::Authentication)?
-            .len();
-        buf.truncate(len);
-        Ok(())
+            .map_err(|_| CryptoError::Authentication)?;
+        Ok(plain.len())
     }
 }
 
@@ -100,12 +100,19 @@ impl ChunkAead for RustCryptoAead {
         &self,
         nonce: &[u8; 12],
         aad: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
         use aes_gcm::AeadInOut as _;
+        let len = buf
+            .len()
+            .checked_sub(super::TAG_LEN)
+            .ok_or(CryptoError::Authentication)?;
+        let (ciphertext, tag) = buf.split_at_mut(len);
+        let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| CryptoError::Authentication)?;
         self.0
-            .decrypt_in_place(&(*nonce).into(), aad, buf)
-            .map_err(|_| CryptoError::Authentication)
+            .decrypt_inout_detached(&(*nonce).into(), aad, ciphertext.into(), &tag)
+            .map_err(|_| CryptoError::Authentication)?;
+        Ok(len)
     }
 }
 
@@ -128,7 +135,8 @@ mod tests {
             b.seal_in_place(&nonce, b"aad", &mut other);
             assert_eq!(buf, other);
             let mut opened = buf.clone();
-            b.open_in_place(&nonce, b"aad", &mut opened).unwrap();
+            let len = b.open_in_place(&nonce, b"aad", &mut opened).unwrap();
+            opened.truncate(len);
             assert_eq!(opened, b"hello chunk");
             let mut wrong_aad = buf.clone();
             assert!(b.open_in_place(&nonce, b"aaD", &mut wrong_aad).is_err());

@@ -82,7 +82,8 @@ fn open_random_nonce(
         return Err(CryptoError::Malformed("sealed value is too short".into()));
     };
     let mut buf = Zeroizing::new(body.to_vec());
-    RingAead::new(key).open_in_place(nonce, aad, &mut buf)?;
+    let len = RingAead::new(key).open_in_place(nonce, aad, &mut buf)?;
+    buf.truncate(len);
     Ok(buf)
 }
 

@@ -88,6 +88,18 @@ impl BlobCipher {
     }
 
     pub fn open_chunk(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let len = self.open_chunk_in_place(index, last, buf)?;
+        buf.truncate(len);
+        Ok(())
+    }
+
+    /// Opens a sealed chunk held in `buf`; returns the plaintext length at its front.
+    pub fn open_chunk_in_place(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
         let nonce = self.nonce(index, last)?;
         self.aead.open_in_place(&nonce, &self.aad, buf)
     }
@@ -222,11 +234,35 @@ impl Opener {
                 return Err(CryptoError::Authentication);
             }
             let chunk_len = self.header.chunk_plain_len(self.index) as usize + TAG_LEN;
+            let last = self.index + 1 == self.header.chunk_count();
+            if self.pending.is_empty() && sealed.len() >= chunk_len {
+                // The whole chunk is at hand: open it where it lands in `out`, one copy.
+                let start = out.len();
+                out.extend_from_slice(&sealed[..chunk_len]);
+                sealed = &sealed[chunk_len..];
+                let plain =
+                    match self
+                        .cipher
+                        .open_chunk_in_place(self.index, last, &mut out[start..])
+                    {
+                        Ok(n) => n,
+                        Err(e) => {
+                            out.truncate(start);
+                            self.failed = true;
+                            return Err(e);
+                        }
+                    };
+                let from = (self.skip as usize).min(plain);
+                let to = (from as u64 + self.left).min(plain as u64) as usize;
+                out.truncate(start + to);
+                out.drain(start..start + from);
+                self.advance(to - from);
+                continue;
+            }
             let n = (chunk_len - self.pending.len()).min(sealed.len());
             self.pending.extend_from_slice(&sealed[..n]);
             sealed = &sealed[n..];
             if self.pending.len() == chunk_len {
-                let last = self.index + 1 == self.header.chunk_count();
                 if let Err(e) = self.cipher.open_chunk(self.index, last, &mut self.pending) {
                     self.failed = true;
                     return Err(e);
@@ -234,13 +270,18 @@ impl Opener {
                 let from = (self.skip as usize).min(self.pending.len());
                 let to = (from as u64 + self.left).min(self.pending.len() as u64) as usize;
                 out.extend_from_slice(&self.pending[from..to]);
-                self.left -= (to - from) as u64;
-                self.skip = 0;
                 self.pending.clear();
-                self.index += 1;
+                self.advance(to - from);
             }
         }
         Ok(())
+    }
+
+    /// Moves past a chunk that yielded `taken` bytes of the range.
+    fn advance(&mut self, taken: usize) {
+        self.left -= taken as u64;
+        self.skip = 0;
+        self.index += 1;
     }
 
     /// Fails if the blob ended before the range was covered (truncation).
