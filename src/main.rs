@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use sealgate::config::Config;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "sealgate",
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Start the gateway.
     Serve(ServeArgs),
+    /// Load-test an S3 endpoint (sealgate or any other) and report throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

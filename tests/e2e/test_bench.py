@@ -1,0 +1,117 @@
+"""`sealgate bench`, the load generator, run against the real gateway: every operation and
+SSE mode completes without errors and reports sane figures; SSE-KMS, which the gateway
+refuses with 501, is reported as errors and makes the command exit 1 after writing the
+report; set-up failures (bad credentials, untrusted TLS) stop it with a clear message."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import SEALGATE_BIN
+from helpers import ACCESS_KEY, KiB, SECRET_KEY, SSE_C_OVER_HTTP_CONFIG, unique_bucket
+
+COUNT = 200
+
+
+def run_bench(endpoint: str, tmp_path, *args, secret_key: str = SECRET_KEY) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Runs `sealgate bench` with --json; returns the process and the JSON report, if written."""
+    out = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
+    cmd = [str(SEALGATE_BIN), "bench", "--endpoint", endpoint, "--access-key", ACCESS_KEY,
+           "--secret-key", secret_key, "--json", str(out), *[str(a) for a in args]]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    report = json.loads(out.read_text()) if out.exists() else None
+    return proc, report
+
+
+def assert_clean(proc, report, *, op: str, count: int, size: int, sse: str):
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert report is not None
+    assert (report["op"], report["object_size"], report["sse"]) == (op, size, sse)
+    total = report["total"]
+    assert total["errors"] == 0, total["errors_by_status"]
+    assert total["ops"] == count
+    assert total["bytes"] == count * size
+    assert total["ops_per_s"] > 0 and total["mib_per_s"] > 0
+    lat = total["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
+    assert lat["max"] < 10_000, lat
+    # The text report carries the same figures.
+    assert f"{op if op != 'mixed' else 'total'} " in proc.stdout
+    assert str(total["ops"]) in proc.stdout
+
+
+@pytest.mark.parametrize("op", ["put", "get", "mixed"])
+def test_ops_with_sse_s3(server_factory, tmp_path, op):
+    srv = server_factory("bench")
+    bucket = unique_bucket(f"bench-{op}")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--bucket", bucket, "--op", op, "--size", "16KiB",
+                             "--concurrency", 4, "--count", COUNT, "--sse", "sse-s3", "--verify")
+    assert_clean(proc, report, op=op, count=COUNT, size=16 * KiB, sse="sse-s3")
+    by_op = report["by_op"]
+    if op == "mixed":
+        assert by_op["put"]["ops"] == COUNT // 2 and by_op["get"]["ops"] == COUNT // 2
+    else:
+        assert list(by_op) == [op]
+    # The bucket was created by the run, and its objects removed after it.
+    s3 = srv.client()
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_duration_bounds_the_run(server_factory, tmp_path):
+    srv = server_factory("bench")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "put", "--size", "4KiB", "--concurrency", 2,
+                             "--duration", "1s")
+    assert proc.returncode == 0, proc.stderr
+    assert report["total"]["errors"] == 0
+    assert report["total"]["ops"] > 0
+    assert 1.0 <= report["elapsed_s"] < 5.0
+
+
+def test_sse_c_over_http_where_allowed(server_factory, tmp_path):
+    srv = server_factory("bench-ssec", config=SSE_C_OVER_HTTP_CONFIG)
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "mixed", "--size", "100KiB", "--concurrency", 4,
+                             "--count", COUNT, "--sse", "sse-c", "--verify")
+    assert_clean(proc, report, op="mixed", count=COUNT, size=100 * KiB, sse="sse-c")
+
+
+def test_sse_c_over_tls_needs_trust(server_factory, tmp_path):
+    srv = server_factory("bench-tls", tls=True)
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "get", "--count", 20, "--sse", "sse-c")
+    assert proc.returncode != 0 and report is None
+    assert "--insecure" in proc.stderr
+
+    proc, report = run_bench(srv.endpoint, tmp_path, "--insecure", "--op", "mixed", "--size", "4KiB",
+                             "--count", 100, "--sse", "sse-c", "--verify")
+    assert_clean(proc, report, op="mixed", count=100, size=4 * KiB, sse="sse-c")
+
+
+def test_sse_kms_failures_are_reported_and_fail_the_run(server_factory, tmp_path):
+    srv = server_factory("bench")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "put", "--size", "4KiB", "--concurrency", 2,
+                             "--count", 50, "--sse", "sse-kms", "--kms-key-id", "alias/bench")
+    assert proc.returncode == 1, proc.stderr
+    assert report is not None, "the report is written even when operations failed"
+    total = report["total"]
+    assert total["ops"] == 0
+    assert total["errors"] == 50
+    assert total["errors_by_status"] == {"501": 50}
+    assert total["error_samples"]["501"].startswith("NotImplemented")
+    assert "501" in proc.stdout
+    assert "50 of 50 operations failed" in proc.stderr
+
+    # GET needs objects to read; when uploading them fails, the run stops before measuring.
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "get", "--count", 10, "--sse", "sse-kms")
+    assert proc.returncode == 1 and report is None
+    assert "501" in proc.stderr and "NotImplemented" in proc.stderr
+
+
+def test_wrong_secret_key_stops_before_the_run(server_factory, tmp_path):
+    srv = server_factory("bench")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--count", 10, secret_key="not-the-secret")
+    assert proc.returncode == 1 and report is None
+    assert "403" in proc.stderr
