@@ -25,3 +25,31 @@ pub type SharedClock = Arc<dyn Clock>;
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
+
+/// System time shifted by the seconds written in a file, re-read on every call. It is how
+/// end-to-end tests cross key deletion windows, rotation periods and material expiry
+/// without waiting; `sealgate serve` uses it only when SEALGATE_CLOCK_OFFSET_FILE is set.
+pub struct OffsetFileClock {
+    path: std::path::PathBuf,
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> OffsetDateTime {
+        let offset = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        OffsetDateTime::now_utc() + time::Duration::seconds_f64(offset)
+    }
+}
+
+/// The system clock, or the offset clock when SEALGATE_CLOCK_OFFSET_FILE names a file.
+pub fn from_env() -> SharedClock {
+    match std::env::var_os("SEALGATE_CLOCK_OFFSET_FILE") {
+        Some(path) => {
+            tracing::warn!("time is shifted by the offset in {path:?} (a testing aid)");
+            Arc::new(OffsetFileClock { path: path.into() })
+        }
+        None => system(),
+    }
+}

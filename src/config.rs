@@ -30,6 +30,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub region: String,
+    /// The 12-digit account the gateway's users, buckets and keys belong to.
+    pub account_id: String,
+    pub users: Vec<User>,
+    pub kms: KmsConfig,
     pub credentials: Credentials,
     pub tls: Tls,
     pub storage: Storage,
@@ -43,6 +47,35 @@ pub struct Credentials {
     /// Root user of the account; overridden by SEALGATE_ROOT_ACCESS_KEY / _SECRET_KEY.
     pub root_access_key: Option<String>,
     pub root_secret_key: Option<String>,
+}
+
+/// An IAM user of the account, with its access key and identity policies (JSON).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmsConfig {
+    /// Per-account quota of cryptographic requests per second (0: unlimited).
+    pub crypto_requests_per_second: u32,
+    /// Per-account quota of all other KMS requests per second (0: unlimited).
+    pub management_requests_per_second: u32,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        KmsConfig {
+            crypto_requests_per_second: 50_000,
+            management_requests_per_second: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -120,6 +153,9 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8014)),
             data_dir: PathBuf::from("./data"),
             region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            users: Vec::new(),
+            kms: KmsConfig::default(),
             credentials: Credentials::default(),
             tls: Tls::default(),
             storage: Storage::default(),
@@ -165,6 +201,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "choose tls.self_signed or tls.cert/tls.key, not both".into(),
             ));
+        }
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid("account_id must be 12 digits".into()));
         }
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
@@ -213,6 +252,11 @@ mod tests {
             d.storage.orphan_grace_secs
         );
         assert_eq!(parsed.crypto.chunk_size, d.crypto.chunk_size);
+        assert_eq!(parsed.account_id, d.account_id);
+        assert_eq!(
+            parsed.kms.crypto_requests_per_second,
+            d.kms.crypto_requests_per_second
+        );
     }
 
     #[test]

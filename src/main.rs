@@ -122,7 +122,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.into_config()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let gateway = sealgate::setup::open(&config, sealgate::clock::system())
+        let gateway = sealgate::setup::open(&config, sealgate::clock::from_env())
             .await
             .map_err(|e| e.to_string())?;
         sealgate::server::run(gateway, &config)

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::kms::quota::Quotas;
+use crate::kms::{KmsApi, KmsService, Peer, is_kms_request};
 use crate::objects::Collector;
 use crate::s3::{
     BucketEncryptionRoute, EdgeSettings, RequestChecks, RootAuth, SealgateS3, Transport, compat,
@@ -115,6 +117,18 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Applies key deletions, material expiries and rotations as time reaches them, also for
+/// keys nobody uses (a deletion window must end in crypto-shredding either way).
+async fn kms_transitions(kms: KmsService) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if let Err(e) = kms.apply_due().await {
+            tracing::warn!(error = %e, "applying due key transitions failed");
+        }
+    }
+}
+
 /// Serves until SIGINT/SIGTERM.
 pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let tls = tls_config(config)?;
@@ -133,6 +147,16 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     tracing::info!("sealgate listening on {scheme}://{local}");
     eprintln!("sealgate listening on {scheme}://{local}");
 
+    let kms = Arc::new(KmsApi {
+        service: gateway.kms.clone(),
+        identities: gateway.identities.clone(),
+        quotas: Quotas::new(
+            config.kms.crypto_requests_per_second,
+            config.kms.management_requests_per_second,
+        ),
+    });
+    let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
+
     let collector = Collector::new(gateway.objects.clone());
     let collector =
         tokio::spawn(collector.run(Duration::from_secs(config.storage.gc_interval_secs.max(1))));
@@ -142,9 +166,9 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
-        let (socket, _) = tokio::select! {
+        let (socket, peer_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok((socket, addr)) => (socket, Some(addr)),
                 Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
             },
             _ = shutdown.as_mut() => break,
@@ -153,13 +177,23 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
         let transport = Transport {
             tls: acceptor.is_some(),
         };
+        let peer = Peer {
+            ip: peer_addr.map(|a| a.ip()),
+            tls: acceptor.is_some(),
+        };
         let svc = service.clone();
+        let kms = kms.clone();
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(transport);
                 let svc = svc.clone();
+                let kms = kms.clone();
                 let facts = compat::RequestFacts::of(req.method(), req.uri());
                 async move {
+                    if is_kms_request(&req) {
+                        let resp = kms.handle(req, peer).await;
+                        return Ok(resp.map(s3s::Body::from));
+                    }
                     let resp = hyper::service::Service::call(&svc, req).await?;
                     Ok::<_, s3s::HttpError>(compat::adjust(&facts, resp))
                 }
@@ -193,6 +227,7 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
         }
     }
     collector.abort();
+    kms_ticker.abort();
     tokio::select! {
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),

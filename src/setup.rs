@@ -12,10 +12,13 @@ use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::RootKey;
+use crate::identity::Identities;
+use crate::kms::{KmsService, KmsSettings};
 use crate::objects::{Collector, ObjectService, ServiceSettings};
 
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const CATALOG_FILE: &str = "catalog.sqlite";
+pub const KMS_FILE: &str = "kms.sqlite";
 pub const CREDENTIALS_FILE: &str = "root-credentials.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +174,8 @@ fn random_token(bytes: usize) -> String {
 /// The services of one gateway process, ready to serve.
 pub struct Gateway {
     pub objects: ObjectService,
+    pub kms: KmsService,
+    pub identities: Arc<Identities>,
     pub credentials: RootCredentials,
 }
 
@@ -190,6 +195,19 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         chunk_size: config.crypto.chunk_size,
         orphan_grace_secs: config.storage.orphan_grace_secs,
     };
+    let kms = KmsService::open(
+        &config.data_dir.join(KMS_FILE),
+        &root,
+        clock.clone(),
+        KmsSettings {
+            region: config.region.clone(),
+            account: config.account_id.clone(),
+            fsync: config.storage.fsync,
+        },
+    )
+    .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;
+    let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
+        .map_err(SetupError::Refused)?;
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock, settings);
     let recovered = Collector::new(objects.clone()).recover().await?;
     if recovered > 0 {
@@ -200,6 +218,8 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     }
     Ok(Gateway {
         objects,
+        kms,
+        identities: Arc::new(identities),
         credentials,
     })
 }

@@ -15,6 +15,8 @@ const SSE_S3_WRAP: &[u8] = b"sealgate/v1/sse-s3 wrap";
 const SSE_C_FINGERPRINT: &[u8] = b"sealgate/v1/sse-c fingerprint";
 const SSE_C_WRAP: &[u8] = b"sealgate/v1/sse-c wrap";
 const CATALOG_SEAL: &[u8] = b"sealgate/v1/catalog metadata";
+const KMS_MATERIAL_SEAL: &[u8] = b"sealgate/v1/kms key material";
+const KMS_TOKEN_MAC: &[u8] = b"sealgate/v1/kms token mac";
 const NONCE_LEN: usize = 12;
 
 /// A 256-bit object data key; zeroized on drop, never printed.
@@ -205,6 +207,16 @@ impl RootKey {
     /// The key that seals metadata the catalog keeps (user metadata, content headers).
     pub fn catalog_sealer(&self) -> CatalogSealer {
         CatalogSealer(derive(self.0.as_ref(), None, CATALOG_SEAL))
+    }
+
+    /// The key that seals KMS key material at rest.
+    pub fn kms_material_sealer(&self) -> CatalogSealer {
+        CatalogSealer(derive(self.0.as_ref(), None, KMS_MATERIAL_SEAL))
+    }
+
+    /// The MAC key that makes KMS grant and import tokens unforgeable.
+    pub fn kms_token_key(&self) -> Zeroizing<[u8; 32]> {
+        derive(self.0.as_ref(), None, KMS_TOKEN_MAC)
     }
 }
 

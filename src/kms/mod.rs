@@ -1,0 +1,25 @@
+//! The built-in key management service, speaking the AWS KMS API: keys and their life
+//! (rotation, deletion, imported material), aliases, grants, key policies, and the
+//! cryptographic operations. Key material rests only sealed under the root of trust.
+
+mod access;
+pub mod api;
+pub mod ciphertext;
+pub mod errors;
+mod input;
+pub mod material;
+pub mod model;
+mod ops_crypto;
+mod ops_grants;
+mod ops_import;
+mod ops_keys;
+pub mod quota;
+pub mod service;
+pub mod sigv4;
+mod store;
+
+pub use access::Caller;
+pub use api::{KmsApi, Note, Peer, is_kms_request};
+pub use errors::{KmsError, KmsResult};
+pub use ops_crypto::DataKeyOutput;
+pub use service::{KmsService, KmsSettings};

@@ -1,0 +1,376 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
+use serde_json::{Map, Value, json};
+
+use super::access::Caller;
+use super::api::Note;
+use super::errors::{KmsError, KmsResult};
+use super::input::{Input, page_fields, paginate, string_map};
+use super::model::{GrantRecord, KeyState};
+use super::service::KmsService;
+
+const GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+];
+
+const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+fn grant_entry(g: &GrantRecord, key_arn: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("KeyId".into(), json!(key_arn));
+    m.insert("GrantId".into(), json!(g.grant_id));
+    if let Some(n) = &g.name {
+        m.insert("Name".into(), json!(n));
+    }
+    m.insert(
+        "CreationDate".into(),
+        json!(super::model::epoch_seconds(g.created_ms)),
+    );
+    m.insert("GranteePrincipal".into(), json!(g.grantee_principal));
+    if let Some(r) = &g.retiring_principal {
+        m.insert("RetiringPrincipal".into(), json!(r));
+    }
+    m.insert(
+        "IssuingAccount".into(),
+        json!(format!("arn:aws:iam::{}:root", g.issuing_account)),
+    );
+    m.insert("Operations".into(), json!(g.operations));
+    let mut c = Map::new();
+    if let Some(eq) = &g.context_equals {
+        c.insert("EncryptionContextEquals".into(), json!(eq));
+    }
+    if let Some(sub) = &g.context_subset {
+        c.insert("EncryptionContextSubset".into(), json!(sub));
+    }
+    if !c.is_empty() {
+        m.insert("Constraints".into(), Value::Object(c));
+    }
+    Value::Object(m)
+}
+
+fn principal_arn(name: &str, value: &str) -> KmsResult<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_+=,.@:/-".contains(c));
+    if !ok {
+        return Err(KmsError::validation(format!(
+            "{name} is not a valid principal: {value}"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+impl KmsService {
+    pub(super) async fn create_grant(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        note: &mut Note,
+    ) -> KmsResult<Value> {
+        let entry = self.key_for(input, false, note).await?;
+        let grantee = principal_arn("GranteePrincipal", input.str("GranteePrincipal")?)?;
+        let retiring = match input.opt_str("RetiringPrincipal")? {
+            Some(r) => Some(principal_arn("RetiringPrincipal", r)?),
+            None => None,
+        };
+        let mut operations = input
+            .opt_str_list("Operations")?
+            .ok_or_else(|| super::input::must_not_be_null("Operations"))?;
+        if operations.is_empty() {
+            return Err(KmsError::validation(
+                "Operations must name at least one operation",
+            ));
+        }
+        for op in &operations {
+            if !GRANT_OPERATIONS.contains(&op.as_str()) {
+                return Err(KmsError::validation(format!(
+                    "1 validation error detected: Value '[{op}]' at 'operations' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    GRANT_OPERATIONS.join(", ")
+                )));
+            }
+        }
+        operations.sort();
+        operations.dedup();
+        let (context_equals, context_subset) = match input.object("Constraints")? {
+            None => (None, None),
+            Some(c) => {
+                let eq = string_map(c.get("EncryptionContextEquals"), "EncryptionContextEquals")?;
+                let sub = string_map(c.get("EncryptionContextSubset"), "EncryptionContextSubset")?;
+                if c.keys()
+                    .any(|k| k != "EncryptionContextEquals" && k != "EncryptionContextSubset")
+                {
+                    return Err(KmsError::unsupported(
+                        "Only encryption context grant constraints are supported",
+                    ));
+                }
+                (eq, sub)
+            }
+        };
+        let name = input.opt_str("Name")?.map(str::to_owned);
+        let r = &entry.record;
+        let extra = [
+            ("kms:GrantOperations", operations.clone()),
+            ("kms:GranteePrincipal", vec![grantee.clone()]),
+            (
+                "kms:RetiringPrincipal",
+                retiring.clone().into_iter().collect(),
+            ),
+            ("kms:GrantIsForAWSResource", vec!["false".into()]),
+        ];
+        if let Err(denied) = self.authorize(caller, r, "kms:CreateGrant", None, None, &extra) {
+            // A grant that includes CreateGrant lets its grantee pass on a subset of it.
+            let via_grant = self.read().grants.values().any(|g| {
+                g.key_id == r.id
+                    && g.grantee_principal == caller.principal.arn
+                    && g.operations.iter().any(|o| o == "CreateGrant")
+                    && operations.iter().all(|o| g.operations.contains(o))
+            });
+            if !via_grant {
+                return Err(denied);
+            }
+        }
+        if r.state == KeyState::PendingDeletion {
+            return Err(KmsError::for_state(&r.arn(), r.state));
+        }
+        if input.opt_bool("DryRun")? == Some(true) {
+            return Err(KmsError::dry_run(
+                "The request would have succeeded, but the DryRun option is set.",
+            ));
+        }
+        let _guard = self.inner.write.lock().await;
+        let same = |g: &&GrantRecord| {
+            g.key_id == r.id
+                && name.is_some()
+                && g.name == name
+                && g.grantee_principal == grantee
+                && g.retiring_principal == retiring
+                && g.operations == operations
+                && g.context_equals == context_equals
+                && g.context_subset == context_subset
+        };
+        let existing = self
+            .read()
+            .grants
+            .values()
+            .find(same)
+            .map(|g| g.grant_id.clone());
+        let grant_id = match existing {
+            Some(id) => id,
+            None => {
+                if self
+                    .read()
+                    .grants
+                    .values()
+                    .filter(|g| g.key_id == r.id)
+                    .count()
+                    >= MAX_GRANTS_PER_KEY
+                {
+                    return Err(KmsError::limit_exceeded("Too many grants for this key"));
+                }
+                let grant = GrantRecord {
+                    grant_id: hex::encode(super::material::random_bytes(32)),
+                    key_id: r.id.clone(),
+                    name,
+                    created_ms: self.now_ms(),
+                    grantee_principal: grantee,
+                    retiring_principal: retiring,
+                    issuing_account: caller.principal.account.clone(),
+                    operations,
+                    context_equals,
+                    context_subset,
+                };
+                let g = grant.clone();
+                self.persist(move |s| s.put_grant(&g)).await?;
+                let id = grant.grant_id.clone();
+                self.inner
+                    .state
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .grants
+                    .insert(id.clone(), grant);
+                id
+            }
+        };
+        // The token carries a fresh nonce, so each CreateGrant answers a new token.
+        let nonce = hex::encode(super::material::random_bytes(8));
+        let token = self.mint_token("grant", &format!("{grant_id}:{nonce}"));
+        Ok(json!({ "GrantId": grant_id, "GrantToken": token }))
+    }
+
+    pub(super) async fn list_grants(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        note: &mut Note,
+    ) -> KmsResult<Value> {
+        let entry = self.key_for(input, false, note).await?;
+        self.authorize(caller, &entry.record, "kms:ListGrants", None, None, &[])?;
+        let grant_id = input.opt_str("GrantId")?;
+        let grantee = input.opt_str("GranteePrincipal")?;
+        let (limit, start) = input.page(50, 100)?;
+        let arn = entry.record.arn();
+        let mut grants: Vec<GrantRecord> = self
+            .read()
+            .grants
+            .values()
+            .filter(|g| g.key_id == entry.record.id)
+            .filter(|g| grant_id.is_none_or(|id| g.grant_id == id))
+            .filter(|g| grantee.is_none_or(|p| g.grantee_principal == p))
+            .cloned()
+            .collect();
+        grants.sort_by_key(|g| (g.created_ms, g.grant_id.clone()));
+        let (page, next) = paginate(&grants, limit, start);
+        let mut out = Map::new();
+        out.insert(
+            "Grants".into(),
+            json!(
+                page.iter()
+                    .map(|g| grant_entry(g, &arn))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        page_fields(&mut out, next);
+        Ok(Value::Object(out))
+    }
+
+    pub(super) async fn list_retirable_grants(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> KmsResult<Value> {
+        self.authorize_account(caller, "kms:ListRetirableGrants")?;
+        let retiring = input.str_len("RetiringPrincipal", 1, 256)?;
+        let (limit, start) = input.page(50, 100)?;
+        let mut grants: Vec<GrantRecord> = self
+            .read()
+            .grants
+            .values()
+            .filter(|g| g.retiring_principal.as_deref() == Some(retiring))
+            .cloned()
+            .collect();
+        grants.sort_by_key(|g| (g.created_ms, g.grant_id.clone()));
+        let (page, next) = paginate(&grants, limit, start);
+        let mut out = Map::new();
+        out.insert(
+            "Grants".into(),
+            json!(
+                page.iter()
+                    .map(|g| grant_entry(g, &self.key_arn(&g.key_id)))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        page_fields(&mut out, next);
+        Ok(Value::Object(out))
+    }
+
+    async fn remove_grant(&self, grant_id: &str) -> KmsResult<()> {
+        let id = grant_id.to_owned();
+        self.persist(move |s| s.delete_grant(&id)).await?;
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .grants
+            .remove(grant_id);
+        Ok(())
+    }
+
+    pub(super) async fn retire_grant(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        note: &mut Note,
+    ) -> KmsResult<Value> {
+        let grant_id = match (input.opt_str("GrantToken")?, input.opt_str("GrantId")?) {
+            (Some(token), _) => {
+                let inner = self
+                    .open_token("grant", token)
+                    .ok_or_else(|| KmsError::invalid_grant_token("The grant token is not valid"))?;
+                inner.split(':').next().unwrap_or_default().to_owned()
+            }
+            (None, Some(id)) => {
+                if input.opt_str("KeyId")?.is_none() {
+                    return Err(KmsError::validation(
+                        "RetireGrant needs GrantToken, or KeyId with GrantId",
+                    ));
+                }
+                id.to_owned()
+            }
+            (None, None) => {
+                return Err(KmsError::validation(
+                    "RetireGrant needs GrantToken, or KeyId with GrantId",
+                ));
+            }
+        };
+        let _guard = self.inner.write.lock().await;
+        let grant = self
+            .read()
+            .grants
+            .get(&grant_id)
+            .cloned()
+            .ok_or_else(|| KmsError::not_found(format!("Grant ID {grant_id} not found")))?;
+        if let Some(k) = input.opt_str("KeyId")? {
+            let entry = self.resolve(k, false).await?;
+            if entry.record.id != grant.key_id {
+                return Err(KmsError::not_found(format!(
+                    "Grant ID {grant_id} not found"
+                )));
+            }
+        }
+        note.key_arn = Some(self.key_arn(&grant.key_id));
+        let me = &caller.principal;
+        let allowed = grant.retiring_principal.as_deref() == Some(me.arn.as_str())
+            || (grant.grantee_principal == me.arn
+                && grant.operations.iter().any(|o| o == "RetireGrant"))
+            || (me.arn == format!("arn:aws:iam::{}:root", grant.issuing_account));
+        if !allowed {
+            return Err(KmsError::access_denied(format!(
+                "User: {} is not authorized to retire grant {grant_id}",
+                me.arn
+            )));
+        }
+        self.remove_grant(&grant_id).await?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn revoke_grant(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        note: &mut Note,
+    ) -> KmsResult<Value> {
+        let entry = self.key_for(input, false, note).await?;
+        let grant_id = input.str_len("GrantId", 1, 128)?;
+        self.authorize(caller, &entry.record, "kms:RevokeGrant", None, None, &[])?;
+        let _guard = self.inner.write.lock().await;
+        let exists = self
+            .read()
+            .grants
+            .get(grant_id)
+            .is_some_and(|g| g.key_id == entry.record.id);
+        if !exists {
+            return Err(KmsError::not_found(format!(
+                "Grant ID {grant_id} not found"
+            )));
+        }
+        self.remove_grant(grant_id).await?;
+        Ok(json!({}))
+    }
+}

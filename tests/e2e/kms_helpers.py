@@ -1,0 +1,65 @@
+"""Shared set-up of the KMS end-to-end tests: a gateway with IAM users, boto3 KMS clients."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from helpers import ACCESS_KEY, REGION, SECRET_KEY
+
+ACCOUNT = "111122223333"
+
+USERS = {
+    "admin": ("AKIAADMINEXAMPLE0001", "admin/secret/0123456789abcdefghijklmn",
+              {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    "reader": ("AKIAREADEREXAMPLE001", "reader/secret/0123456789abcdefghijklm",
+               {"Version": "2012-10-17", "Statement": [
+                   {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}]}),
+    "nobody": ("AKIANOBODYEXAMPLE001", "nobody/secret/0123456789abcdefghijklm", None),
+}
+
+
+def user_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+def kms_config(extra: str = "") -> str:
+    lines = [f'account_id = "{ACCOUNT}"', extra]
+    for name, (ak, sk, policy) in USERS.items():
+        lines.append("[[users]]")
+        lines.append(f'name = "{name}"')
+        lines.append(f'access_key_id = "{ak}"')
+        lines.append(f'secret_access_key = "{sk}"')
+        if policy is not None:
+            lines.append(f"policies = [{json.dumps(json.dumps(policy))}]")
+    return "\n".join(lines) + "\n"
+
+
+def kms_client(endpoint: str, user: str | None = None, *, verify: bool = True, region: str = REGION,
+               validate: bool = True):
+    """A boto3 KMS client; validate=False lets out-of-range values reach the server."""
+    ak, sk = (ACCESS_KEY, SECRET_KEY) if user is None else USERS[user][:2]
+    return boto3.session.Session().client(
+        "kms", endpoint_url=endpoint, region_name=region, aws_access_key_id=ak,
+        aws_secret_access_key=sk, verify=verify,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, parameter_validation=validate))
+
+
+def error_code(excinfo: pytest.ExceptionInfo) -> str:
+    assert isinstance(excinfo.value, ClientError)
+    return excinfo.value.response["Error"]["Code"]
+
+
+def assert_error(fn, code: str, *, status: int = 400, message: str | None = None):
+    with pytest.raises(ClientError) as e:
+        fn()
+    err = e.value.response["Error"]
+    assert err["Code"] == code, e.value.response
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    if message is not None:
+        assert message in err["Message"], err["Message"]
+    return err
