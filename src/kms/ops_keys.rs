@@ -477,7 +477,6 @@ impl KmsService {
     ) -> KmsResult<Value> {
         Self::policy_name(input)?;
         let text = input.str_len("Policy", 1, 32768)?.to_owned();
-        let policy = parse_policy(&text)?;
         let bypass = input.opt_bool("BypassPolicyLockoutSafetyCheck")? == Some(true);
         let caller_copy = caller.clone();
         let this = self.clone();
@@ -490,6 +489,8 @@ impl KmsService {
             if r.state == KeyState::PendingDeletion {
                 return Err(KmsError::for_state(&r.arn(), r.state));
             }
+            // Checked after the caller's permission, so strangers learn nothing from it.
+            let policy = parse_policy(&text)?;
             if !bypass && !this.policy_keeps_admin(&caller_copy, r, &policy) {
                 return Err(KmsError::malformed_policy(
                     "The new key policy will not allow you to update the key policy in the future.",
