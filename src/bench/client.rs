@@ -166,13 +166,25 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 pub struct Signer {
     identity: Identity,
     region: String,
+    /// "s3" (payload unsigned) or "kms" (payload signed, as KMS requires).
+    service: &'static str,
 }
 
 impl Signer {
     pub fn new(access_key: &str, secret_key: &str, region: &str) -> Signer {
+        Signer::for_service(access_key, secret_key, region, "s3")
+    }
+
+    pub fn for_service(
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        service: &'static str,
+    ) -> Signer {
         Signer {
             identity: Credentials::new(access_key, secret_key, None, None, "sealgate-bench").into(),
             region: region.to_string(),
+            service,
         }
     }
 
@@ -183,6 +195,7 @@ impl Signer {
         method: &Method,
         url: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
     ) -> Result<Vec<(&'static str, String)>, String> {
         let mut settings = SigningSettings::default();
         // S3 signs the path as sent: no second encoding, no `..` folding.
@@ -192,7 +205,7 @@ impl Signer {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
-            .name("s3")
+            .name(self.service)
             .time(SystemTime::now())
             .settings(settings)
             .build()
@@ -202,7 +215,11 @@ impl Signer {
             method.as_str(),
             url,
             headers.iter().copied(),
-            SignableBody::UnsignedPayload,
+            if self.service == "s3" {
+                SignableBody::UnsignedPayload
+            } else {
+                SignableBody::Bytes(body)
+            },
         )
         .map_err(|e| format!("signing: {e}"))?;
         let (instructions, _signature) = sign(request, &params)
@@ -292,7 +309,7 @@ impl Client {
         let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
         to_sign.extend(req.headers.iter().map(|(k, v)| (*k, v.as_str())));
-        let signature = self.signer.sign(&req.method, &url, &to_sign)?;
+        let signature = self.signer.sign(&req.method, &url, &to_sign, &req.body)?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(&req.path)
@@ -389,6 +406,7 @@ mod tests {
                     ("host", "127.0.0.1:1"),
                     ("x-amz-server-side-encryption", "AES256"),
                 ],
+                b"body",
             )
             .unwrap();
         let get = |n: &str| {

@@ -4,6 +4,7 @@
 //! and errors by HTTP status.
 
 mod client;
+mod kms;
 mod report;
 
 use std::path::PathBuf;
@@ -87,6 +88,10 @@ enum Op {
     Get,
     /// Half PUT, half GET, over the same objects.
     Mixed,
+    /// KMS GenerateDataKey (AES_256, with an encryption context) against --endpoint.
+    KmsGenerateDataKey,
+    /// KMS Decrypt of one data key blob, over and over.
+    KmsDecrypt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -237,6 +242,9 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     } else {
         None
     };
+    if matches!(args.op, Op::KmsGenerateDataKey | Op::KmsDecrypt) {
+        return kms::bench(args, endpoint, tls).await;
+    }
     if args.kms_key_id.is_some() && args.sse != SseMode::SseKms {
         return Err("--kms-key-id needs --sse sse-kms".into());
     }
@@ -475,7 +483,8 @@ async fn worker(
         }
         // Mixed alternates, and both halves sweep every key.
         let (kind, index) = match plan.op {
-            Op::Put => (OpKind::Put, n),
+            // KMS operations run in kms.rs and never reach this worker.
+            Op::Put | Op::KmsGenerateDataKey | Op::KmsDecrypt => (OpKind::Put, n),
             Op::Get => (OpKind::Get, n),
             Op::Mixed if n.is_multiple_of(2) => (OpKind::Put, n / 2),
             Op::Mixed => (OpKind::Get, n / 2),
@@ -484,7 +493,7 @@ async fn worker(
         let start = Instant::now();
         let result = match kind {
             OpKind::Put => timed(&plan, put(&mut c, &plan, index)).await,
-            OpKind::Get => timed(&plan, get(&mut c, &plan, index)).await,
+            OpKind::Get | OpKind::Kms => timed(&plan, get(&mut c, &plan, index)).await,
         };
         match result {
             Ok(bytes) => tally.of(kind).record_ok(start.elapsed(), bytes),

@@ -15,6 +15,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub enum OpKind {
     Put,
     Get,
+    /// A KMS request (GenerateDataKey or Decrypt).
+    Kms,
 }
 
 impl OpKind {
@@ -22,6 +24,7 @@ impl OpKind {
         match self {
             OpKind::Put => "put",
             OpKind::Get => "get",
+            OpKind::Kms => "kms",
         }
     }
 }
@@ -132,6 +135,7 @@ impl OpStats {
 pub struct Tally {
     pub put: OpStats,
     pub get: OpStats,
+    pub kms: OpStats,
 }
 
 impl Tally {
@@ -139,6 +143,7 @@ impl Tally {
         Ok(Tally {
             put: OpStats::new()?,
             get: OpStats::new()?,
+            kms: OpStats::new()?,
         })
     }
 
@@ -146,12 +151,22 @@ impl Tally {
         match kind {
             OpKind::Put => &mut self.put,
             OpKind::Get => &mut self.get,
+            OpKind::Kms => &mut self.kms,
+        }
+    }
+
+    fn get(&self, kind: OpKind) -> &OpStats {
+        match kind {
+            OpKind::Put => &self.put,
+            OpKind::Get => &self.get,
+            OpKind::Kms => &self.kms,
         }
     }
 
     pub fn merge(&mut self, other: &Tally) -> Result<(), String> {
         self.put.merge(&other.put)?;
-        self.get.merge(&other.get)
+        self.get.merge(&other.get)?;
+        self.kms.merge(&other.kms)
     }
 }
 
@@ -195,12 +210,10 @@ pub struct Report {
 pub fn build(header: ReportHeader, tally: &Tally, elapsed: Duration) -> Result<Report, String> {
     let mut total = tally.put.clone();
     total.merge(&tally.get)?;
+    total.merge(&tally.kms)?;
     let mut by_op = BTreeMap::new();
-    for kind in [OpKind::Put, OpKind::Get] {
-        let stats = match kind {
-            OpKind::Put => &tally.put,
-            OpKind::Get => &tally.get,
-        };
+    for kind in [OpKind::Put, OpKind::Get, OpKind::Kms] {
+        let stats = tally.get(kind);
         if stats.ops > 0 || stats.errors() > 0 {
             by_op.insert(kind, stats.summary(elapsed));
         }

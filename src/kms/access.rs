@@ -73,8 +73,14 @@ impl KmsService {
     ) -> KmsResult<()> {
         let arn = key.arn();
         let context = self.context_for(caller, encryption_context, extra);
-        let key_policy = Policy::parse(&key.policy, PolicyKind::Resource)
-            .map_err(|e| KmsError::internal(format!("stored key policy: {e}")))?;
+        // The parsed policy cached with the key; parsed here only for a record not yet stored.
+        let key_policy = match self.by_id(&key.id) {
+            Some(entry) if entry.record.policy == key.policy => entry.policy.clone(),
+            _ => Arc::new(
+                Policy::parse(&key.policy, PolicyKind::Resource)
+                    .map_err(|e| KmsError::internal(format!("stored key policy: {e}")))?,
+            ),
+        };
         let identity: Vec<&Policy> = caller.identity_policies.iter().map(Arc::as_ref).collect();
         let req = Request {
             principal: &caller.principal,

@@ -17,6 +17,7 @@ use super::model::{
 use super::store::Store;
 use crate::clock::SharedClock;
 use crate::crypto::{CatalogSealer, RootKey};
+use crate::policy::{Policy, PolicyKind};
 
 pub const DAY_MS: i64 = 86_400_000;
 pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
@@ -25,9 +26,21 @@ pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
 pub struct KeyEntry {
     pub record: KeyRecord,
     pub secrets: BTreeMap<u32, Arc<Secret>>,
+    /// The key policy, parsed once rather than on every request.
+    pub policy: Arc<Policy>,
 }
 
 impl KeyEntry {
+    fn new(record: KeyRecord, secrets: BTreeMap<u32, Arc<Secret>>) -> KmsResult<KeyEntry> {
+        let policy = Policy::parse(&record.policy, PolicyKind::Resource)
+            .map_err(|e| KmsError::internal(format!("stored policy of key {}: {e}", record.id)))?;
+        Ok(KeyEntry {
+            record,
+            secrets,
+            policy: Arc::new(policy),
+        })
+    }
+
     pub fn current_secret(&self) -> Option<(&MaterialInfo, &Arc<Secret>)> {
         let m = self.record.current_material()?;
         Some((m, self.secrets.get(&m.seq)?))
@@ -104,7 +117,7 @@ impl KmsService {
             let secrets = secrets.remove(&record.id).unwrap_or_default();
             state
                 .keys
-                .insert(record.id.clone(), Arc::new(KeyEntry { record, secrets }));
+                .insert(record.id.clone(), Arc::new(KeyEntry::new(record, secrets)?));
         }
         state.aliases = loaded
             .aliases
@@ -216,7 +229,7 @@ impl KmsService {
         if let Some((seq, secret)) = new_material {
             secrets.insert(seq, secret);
         }
-        let entry = Arc::new(KeyEntry { record, secrets });
+        let entry = Arc::new(KeyEntry::new(record, secrets)?);
         self.write_state()
             .keys
             .insert(entry.record.id.clone(), entry.clone());
