@@ -53,3 +53,27 @@ pub fn from_env() -> SharedClock {
         None => system(),
     }
 }
+
+/// A clock that moves only when told to: for tests of time-driven behaviour.
+pub struct ManualClock {
+    now: std::sync::Mutex<OffsetDateTime>,
+}
+
+impl ManualClock {
+    pub fn new() -> Arc<ManualClock> {
+        Arc::new(ManualClock {
+            now: std::sync::Mutex::new(OffsetDateTime::now_utc()),
+        })
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -23,3 +23,5 @@ pub use api::{KmsApi, Note, Peer, is_kms_request};
 pub use errors::{KmsError, KmsResult};
 pub use ops_crypto::DataKeyOutput;
 pub use service::{KmsService, KmsSettings};
+#[cfg(test)]
+mod tests;
