@@ -98,6 +98,9 @@ pub struct Storage {
     pub orphan_grace_secs: u64,
     /// How often the collector deletes garbage and orphaned blobs.
     pub gc_interval_secs: u64,
+    /// Seconds the blobs of an overwritten or deleted version stay, so GETs that started
+    /// before the change can finish.
+    pub read_grace_secs: u64,
 }
 
 impl Default for Storage {
@@ -107,6 +110,7 @@ impl Default for Storage {
             fsync: true,
             orphan_grace_secs: 3600,
             gc_interval_secs: 60,
+            read_grace_secs: 900,
         }
     }
 }

@@ -188,7 +188,8 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         &config.data_dir.join(CATALOG_FILE),
         config.storage.fsync,
         root.catalog_sealer(),
-    )?;
+    )?
+    .with_read_grace(config.storage.read_grace_secs);
     let blobs = BlobStore::local(&config.blob_dir(), config.storage.fsync)?;
     let settings = ServiceSettings {
         aead: config.aead_backend().unwrap_or_default(),

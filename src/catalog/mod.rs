@@ -198,6 +198,9 @@ pub struct Catalog {
     conns: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
     codec: MetaCodec,
+    /// How long the blobs of a replaced or deleted version stay readable: reads that found
+    /// the version before the change finish streaming it.
+    read_grace_ms: i64,
 }
 
 /// Object metadata rests sealed: user metadata and content headers are the user's data too.
@@ -343,7 +346,14 @@ impl Catalog {
             conns: Arc::new(conns),
             next_reader: Arc::new(AtomicUsize::new(0)),
             codec: MetaCodec(Arc::new(sealer)),
+            read_grace_ms: 0,
         })
+    }
+
+    /// Keeps blobs of replaced versions for `secs` before the collector may delete them.
+    pub fn with_read_grace(mut self, secs: u64) -> Catalog {
+        self.read_grace_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self
     }
 
     #[cfg(test)]
@@ -359,6 +369,7 @@ impl Catalog {
             conns: Arc::new(vec![Mutex::new(conn)]),
             next_reader: Arc::new(AtomicUsize::new(0)),
             codec,
+            read_grace_ms: 0,
         }
     }
 

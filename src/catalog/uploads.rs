@@ -216,10 +216,11 @@ impl Catalog {
     ) -> Result<CommitOutcome> {
         let upload_id = upload_id.to_owned();
         let codec = self.codec.clone();
+        let grace = self.read_grace_ms;
         self.call(move |conn| {
             let tx = conn.transaction()?;
             require_upload(&tx, &upload_id)?;
-            let out = insert_version(&tx, &codec, &version, &precondition, now_ms)?;
+            let out = insert_version(&tx, &codec, &version, &precondition, now_ms + grace)?;
             tx.execute(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
                  SELECT blob, ?2 FROM upload_parts

@@ -136,11 +136,12 @@ fn check_precondition(
     }
 }
 
-/// Queues every blob of a version for collection and removes the version.
-fn drop_version(tx: &Transaction<'_>, row: i64, now_ms: i64) -> Result<()> {
+/// Queues every blob of a version for collection at `due_ms` and removes the version.
+/// The delay lets reads that already found the version finish streaming it.
+fn drop_version(tx: &Transaction<'_>, row: i64, due_ms: i64) -> Result<()> {
     tx.execute(
         "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM version_parts WHERE version_row = ?1",
-        params![row, now_ms],
+        params![row, due_ms],
     )?;
     tx.execute("DELETE FROM versions WHERE row = ?1", [row])?;
     Ok(())
@@ -152,7 +153,7 @@ fn claim_version_id(
     bucket: &str,
     key: &str,
     seal_id: &str,
-    now_ms: i64,
+    gc_due_ms: i64,
 ) -> Result<String> {
     match require_bucket(tx, bucket)?.versioning {
         Versioning::Enabled => Ok(seal_id.to_owned()),
@@ -165,7 +166,7 @@ fn claim_version_id(
                 )
                 .optional()?;
             if let Some(row) = null_row {
-                drop_version(tx, row, now_ms)?;
+                drop_version(tx, row, gc_due_ms)?;
             }
             Ok("null".to_owned())
         }
@@ -178,10 +179,10 @@ pub(super) fn insert_version(
     codec: &MetaCodec,
     v: &NewVersion,
     precondition: &Precondition,
-    now_ms: i64,
+    gc_due_ms: i64,
 ) -> Result<CommitOutcome> {
     check_precondition(tx, &v.bucket, &v.key, precondition)?;
-    let version_id = claim_version_id(tx, &v.bucket, &v.key, &v.seal_id, now_ms)?;
+    let version_id = claim_version_id(tx, &v.bucket, &v.key, &v.seal_id, gc_due_ms)?;
     tx.execute(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![v.bucket, v.key],
@@ -222,8 +223,9 @@ fn insert_delete_marker(
     key: &str,
     seal_id: &str,
     now_ms: i64,
+    gc_due_ms: i64,
 ) -> Result<String> {
-    let version_id = claim_version_id(tx, bucket, key, seal_id, now_ms)?;
+    let version_id = claim_version_id(tx, bucket, key, seal_id, gc_due_ms)?;
     tx.execute(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![bucket, key],
@@ -257,9 +259,10 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<CommitOutcome> {
         let codec = self.codec.clone();
+        let grace = self.read_grace_ms;
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let out = insert_version(&tx, &codec, &v, &precondition, now_ms)?;
+            let out = insert_version(&tx, &codec, &v, &precondition, now_ms + grace)?;
             tx.commit()?;
             Ok(out)
         })
@@ -323,6 +326,7 @@ impl Catalog {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let (version_id, marker_seal_id) =
             (version_id.map(str::to_owned), marker_seal_id.to_owned());
+        let grace = self.read_grace_ms;
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let versioning = require_bucket(&tx, &bucket)?.versioning;
@@ -338,7 +342,7 @@ impl Catalog {
                         .optional()?;
                     let mut delete_marker = false;
                     if let Some((row, is_marker, is_latest)) = found {
-                        drop_version(&tx, row, now_ms)?;
+                        drop_version(&tx, row, now_ms + grace)?;
                         if is_latest {
                             promote_newest(&tx, &bucket, &key)?;
                         }
@@ -350,7 +354,7 @@ impl Catalog {
                     }
                 }
                 (None, Versioning::Unversioned) => {
-                    claim_version_id(&tx, &bucket, &key, &marker_seal_id, now_ms)?;
+                    claim_version_id(&tx, &bucket, &key, &marker_seal_id, now_ms + grace)?;
                     promote_newest(&tx, &bucket, &key)?;
                     DeleteOutcome {
                         version_id: None,
@@ -358,7 +362,14 @@ impl Catalog {
                     }
                 }
                 (None, Versioning::Enabled | Versioning::Suspended) => {
-                    let id = insert_delete_marker(&tx, &bucket, &key, &marker_seal_id, now_ms)?;
+                    let id = insert_delete_marker(
+                        &tx,
+                        &bucket,
+                        &key,
+                        &marker_seal_id,
+                        now_ms,
+                        now_ms + grace,
+                    )?;
                     DeleteOutcome {
                         version_id: Some(id),
                         delete_marker: true,

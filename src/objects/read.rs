@@ -49,7 +49,20 @@ impl ObjectService {
         customer: Option<&CustomerKey>,
         decrypt: bool,
     ) -> Result<ObjectReader> {
-        let parts = self.catalog.parts(version.row).await?;
+        let mut version = version;
+        let mut parts = self.catalog.parts(version.row).await?;
+        if parts.is_empty() && !version.delete_marker && version.version_id == "null" {
+            // The "null" version was replaced between the lookup and this read (every
+            // stored version has a part): read its successor, as a later GET would.
+            version = self
+                .catalog
+                .version(&version.bucket, &version.key, Some("null"))
+                .await?;
+            if version.delete_marker {
+                return Err(crate::catalog::CatalogError::NoSuchKey.into());
+            }
+            parts = self.catalog.parts(version.row).await?;
+        }
         let first_header = parts
             .first()
             .map(|p| p.header.as_slice())
