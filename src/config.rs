@@ -35,6 +35,7 @@ pub struct Config {
     pub storage: Storage,
     pub s3: S3Settings,
     pub crypto: CryptoSettings,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -114,6 +115,27 @@ impl Default for CryptoSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory of the audit log. Empty: `<data_dir>/audit`.
+    pub dir: Option<PathBuf>,
+    /// A log file that would grow past this many bytes is closed and the next one begun.
+    pub max_file_bytes: u64,
+    /// fsync each batch of records before the operations they record are acknowledged.
+    pub fsync: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: None,
+            max_file_bytes: 64 * 1024 * 1024,
+            fsync: true,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -125,6 +147,7 @@ impl Default for Config {
             storage: Storage::default(),
             s3: S3Settings::default(),
             crypto: CryptoSettings::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -166,6 +189,11 @@ impl Config {
                 "choose tls.self_signed or tls.cert/tls.key, not both".into(),
             ));
         }
+        if self.audit.max_file_bytes < 4096 {
+            return Err(ConfigError::Invalid(
+                "audit.max_file_bytes must be at least 4096".into(),
+            ));
+        }
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }
@@ -181,6 +209,13 @@ impl Config {
             .blob_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    pub fn audit_dir(&self) -> PathBuf {
+        self.audit
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit"))
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -213,6 +248,10 @@ mod tests {
             d.storage.orphan_grace_secs
         );
         assert_eq!(parsed.crypto.chunk_size, d.crypto.chunk_size);
+        assert_eq!(parsed.audit.dir, d.audit.dir);
+        assert_eq!(parsed.audit.max_file_bytes, d.audit.max_file_bytes);
+        assert_eq!(parsed.audit.fsync, d.audit.fsync);
+        assert_eq!(d.audit_dir(), d.data_dir.join("audit"));
     }
 
     #[test]
