@@ -62,7 +62,7 @@ pub use writer::AuditLog;
 /// One audited operation, as the caller describes it. Never holds key material.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditRecord {
-    /// RFC 3339 UTC with milliseconds, from the caller's clock.
+    /// RFC 3339 UTC with milliseconds, from the caller's clock (`format_time`).
     pub time: String,
     pub request_id: String,
     /// ARN of the caller.
@@ -78,6 +78,18 @@ pub struct AuditRecord {
     pub encryption_context: Option<BTreeMap<String, String>>,
     /// "Success" or the error code, e.g. "DisabledException".
     pub result: String,
+}
+
+/// `time` as records carry it: RFC 3339 in UTC with milliseconds, `2026-03-01T12:00:00.123Z`.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        // Only a year outside 0..=9999 cannot be formatted; a clock that far off is still
+        // worth recording rather than failing the operation over.
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +153,17 @@ impl AuditError {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn times_are_utc_with_milliseconds() {
+        let t = time::macros::datetime!(2026-03-01 13:00:00.123456 +01:00);
+        assert_eq!(super::format_time(t), "2026-03-01T12:00:00.123Z");
+        let t = time::macros::datetime!(2026-03-01 12:00:00 UTC);
+        assert_eq!(super::format_time(t), "2026-03-01T12:00:00.000Z");
     }
 }
 
