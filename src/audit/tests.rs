@@ -436,3 +436,25 @@ async fn a_failure_that_cannot_be_undone_stops_appends_until_reopen() {
     drop(log);
     assert_eq!(assert_intact(dir.path(), 4).torn_tail, None);
 }
+
+#[tokio::test]
+async fn a_crash_before_head_or_after_rotation_is_no_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), key(), settings(1500)).unwrap();
+    append_n(&log, 1, 3).await;
+    let old_head = std::fs::read(dir.path().join("HEAD")).unwrap();
+    append_n(&log, 4, 3).await;
+    drop(log);
+    // As if the process died after writing records 4..=6 but before HEAD caught up.
+    std::fs::write(dir.path().join("HEAD"), &old_head).unwrap();
+    let files = assert_intact(dir.path(), 6).files as u64;
+    // ... and after creating the next file, before writing to it.
+    std::fs::write(file(dir.path(), files + 1), b"").unwrap();
+    assert_intact(dir.path(), 6);
+
+    let log = AuditLog::open(dir.path(), key(), settings(1500)).unwrap();
+    append_n(&log, 7, 1).await;
+    drop(log);
+    assert_intact(dir.path(), 7);
+    assert_eq!(read_lines(&file(dir.path(), files + 1)).len(), 1);
+}
