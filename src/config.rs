@@ -39,6 +39,7 @@ pub struct Config {
     pub storage: Storage,
     pub s3: S3Settings,
     pub crypto: CryptoSettings,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -151,6 +152,27 @@ impl Default for CryptoSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory of the audit log. Empty: `<data_dir>/audit`.
+    pub dir: Option<PathBuf>,
+    /// A log file that would grow past this many bytes is closed and the next one begun.
+    pub max_file_bytes: u64,
+    /// fsync each batch of records before the operations they record are acknowledged.
+    pub fsync: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: None,
+            max_file_bytes: 64 * 1024 * 1024,
+            fsync: true,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -165,6 +187,7 @@ impl Default for Config {
             storage: Storage::default(),
             s3: S3Settings::default(),
             crypto: CryptoSettings::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -209,6 +232,11 @@ impl Config {
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::Invalid("account_id must be 12 digits".into()));
         }
+        if self.audit.max_file_bytes < 4096 {
+            return Err(ConfigError::Invalid(
+                "audit.max_file_bytes must be at least 4096".into(),
+            ));
+        }
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }
@@ -224,6 +252,13 @@ impl Config {
             .blob_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    pub fn audit_dir(&self) -> PathBuf {
+        self.audit
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit"))
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -261,6 +296,10 @@ mod tests {
             parsed.kms.crypto_requests_per_second,
             d.kms.crypto_requests_per_second
         );
+        assert_eq!(parsed.audit.dir, d.audit.dir);
+        assert_eq!(parsed.audit.max_file_bytes, d.audit.max_file_bytes);
+        assert_eq!(parsed.audit.fsync, d.audit.fsync);
+        assert_eq!(d.audit_dir(), d.data_dir.join("audit"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! The layers and their promises are described in DESIGN.md; dependencies point down:
 //! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
 
+pub mod audit;
 pub mod blobstore;
 pub mod catalog;
 pub mod clock;

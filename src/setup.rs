@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blobstore::BlobStore;
 use crate::catalog::Catalog;
+use crate::audit::{AuditLog, AuditSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::RootKey;
@@ -77,48 +78,55 @@ fn sealed_data_exists(config: &Config) -> bool {
     catalog.exists() || blobs_nonempty
 }
 
+/// Reads the root key without ever creating one: None when the file does not exist. A key
+/// readable by others or of the wrong length is refused.
+pub fn load_root_key(config: &Config) -> Result<Option<RootKey>, SetupError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = config.data_dir.join(ROOT_KEY_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(SetupError::Io { path, source: e }),
+    };
+    let mode = std::fs::metadata(&path)
+        .map_err(io(&path))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(SetupError::Refused(format!(
+            "{} is readable by other users (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        SetupError::Refused(format!(
+            "{} is not a 32-byte root key; refusing to start",
+            path.display()
+        ))
+    })?;
+    Ok(Some(RootKey::from_bytes(key)))
+}
+
 /// Loads the root key, or creates it on a fresh data directory. A missing key next to
 /// sealed data is fatal: generating a new one would make everything unreadable, and a
 /// constant fallback would be no encryption at all.
 pub fn load_or_create_root_key(config: &Config) -> Result<RootKey, SetupError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = config.data_dir.join(ROOT_KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let mode = std::fs::metadata(&path)
-                .map_err(io(&path))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(SetupError::Refused(format!(
-                    "{} is readable by other users (mode {:o}); run chmod 600 on it",
-                    path.display(),
-                    mode & 0o777
-                )));
-            }
-            let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                SetupError::Refused(format!(
-                    "{} is not a 32-byte root key; refusing to start",
-                    path.display()
-                ))
-            })?;
-            Ok(RootKey::from_bytes(key))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if sealed_data_exists(config) {
-                return Err(SetupError::Refused(format!(
-                    "the root key {} is missing but sealed data exists in {}; restore the key file (a new key could not open that data)",
-                    path.display(),
-                    config.data_dir.display()
-                )));
-            }
-            let key = RootKey::generate();
-            write_secret_file(&path, key.as_bytes())?;
-            tracing::info!(path = %path.display(), "generated a new root key");
-            Ok(key)
-        }
-        Err(e) => Err(SetupError::Io { path, source: e }),
+    if let Some(key) = load_root_key(config)? {
+        return Ok(key);
     }
+    let path = config.data_dir.join(ROOT_KEY_FILE);
+    if sealed_data_exists(config) {
+        return Err(SetupError::Refused(format!(
+            "the root key {} is missing but sealed data exists in {}; restore the key file (a new key could not open that data)",
+            path.display(),
+            config.data_dir.display()
+        )));
+    }
+    let key = RootKey::generate();
+    write_secret_file(&path, key.as_bytes())?;
+    tracing::info!(path = %path.display(), "generated a new root key");
+    Ok(key)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,6 +204,12 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         chunk_size: config.crypto.chunk_size,
         orphan_grace_secs: config.storage.orphan_grace_secs,
     };
+    let audit = AuditLog::open(
+        &config.audit_dir(),
+        root.audit_key(),
+        AuditSettings::from(&config.audit),
+    )
+    .map_err(|e| SetupError::Refused(format!("audit trail: {e}")))?;
     let kms = KmsService::open(
         &config.data_dir.join(KMS_FILE),
         &root,
@@ -204,6 +218,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             region: config.region.clone(),
             account: config.account_id.clone(),
             fsync: config.storage.fsync,
+            audit: Some(audit),
         },
     )
     .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;

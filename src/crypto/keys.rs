@@ -1,5 +1,5 @@
 //! Data keys and the root key with everything derived from it: the SSE-S3 master key,
-//! SSE-C key fingerprints and wraps, and the key sealing catalog metadata.
+//! SSE-C key fingerprints and wraps, the key sealing catalog metadata and the audit log key.
 
 use hmac::{KeyInit as _, Mac as _};
 use sha2::Sha256;
@@ -17,6 +17,7 @@ const SSE_C_WRAP: &[u8] = b"sealgate/v1/sse-c wrap";
 const CATALOG_SEAL: &[u8] = b"sealgate/v1/catalog metadata";
 const KMS_MATERIAL_SEAL: &[u8] = b"sealgate/v1/kms key material";
 const KMS_TOKEN_MAC: &[u8] = b"sealgate/v1/kms token mac";
+const AUDIT_MAC: &[u8] = b"sealgate/v1/audit log mac";
 const NONCE_LEN: usize = 12;
 
 /// A 256-bit object data key; zeroized on drop, never printed.
@@ -217,6 +218,27 @@ impl RootKey {
     /// The MAC key that makes KMS grant and import tokens unforgeable.
     pub fn kms_token_key(&self) -> Zeroizing<[u8; 32]> {
         derive(self.0.as_ref(), None, KMS_TOKEN_MAC)
+    }
+
+    /// The key of the audit log's HMAC chain (docs/AUDIT.md).
+    pub fn audit_key(&self) -> AuditKey {
+        AuditKey(derive(self.0.as_ref(), None, AUDIT_MAC))
+    }
+}
+
+/// Authenticates audit log records. It lives here rather than in `audit` so that `crypto`
+/// keeps depending on nothing above it; zeroized on drop, never printed.
+pub struct AuditKey(Zeroizing<[u8; 32]>);
+
+impl AuditKey {
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
     }
 }
 

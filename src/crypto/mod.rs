@@ -11,7 +11,7 @@ pub use format::{
     ChunkSpan, DEFAULT_CHUNK_SIZE, FORMAT_VERSION, MAGIC, MAX_CHUNK_SIZE, MAX_CHUNKS, MAX_FIELD,
     SealHeader,
 };
-pub use keys::{CatalogSealer, DataKey, RootKey};
+pub use keys::{AuditKey, CatalogSealer, DataKey, RootKey};
 pub use stream::{BlobCipher, ObjectIdentity, Opener, Sealer};
 
 pub const TAG_LEN: usize = 16;

@@ -119,7 +119,15 @@ impl KmsApi {
             Err(e) => return error_response(&e, &request_id),
         };
         let mut note = Note::default();
-        let result = self.run(&caller, &operation, &body, &mut note).await;
+        let mut result = self.run(&caller, &operation, &body, &mut note).await;
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code);
+        if let Err(e) = self
+            .service
+            .record(&caller, &request_id, &operation, &note, outcome)
+            .await
+        {
+            result = Err(e);
+        }
         tracing::debug!(
             request_id,
             operation,

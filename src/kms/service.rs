@@ -15,6 +15,9 @@ use super::model::{
     Origin, RotationType,
 };
 use super::store::Store;
+use super::access::Caller;
+use super::api::Note;
+use crate::audit::{AuditLog, AuditRecord};
 use crate::clock::SharedClock;
 use crate::crypto::{CatalogSealer, RootKey};
 use crate::policy::{Policy, PolicyKind};
@@ -58,6 +61,8 @@ pub struct KmsSettings {
     pub region: String,
     pub account: String,
     pub fsync: bool,
+    /// Where every operation is recorded; None only in tests of the service itself.
+    pub audit: Option<AuditLog>,
 }
 
 #[derive(Clone)]
@@ -77,6 +82,7 @@ pub(super) struct Inner {
     pub write: tokio::sync::Mutex<()>,
     /// The earliest time at which some key has a due transition (i64::MAX: none).
     pub next_event_ms: AtomicI64,
+    pub audit: Option<AuditLog>,
 }
 
 fn material_aad(key_id: &str, seq: u32) -> Vec<u8> {
@@ -140,6 +146,7 @@ impl KmsService {
                 state: RwLock::new(state),
                 write: tokio::sync::Mutex::new(()),
                 next_event_ms: AtomicI64::new(i64::MAX),
+                audit: settings.audit,
             }),
         };
         svc.recompute_next_event();
@@ -156,6 +163,41 @@ impl KmsService {
 
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Appends the audit record of one operation; the operation's answer waits for it, and
+    /// a record that cannot be written fails the operation (nothing unaudited is answered).
+    pub async fn record(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        operation: &str,
+        note: &Note,
+        result: &str,
+    ) -> KmsResult<()> {
+        let Some(audit) = &self.inner.audit else {
+            return Ok(());
+        };
+        let record = AuditRecord {
+            time: crate::audit::format_time(self.inner.clock.now()),
+            request_id: request_id.to_owned(),
+            principal: caller.principal.arn.clone(),
+            source_ip: caller.source_ip.clone(),
+            service: caller
+                .via_service
+                .as_deref()
+                .map_or("kms", |via| via.split('.').next().unwrap_or("kms"))
+                .to_owned(),
+            operation: operation.to_owned(),
+            key_arn: note.key_arn.clone(),
+            key_version: note.key_version.clone(),
+            encryption_context: note.context.clone(),
+            result: result.to_owned(),
+        };
+        audit.append(record).await.map_err(|e| {
+            tracing::error!(error = %e, "audit record could not be written; refusing the operation");
+            KmsError::internal("The audit trail could not record this operation")
+        })
     }
 
     pub(super) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

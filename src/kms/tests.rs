@@ -31,6 +31,7 @@ fn fixture() -> Fixture {
             region: "us-east-1".into(),
             account: "111122223333".into(),
             fsync: false,
+            audit: None,
         },
     )
     .unwrap();
@@ -210,6 +211,7 @@ async fn keys_and_material_survive_reopening_the_store() {
             region: "us-east-1".into(),
             account: "111122223333".into(),
             fsync: false,
+            audit: None,
         },
     )
     .unwrap();
@@ -225,6 +227,7 @@ async fn keys_and_material_survive_reopening_the_store() {
             region: "us-east-1".into(),
             account: "111122223333".into(),
             fsync: false,
+            audit: None,
         },
     );
     assert!(wrong.is_err());
