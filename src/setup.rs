@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditLog, AuditSettings};
 use crate::blobstore::BlobStore;
 use crate::catalog::Catalog;
-use crate::audit::{AuditLog, AuditSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::RootKey;

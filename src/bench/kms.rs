@@ -80,11 +80,7 @@ async fn worker(
 ) -> (Client, Tally) {
     loop {
         let n = plan.next.fetch_add(1, Ordering::Relaxed);
-        let more = match *limit {
-            Limit::Count(count) => n < count,
-            Limit::Until(deadline) => Instant::now() < deadline,
-        };
-        if !more {
+        if !limit.allows(n) {
             break;
         }
         let start = Instant::now();

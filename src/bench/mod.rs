@@ -185,6 +185,16 @@ enum Limit {
     Until(Instant),
 }
 
+impl Limit {
+    /// Whether operation number `n` (from 0) is still to run.
+    fn allows(&self, n: u64) -> bool {
+        match *self {
+            Limit::Count(count) => n < count,
+            Limit::Until(deadline) => Instant::now() < deadline,
+        }
+    }
+}
+
 /// Everything a worker needs, shared read-only (apart from the operation counter).
 struct Plan {
     op: Op,
@@ -474,11 +484,7 @@ async fn worker(
 ) -> (Client, Tally) {
     loop {
         let n = plan.next.fetch_add(1, Ordering::Relaxed);
-        let more = match *limit {
-            Limit::Count(count) => n < count,
-            Limit::Until(deadline) => Instant::now() < deadline,
-        };
-        if !more {
+        if !limit.allows(n) {
             break;
         }
         // Mixed alternates, and both halves sweep every key.

@@ -727,27 +727,32 @@ impl KmsService {
         Ok(alg)
     }
 
+    /// The HMAC of the request's message under its key: (key ARN, algorithm, MAC).
+    async fn mac_of(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        op: &str,
+        note: &mut Note,
+    ) -> KmsResult<(String, String, Vec<u8>)> {
+        let message = input.blob("Message", MAX_PLAINTEXT)?;
+        let (entry, secret) = self
+            .usage_key(caller, input, false, KeyUsage::GenerateVerifyMac, op, note)
+            .await?;
+        let alg = Self::mac_algorithm(input, &entry)?.to_owned();
+        dry_run(input)?;
+        let mac = secret.mac(&alg, &message)?;
+        Ok((entry.record.arn(), alg, mac))
+    }
+
     pub(super) async fn generate_mac(
         &self,
         caller: &Caller,
         input: &Input,
         note: &mut Note,
     ) -> KmsResult<Value> {
-        let message = input.blob("Message", MAX_PLAINTEXT)?;
-        let (entry, secret) = self
-            .usage_key(
-                caller,
-                input,
-                false,
-                KeyUsage::GenerateVerifyMac,
-                "GenerateMac",
-                note,
-            )
-            .await?;
-        let alg = Self::mac_algorithm(input, &entry)?;
-        dry_run(input)?;
-        let mac = secret.mac(alg, &message)?;
-        Ok(json!({ "KeyId": entry.record.arn(), "Mac": b64(&mac), "MacAlgorithm": alg }))
+        let (arn, alg, mac) = self.mac_of(caller, input, "GenerateMac", note).await?;
+        Ok(json!({ "KeyId": arn, "Mac": b64(&mac), "MacAlgorithm": alg }))
     }
 
     pub(super) async fn verify_mac(
@@ -756,25 +761,12 @@ impl KmsService {
         input: &Input,
         note: &mut Note,
     ) -> KmsResult<Value> {
-        let message = input.blob("Message", MAX_PLAINTEXT)?;
         let given = input.blob("Mac", MAX_CIPHERTEXT)?;
-        let (entry, secret) = self
-            .usage_key(
-                caller,
-                input,
-                false,
-                KeyUsage::GenerateVerifyMac,
-                "VerifyMac",
-                note,
-            )
-            .await?;
-        let alg = Self::mac_algorithm(input, &entry)?;
-        dry_run(input)?;
-        let mac = secret.mac(alg, &message)?;
+        let (arn, alg, mac) = self.mac_of(caller, input, "VerifyMac", note).await?;
         use subtle::ConstantTimeEq as _;
         if !bool::from(mac.ct_eq(&given)) {
             return Err(KmsError::invalid_mac(""));
         }
-        Ok(json!({ "KeyId": entry.record.arn(), "MacValid": true, "MacAlgorithm": alg }))
+        Ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": alg }))
     }
 }

@@ -196,15 +196,8 @@ impl KmsService {
                     context_equals,
                     context_subset,
                 };
-                let g = grant.clone();
-                self.persist(move |s| s.put_grant(&g)).await?;
                 let id = grant.grant_id.clone();
-                self.inner
-                    .state
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .grants
-                    .insert(id.clone(), grant);
+                self.save_grant(grant).await?;
                 id
             }
         };
@@ -224,9 +217,7 @@ impl KmsService {
         self.authorize(caller, &entry.record, "kms:ListGrants", None, None, &[])?;
         let grant_id = input.opt_str("GrantId")?;
         let grantee = input.opt_str("GranteePrincipal")?;
-        let (limit, start) = input.page(50, 100)?;
-        let arn = entry.record.arn();
-        let mut grants: Vec<GrantRecord> = self
+        let grants: Vec<GrantRecord> = self
             .read()
             .grants
             .values()
@@ -235,19 +226,7 @@ impl KmsService {
             .filter(|g| grantee.is_none_or(|p| g.grantee_principal == p))
             .cloned()
             .collect();
-        grants.sort_by_key(|g| (g.created_ms, g.grant_id.clone()));
-        let (page, next) = paginate(&grants, limit, start);
-        let mut out = Map::new();
-        out.insert(
-            "Grants".into(),
-            json!(
-                page.iter()
-                    .map(|g| grant_entry(g, &arn))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        self.grant_page(grants, input)
     }
 
     pub(super) async fn list_retirable_grants(
@@ -257,25 +236,27 @@ impl KmsService {
     ) -> KmsResult<Value> {
         self.authorize_account(caller, "kms:ListRetirableGrants")?;
         let retiring = input.str_len("RetiringPrincipal", 1, 256)?;
-        let (limit, start) = input.page(50, 100)?;
-        let mut grants: Vec<GrantRecord> = self
+        let grants: Vec<GrantRecord> = self
             .read()
             .grants
             .values()
             .filter(|g| g.retiring_principal.as_deref() == Some(retiring))
             .cloned()
             .collect();
+        self.grant_page(grants, input)
+    }
+
+    /// One page of grants, oldest first, as ListGrants and ListRetirableGrants answer.
+    fn grant_page(&self, mut grants: Vec<GrantRecord>, input: &Input) -> KmsResult<Value> {
+        let (limit, start) = input.page(50, 100)?;
         grants.sort_by_key(|g| (g.created_ms, g.grant_id.clone()));
         let (page, next) = paginate(&grants, limit, start);
+        let entries: Vec<Value> = page
+            .iter()
+            .map(|g| grant_entry(g, &self.key_arn(&g.key_id)))
+            .collect();
         let mut out = Map::new();
-        out.insert(
-            "Grants".into(),
-            json!(
-                page.iter()
-                    .map(|g| grant_entry(g, &self.key_arn(&g.key_id)))
-                    .collect::<Vec<_>>()
-            ),
-        );
+        out.insert("Grants".into(), Value::Array(entries));
         page_fields(&mut out, next);
         Ok(Value::Object(out))
     }
@@ -283,12 +264,7 @@ impl KmsService {
     async fn remove_grant(&self, grant_id: &str) -> KmsResult<()> {
         let id = grant_id.to_owned();
         self.persist(move |s| s.delete_grant(&id)).await?;
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .grants
-            .remove(grant_id);
+        self.write_state().grants.remove(grant_id);
         Ok(())
     }
 

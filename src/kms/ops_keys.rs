@@ -709,6 +709,10 @@ impl KmsService {
         Ok(name.to_owned())
     }
 
+    fn alias_not_found(&self, name: &str) -> KmsError {
+        KmsError::not_found(format!("Alias {} is not found.", self.alias_arn(name)))
+    }
+
     fn user_alias(name: &str) -> KmsResult<()> {
         if name.starts_with("alias/aws/") {
             return Err(KmsError::invalid_alias_name(
@@ -765,14 +769,7 @@ impl KmsService {
             created_ms: now,
             updated_ms: now,
         };
-        let a = alias.clone();
-        self.persist(move |s| s.put_alias(&a)).await?;
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .aliases
-            .insert(name, alias);
+        self.save_alias(alias).await?;
         Ok(json!({}))
     }
 
@@ -789,10 +786,7 @@ impl KmsService {
             .await?;
         let _guard = self.inner.write.lock().await;
         let Some(mut alias) = self.read().aliases.get(&name).cloned() else {
-            return Err(KmsError::not_found(format!(
-                "Alias {} is not found.",
-                self.alias_arn(&name)
-            )));
+            return Err(self.alias_not_found(&name));
         };
         if let Some(old) = self.by_id(&alias.target_key_id) {
             self.authorize(caller, &old.record, "kms:UpdateAlias", None, None, &[])?;
@@ -804,14 +798,7 @@ impl KmsService {
         }
         alias.target_key_id = entry.record.id.clone();
         alias.updated_ms = self.now_ms();
-        let a = alias.clone();
-        self.persist(move |s| s.put_alias(&a)).await?;
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .aliases
-            .insert(name, alias);
+        self.save_alias(alias).await?;
         Ok(json!({}))
     }
 
@@ -825,10 +812,7 @@ impl KmsService {
         Self::user_alias(&name)?;
         let _guard = self.inner.write.lock().await;
         let Some(alias) = self.read().aliases.get(&name).cloned() else {
-            return Err(KmsError::not_found(format!(
-                "Alias {} is not found.",
-                self.alias_arn(&name)
-            )));
+            return Err(self.alias_not_found(&name));
         };
         if let Some(key) = self.by_id(&alias.target_key_id) {
             note.key_arn = Some(key.record.arn());
@@ -836,12 +820,7 @@ impl KmsService {
         }
         let n = name.clone();
         self.persist(move |s| s.delete_alias(&n)).await?;
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .aliases
-            .remove(&name);
+        self.write_state().aliases.remove(&name);
         Ok(json!({}))
     }
 

@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
+use super::access::Caller;
+use super::api::Note;
 use super::errors::{KmsError, KmsResult};
 use super::material::Secret;
 use super::model::{
@@ -15,8 +17,6 @@ use super::model::{
     Origin, RotationType,
 };
 use super::store::Store;
-use super::access::Caller;
-use super::api::Note;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::clock::SharedClock;
 use crate::crypto::{CatalogSealer, RootKey};
@@ -205,7 +205,7 @@ impl KmsService {
         self.inner.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+    pub(super) fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.inner.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -277,6 +277,23 @@ impl KmsService {
             .insert(entry.record.id.clone(), entry.clone());
         self.recompute_next_event();
         Ok(entry)
+    }
+
+    /// Stores an alias (new or retargeted) and publishes it.
+    pub(super) async fn save_alias(&self, alias: AliasRecord) -> KmsResult<()> {
+        let a = alias.clone();
+        self.persist(move |s| s.put_alias(&a)).await?;
+        self.write_state().aliases.insert(alias.name.clone(), alias);
+        Ok(())
+    }
+
+    pub(super) async fn save_grant(&self, grant: GrantRecord) -> KmsResult<()> {
+        let g = grant.clone();
+        self.persist(move |s| s.put_grant(&g)).await?;
+        self.write_state()
+            .grants
+            .insert(grant.grant_id.clone(), grant);
+        Ok(())
     }
 
     /// Looks a key up by id, key ARN, and (where the operation allows) alias name or ARN.
@@ -358,9 +375,7 @@ impl KmsService {
             created_ms: now,
             updated_ms: now,
         };
-        let a = alias.clone();
-        self.persist(move |s| s.put_alias(&a)).await?;
-        self.write_state().aliases.insert(alias.name.clone(), alias);
+        self.save_alias(alias).await?;
         Ok(entry)
     }
 

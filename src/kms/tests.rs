@@ -13,6 +13,15 @@ use crate::clock::ManualClock;
 use crate::crypto::RootKey;
 use crate::policy::Principal;
 
+fn settings() -> KmsSettings {
+    KmsSettings {
+        region: "us-east-1".into(),
+        account: "111122223333".into(),
+        fsync: false,
+        audit: None,
+    }
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     kms: KmsService,
@@ -27,12 +36,7 @@ fn fixture() -> Fixture {
         &dir.path().join("kms.sqlite"),
         &RootKey::from_bytes([7; 32]),
         clock.clone(),
-        KmsSettings {
-            region: "us-east-1".into(),
-            account: "111122223333".into(),
-            fsync: false,
-            audit: None,
-        },
+        settings(),
     )
     .unwrap();
     let root = Caller {
@@ -207,12 +211,7 @@ async fn keys_and_material_survive_reopening_the_store() {
         &path,
         &RootKey::from_bytes([7; 32]),
         f.clock.clone(),
-        KmsSettings {
-            region: "us-east-1".into(),
-            account: "111122223333".into(),
-            fsync: false,
-            audit: None,
-        },
+        settings(),
     )
     .unwrap();
     assert!(again.by_id(&key).is_some());
@@ -223,12 +222,7 @@ async fn keys_and_material_survive_reopening_the_store() {
         &path,
         &RootKey::from_bytes([8; 32]),
         g.clock.clone(),
-        KmsSettings {
-            region: "us-east-1".into(),
-            account: "111122223333".into(),
-            fsync: false,
-            audit: None,
-        },
+        settings(),
     );
     assert!(wrong.is_err());
 }

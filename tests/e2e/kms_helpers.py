@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import boto3
@@ -63,3 +64,29 @@ def assert_error(fn, code: str, *, status: int = 400, message: str | None = None
     if message is not None:
         assert message in err["Message"], err["Message"]
     return err
+
+
+def clocked_server(root, name: str, extra_config: str = ""):
+    """A started gateway whose clock the test can move (SEALGATE_CLOCK_OFFSET_FILE)."""
+    from conftest import SealgateServer
+    offset = root / "clock-offset"
+    offset.write_text("0")
+    srv = SealgateServer(root, name=name, config=kms_config(extra_config),
+                         env={"SEALGATE_CLOCK_OFFSET_FILE": str(offset)})
+    srv.clock_file = offset
+    return srv.start()
+
+
+@contextlib.contextmanager
+def clock_mover(srv):
+    """Yields move(days), which shifts the gateway's clock forward; reset afterwards."""
+    total = [0.0]
+
+    def move(days: float):
+        total[0] += days * 86400
+        srv.clock_file.write_text(str(total[0]))
+
+    try:
+        yield move
+    finally:
+        srv.clock_file.write_text("0")

@@ -4,7 +4,6 @@ errors."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 import uuid
@@ -17,22 +16,15 @@ from botocore.credentials import Credentials
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-from conftest import SealgateServer
 from helpers import ACCESS_KEY, REGION, SECRET_KEY
-from kms_helpers import assert_error, kms_client, kms_config
+from kms_helpers import assert_error, clock_mover, clocked_server, kms_client, kms_config
 
 CTX = {"aws:s3:arn": "arn:aws:s3:::bucket/key", "tenant": "t1"}
 
 
 @pytest.fixture(scope="module")
 def kms_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kms-crypto")
-    offset = root / "clock-offset"
-    offset.write_text("0")
-    srv = SealgateServer(root, name="kms-crypto", config=kms_config(),
-                         env={"SEALGATE_CLOCK_OFFSET_FILE": str(offset)})
-    srv.clock_file = offset
-    srv.start()
+    srv = clocked_server(tmp_path_factory.mktemp("kms-crypto"), "kms-crypto")
     yield srv
     srv.kill()
 
@@ -44,14 +36,8 @@ def kms(kms_server):
 
 @pytest.fixture
 def advance(kms_server):
-    total = [0.0]
-
-    def move(days: float):
-        total[0] += days * 86400
-        kms_server.clock_file.write_text(str(total[0]))
-
-    yield move
-    kms_server.clock_file.write_text("0")
+    with clock_mover(kms_server) as move:
+        yield move
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,12 @@ import pytest
 
 from conftest import AwsCli
 from helpers import REGION
-from kms_helpers import ACCOUNT, assert_error, kms_client, kms_config, user_arn
+from kms_helpers import ACCOUNT, assert_error, clock_mover, clocked_server, kms_client, user_arn
 
 
 @pytest.fixture(scope="module")
 def kms_server(tmp_path_factory):
-    from conftest import SealgateServer
-    root = tmp_path_factory.mktemp("kms-keys")
-    offset = root / "clock-offset"
-    offset.write_text("0")
-    srv = SealgateServer(root, name="kms", config=kms_config(),
-                         env={"SEALGATE_CLOCK_OFFSET_FILE": str(offset)})
-    srv.clock_file = offset
-    srv.start()
+    srv = clocked_server(tmp_path_factory.mktemp("kms-keys"), "kms-keys")
     yield srv
     srv.kill()
 
@@ -42,15 +35,8 @@ def raw_kms(kms_server):
 
 @pytest.fixture
 def advance(kms_server):
-    """advance(days): moves the gateway's clock forward; reset after the test."""
-    total = [0.0]
-
-    def move(days: float):
-        total[0] += days * 86400
-        kms_server.clock_file.write_text(str(total[0]))
-
-    yield move
-    kms_server.clock_file.write_text("0")
+    with clock_mover(kms_server) as move:
+        yield move
 
 
 def new_key(kms, **kw) -> dict:
