@@ -123,6 +123,26 @@ fn open_symmetric(
     ))
 }
 
+/// Encrypts under the key's current material: the symmetric blob, or RSA-OAEP.
+fn encrypt_with(
+    entry: &KeyEntry,
+    algorithm: &str,
+    context: &BTreeMap<String, String>,
+    plaintext: &[u8],
+) -> KmsResult<(Vec<u8>, String)> {
+    if entry.record.spec == KeySpec::SymmetricDefault {
+        return seal_symmetric(entry, context, plaintext);
+    }
+    no_context_for_asymmetric(context)?;
+    let (info, secret) = entry
+        .current_secret()
+        .ok_or_else(|| KmsError::internal("key without material"))?;
+    Ok((
+        secret.rsa_encrypt(algorithm, plaintext)?,
+        info.material_id.clone(),
+    ))
+}
+
 fn encryption_algorithm(input: &Input, name: &str) -> KmsResult<String> {
     Ok(input
         .opt_str(name)?
@@ -288,18 +308,7 @@ impl KmsService {
             .await?;
         check_algorithm(&entry, &algorithm)?;
         dry_run(input)?;
-        let (blob, material_id) = if entry.record.spec == KeySpec::SymmetricDefault {
-            seal_symmetric(&entry, &context, &plaintext)?
-        } else {
-            no_context_for_asymmetric(&context)?;
-            let (info, secret) = entry
-                .current_secret()
-                .ok_or_else(|| KmsError::internal("key without material"))?;
-            (
-                secret.rsa_encrypt(&algorithm, &plaintext)?,
-                info.material_id.clone(),
-            )
-        };
+        let (blob, material_id) = encrypt_with(&entry, &algorithm, &context, &plaintext)?;
         note.key_version = Some(material_id.clone());
         Ok(json!({
             "CiphertextBlob": b64(&blob),
@@ -430,18 +439,7 @@ impl KmsService {
             .await?;
         check_algorithm(&dest, &dest_alg)?;
         dry_run(input)?;
-        let (new_blob, dest_material) = if dest.record.spec == KeySpec::SymmetricDefault {
-            seal_symmetric(&dest, &dest_context, &plain)?
-        } else {
-            no_context_for_asymmetric(&dest_context)?;
-            let (info, secret) = dest
-                .current_secret()
-                .ok_or_else(|| KmsError::internal("key without material"))?;
-            (
-                secret.rsa_encrypt(&dest_alg, &plain)?,
-                info.material_id.clone(),
-            )
-        };
+        let (new_blob, dest_material) = encrypt_with(&dest, &dest_alg, &dest_context, &plain)?;
         Ok(json!({
             "CiphertextBlob": b64(&new_blob),
             "SourceKeyId": source.record.arn(),

@@ -255,15 +255,26 @@ impl KmsService {
             .await
     }
 
-    pub(super) async fn enable_key(
+    /// EnableKey and DisableKey: only between those two states, as in AWS.
+    async fn set_enabled(
         &self,
         caller: &Caller,
         input: &Input,
         note: &mut Note,
+        enabled: bool,
     ) -> KmsResult<Value> {
-        self.update_key(caller, input, note, "kms:EnableKey", |r, _| match r.state {
+        let action = if enabled {
+            "kms:EnableKey"
+        } else {
+            "kms:DisableKey"
+        };
+        self.update_key(caller, input, note, action, |r, _| match r.state {
             KeyState::Enabled | KeyState::Disabled => {
-                r.state = KeyState::Enabled;
+                r.state = if enabled {
+                    KeyState::Enabled
+                } else {
+                    KeyState::Disabled
+                };
                 Ok(())
             }
             s => Err(KmsError::for_state(&r.arn(), s)),
@@ -272,23 +283,22 @@ impl KmsService {
         Ok(json!({}))
     }
 
+    pub(super) async fn enable_key(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        note: &mut Note,
+    ) -> KmsResult<Value> {
+        self.set_enabled(caller, input, note, true).await
+    }
+
     pub(super) async fn disable_key(
         &self,
         caller: &Caller,
         input: &Input,
         note: &mut Note,
     ) -> KmsResult<Value> {
-        self.update_key(caller, input, note, "kms:DisableKey", |r, _| {
-            match r.state {
-                KeyState::Enabled | KeyState::Disabled => {
-                    r.state = KeyState::Disabled;
-                    Ok(())
-                }
-                s => Err(KmsError::for_state(&r.arn(), s)),
-            }
-        })
-        .await?;
-        Ok(json!({}))
+        self.set_enabled(caller, input, note, false).await
     }
 
     pub(super) async fn schedule_key_deletion(
