@@ -4,6 +4,7 @@ errors."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 import uuid
@@ -259,6 +260,22 @@ def test_wire_protocol_errors(kms_server):
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(req)
     r = requests.post(ep + "/", data=b'{"NumberOfBytes": 9}', headers=dict(req.headers), timeout=10)
     assert r.json()["__type"] == "InvalidSignatureException"
+
+
+def test_debug_logs_carry_no_key_material(server_factory):
+    srv = server_factory("kms-debug-log", config=kms_config(), env={"SEALGATE_LOG": "debug"})
+    kms = kms_client(srv.endpoint)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=CTX)
+    kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=CTX)
+    secret = kms.encrypt(KeyId=key_id, Plaintext=b"log-canary-plaintext")["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=secret)
+    srv.stop()
+    log = srv.log_text()
+    assert "kms request" in log, "debug logging was on"
+    for needle in (base64.b64encode(dk["Plaintext"]).decode(), dk["Plaintext"].hex(), "log-canary-plaintext",
+                   base64.b64encode(b"log-canary-plaintext").decode()):
+        assert needle not in log
 
 
 def test_requests_beyond_the_quota_are_throttled(server_factory):

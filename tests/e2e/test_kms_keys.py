@@ -227,4 +227,26 @@ def test_the_aws_cli_drives_the_kms(kms_server, tmp_path):
     assert dec["KeyId"] == md["Arn"]
     bad = cli("kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob'}", check=False)
     assert bad.returncode != 0 and "InvalidCiphertextException" in bad.stderr_text
-    cli("kms", "schedule-key-deletion", "--key-id", md["KeyId"], "--pending-window-in-days", "7")
+    alias = f"alias/cli-{uuid.uuid4().hex[:8]}"
+    cli("kms", "create-alias", "--alias-name", alias, "--target-key-id", md["KeyId"])
+    assert alias in [a["AliasName"] for a in cli.json("kms", "list-aliases")["Aliases"]]
+    dk = cli.json("kms", "generate-data-key", "--key-id", alias, "--key-spec", "AES_256")
+    assert len(base64.b64decode(dk["Plaintext"])) == 32 and dk["KeyId"] == md["Arn"]
+    cli("kms", "enable-key-rotation", "--key-id", md["KeyId"], "--rotation-period-in-days", "180")
+    assert cli.json("kms", "get-key-rotation-status", "--key-id", md["KeyId"])["RotationPeriodInDays"] == 180
+    cli("kms", "tag-resource", "--key-id", md["KeyId"], "--tags", "TagKey=env,TagValue=test")
+    assert cli.json("kms", "list-resource-tags", "--key-id", md["KeyId"])["Tags"] == [{"TagKey": "env", "TagValue": "test"}]
+    grant = cli.json("kms", "create-grant", "--key-id", md["KeyId"], "--grantee-principal", user_arn("reader"),
+                     "--operations", "Decrypt", "Encrypt")
+    assert [g["GrantId"] for g in cli.json("kms", "list-grants", "--key-id", md["KeyId"])["Grants"]] == [grant["GrantId"]]
+    sign_key = cli.json("kms", "create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY")["KeyMetadata"]
+    sig = cli.json("kms", "sign", "--key-id", sign_key["KeyId"], "--message", f"fileb://{tmp_path / 'plain'}",
+                   "--signing-algorithm", "ECDSA_SHA_256")["Signature"]
+    (tmp_path / "sig").write_bytes(base64.b64decode(sig))
+    ver = cli.json("kms", "verify", "--key-id", sign_key["KeyId"], "--message", f"fileb://{tmp_path / 'plain'}",
+                   "--signature", f"fileb://{tmp_path / 'sig'}", "--signing-algorithm", "ECDSA_SHA_256")
+    assert ver["SignatureValid"] is True
+    out = cli.json("kms", "schedule-key-deletion", "--key-id", md["KeyId"], "--pending-window-in-days", "7")
+    assert out["KeyState"] == "PendingDeletion"
+    denied = cli("kms", "disable-key", "--key-id", md["KeyId"], check=False)
+    assert denied.returncode != 0 and "KMSInvalidStateException" in denied.stderr_text
