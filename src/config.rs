@@ -34,6 +34,7 @@ pub struct Config {
     pub account_id: String,
     pub users: Vec<User>,
     pub kms: KmsConfig,
+    pub root: RootConfig,
     pub credentials: Credentials,
     pub tls: Tls,
     pub storage: Storage,
@@ -48,6 +49,41 @@ pub struct Credentials {
     /// Root user of the account; overridden by SEALGATE_ROOT_ACCESS_KEY / _SECRET_KEY.
     pub root_access_key: Option<String>,
     pub root_secret_key: Option<String>,
+}
+
+/// What guards the root secret: a key file, or an HSM through PKCS#11.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RootConfig {
+    pub kind: RootKind,
+    pub pkcs11: Option<Pkcs11Config>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootKind {
+    #[default]
+    File,
+    Pkcs11,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (shared library) of the HSM.
+    pub module: PathBuf,
+    pub token_label: String,
+    /// File holding the user PIN; SEALGATE_PKCS11_PIN overrides it. Never the PIN itself.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// Label of the AES key in the token that seals the root secret (created if absent on
+    /// first start).
+    #[serde(default = "default_key_label")]
+    pub key_label: String,
+}
+
+fn default_key_label() -> String {
+    "sealgate-root".into()
 }
 
 /// An IAM user of the account, with its access key and identity policies (JSON).
@@ -182,6 +218,7 @@ impl Default for Config {
             account_id: "000000000000".into(),
             users: Vec::new(),
             kms: KmsConfig::default(),
+            root: RootConfig::default(),
             credentials: Credentials::default(),
             tls: Tls::default(),
             storage: Storage::default(),
@@ -235,6 +272,11 @@ impl Config {
         if self.audit.max_file_bytes < 4096 {
             return Err(ConfigError::Invalid(
                 "audit.max_file_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.root.kind == RootKind::Pkcs11 && self.root.pkcs11.is_none() {
+            return Err(ConfigError::Invalid(
+                "root.kind = \"pkcs11\" needs a [root.pkcs11] section (module, token_label)".into(),
             ));
         }
         if self.region.is_empty() {

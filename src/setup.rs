@@ -12,8 +12,10 @@ use crate::blobstore::BlobStore;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::config::{Pkcs11Config, RootKind};
 use crate::crypto::RootKey;
 use crate::identity::Identities;
+use crate::kms::root::pkcs11;
 use crate::kms::{KmsService, KmsSettings};
 use crate::objects::{Collector, ObjectService, ServiceSettings};
 
@@ -78,9 +80,38 @@ fn sealed_data_exists(config: &Config) -> bool {
     catalog.exists() || blobs_nonempty
 }
 
-/// Reads the root key without ever creating one: None when the file does not exist. A key
-/// readable by others or of the wrong length is refused.
+/// Reads the root key without ever creating one: None when there is none yet. With a file
+/// root, a key readable by others or of the wrong length is refused; with a PKCS#11 root,
+/// an unreachable HSM fails closed.
 pub fn load_root_key(config: &Config) -> Result<Option<RootKey>, SetupError> {
+    let file = config.data_dir.join(ROOT_KEY_FILE);
+    let sealed = pkcs11::sealed_path(&config.data_dir);
+    match config.root.kind {
+        RootKind::File if sealed.exists() => Err(SetupError::Refused(format!(
+            "{} exists but root.kind is \"file\": this data is guarded by an HSM; configure [root.pkcs11]",
+            sealed.display()
+        ))),
+        RootKind::File => load_root_key_file(config),
+        RootKind::Pkcs11 if file.exists() => Err(SetupError::Refused(format!(
+            "{} exists but root.kind is \"pkcs11\": refusing to guess which root guards this data",
+            file.display()
+        ))),
+        RootKind::Pkcs11 => {
+            let cfg = pkcs11_config(config)?;
+            pkcs11::load(cfg, &config.data_dir).map_err(|e| SetupError::Refused(e.to_string()))
+        }
+    }
+}
+
+fn pkcs11_config(config: &Config) -> Result<&Pkcs11Config, SetupError> {
+    config
+        .root
+        .pkcs11
+        .as_ref()
+        .ok_or_else(|| SetupError::Refused("root.kind = \"pkcs11\" needs [root.pkcs11]".into()))
+}
+
+fn load_root_key_file(config: &Config) -> Result<Option<RootKey>, SetupError> {
     use std::os::unix::fs::PermissionsExt as _;
     let path = config.data_dir.join(ROOT_KEY_FILE);
     let bytes = match std::fs::read(&path) {
@@ -115,13 +146,23 @@ pub fn load_or_create_root_key(config: &Config) -> Result<RootKey, SetupError> {
     if let Some(key) = load_root_key(config)? {
         return Ok(key);
     }
-    let path = config.data_dir.join(ROOT_KEY_FILE);
+    let path = match config.root.kind {
+        RootKind::File => config.data_dir.join(ROOT_KEY_FILE),
+        RootKind::Pkcs11 => pkcs11::sealed_path(&config.data_dir),
+    };
     if sealed_data_exists(config) {
         return Err(SetupError::Refused(format!(
             "the root key {} is missing but sealed data exists in {}; restore the key file (a new key could not open that data)",
             path.display(),
             config.data_dir.display()
         )));
+    }
+    if config.root.kind == RootKind::Pkcs11 {
+        let (key, sealed) = pkcs11::create(pkcs11_config(config)?)
+            .map_err(|e| SetupError::Refused(e.to_string()))?;
+        write_secret_file(&path, &sealed)?;
+        tracing::info!(path = %path.display(), "generated a new root key, sealed by the HSM");
+        return Ok(key);
     }
     let key = RootKey::generate();
     write_secret_file(&path, key.as_bytes())?;

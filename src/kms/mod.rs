@@ -14,6 +14,7 @@ mod ops_grants;
 mod ops_import;
 mod ops_keys;
 pub mod quota;
+pub mod root;
 pub mod service;
 pub mod sigv4;
 mod store;
