@@ -260,18 +260,27 @@ pub fn format_size(bytes: u64) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "sealgate bench: {} {} objects, concurrency {}, sse {}, {:.2} s, {} at {} (bucket {})",
-            self.op,
-            format_size(self.object_size),
-            self.concurrency,
-            self.sse,
-            self.elapsed_s,
-            self.objects,
-            self.endpoint,
-            self.bucket,
-        )?;
+        if self.bucket.is_empty() {
+            // A KMS run: no objects, no bucket.
+            writeln!(
+                f,
+                "sealgate bench: {}, concurrency {}, {:.2} s at {}",
+                self.op, self.concurrency, self.elapsed_s, self.endpoint,
+            )?;
+        } else {
+            writeln!(
+                f,
+                "sealgate bench: {} {} objects, concurrency {}, sse {}, {:.2} s, {} at {} (bucket {})",
+                self.op,
+                format_size(self.object_size),
+                self.concurrency,
+                self.sse,
+                self.elapsed_s,
+                self.objects,
+                self.endpoint,
+                self.bucket,
+            )?;
+        }
         writeln!(
             f,
             "{:<6}{:>10}{:>8}{:>11}{:>11}{:>10}{:>10}{:>10}{:>10}",

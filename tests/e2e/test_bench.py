@@ -13,6 +13,7 @@ import pytest
 
 from conftest import SEALGATE_BIN
 from helpers import ACCESS_KEY, KiB, SECRET_KEY, SSE_C_OVER_HTTP_CONFIG, unique_bucket
+from kms_helpers import kms_client
 
 COUNT = 200
 
@@ -115,3 +116,18 @@ def test_wrong_secret_key_stops_before_the_run(server_factory, tmp_path):
     proc, report = run_bench(srv.endpoint, tmp_path, "--count", 10, secret_key="not-the-secret")
     assert proc.returncode == 1 and report is None
     assert "403" in proc.stderr
+
+
+@pytest.mark.parametrize("op", ["kms-generate-data-key", "kms-decrypt"])
+def test_kms_operations(server_factory, tmp_path, op):
+    srv = server_factory("bench-kms")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", op, "--concurrency", 4, "--count", COUNT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    total = report["total"]
+    assert (total["ops"], total["errors"]) == (COUNT, 0)
+    assert list(report["by_op"]) == ["kms"]
+    assert total["ops_per_s"] > 0
+    # The run's own key is scheduled for deletion afterwards, not left behind enabled.
+    kms = kms_client(srv.endpoint)
+    states = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]]
+    assert states == ["PendingDeletion"]
