@@ -14,7 +14,7 @@ from helpers import unique_bucket
 from kms_helpers import kms_client
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-PIN = "1234"
+PIN = "sg-pin-4821"
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ def test_data_survives_restarts_with_the_root_sealed_in_the_hsm(server_factory, 
     ("no-module", "cannot load the module"),
     ("tampered", "does not open with key 'sealgate-root'"),
     ("root-file-too", "refusing to guess"),
+    ("open-pin-file", "readable by other users"),
 ])
 def test_an_unusable_root_fails_closed(server_factory, token, fault, message):
     srv = server_factory("hsm-fault", config=hsm_config(token["pin_file"]), env=token["env"])
@@ -87,6 +88,8 @@ def test_an_unusable_root_fails_closed(server_factory, token, fault, message):
         raw = bytearray(p.read_bytes())
         raw[30] ^= 1
         p.write_bytes(bytes(raw))
+    elif fault == "open-pin-file":
+        os.chmod(token["pin_file"], 0o644)
     else:
         (srv.data_dir / "root.key").write_bytes(os.urandom(32))
         os.chmod(srv.data_dir / "root.key", 0o600)
@@ -94,3 +97,4 @@ def test_an_unusable_root_fails_closed(server_factory, token, fault, message):
     with pytest.raises(RuntimeError) as e:
         srv.start()
     assert message in str(e.value), str(e.value)
+    assert PIN not in srv.log_text()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
@@ -30,7 +30,9 @@ struct Hsm {
 }
 
 fn pin(cfg: &Pkcs11Config) -> Result<AuthPin, RootError> {
-    if let Ok(p) = std::env::var(PIN_ENV) {
+    if let Ok(p) = std::env::var(PIN_ENV)
+        && !p.is_empty()
+    {
         return Ok(AuthPin::from(p));
     }
     let Some(path) = &cfg.pin_file else {
@@ -38,6 +40,18 @@ fn pin(cfg: &Pkcs11Config) -> Result<AuthPin, RootError> {
             "no PIN: set {PIN_ENV} or root.pkcs11.pin_file"
         )));
     };
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| fail(format!("cannot read the PIN file {}: {e}", path.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(fail(format!(
+            "the PIN file {} is readable by other users (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(format!("cannot read the PIN file {}: {e}", path.display())))?;
     Ok(AuthPin::from(text.trim().to_owned()))
@@ -56,13 +70,23 @@ impl Hsm {
         let slots = ctx
             .get_slots_with_token()
             .map_err(|e| fail(format!("cannot list tokens: {e}")))?;
-        let slot = slots
+        let matching: Vec<_> = slots
             .into_iter()
-            .find(|s| {
+            .filter(|s| {
                 ctx.get_token_info(*s)
                     .is_ok_and(|t| t.label().trim_end() == cfg.token_label)
             })
-            .ok_or_else(|| fail(format!("no token labelled '{}'", cfg.token_label)))?;
+            .collect();
+        let slot = match matching.as_slice() {
+            [one] => *one,
+            [] => return Err(fail(format!("no token labelled '{}'", cfg.token_label))),
+            _ => {
+                return Err(fail(format!(
+                    "more than one token labelled '{}'; refusing to guess",
+                    cfg.token_label
+                )));
+            }
+        };
         let session = ctx.open_rw_session(slot).map_err(|e| {
             fail(format!(
                 "cannot open a session on '{}': {e}",
@@ -92,14 +116,30 @@ impl Hsm {
                 Attribute::Label(self.key_label.as_bytes().to_vec()),
             ])
             .map_err(|e| fail(format!("searching for key '{}': {e}", self.key_label)))?;
-        match found.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(*one)),
-            _ => Err(fail(format!(
-                "more than one key labelled '{}'; refusing to guess",
+        let key = match found.as_slice() {
+            [] => return Ok(None),
+            [one] => *one,
+            _ => {
+                return Err(fail(format!(
+                    "more than one key labelled '{}'; refusing to guess",
+                    self.key_label
+                )));
+            }
+        };
+        // A key the token would hand out is no root of trust.
+        let attrs = self
+            .session
+            .get_attributes(key, &[AttributeType::Sensitive, AttributeType::Extractable])
+            .map_err(|e| fail(format!("reading key '{}': {e}", self.key_label)))?;
+        let guarded = attrs.contains(&Attribute::Sensitive(true))
+            && attrs.contains(&Attribute::Extractable(false));
+        if !guarded {
+            return Err(fail(format!(
+                "key '{}' is extractable or not sensitive; use a key that cannot leave the HSM",
                 self.key_label
-            ))),
+            )));
         }
+        Ok(Some(key))
     }
 
     /// A non-extractable, sensitive AES-256 key on the token, for sealing only.
