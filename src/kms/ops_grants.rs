@@ -295,6 +295,12 @@ impl KmsService {
                 ));
             }
         };
+        // Resolved before taking the write lock: resolving may apply due transitions,
+        // which take that lock themselves.
+        let named_key = match input.opt_str("KeyId")? {
+            Some(k) => Some(self.resolve(k, false).await?.record.id.clone()),
+            None => None,
+        };
         let _guard = self.inner.write.lock().await;
         let grant = self
             .read()
@@ -302,13 +308,10 @@ impl KmsService {
             .get(&grant_id)
             .cloned()
             .ok_or_else(|| KmsError::not_found(format!("Grant ID {grant_id} not found")))?;
-        if let Some(k) = input.opt_str("KeyId")? {
-            let entry = self.resolve(k, false).await?;
-            if entry.record.id != grant.key_id {
-                return Err(KmsError::not_found(format!(
-                    "Grant ID {grant_id} not found"
-                )));
-            }
+        if named_key.as_ref().is_some_and(|id| *id != grant.key_id) {
+            return Err(KmsError::not_found(format!(
+                "Grant ID {grant_id} not found"
+            )));
         }
         note.key_arn = Some(self.key_arn(&grant.key_id));
         let me = &caller.principal;

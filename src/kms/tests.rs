@@ -226,3 +226,34 @@ async fn keys_and_material_survive_reopening_the_store() {
     );
     assert!(wrong.is_err());
 }
+
+#[tokio::test]
+async fn retiring_a_grant_by_key_while_a_transition_is_due_does_not_deadlock() {
+    let f = fixture();
+    let key = f.create(json!({})).await;
+    let doomed = f.create(json!({})).await;
+    let grant = f
+        .kms
+        .create_grant(
+            &f.root,
+            &input(
+                json!({"KeyId": key, "GranteePrincipal": "arn:aws:iam::111122223333:user/u",
+                          "Operations": ["Decrypt"]}),
+            ),
+            &mut Note::default(),
+        )
+        .await
+        .unwrap();
+    f.call("schedule", &doomed, json!({"PendingWindowInDays": 7}))
+        .await
+        .unwrap();
+    f.clock.advance(time::Duration::days(8));
+    let params = input(json!({"KeyId": key, "GrantId": grant["GrantId"]}));
+    let mut note = Note::default();
+    let retire = f.kms.retire_grant(&f.root, &params, &mut note);
+    tokio::time::timeout(std::time::Duration::from_secs(10), retire)
+        .await
+        .expect("RetireGrant finished")
+        .unwrap();
+    assert!(f.kms.by_id(&doomed).is_none());
+}
