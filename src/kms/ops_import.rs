@@ -111,8 +111,7 @@ impl KmsService {
             wrapping_algorithm: algorithm,
             sealed_private_key: sealed,
         });
-        self.save_key(record, entry.secrets.clone(), None, Vec::new())
-            .await?;
+        self.save_key(record, entry.secrets.clone(), None).await?;
         let token = self.mint_token("import", &format!("{}:{token_id}", entry.record.id));
         Ok(json!({
             "KeyId": entry.record.arn(),
@@ -230,13 +229,8 @@ impl KmsService {
             record.state = KeyState::Enabled;
         }
         let secret = Arc::new(Secret::Symmetric(material));
-        self.save_key(
-            record,
-            entry.secrets.clone(),
-            Some((IMPORTED_SEQ, secret)),
-            Vec::new(),
-        )
-        .await?;
+        self.save_key(record, entry.secrets.clone(), Some((IMPORTED_SEQ, secret)))
+            .await?;
         note.key_version = Some(material_id.clone());
         Ok(json!({ "KeyId": r.arn(), "KeyMaterialId": material_id }))
     }
@@ -255,7 +249,6 @@ impl KmsService {
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
         let mut record = entry.record.clone();
-        let removed: Vec<u32> = record.materials.iter().map(|m| m.seq).collect();
         let material_id = record
             .current_material()
             .map(|m| m.material_id.clone())
@@ -263,8 +256,7 @@ impl KmsService {
         record.materials.clear();
         record.state = KeyState::PendingImport;
         let arn = record.arn();
-        self.save_key(record, entry.secrets.clone(), None, removed)
-            .await?;
+        self.save_key(record, entry.secrets.clone(), None).await?;
         Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
     }
 

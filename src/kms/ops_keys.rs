@@ -251,8 +251,7 @@ impl KmsService {
             .ok_or_else(|| KmsError::not_found(format!("Invalid keyId '{}'", entry.record.id)))?;
         let mut record = entry.record.clone();
         change(&mut record, self.now_ms())?;
-        self.save_key(record, entry.secrets.clone(), None, Vec::new())
-            .await
+        self.save_key(record, entry.secrets.clone(), None).await
     }
 
     /// EnableKey and DisableKey: only between those two states, as in AWS.

@@ -244,29 +244,31 @@ impl KmsService {
         Ok(self.inner.sealer.seal(&material_aad(key_id, seq), &plain))
     }
 
-    /// Saves a changed key (with any new or removed material) and publishes it.
+    /// Saves a changed key and publishes it. Material the record no longer lists is
+    /// destroyed, in the store and in memory; `new_material` is added.
     pub(super) async fn save_key(
         &self,
         record: KeyRecord,
         mut secrets: BTreeMap<u32, Arc<Secret>>,
         new_material: Option<(u32, Arc<Secret>)>,
-        removed: Vec<u32>,
     ) -> KmsResult<Arc<KeyEntry>> {
+        let removed = record_removed(&record, &secrets);
         let sealed = match &new_material {
             Some((seq, secret)) => Some((*seq, self.seal_material(&record.id, *seq, secret)?)),
             None => None,
         };
         let rec = record.clone();
+        let gone = removed.clone();
         self.persist(move |s| {
             s.put_key(
                 &rec,
                 sealed.as_ref().map(|(seq, b)| (*seq, b.as_slice())),
-                &removed,
+                &gone,
             )
         })
         .await?;
-        for seq in record_removed(&record, &secrets) {
-            secrets.remove(&seq);
+        for seq in &removed {
+            secrets.remove(seq);
         }
         if let Some((seq, secret)) = new_material {
             secrets.insert(seq, secret);
@@ -434,8 +436,7 @@ impl KmsService {
             });
             Some((1, Arc::new(secret)))
         };
-        self.save_key(record, BTreeMap::new(), material, Vec::new())
-            .await
+        self.save_key(record, BTreeMap::new(), material).await
     }
 
     /// Adds a fresh material version (rotation); older versions stay for decryption.
@@ -462,13 +463,8 @@ impl KmsService {
         if let (Some(days), RotationType::Automatic) = (record.rotation_period_days, kind) {
             record.next_rotation_ms = Some(now + i64::from(days) * DAY_MS);
         }
-        self.save_key(
-            record,
-            entry.secrets.clone(),
-            Some((seq, Arc::new(secret))),
-            Vec::new(),
-        )
-        .await
+        self.save_key(record, entry.secrets.clone(), Some((seq, Arc::new(secret))))
+            .await
     }
 
     fn recompute_next_event(&self) {
@@ -523,8 +519,7 @@ impl KmsService {
                     record.state = KeyState::PendingImport;
                 }
                 tracing::info!(key = %r.id, "imported key material expired and was deleted");
-                self.save_key(record, entry.secrets.clone(), None, expired)
-                    .await?;
+                self.save_key(record, entry.secrets.clone(), None).await?;
                 continue;
             }
             if r.state == KeyState::Enabled && r.next_rotation_ms.is_some_and(|t| t <= now) {
