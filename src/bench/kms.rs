@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, Endpoint, Request, Signer};
 use super::report::{self, Failure, OpKind, ReportHeader, Tally};
-use super::{BenchArgs, Limit, Op, http_failure, transport_failure};
+use super::{BenchArgs, Limit, Op, http_failure, timed, transport_failure};
 
 struct KmsPlan {
     target: &'static str,
@@ -84,15 +84,14 @@ async fn worker(
             break;
         }
         let start = Instant::now();
-        match tokio::time::timeout(plan.timeout, one(&mut c, &plan)).await {
-            Ok(Ok(bytes)) => tally.of(OpKind::Kms).record_ok(start.elapsed(), bytes),
-            Ok(Err(failure)) => tally.of(OpKind::Kms).record_err(failure),
-            Err(_) => {
-                c.reset();
-                tally.of(OpKind::Kms).record_err(Failure {
-                    kind: "timeout".into(),
-                    detail: format!("no complete response within {:?}", plan.timeout),
-                });
+        match timed(plan.timeout, one(&mut c, &plan)).await {
+            Ok(bytes) => tally.of(OpKind::Kms).record_ok(start.elapsed(), bytes),
+            Err(failure) => {
+                if failure.kind == "timeout" {
+                    // The response may be half read: the connection cannot be reused.
+                    c.reset();
+                }
+                tally.of(OpKind::Kms).record_err(failure);
             }
         }
     }

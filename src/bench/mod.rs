@@ -447,7 +447,7 @@ async fn seed(plan: &Arc<Plan>, clients: Vec<Client>) -> Result<Vec<Client>, Str
         tasks.push(tokio::spawn(async move {
             let mut result = Ok(());
             for index in (w as u64..plan.objects).step_by(workers as usize) {
-                if let Err(f) = timed(&plan, put(&mut c, &plan, index)).await {
+                if let Err(f) = timed(plan.timeout, put(&mut c, &plan, index)).await {
                     c.reset();
                     result = Err(format!(
                         "uploading the objects to read: PUT {} failed: {} {}",
@@ -498,8 +498,8 @@ async fn worker(
         let index = index % plan.objects;
         let start = Instant::now();
         let result = match kind {
-            OpKind::Put => timed(&plan, put(&mut c, &plan, index)).await,
-            OpKind::Get | OpKind::Kms => timed(&plan, get(&mut c, &plan, index)).await,
+            OpKind::Put => timed(plan.timeout, put(&mut c, &plan, index)).await,
+            OpKind::Get | OpKind::Kms => timed(plan.timeout, get(&mut c, &plan, index)).await,
         };
         match result {
             Ok(bytes) => tally.of(kind).record_ok(start.elapsed(), bytes),
@@ -521,14 +521,14 @@ async fn worker(
 }
 
 async fn timed(
-    plan: &Plan,
+    timeout: Duration,
     op: impl Future<Output = Result<u64, Failure>>,
 ) -> Result<u64, Failure> {
-    match tokio::time::timeout(plan.timeout, op).await {
+    match tokio::time::timeout(timeout, op).await {
         Ok(r) => r,
         Err(_) => Err(Failure {
             kind: "timeout".into(),
-            detail: format!("no complete response within {:?}", plan.timeout),
+            detail: format!("no complete response within {timeout:?}"),
         }),
     }
 }
