@@ -48,6 +48,7 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
             allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
             max_put_size: config.s3.max_put_size,
             owner_id,
+            identities: gateway.identities.clone(),
         },
     );
     let mut b = S3ServiceBuilder::new(edge);

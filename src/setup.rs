@@ -265,7 +265,8 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
         .map_err(SetupError::Refused)?;
-    let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock, settings);
+    let objects =
+        ObjectService::new(catalog, blobs, Arc::new(root), clock, settings).with_kms(kms.clone());
     let recovered = Collector::new(objects.clone()).recover().await?;
     if recovered > 0 {
         tracing::info!(

@@ -87,6 +87,7 @@ async fn put(svc: &ObjectService, key: &str, bytes: &[u8], sse: SseRequest) -> S
         sse,
         want_md5: false,
         checksum: None,
+        caller: None,
     };
     let staged = svc.stage_object(spec, body(bytes, 1000)).await.unwrap();
     svc.commit(staged, Precondition::None)
@@ -102,7 +103,11 @@ async fn read(
     customer: Option<&CustomerKey>,
 ) -> Result<Vec<u8>, ObjectError> {
     let v = svc.lookup("b", key, None).await?;
-    let mut s = svc.reader(v, customer, true).await?.stream(range).await?;
+    let mut s = svc
+        .reader(v, customer, None, true)
+        .await?
+        .stream(range)
+        .await?;
     let mut out = Vec::new();
     while let Some(piece) = s.next().await {
         out.extend_from_slice(&piece?);
@@ -166,6 +171,7 @@ async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
             sse: SseRequest::S3,
             want_md5: false,
             checksum: None,
+            caller: None,
         };
         let err = e
             .svc
@@ -245,7 +251,14 @@ async fn multipart_parts_reupload_and_complete() {
         .unwrap();
     let upload = e
         .svc
-        .create_upload("b", "mp", ObjectMeta::default(), &SseRequest::S3, None)
+        .create_upload(
+            "b",
+            "mp",
+            ObjectMeta::default(),
+            &SseRequest::S3,
+            None,
+            None,
+        )
         .await
         .unwrap();
     let p1 = data(sealgate::objects::MIN_PART_SIZE as usize);
@@ -260,7 +273,7 @@ async fn multipart_parts_reupload_and_complete() {
         };
         let staged = e
             .svc
-            .stage_part(&upload, spec, None, body(bytes, 65536))
+            .stage_part(&upload, spec, None, None, body(bytes, 65536))
             .await
             .unwrap();
         etags.push((n, e.svc.commit_part(staged).await.unwrap().etag));
@@ -300,7 +313,14 @@ async fn multipart_parts_reupload_and_complete() {
     // Parts out of order are refused.
     let upload2 = e
         .svc
-        .create_upload("b", "mp2", ObjectMeta::default(), &SseRequest::S3, None)
+        .create_upload(
+            "b",
+            "mp2",
+            ObjectMeta::default(),
+            &SseRequest::S3,
+            None,
+            None,
+        )
         .await
         .unwrap();
     let reversed = [parts[1].clone(), parts[0].clone()];

@@ -65,6 +65,9 @@ pub struct BenchArgs {
     /// KMS key for --sse sse-kms (id, ARN or alias); the server's default key otherwise.
     #[arg(long)]
     kms_key_id: Option<String>,
+    /// With --sse sse-kms: ask for an S3 Bucket Key (one KMS data key serves many objects).
+    #[arg(long)]
+    bucket_key: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -258,6 +261,9 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     if args.kms_key_id.is_some() && args.sse != SseMode::SseKms {
         return Err("--kms-key-id needs --sse sse-kms".into());
     }
+    if args.bucket_key && args.sse != SseMode::SseKms {
+        return Err("--bucket-key needs --sse sse-kms".into());
+    }
     let signer = Arc::new(Signer::new(
         &args.access_key,
         &args.secret_key,
@@ -350,6 +356,12 @@ fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
             let mut put = vec![(SSE, "aws:kms".to_string())];
             if let Some(id) = &args.kms_key_id {
                 put.push(("x-amz-server-side-encryption-aws-kms-key-id", id.clone()));
+            }
+            if args.bucket_key {
+                put.push((
+                    "x-amz-server-side-encryption-bucket-key-enabled",
+                    "true".into(),
+                ));
             }
             (put, vec![])
         }

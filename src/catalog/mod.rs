@@ -90,6 +90,16 @@ pub enum Sse {
     /// Nothing of the customer key is kept here, not even its MD5: the blob header holds a
     /// salted, keyed fingerprint.
     C,
+    /// SSE-KMS: the key that wrapped the data key, the caller's own encryption context
+    /// (without `aws:s3:arn`, which derives from the bucket and key), and whether an S3
+    /// Bucket Key stands between the KMS key and the data key.
+    Kms {
+        key_arn: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        context: BTreeMap<String, String>,
+        #[serde(default)]
+        bucket_key: bool,
+    },
 }
 
 /// HTTP-visible attributes of a version.

@@ -19,6 +19,7 @@ const FIXED_LEN: usize = 4 + 1 + 1 + 4 + 8 + 32 + 1;
 const TAG_SSE_S3: u8 = 1;
 const TAG_SSE_C: u8 = 2;
 const TAG_KMS: u8 = 3;
+const TAG_KMS_BUCKET_KEY: u8 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealHeader {
@@ -88,6 +89,11 @@ impl SealHeader {
             Wrapping::Kms {
                 key_arn,
                 key_version,
+            }
+            | Wrapping::KmsBucketKey {
+                key_arn,
+                key_version,
+                ..
             } => key_arn.len().max(key_version.len()),
         }
         .max(self.wrapped_key.ciphertext.len());
@@ -123,6 +129,16 @@ impl SealHeader {
                 put_field(&mut out, key_arn.as_bytes());
                 put_field(&mut out, key_version.as_bytes());
             }
+            Wrapping::KmsBucketKey {
+                key_arn,
+                key_version,
+                object_salt,
+            } => {
+                out.push(TAG_KMS_BUCKET_KEY);
+                put_field(&mut out, key_arn.as_bytes());
+                put_field(&mut out, key_version.as_bytes());
+                out.extend_from_slice(object_salt);
+            }
         }
         put_field(&mut out, &self.wrapped_key.ciphertext);
         out
@@ -136,6 +152,11 @@ impl SealHeader {
                 key_arn,
                 key_version,
             } => 2 + key_arn.len() + 2 + key_version.len(),
+            Wrapping::KmsBucketKey {
+                key_arn,
+                key_version,
+                ..
+            } => 2 + key_arn.len() + 2 + key_version.len() + 32,
         };
         FIXED_LEN + wrapping + 2 + self.wrapped_key.ciphertext.len()
     }
@@ -169,6 +190,11 @@ impl SealHeader {
             TAG_KMS => Wrapping::Kms {
                 key_arn: r.string()?,
                 key_version: r.string()?,
+            },
+            TAG_KMS_BUCKET_KEY => Wrapping::KmsBucketKey {
+                key_arn: r.string()?,
+                key_version: r.string()?,
+                object_salt: r.array()?,
             },
             other => {
                 return Err(CryptoError::Malformed(format!(
@@ -320,6 +346,11 @@ mod tests {
             Wrapping::Kms {
                 key_arn: "arn:aws:kms:us-east-1:1:key/x".into(),
                 key_version: "v1".into(),
+            },
+            Wrapping::KmsBucketKey {
+                key_arn: "arn:aws:kms:us-east-1:1:key/x".into(),
+                key_version: "v2".into(),
+                object_salt: [7; 32],
             },
         ] {
             h.wrapped_key.wrapping = wrapping;

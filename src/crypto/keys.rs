@@ -18,6 +18,7 @@ const CATALOG_SEAL: &[u8] = b"sealgate/v1/catalog metadata";
 const KMS_MATERIAL_SEAL: &[u8] = b"sealgate/v1/kms key material";
 const KMS_TOKEN_MAC: &[u8] = b"sealgate/v1/kms token mac";
 const AUDIT_MAC: &[u8] = b"sealgate/v1/audit log mac";
+const BUCKET_KEY_DATA_KEY: &[u8] = b"sealgate/v1/s3 bucket key data key ";
 const NONCE_LEN: usize = 12;
 
 /// A 256-bit object data key; zeroized on drop, never printed.
@@ -37,6 +38,18 @@ impl DataKey {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The data key of one object under an S3 Bucket Key: HKDF-SHA256 of the bucket key
+    /// with the object's random salt, the bucket name in the label so a bucket key taken
+    /// to another bucket derives nothing that bucket's objects use.
+    pub fn derive_from_bucket_key(
+        bucket_key: &[u8; 32],
+        object_salt: &[u8; 32],
+        bucket: &str,
+    ) -> DataKey {
+        let label = [BUCKET_KEY_DATA_KEY, bucket.as_bytes()].concat();
+        DataKey(derive(bucket_key, Some(object_salt), &label))
     }
 }
 
@@ -258,6 +271,25 @@ impl CatalogSealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_key_data_keys_depend_on_salt_and_bucket() {
+        let bk = [3u8; 32];
+        let a = DataKey::derive_from_bucket_key(&bk, &[1; 32], "b1");
+        assert_eq!(
+            a.as_bytes(),
+            DataKey::derive_from_bucket_key(&bk, &[1; 32], "b1").as_bytes()
+        );
+        assert_ne!(
+            a.as_bytes(),
+            DataKey::derive_from_bucket_key(&bk, &[2; 32], "b1").as_bytes()
+        );
+        assert_ne!(
+            a.as_bytes(),
+            DataKey::derive_from_bucket_key(&bk, &[1; 32], "b2").as_bytes()
+        );
+        assert_ne!(a.as_bytes(), &bk);
+    }
 
     #[test]
     fn sse_s3_wraps_round_trip_only_under_the_same_root() {

@@ -45,6 +45,13 @@ pub enum Wrapping {
         key_arn: String,
         key_version: String,
     },
+    /// An S3 Bucket Key: the ciphertext is the KMS blob of a bucket-level key, and the data
+    /// key derives from it and `object_salt` (see `keys::derive_from_bucket_key`).
+    KmsBucketKey {
+        key_arn: String,
+        key_version: String,
+        object_salt: [u8; 32],
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -286,6 +286,51 @@ impl KmsService {
         Ok((plain, entry, material_id))
     }
 
+    /// Proves that a data key blob just generated opens again to `plaintext` with the
+    /// stored material. An internal self-check before a write is acknowledged, so it is
+    /// neither authorized nor audited as a use of the key.
+    pub fn verify_data_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> KmsResult<()> {
+        let header = ciphertext::parse_header(blob)?;
+        let entry = self
+            .by_id(&header.key_id.to_string())
+            .ok_or_else(|| KmsError::not_found("The key of a new data key vanished"))?;
+        let (opened, _) = open_symmetric(&entry, blob, context)?;
+        if opened.as_slice() != plaintext {
+            return Err(KmsError::internal("A new data key does not open to itself"));
+        }
+        Ok(())
+    }
+
+    /// Whether `caller` may use the key for `action` now: its state and every policy and
+    /// grant, but no cryptography. A cached S3 Bucket Key is re-checked against this on
+    /// each use, so disabling a key or revoking a permission takes effect at once. Returns
+    /// the id of the key's current material.
+    pub async fn check_use(
+        &self,
+        caller: &Caller,
+        key_ref: &str,
+        action: (&str, &str),
+        context: &BTreeMap<String, String>,
+    ) -> KmsResult<String> {
+        let entry = self.resolve(key_ref, true).await?;
+        self.authorize(
+            caller,
+            &entry.record,
+            action.0,
+            Some(action.1),
+            Some(context),
+            &[],
+        )?;
+        usable(&entry)?;
+        let (_, material_id, _) = symmetric_current(&entry)?;
+        Ok(material_id)
+    }
+
     pub(super) async fn encrypt(
         &self,
         caller: &Caller,

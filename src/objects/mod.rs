@@ -3,6 +3,7 @@
 
 mod collector;
 pub mod digest;
+mod kms_keys;
 mod multipart;
 mod read;
 mod write;
@@ -17,9 +18,12 @@ use crate::blobstore::{BlobError, BlobStore};
 use crate::catalog::{Catalog, CatalogError, Sse};
 use crate::clock::SharedClock;
 use crate::crypto::{AeadBackend, CryptoError, DataKey, RootKey, SealHeader, WrappedKey};
+use crate::kms::{Caller, KmsError, KmsService};
+use kms_keys::KmsLink;
 
 pub use collector::Collector;
 pub use digest::{ChecksumAlgorithm, Digests};
+pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
 pub use multipart::{CompletedPart, MIN_PART_SIZE, PartSpec};
 pub use read::{ObjectReader, ReadRange};
 pub use write::{PutSpec, Staged};
@@ -56,6 +60,8 @@ pub enum ObjectError {
     EntityTooSmall(u32),
     #[error("the requested part number is not satisfiable")]
     InvalidPartNumber,
+    #[error("key service: {0}")]
+    Kms(KmsError),
 }
 
 pub type Result<T, E = ObjectError> = std::result::Result<T, E>;
@@ -76,20 +82,14 @@ pub struct CustomerKey {
 pub enum SseRequest {
     S3,
     C(CustomerKey),
+    Kms(KmsRequest),
 }
 
 impl SseRequest {
     pub fn customer_key(&self) -> Option<&CustomerKey> {
         match self {
-            SseRequest::S3 => None,
             SseRequest::C(k) => Some(k),
-        }
-    }
-
-    fn catalog_sse(&self) -> Sse {
-        match self {
-            SseRequest::S3 => Sse::S3,
-            SseRequest::C(_) => Sse::C,
+            _ => None,
         }
     }
 }
@@ -103,6 +103,7 @@ pub struct ObjectService {
     chunk_size: u32,
     pub(crate) clock: SharedClock,
     orphan_grace_ms: i64,
+    kms: Option<Arc<KmsLink>>,
 }
 
 pub struct ServiceSettings {
@@ -127,7 +128,14 @@ impl ObjectService {
             chunk_size: s.chunk_size,
             clock,
             orphan_grace_ms: (s.orphan_grace_secs as i64).saturating_mul(1000),
+            kms: None,
         }
+    }
+
+    /// Enables SSE-KMS through this key service.
+    pub fn with_kms(mut self, kms: KmsService) -> Self {
+        self.kms = Some(Arc::new(KmsLink::new(kms)));
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -139,27 +147,62 @@ impl ObjectService {
     }
 
     /// A fresh data key wrapped as the request asks, proven to unwrap before any byte is
-    /// sealed under it (a key that cannot be unwrapped later would lose the object).
-    fn new_data_key(&self, sse: &SseRequest) -> Result<(DataKey, WrappedKey)> {
-        let dk = DataKey::generate();
-        let wrapped = match sse {
-            SseRequest::S3 => self.root.wrap_sse_s3(&dk),
-            SseRequest::C(k) => self.root.wrap_sse_c(&k.key, &dk),
+    /// sealed under it (a key that cannot be unwrapped later would lose the object), and
+    /// how the catalog records the encryption.
+    async fn new_data_key(
+        &self,
+        sse: &SseRequest,
+        caller: Option<&Caller>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(DataKey, WrappedKey, Sse)> {
+        let (dk, wrapped, recorded) = match sse {
+            SseRequest::S3 => {
+                let dk = DataKey::generate();
+                let w = self.root.wrap_sse_s3(&dk);
+                (dk, w, Sse::S3)
+            }
+            SseRequest::C(k) => {
+                let dk = DataKey::generate();
+                let w = self.root.wrap_sse_c(&k.key, &dk);
+                (dk, w, Sse::C)
+            }
+            // The KMS proves its own blobs open (verify_data_key); asking it to Decrypt
+            // would need a permission S3 does not ask of writers.
+            SseRequest::Kms(req) => return self.kms_data_key(req, caller, bucket, key).await,
         };
-        let back = self.unwrap_key(
-            &wrapped,
-            match sse {
-                SseRequest::S3 => None,
-                SseRequest::C(k) => Some(k),
-            },
-        )?;
+        let back = self.unwrap_local(&wrapped, sse.customer_key())?;
         if back.as_bytes() != dk.as_bytes() {
             return Err(ObjectError::Crypto(CryptoError::Authentication));
         }
-        Ok((dk, wrapped))
+        Ok((dk, wrapped, recorded))
     }
 
-    fn unwrap_key(&self, wrapped: &WrappedKey, customer: Option<&CustomerKey>) -> Result<DataKey> {
+    /// Opens a version's (or upload's) data key with what the request brings.
+    async fn unwrap_key(
+        &self,
+        wrapped: &WrappedKey,
+        sse: Option<&Sse>,
+        customer: Option<&CustomerKey>,
+        caller: Option<&Caller>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<DataKey> {
+        use crate::crypto::Wrapping;
+        match wrapped.wrapping {
+            Wrapping::Kms { .. } | Wrapping::KmsBucketKey { .. } => {
+                self.kms_unwrap(wrapped, sse, caller, bucket, key).await
+            }
+            _ => self.unwrap_local(wrapped, customer),
+        }
+    }
+
+    /// Opens a data key wrapped under the root key (SSE-S3) or a customer key (SSE-C).
+    fn unwrap_local(
+        &self,
+        wrapped: &WrappedKey,
+        customer: Option<&CustomerKey>,
+    ) -> Result<DataKey> {
         use crate::crypto::Wrapping;
         match (&wrapped.wrapping, customer) {
             (Wrapping::SseS3 { .. }, _) => Ok(self.root.unwrap_sse_s3(wrapped)?),
@@ -168,9 +211,9 @@ impl ObjectService {
                 .unwrap_sse_c(&k.key, wrapped)
                 .map_err(customer_key_error),
             (Wrapping::SseC { .. }, None) => Err(ObjectError::CustomerKeyRequired),
-            (Wrapping::Kms { .. }, _) => Err(ObjectError::Crypto(CryptoError::Malformed(
-                "KMS-wrapped data keys are not readable by this build".into(),
-            ))),
+            (Wrapping::Kms { .. } | Wrapping::KmsBucketKey { .. }, _) => Err(ObjectError::Crypto(
+                CryptoError::Malformed("a KMS-wrapped key".into()),
+            )),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::catalog::{
     Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload,
 };
 use crate::crypto::{ObjectIdentity, SealHeader};
+use crate::kms::Caller;
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -50,9 +51,10 @@ impl ObjectService {
         key: &str,
         meta: ObjectMeta,
         sse: &SseRequest,
+        caller: Option<&Caller>,
         checksum: Option<(ChecksumAlgorithm, String)>,
     ) -> Result<Upload> {
-        let (_, wrapped) = self.new_data_key(sse)?;
+        let (_, wrapped, recorded) = self.new_data_key(sse, caller, bucket, key).await?;
         // The wrapped upload key is kept as a header template: the encoding every part repeats.
         let template = SealHeader::new(0, self.chunk_size, wrapped).encode();
         let upload = Upload {
@@ -62,7 +64,7 @@ impl ObjectService {
             seal_id: new_seal_id(),
             initiated_ms: self.now_ms(),
             meta,
-            sse: sse.catalog_sse(),
+            sse: recorded,
             wrapped_key: template,
             checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_owned()),
             checksum_type: checksum.map(|(_, t)| t),
@@ -99,6 +101,7 @@ impl ObjectService {
         upload: &Upload,
         spec: PartSpec,
         customer: Option<&CustomerKey>,
+        caller: Option<&Caller>,
         body: ByteStream,
     ) -> Result<StagedPart> {
         let PartSpec {
@@ -108,7 +111,16 @@ impl ObjectService {
             checksum,
         } = spec;
         let (template, _) = SealHeader::decode(&upload.wrapped_key)?;
-        let data_key = self.unwrap_key(&template.wrapped_key, customer)?;
+        let data_key = self
+            .unwrap_key(
+                &template.wrapped_key,
+                Some(&upload.sse),
+                customer,
+                caller,
+                &upload.bucket,
+                &upload.key,
+            )
+            .await?;
         let etag_is_md5 = upload.sse == Sse::S3;
         let target = BlobTarget {
             identity: ObjectIdentity {

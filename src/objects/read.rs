@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::{ByteStream, CustomerKey, ObjectError, ObjectService, Result};
 use crate::catalog::{ObjectVersion, PartRecord};
 use crate::crypto::{BlobCipher, CryptoError, DataKey, ObjectIdentity, Opener, SealHeader};
+use crate::kms::Caller;
 
 /// Decrypted pieces buffered between the reader task and the response.
 const READ_AHEAD: usize = 4;
@@ -47,6 +48,7 @@ impl ObjectService {
         &self,
         version: ObjectVersion,
         customer: Option<&CustomerKey>,
+        caller: Option<&Caller>,
         decrypt: bool,
     ) -> Result<ObjectReader> {
         let mut version = version;
@@ -69,9 +71,17 @@ impl ObjectService {
             .unwrap_or_default();
         self.check_customer_key(version.sse.as_ref(), first_header, customer)?;
         let data_key = match (decrypt, parts.first()) {
-            (true, Some(p)) => {
-                Some(self.unwrap_key(&SealHeader::decode(&p.header)?.0.wrapped_key, customer)?)
-            }
+            (true, Some(p)) => Some(
+                self.unwrap_key(
+                    &SealHeader::decode(&p.header)?.0.wrapped_key,
+                    version.sse.as_ref(),
+                    customer,
+                    caller,
+                    &version.bucket,
+                    &version.key,
+                )
+                .await?,
+            ),
             _ => None,
         };
         Ok(ObjectReader {

@@ -13,6 +13,7 @@ use crate::catalog::{Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord
 use crate::crypto::{
     BlobCipher, CryptoError, DataKey, ObjectIdentity, SealHeader, Sealer, WrappedKey,
 };
+use crate::kms::Caller;
 
 /// Sealed bytes gathered before they are handed to the blob writer.
 const FLUSH_AT: usize = 1024 * 1024;
@@ -27,6 +28,8 @@ pub struct PutSpec {
     /// Compute MD5 even where the ETag does not need it (Content-MD5 was sent).
     pub want_md5: bool,
     pub checksum: Option<ChecksumAlgorithm>,
+    /// Who writes, for SSE-KMS (None: anonymous).
+    pub caller: Option<Caller>,
 }
 
 /// A sealed, durable, invisible object version.
@@ -51,7 +54,9 @@ impl ObjectService {
     /// `commit`; a staged object that is never committed is collected.
     pub async fn stage_object(&self, spec: PutSpec, body: ByteStream) -> Result<Staged> {
         let seal_id = new_seal_id();
-        let (data_key, wrapped) = self.new_data_key(&spec.sse)?;
+        let (data_key, wrapped, sse) = self
+            .new_data_key(&spec.sse, spec.caller.as_ref(), &spec.bucket, &spec.key)
+            .await?;
         // S3 shows the plaintext MD5 as the ETag of single-part SSE-S3 objects only.
         let etag_is_md5 = matches!(spec.sse, SseRequest::S3);
         let target = BlobTarget {
@@ -85,7 +90,7 @@ impl ObjectService {
             etag,
             last_modified_ms: part.last_modified_ms,
             meta: spec.meta,
-            sse: spec.sse.catalog_sse(),
+            sse,
             checksum,
             parts_count: None,
             parts: vec![part],

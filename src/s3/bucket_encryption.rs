@@ -42,6 +42,10 @@ impl BucketEncryption {
             .unwrap_or_default()
     }
 
+    pub fn is_kms(&self) -> bool {
+        self.sse_algorithm == "aws:kms"
+    }
+
     fn blocks_sse_c(&self) -> bool {
         self.blocked_encryption_types.iter().any(|t| t == SSE_C)
     }
@@ -119,7 +123,8 @@ fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
                     "a KMS master key id is only valid with SSEAlgorithm aws:kms"
                 ));
             }
-            "aws:kms" | "aws:kms:dsse" => return Err(super::sse::kms_unavailable()),
+            "aws:kms" => {}
+            "aws:kms:dsse" => return Err(super::sse::dsse_refused()),
             _ => return Err(malformed()),
         }
         out.sse_algorithm = d.sse_algorithm.clone();
@@ -267,6 +272,19 @@ mod tests {
         );
         assert!(out.contains("<SSEAlgorithm>AES256</SSEAlgorithm>"), "{out}");
         assert_eq!(parse(out.as_bytes()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn takes_sse_kms_with_or_without_a_key_and_refuses_dual_layer() {
+        let xml = br#"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>alias/k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"#;
+        let cfg = parse(xml).unwrap();
+        assert!(cfg.is_kms() && cfg.bucket_key_enabled);
+        assert_eq!(cfg.kms_master_key_id.as_deref(), Some("alias/k"));
+        assert_eq!(parse(render(&cfg).unwrap().as_bytes()).unwrap(), cfg);
+        let bare = br#"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"#;
+        assert_eq!(parse(bare).unwrap().kms_master_key_id, None);
+        let dsse = br#"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms:dsse</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"#;
+        assert!(parse(dsse).is_err());
     }
 
     #[test]

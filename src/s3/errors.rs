@@ -4,6 +4,7 @@
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::catalog::CatalogError;
+use crate::kms::KmsError;
 use crate::objects::ObjectError;
 
 impl From<CatalogError> for S3Error {
@@ -97,9 +98,30 @@ impl From<ObjectError> for S3Error {
                 err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
                 err
             }
+            ObjectError::Kms(e) => kms_error(e),
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
         }
     }
+}
+
+/// A KMS refusal as S3 reports it: a denied permission is S3's 403 AccessDenied with the
+/// KMS message (which names the action and the key); anything else keeps the KMS
+/// exception's name behind a `KMS.` prefix, as S3 does.
+fn kms_error(e: KmsError) -> S3Error {
+    let status = match e.code {
+        "AccessDeniedException" => {
+            return S3Error::with_message(S3ErrorCode::AccessDenied, e.message);
+        }
+        "KMSInternalException" => return internal(&e),
+        "ThrottlingException" => http::StatusCode::SERVICE_UNAVAILABLE,
+        _ => http::StatusCode::BAD_REQUEST,
+    };
+    let mut err = S3Error::with_message(
+        S3ErrorCode::Custom(format!("KMS.{}", e.code).into()),
+        e.message,
+    );
+    err.set_status_code(status);
+    err
 }
 
 /// Logged in full, answered without internals.

@@ -4,6 +4,7 @@
 mod auth;
 mod bucket_encryption;
 mod buckets;
+mod caller;
 pub mod compat;
 mod errors;
 mod listing;
@@ -19,6 +20,9 @@ pub use auth::{RequestChecks, RootAuth};
 pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::Transport;
 
+use std::sync::Arc;
+
+use crate::identity::Identities;
 use crate::objects::ObjectService;
 use sse::SsePolicy;
 
@@ -28,6 +32,7 @@ pub struct EdgeSettings {
     pub max_put_size: u64,
     /// Canonical id of the single account's owner, shown as Owner in listings.
     pub owner_id: String,
+    pub identities: Arc<Identities>,
 }
 
 pub struct SealgateS3 {
@@ -36,6 +41,7 @@ pub struct SealgateS3 {
     sse: SsePolicy,
     max_put_size: u64,
     owner: Owner,
+    identities: Arc<Identities>,
 }
 
 impl SealgateS3 {
@@ -51,6 +57,7 @@ impl SealgateS3 {
                 display_name: Some("sealgate".into()),
                 id: Some(s.owner_id),
             },
+            identities: s.identities,
         }
     }
 }

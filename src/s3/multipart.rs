@@ -4,11 +4,11 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::check_write_allowed;
+use super::bucket_encryption::{BucketEncryption, check_write_allowed};
 use super::listing::{BATCH, paginate};
 use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
-use super::sse::customer_headers;
+use super::sse::{customer_headers, kms_headers};
 use crate::catalog::Upload;
 use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
 
@@ -63,13 +63,15 @@ impl SealgateS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let t = transport(&req.extensions);
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.svc.catalog().bucket(&input.bucket).await?;
         let sse = self.sse.for_write(
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
-            input.ssekms_key_id.as_deref(),
+            kms_headers!(input),
+            &BucketEncryption::of(&bucket),
             t,
         )?;
         check_write_allowed(&bucket, &sse)?;
@@ -102,9 +104,17 @@ impl SealgateS3 {
         };
         let upload = self
             .svc
-            .create_upload(&input.bucket, &input.key, meta, &sse, checksum)
+            .create_upload(
+                &input.bucket,
+                &input.key,
+                meta,
+                &sse,
+                caller.as_ref(),
+                checksum,
+            )
             .await?;
         let s = sse_fields(Some(&upload.sse), sse.customer_key());
+        let context = kms_context_field(&upload.sse, &upload.bucket, &upload.key);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(upload.bucket),
             key: Some(upload.key),
@@ -112,6 +122,9 @@ impl SealgateS3 {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            ssekms_encryption_context: context,
+            bucket_key_enabled: s.bucket_key,
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: input.checksum_type,
             ..Default::default()
@@ -140,6 +153,7 @@ impl SealgateS3 {
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -180,6 +194,7 @@ impl SealgateS3 {
                     checksum: algorithm,
                 },
                 customer.as_ref(),
+                caller.as_ref(),
                 body.take()
                     .unwrap_or_else(|| futures::stream::empty().boxed()),
             )
@@ -202,6 +217,8 @@ impl SealgateS3 {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            bucket_key_enabled: s.bucket_key,
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -218,6 +235,7 @@ impl SealgateS3 {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let source_key =
             self.customer_key(customer_headers!(copy_source req.input), &req.extensions)?;
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let input = req.input;
         let number = part_number(input.part_number)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
@@ -238,7 +256,10 @@ impl SealgateS3 {
                 copy_conditions!(input),
             )
             .await?;
-        let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
+        let reader = self
+            .svc
+            .reader(v, source_key.as_ref(), caller.as_ref(), true)
+            .await?;
         let range = copy_range(input.copy_source_range.as_deref(), reader.size())?;
         let len = match range {
             ReadRange::All => reader.size(),
@@ -266,6 +287,7 @@ impl SealgateS3 {
                     checksum: algorithm,
                 },
                 customer.as_ref(),
+                caller.as_ref(),
                 body,
             )
             .await?;
@@ -285,6 +307,8 @@ impl SealgateS3 {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            bucket_key_enabled: s.bucket_key,
             ..Default::default()
         }))
     }
@@ -499,6 +523,8 @@ impl SealgateS3 {
             e_tag: Some(etag(&version.etag)),
             version_id: reported_version(&out.version_id),
             server_side_encryption: s.sse,
+            ssekms_key_id: s.kms_key_id,
+            bucket_key_enabled: s.bucket_key,
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,

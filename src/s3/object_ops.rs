@@ -5,10 +5,11 @@ use sync_wrapper::SyncStream;
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::check_write_allowed;
+use super::bucket_encryption::{BucketEncryption, check_write_allowed};
 use super::request::*;
-use super::sse::{CustomerHeaders, customer_headers};
+use super::sse::{CustomerHeaders, customer_headers, kms_headers};
 use crate::catalog::{ObjectVersion, Precondition};
+use crate::kms::Caller;
 use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
 
 /// S3's longest object key, in bytes.
@@ -175,10 +176,11 @@ struct ReadRequest<'a> {
     range: Option<&'a Range>,
     checksum_mode: Option<&'a ChecksumMode>,
     customer: Option<CustomerKey>,
+    caller: Option<Caller>,
 }
 
 macro_rules! read_request {
-    ($input:expr, $customer:expr) => {
+    ($input:expr, $customer:expr, $caller:expr) => {
         ReadRequest {
             bucket: &$input.bucket,
             key: &$input.key,
@@ -191,6 +193,7 @@ macro_rules! read_request {
             range: $input.range.as_ref(),
             checksum_mode: $input.checksum_mode.as_ref(),
             customer: $customer,
+            caller: $caller,
         }
     };
 }
@@ -229,6 +232,8 @@ macro_rules! read_output {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            bucket_key_enabled: s.bucket_key,
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -291,6 +296,7 @@ impl SealgateS3 {
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let ext_transport = transport(&req.extensions);
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -299,7 +305,8 @@ impl SealgateS3 {
         let sse = self.sse.for_write(
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
-            input.ssekms_key_id.as_deref(),
+            kms_headers!(input),
+            &BucketEncryption::of(&bucket),
             ext_transport,
         )?;
         check_write_allowed(&bucket, &sse)?;
@@ -333,6 +340,7 @@ impl SealgateS3 {
             sse,
             want_md5: md5.is_some(),
             checksum: expected.as_ref().map(|e| e.algorithm),
+            caller,
         };
         let body = body
             .take()
@@ -353,6 +361,7 @@ impl SealgateS3 {
             staged.version.checksum.clone(),
             staged.version.sse.clone(),
         );
+        let context = kms_context_field(&sse, &staged.version.bucket, &staged.version.key);
         let out = self.svc.commit(staged, precondition).await?;
         let s = sse_fields(Some(&sse), written_key.as_ref());
         let c = checksum_fields(checksum.as_ref());
@@ -362,6 +371,9 @@ impl SealgateS3 {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            ssekms_encryption_context: context,
+            bucket_key_enabled: s.bucket_key,
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -384,7 +396,10 @@ impl SealgateS3 {
             r.if_modified_since,
             r.if_unmodified_since,
         )?;
-        let reader = self.svc.reader(v, r.customer.as_ref(), decrypt).await?;
+        let reader = self
+            .svc
+            .reader(v, r.customer.as_ref(), r.caller.as_ref(), decrypt)
+            .await?;
         let (range, content_range) = read_range(&reader, r.part_number, r.range)?;
         // S3 returns the whole-object checksum only for whole-object reads.
         let with_checksum =
@@ -407,8 +422,9 @@ impl SealgateS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let plan = self
-            .plan_read(read_request!(req.input, customer), true)
+            .plan_read(read_request!(req.input, customer, caller), true)
             .await?;
         let v = plan.reader.version.clone();
         let body = plan.reader.stream(plan.range).await?;
@@ -424,7 +440,7 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let plan = self
-            .plan_read(read_request!(req.input, customer), false)
+            .plan_read(read_request!(req.input, customer, None), false)
             .await?;
         let v = plan.reader.version.clone();
         Ok(S3Response::new(read_output!(HeadObjectOutput, v, plan, {})))
@@ -439,7 +455,7 @@ impl SealgateS3 {
         let v = self
             .live_version(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let reader = self.svc.reader(v, customer.as_ref(), false).await?;
+        let reader = self.svc.reader(v, customer.as_ref(), None, false).await?;
         let v = &reader.version;
         // One comma-separated header, possibly parsed as a single item.
         let wants = |a: &str| {
@@ -640,6 +656,7 @@ impl SealgateS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let ext_transport = transport(&req.extensions);
+        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
@@ -652,7 +669,8 @@ impl SealgateS3 {
         let sse = self.sse.for_write(
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
-            input.ssekms_key_id.as_deref(),
+            kms_headers!(input),
+            &BucketEncryption::of(&dest_bucket),
             ext_transport,
         )?;
         check_write_allowed(&dest_bucket, &sse)?;
@@ -700,7 +718,10 @@ impl SealgateS3 {
             .checksum
             .as_ref()
             .and_then(|c| crate::objects::ChecksumAlgorithm::parse(&c.algorithm));
-        let reader = self.svc.reader(v, source_key.as_ref(), true).await?;
+        let reader = self
+            .svc
+            .reader(v, source_key.as_ref(), caller.as_ref(), true)
+            .await?;
         if reader.size() > MAX_COPY_SIZE {
             return Err(s3_error!(
                 InvalidRequest,
@@ -715,6 +736,7 @@ impl SealgateS3 {
             sse,
             want_md5: false,
             checksum,
+            caller,
         };
         let body = reader.stream(ReadRange::All).await?;
         let staged = self.svc.stage_object(spec, body).await?;
@@ -724,6 +746,7 @@ impl SealgateS3 {
             staged.version.sse.clone(),
             staged.version.checksum.clone(),
         );
+        let context = kms_context_field(&sse, &staged.version.bucket, &staged.version.key);
         let out = self.svc.commit(staged, Precondition::None).await?;
         let s = sse_fields(Some(&sse), written_key.as_ref());
         let c = checksum_fields(sum.as_ref());
@@ -743,6 +766,9 @@ impl SealgateS3 {
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
+            ssekms_key_id: s.kms_key_id,
+            ssekms_encryption_context: context,
+            bucket_key_enabled: s.bucket_key,
             ..Default::default()
         }))
     }

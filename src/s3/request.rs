@@ -105,34 +105,60 @@ pub fn user_metadata(meta: &ObjectMeta) -> Option<std::collections::HashMap<Stri
     })
 }
 
-/// SSE fields of a response: (x-amz-server-side-encryption, SSE-C algorithm, SSE-C key MD5).
+/// SSE fields of a response: x-amz-server-side-encryption, the SSE-C algorithm and key
+/// MD5, the KMS key ARN and whether a bucket key is in use.
+#[derive(Default)]
 pub struct SseFields {
     pub sse: Option<s3s::dto::ServerSideEncryption>,
     pub customer_algorithm: Option<String>,
     pub customer_key_md5: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub bucket_key: Option<bool>,
 }
 
 /// The SSE-C key MD5 is echoed from the request: the gateway does not keep it.
 pub fn sse_fields(sse: Option<&Sse>, customer: Option<&crate::objects::CustomerKey>) -> SseFields {
+    use s3s::dto::ServerSideEncryption as E;
     match sse {
         Some(Sse::S3) => SseFields {
-            sse: Some(s3s::dto::ServerSideEncryption::from_static(
-                s3s::dto::ServerSideEncryption::AES256,
-            )),
-            customer_algorithm: None,
-            customer_key_md5: None,
+            sse: Some(E::from_static(E::AES256)),
+            ..SseFields::default()
         },
         Some(Sse::C) => SseFields {
-            sse: None,
             customer_algorithm: Some("AES256".into()),
             customer_key_md5: customer.map(|k| k.key_md5.clone()),
+            ..SseFields::default()
         },
-        None => SseFields {
-            sse: None,
-            customer_algorithm: None,
-            customer_key_md5: None,
+        Some(Sse::Kms {
+            key_arn,
+            bucket_key,
+            ..
+        }) => SseFields {
+            sse: Some(E::from_static(E::AWS_KMS)),
+            kms_key_id: Some(key_arn.clone()),
+            bucket_key: bucket_key.then_some(true),
+            ..SseFields::default()
         },
+        None => SseFields::default(),
     }
+}
+
+/// `x-amz-server-side-encryption-context` of a write's answer: the context the data key
+/// was bound to, as base64 JSON.
+pub fn kms_context_field(sse: &Sse, bucket: &str, key: &str) -> Option<String> {
+    let Sse::Kms {
+        context,
+        bucket_key,
+        ..
+    } = sse
+    else {
+        return None;
+    };
+    let object = (!bucket_key).then_some(key);
+    let full = crate::objects::s3_context(context, bucket, object);
+    serde_json::to_vec(&full)
+        .ok()
+        .map(|j| crate::objects::digest::b64(&j))
 }
 
 /// S3 writes "null" version ids as absent on unversioned buckets.

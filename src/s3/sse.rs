@@ -5,7 +5,10 @@ use s3s::dto::{SSECustomerAlgorithm, SSECustomerKey, SSECustomerKeyMD5, ServerSi
 use s3s::{S3Error, S3Result, s3_error};
 use zeroize::Zeroizing;
 
-use crate::objects::{CustomerKey, SseRequest};
+use std::collections::BTreeMap;
+
+use super::bucket_encryption::BucketEncryption;
+use crate::objects::{CustomerKey, KmsRequest, SseRequest};
 
 /// The three SSE-C headers of one role (the object itself, or a copy source).
 pub struct CustomerHeaders<'a> {
@@ -111,46 +114,114 @@ impl SsePolicy {
         }))
     }
 
-    /// What a write asks for: SSE-C, SSE-S3 (explicitly or by default).
+    /// What a write asks for: SSE-C, SSE-KMS or SSE-S3 by its headers, else the bucket's
+    /// default encryption.
     pub fn for_write(
         &self,
         sse: Option<&ServerSideEncryption>,
         customer: CustomerHeaders<'_>,
-        kms_key_id: Option<&str>,
+        kms: KmsHeaders<'_>,
+        default: &BucketEncryption,
         transport: Transport,
     ) -> S3Result<SseRequest> {
         let customer = self.customer_key(customer, transport)?;
-        match (sse.map(ServerSideEncryption::as_str), customer) {
+        let requested = sse.map(ServerSideEncryption::as_str);
+        if requested != Some(ServerSideEncryption::AWS_KMS) {
+            if kms.key_id.is_some() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "x-amz-server-side-encryption-aws-kms-key-id is only valid with x-amz-server-side-encryption: aws:kms"
+                ));
+            }
+            if kms.context.is_some() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "x-amz-server-side-encryption-context is only valid with x-amz-server-side-encryption: aws:kms"
+                ));
+            }
+        }
+        match (requested, customer) {
             (Some(_), Some(_)) => Err(s3_error!(
                 InvalidArgument,
                 "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
             )),
             (None, Some(k)) => Ok(SseRequest::C(k)),
-            (Some(ServerSideEncryption::AES256) | None, None) => {
-                if kms_key_id.is_some() {
-                    return Err(s3_error!(
-                        InvalidArgument,
-                        "x-amz-server-side-encryption-aws-kms-key-id is only valid with x-amz-server-side-encryption: aws:kms"
-                    ));
-                }
-                Ok(SseRequest::S3)
-            }
-            (Some(ServerSideEncryption::AWS_KMS | ServerSideEncryption::AWS_KMS_DSSE), None) => {
-                Err(kms_unavailable())
-            }
+            (Some(ServerSideEncryption::AES256), None) => Ok(SseRequest::S3),
+            (Some(ServerSideEncryption::AWS_KMS), None) => Ok(SseRequest::Kms(KmsRequest {
+                key_id: kms.key_id.map(str::to_owned),
+                context: parse_context(kms.context)?,
+                bucket_key: kms
+                    .bucket_key
+                    .unwrap_or(default.is_kms() && default.bucket_key_enabled),
+            })),
+            (Some(ServerSideEncryption::AWS_KMS_DSSE), None) => Err(dsse_refused()),
             (Some(other), None) => Err(s3_error!(
                 InvalidArgument,
                 "The encryption method specified is not supported: {other}"
             )),
+            (None, None) if default.is_kms() => Ok(SseRequest::Kms(KmsRequest {
+                key_id: default.kms_master_key_id.clone(),
+                context: BTreeMap::new(),
+                bucket_key: kms.bucket_key.unwrap_or(default.bucket_key_enabled),
+            })),
+            (None, None) => Ok(SseRequest::S3),
         }
     }
 }
 
-pub fn kms_unavailable() -> S3Error {
+/// The SSE-KMS headers of a write.
+#[derive(Default, Clone, Copy)]
+pub struct KmsHeaders<'a> {
+    pub key_id: Option<&'a str>,
+    /// `x-amz-server-side-encryption-context`: base64 of a JSON string map.
+    pub context: Option<&'a str>,
+    pub bucket_key: Option<bool>,
+}
+
+macro_rules! kms_headers {
+    ($input:expr) => {
+        $crate::s3::sse::KmsHeaders {
+            key_id: $input.ssekms_key_id.as_deref(),
+            context: $input.ssekms_encryption_context.as_deref(),
+            bucket_key: $input.bucket_key_enabled,
+        }
+    };
+}
+pub(crate) use kms_headers;
+
+/// Dual-layer SSE-KMS would need two independent layers of encryption with separate keys;
+/// sealgate does not offer it rather than label single-layer objects as dual-layer.
+pub fn dsse_refused() -> S3Error {
     s3_error!(
         NotImplemented,
-        "SSE-KMS is not available on this gateway yet; use SSE-S3 (AES256) or SSE-C"
+        "aws:kms:dsse (dual-layer SSE-KMS) is not supported by this gateway; use aws:kms"
     )
+}
+
+/// The caller's encryption context: base64 JSON of string keys and values. `aws:` keys
+/// are S3's own (`aws:s3:arn`) and cannot be set by a caller.
+pub fn parse_context(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
+    let Some(text) = header else {
+        return Ok(BTreeMap::new());
+    };
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The header 'x-amz-server-side-encryption-context' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map"
+        )
+    };
+    let json = crate::objects::digest::b64_decode(text.trim()).ok_or_else(invalid)?;
+    let map: BTreeMap<String, String> = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    if let Some(k) = map
+        .keys()
+        .find(|k| k.to_ascii_lowercase().starts_with("aws:"))
+    {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Encryption context key {k} uses the reserved prefix aws:"
+        ));
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -246,25 +317,106 @@ mod tests {
             .for_write(
                 Some(&aes),
                 headers(Some("AES256"), Some(KEY_B64), Some(KEY_MD5)),
-                None,
+                KmsHeaders::default(),
+                &BucketEncryption::default(),
                 t,
             )
             .err()
             .unwrap();
         assert_eq!(code(err), "InvalidArgument");
         assert!(matches!(
-            p.for_write(None, headers(None, None, None), None, t)
-                .unwrap(),
+            p.for_write(
+                None,
+                headers(None, None, None),
+                KmsHeaders::default(),
+                &BucketEncryption::default(),
+                t
+            )
+            .unwrap(),
             SseRequest::S3
         ));
         let bogus = ServerSideEncryption::from("rot13".to_owned());
         assert_eq!(
             code(
-                p.for_write(Some(&bogus), headers(None, None, None), None, t)
-                    .err()
-                    .unwrap()
+                p.for_write(
+                    Some(&bogus),
+                    headers(None, None, None),
+                    KmsHeaders::default(),
+                    &BucketEncryption::default(),
+                    t
+                )
+                .err()
+                .unwrap()
             ),
             "InvalidArgument"
         );
+    }
+
+    #[test]
+    fn sse_kms_comes_from_headers_or_the_bucket_default() {
+        let p = SsePolicy {
+            allow_sse_c_over_http: true,
+        };
+        let t = Transport { tls: false };
+        let none = || headers(None, None, None);
+        let kms = ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS);
+        let ctx = crate::objects::digest::b64(br#"{"team":"blue"}"#);
+        let h = KmsHeaders {
+            key_id: Some("alias/k"),
+            context: Some(&ctx),
+            bucket_key: None,
+        };
+        let mut bucket_default = BucketEncryption {
+            sse_algorithm: "aws:kms".into(),
+            kms_master_key_id: Some("alias/default".into()),
+            bucket_key_enabled: true,
+            blocked_encryption_types: vec![],
+        };
+        let Ok(SseRequest::Kms(r)) = p.for_write(Some(&kms), none(), h, &bucket_default, t) else {
+            panic!("aws:kms header")
+        };
+        assert_eq!(r.key_id.as_deref(), Some("alias/k"));
+        assert_eq!(r.context.get("team").map(String::as_str), Some("blue"));
+        assert!(r.bucket_key, "the bucket's BucketKeyEnabled applies");
+        let Ok(SseRequest::Kms(r)) =
+            p.for_write(None, none(), KmsHeaders::default(), &bucket_default, t)
+        else {
+            panic!("bucket default")
+        };
+        assert_eq!(r.key_id.as_deref(), Some("alias/default"));
+        bucket_default.sse_algorithm = "AES256".into();
+        assert!(matches!(
+            p.for_write(None, none(), KmsHeaders::default(), &bucket_default, t),
+            Ok(SseRequest::S3)
+        ));
+        let aes = ServerSideEncryption::from_static(ServerSideEncryption::AES256);
+        let err = p
+            .for_write(Some(&aes), none(), h, &BucketEncryption::default(), t)
+            .err()
+            .unwrap();
+        assert_eq!(code(err), "InvalidArgument");
+        let dsse = ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS_DSSE);
+        let err = p
+            .for_write(
+                Some(&dsse),
+                none(),
+                KmsHeaders::default(),
+                &BucketEncryption::default(),
+                t,
+            )
+            .err()
+            .unwrap();
+        assert_eq!(code(err), "NotImplemented");
+    }
+
+    #[test]
+    fn encryption_context_must_be_a_base64_string_map_without_aws_keys() {
+        let b = |s: &str| crate::objects::digest::b64(s.as_bytes());
+        assert!(parse_context(None).unwrap().is_empty());
+        assert_eq!(parse_context(Some(&b(r#"{"a":"1"}"#))).unwrap().len(), 1);
+        for bad in [r#"{"a":1}"#, "[]", "not json", r#"{"aws:s3:arn":"x"}"#] {
+            assert!(parse_context(Some(&b(bad))).is_err(), "{bad}");
+        }
+        assert!(parse_context(Some("***")).is_err());
     }
 }

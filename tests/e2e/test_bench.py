@@ -100,15 +100,23 @@ def test_sse_kms_failures_are_reported_and_fail_the_run(server_factory, tmp_path
     total = report["total"]
     assert total["ops"] == 0
     assert total["errors"] == 50
-    assert total["errors_by_status"] == {"501": 50}
-    assert total["error_samples"]["501"].startswith("NotImplemented")
-    assert "501" in proc.stdout
+    assert total["errors_by_status"] == {"400": 50}
+    assert total["error_samples"]["400"].startswith("KMS.NotFoundException")
+    assert "400" in proc.stdout
     assert "50 of 50 operations failed" in proc.stderr
 
     # GET needs objects to read; when uploading them fails, the run stops before measuring.
-    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "get", "--count", 10, "--sse", "sse-kms")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "get", "--count", 10, "--sse", "sse-kms",
+                             "--kms-key-id", "alias/bench")
     assert proc.returncode == 1 and report is None
-    assert "501" in proc.stderr and "NotImplemented" in proc.stderr
+    assert "400" in proc.stderr and "KMS.NotFoundException" in proc.stderr
+
+    # Under the account's AWS managed key the same runs succeed.
+    for op in ["put", "get"]:
+        proc, report = run_bench(srv.endpoint, tmp_path, "--op", op, "--size", "4KiB", "--concurrency", 2,
+                                 "--count", 20, "--sse", "sse-kms")
+        assert proc.returncode == 0, proc.stderr
+        assert report["total"]["ops"] == 20 and report["total"]["errors"] == 0
 
 
 def test_wrong_secret_key_stops_before_the_run(server_factory, tmp_path):
