@@ -321,10 +321,10 @@ impl SealgateS3 {
             max_parts: Some(max as i32),
             is_truncated: Some(truncated),
             initiator: Some(Initiator {
-                display_name: self.owner.display_name.clone(),
-                id: self.owner.id.clone(),
+                display_name: self.bucket_owner(&req.extensions).display_name,
+                id: self.bucket_owner(&req.extensions).id,
             }),
-            owner: Some(self.owner.clone()),
+            owner: Some(self.bucket_owner(&req.extensions)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: algorithm,
             parts: Some(
@@ -419,10 +419,10 @@ impl SealgateS3 {
                         upload_id: Some(u.upload_id.clone()),
                         initiated: Some(timestamp(u.initiated_ms)),
                         initiator: Some(Initiator {
-                            display_name: self.owner.display_name.clone(),
-                            id: self.owner.id.clone(),
+                            display_name: self.bucket_owner(&req.extensions).display_name,
+                            id: self.bucket_owner(&req.extensions).id,
                         }),
-                        owner: Some(self.owner.clone()),
+                        owner: Some(self.bucket_owner(&req.extensions)),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                         checksum_algorithm: u
                             .checksum_algorithm

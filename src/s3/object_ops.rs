@@ -554,11 +554,15 @@ impl SealgateS3 {
         }
         self.svc.catalog().bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
+        let denied = req.extensions.get::<super::access::DeniedDeletes>();
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for obj in objects {
             let marker_id = uuid::Uuid::new_v4().simple().to_string();
+            let is_denied =
+                denied.is_some_and(|d| d.0.contains(&(obj.key.clone(), obj.version_id.clone())));
             let result = match check_version_id(obj.version_id.as_deref()) {
                 Err(e) => Err(e),
+                Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(()) => self
                     .svc
                     .catalog()
