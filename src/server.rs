@@ -188,7 +188,7 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
                 }
                 let svc = svc.clone();
                 let kms = kms.clone();
-                let facts = compat::RequestFacts::of(req.method(), req.uri());
+                let facts = compat::RequestFacts::of(&req);
                 async move {
                     if is_kms_request(&req) {
                         let resp = kms.handle(req, peer).await;
