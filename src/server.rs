@@ -19,7 +19,8 @@ use crate::kms::quota::Quotas;
 use crate::kms::{KmsApi, KmsService, Peer, is_kms_request};
 use crate::objects::Collector;
 use crate::s3::{
-    BucketEncryptionRoute, EdgeSettings, RequestChecks, RootAuth, SealgateS3, Transport, compat,
+    Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
+    SourceIp, Transport, compat,
 };
 use crate::setup::Gateway;
 
@@ -35,33 +36,28 @@ pub enum ServerError {
 }
 
 pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
-    let owner_id = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(
-            gateway.credentials.access_key.as_bytes(),
-        ))
-    };
     let edge = SealgateS3::new(
         gateway.objects.clone(),
         EdgeSettings {
             region: config.region.clone(),
             allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
             max_put_size: config.s3.max_put_size,
-            owner_id,
-            identities: gateway.identities.clone(),
+            account_id: config.account_id.clone(),
         },
     );
-    let mut b = S3ServiceBuilder::new(edge);
-    b.set_auth(RootAuth::new(
-        gateway.credentials.access_key.clone(),
-        gateway.credentials.secret_key.clone(),
+    let authorizer = Arc::new(Authorizer::new(
+        gateway.identities.clone(),
+        gateway.objects.clone(),
+        gateway.kms.clone(),
+        config.region.clone(),
+        config.account_id.clone(),
     ));
-    b.set_access(RequestChecks {
-        region: config.region.clone(),
-    });
+    let mut b = S3ServiceBuilder::new(edge);
+    b.set_auth(IdentityAuth::new(gateway.identities.clone()));
+    b.set_access(S3Authorization(authorizer.clone()));
     b.set_route(BucketEncryptionRoute::new(
         gateway.objects.catalog().clone(),
-        config.region.clone(),
+        authorizer,
     ));
     b.build()
 }
@@ -187,9 +183,12 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(transport);
+                if let Some(addr) = peer_addr {
+                    req.extensions_mut().insert(SourceIp(addr.ip()));
+                }
                 let svc = svc.clone();
                 let kms = kms.clone();
-                let facts = compat::RequestFacts::of(req.method(), req.uri());
+                let facts = compat::RequestFacts::of(&req);
                 async move {
                     if is_kms_request(&req) {
                         let resp = kms.handle(req, peer).await;

@@ -239,6 +239,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         root.catalog_sealer(),
     )?
     .with_read_grace(config.storage.read_grace_secs);
+    catalog.adopt_unowned_buckets(&config.account_id).await?;
     let blobs = BlobStore::local(&config.blob_dir(), config.storage.fsync)?;
     let settings = ServiceSettings {
         aead: config.aead_backend().unwrap_or_default(),

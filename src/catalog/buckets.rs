@@ -2,7 +2,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Bucket, Catalog, CatalogError, Result, Versioning};
 
-const BUCKET_COLUMNS: &str = "name, created_ms, region, versioning, encryption";
+const BUCKET_COLUMNS: &str =
+    "name, created_ms, region, versioning, encryption, owner_account, policy";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Bucket, String)> {
     Ok((
@@ -12,6 +13,8 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Bucket, String)
             region: row.get(2)?,
             versioning: Versioning::Unversioned,
             encryption: row.get(4)?,
+            owner_account: row.get(5)?,
+            policy: row.get(6)?,
         },
         row.get(3)?,
     ))
@@ -36,12 +39,36 @@ pub(super) fn require_bucket(conn: &rusqlite::Connection, name: &str) -> Result<
 }
 
 impl Catalog {
+    /// Creates a bucket without a recorded owner (it belongs to the gateway's account once
+    /// adopted); the S3 edge uses [`Catalog::create_owned_bucket`].
     pub async fn create_bucket(&self, name: &str, region: &str, now_ms: i64) -> Result<()> {
+        self.insert_bucket(name, region, None, now_ms).await
+    }
+
+    pub async fn create_owned_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner_account: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.insert_bucket(name, region, Some(owner_account.to_owned()), now_ms)
+            .await
+    }
+
+    async fn insert_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
         let (name, region) = (name.to_owned(), region.to_owned());
         self.call(move |conn| {
             let inserted = conn.execute(
-                "INSERT OR IGNORE INTO buckets (name, created_ms, region) VALUES (?1, ?2, ?3)",
-                params![name, now_ms, region],
+                "INSERT OR IGNORE INTO buckets (name, created_ms, region, owner_account)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![name, now_ms, region, owner],
             )?;
             if inserted == 0 {
                 return Err(CatalogError::BucketExists);
@@ -113,6 +140,34 @@ impl Catalog {
         .await
     }
 
+    /// Gives buckets created before owners were recorded to `account` (the gateway's own
+    /// account, which was the only one then).
+    pub async fn adopt_unowned_buckets(&self, account: &str) -> Result<usize> {
+        let account = account.to_owned();
+        self.call(move |conn| {
+            Ok(conn.execute(
+                "UPDATE buckets SET owner_account = ?1 WHERE owner_account IS NULL",
+                [account],
+            )?)
+        })
+        .await
+    }
+
+    pub async fn set_policy(&self, name: &str, policy: Option<String>) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE buckets SET policy = ?2 WHERE name = ?1",
+                params![name, policy],
+            )?;
+            if n == 0 {
+                return Err(CatalogError::NoSuchBucket);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn set_encryption(&self, name: &str, encryption: Option<String>) -> Result<()> {
         let name = name.to_owned();
         self.call(move |conn| {
@@ -151,6 +206,23 @@ mod tests {
             Err(CatalogError::NoSuchBucket)
         ));
         assert_eq!(c.list_buckets().await.unwrap().len(), 1);
+        assert_eq!(c.bucket("b1").await.unwrap().owner_account, None);
+        assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 1);
+        c.create_owned_bucket("b2", "us-east-1", "444455556666", 2)
+            .await
+            .unwrap();
+        assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 0);
+        let owners: Vec<_> = c
+            .list_buckets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.owner_account.unwrap())
+            .collect();
+        assert_eq!(owners, ["111122223333", "444455556666"]);
+        c.set_policy("b2", Some("{}".into())).await.unwrap();
+        assert_eq!(c.bucket("b2").await.unwrap().policy.as_deref(), Some("{}"));
+        c.delete_bucket("b2", 3).await.unwrap();
         c.delete_bucket("b1", 3).await.unwrap();
         assert!(matches!(
             c.bucket("b1").await,

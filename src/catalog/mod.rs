@@ -80,6 +80,11 @@ pub struct Bucket {
     pub versioning: Versioning,
     /// Bucket encryption settings, as the s3 edge stores them (opaque JSON here).
     pub encryption: Option<String>,
+    /// The account that owns the bucket. `None` only for rows written before owners were
+    /// recorded and not yet adopted (see [`Catalog::adopt_unowned_buckets`]).
+    pub owner_account: Option<String>,
+    /// The bucket policy document as the owner sent it (validated by the s3 edge).
+    pub policy: Option<String>,
 }
 
 /// How a version is encrypted; no secrets, only what responses and later requests need.
@@ -271,7 +276,9 @@ CREATE TABLE IF NOT EXISTS buckets (
     created_ms INTEGER NOT NULL,
     region TEXT NOT NULL,
     versioning TEXT NOT NULL DEFAULT '',
-    encryption TEXT
+    encryption TEXT,
+    owner_account TEXT,
+    policy TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -344,6 +351,7 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let readers = (0..READERS).map(|_| {
             let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -425,6 +433,21 @@ impl Catalog {
     }
 }
 
+/// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
+/// table as it was, so they are added here when missing.
+fn migrate(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('buckets')")?;
+    let columns = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (column, ty) in [("owner_account", "TEXT"), ("policy", "TEXT")] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE buckets ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| CatalogError::Corrupt(e.to_string()))
 }
@@ -470,4 +493,34 @@ pub(super) fn decode_part(raw: RawPart) -> Result<PartRecord> {
         checksum: opt_from_json(checksum)?,
         last_modified_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_catalog_from_before_bucket_owners_gains_the_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE buckets (name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,
+                 region TEXT NOT NULL, versioning TEXT NOT NULL DEFAULT '', encryption TEXT);
+                 INSERT INTO buckets (name, created_ms, region) VALUES ('old', 1, 'us-east-1');",
+            )
+            .unwrap();
+        }
+        let sealer = || crate::crypto::RootKey::generate().catalog_sealer();
+        let c = Catalog::open(&path, false, sealer()).unwrap();
+        assert_eq!(c.bucket("old").await.unwrap().owner_account, None);
+        c.adopt_unowned_buckets("111122223333").await.unwrap();
+        drop(c);
+        // Opening again finds the columns in place.
+        let c = Catalog::open(&path, false, sealer()).unwrap();
+        let b = c.bucket("old").await.unwrap();
+        assert_eq!(b.owner_account.as_deref(), Some("111122223333"));
+        assert_eq!(b.policy, None);
+    }
 }

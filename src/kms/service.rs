@@ -338,6 +338,13 @@ impl KmsService {
         }
     }
 
+    /// The key an alias points to, if the alias exists; unlike [`KmsService::resolve`] it
+    /// never creates an AWS managed key.
+    pub fn alias_key(&self, alias: &str) -> Option<Arc<KeyEntry>> {
+        let id = self.read().aliases.get(alias)?.target_key_id.clone();
+        self.by_id(&id)
+    }
+
     pub fn by_id(&self, id: &str) -> Option<Arc<KeyEntry>> {
         self.read().keys.get(id).cloned()
     }

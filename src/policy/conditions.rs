@@ -835,4 +835,166 @@ mod tests {
         );
         assert!(err(r#"{"StringEquals": {"k": [null]}}"#).contains("must be a string"));
     }
+
+    /// Every operator, with a request value it accepts and one it refuses; each
+    /// `...IfExists` form also holds for an absent key and tests a present one.
+    #[test]
+    fn every_operator_has_a_positive_and_a_negative_case() {
+        let b64 = "aGVsbG8="; // "hello"
+        let cases: &[(&str, &str, &str, &str, &str)] = &[
+            // operator, key, policy value, accepted, refused
+            ("StringEquals", "k", "abc", "abc", "abd"),
+            ("StringNotEquals", "k", "abc", "abd", "abc"),
+            ("StringEqualsIgnoreCase", "k", "abc", "ABC", "abd"),
+            ("StringNotEqualsIgnoreCase", "k", "abc", "abd", "ABC"),
+            ("StringLike", "k", "a*c?", "abbbcd", "abd"),
+            ("StringNotLike", "k", "a*c", "abd", "abbc"),
+            ("NumericEquals", "k", "10", "10.0", "11"),
+            ("NumericNotEquals", "k", "10", "11", "10"),
+            ("NumericLessThan", "k", "10", "9", "10"),
+            ("NumericLessThanEquals", "k", "10", "10", "11"),
+            ("NumericGreaterThan", "k", "10", "11", "10"),
+            ("NumericGreaterThanEquals", "k", "10", "10", "9"),
+            (
+                "DateEquals",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "1767225600",
+                "2026-01-02T00:00:00Z",
+            ),
+            (
+                "DateNotEquals",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "2026-01-02T00:00:00Z",
+                "2026-01-01T01:00:00+01:00",
+            ),
+            (
+                "DateLessThan",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "2025-12-31T23:59:59Z",
+                "2026-01-01T00:00:00Z",
+            ),
+            (
+                "DateLessThanEquals",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:01Z",
+            ),
+            (
+                "DateGreaterThan",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:01Z",
+                "2026-01-01T00:00:00Z",
+            ),
+            (
+                "DateGreaterThanEquals",
+                "k",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:00Z",
+                "2025-12-31T00:00:00Z",
+            ),
+            ("Bool", "aws:SecureTransport", "true", "true", "false"),
+            ("BinaryEquals", "k", b64, b64, "aGVsbG8h"),
+            (
+                "IpAddress",
+                "aws:SourceIp",
+                "192.0.2.0/24",
+                "192.0.2.7",
+                "198.51.100.7",
+            ),
+            (
+                "NotIpAddress",
+                "aws:SourceIp",
+                "192.0.2.0/24",
+                "198.51.100.7",
+                "192.0.2.7",
+            ),
+            (
+                "ArnEquals",
+                "aws:SourceArn",
+                "arn:aws:s3:::b/*",
+                "arn:aws:s3:::b/k",
+                "arn:aws:s3:::c/k",
+            ),
+            (
+                "ArnNotEquals",
+                "aws:SourceArn",
+                "arn:aws:s3:::b/*",
+                "arn:aws:s3:::c/k",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "ArnLike",
+                "aws:SourceArn",
+                "arn:aws:iam::*:user/a*",
+                "arn:aws:iam::111122223333:user/al",
+                "arn:aws:iam::111122223333:user/bo",
+            ),
+            (
+                "ArnNotLike",
+                "aws:SourceArn",
+                "arn:aws:iam::*:user/a*",
+                "arn:aws:iam::111122223333:user/bo",
+                "arn:aws:iam::111122223333:user/al",
+            ),
+        ];
+        for (op, key, value, yes, no) in cases {
+            let block = format!(r#"{{"{op}": {{"{key}": "{value}"}}}}"#);
+            assert!(holds(&block, &[(key, yes)]), "{op} should accept {yes}");
+            assert!(!holds(&block, &[(key, no)]), "{op} should refuse {no}");
+            let if_exists = format!(r#"{{"{op}IfExists": {{"{key}": "{value}"}}}}"#);
+            assert!(
+                holds(&if_exists, &[]),
+                "{op}IfExists holds for an absent key"
+            );
+            assert!(
+                holds(&if_exists, &[(key, yes)]),
+                "{op}IfExists accepts {yes}"
+            );
+            assert!(
+                !holds(&if_exists, &[(key, no)]),
+                "{op}IfExists refuses {no}"
+            );
+            // The set qualifiers over a two-valued key: one good value is enough for
+            // ForAnyValue, all must be good for ForAllValues.
+            let mixed = multi(key, &[yes, no]);
+            let any = format!(r#"{{"ForAnyValue:{op}": {{"{key}": "{value}"}}}}"#);
+            let all = format!(r#"{{"ForAllValues:{op}": {{"{key}": "{value}"}}}}"#);
+            if *op != "Bool" {
+                assert!(holds_with(&any, &mixed), "ForAnyValue:{op}");
+                assert!(!holds_with(&all, &mixed), "ForAllValues:{op}");
+                assert!(
+                    holds_with(&all, &multi(key, &[yes, yes])),
+                    "ForAllValues:{op} all good"
+                );
+                assert!(
+                    !holds_with(&any, &multi(key, &[no, no])),
+                    "ForAnyValue:{op} none good"
+                );
+            }
+        }
+        let null = r#"{"Null": {"k": "true"}}"#;
+        assert!(holds(null, &[]));
+        assert!(!holds(null, &[("k", "x")]));
+        let not_null = r#"{"Null": {"k": "false"}}"#;
+        assert!(holds(not_null, &[("k", "x")]));
+        assert!(!holds(not_null, &[]));
+    }
+
+    #[test]
+    fn unknown_or_misspelt_operators_fail_closed_at_parse() {
+        for op in [
+            "StringEqualz",
+            "ForSomeValues:StringEquals",
+            "NullIfExists",
+            "IpAddressIfExist",
+        ] {
+            let block = format!(r#"{{"{op}": {{"k": "v"}}}}"#);
+            assert!(parse(&block).is_err(), "{op} must be rejected");
+        }
+    }
 }

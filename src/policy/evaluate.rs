@@ -797,4 +797,140 @@ mod tests {
         c.context.set("aws:PrincipalAccount", ACCT);
         assert_eq!(c.bucket(&[&allow("*", "*")], Some(&only_mine)), Allow);
     }
+
+    /// The S3 documentation's bucket policy examples, evaluated for the requests they are
+    /// written for.
+    #[test]
+    fn s3_documentation_bucket_policy_examples() {
+        let put = |pairs: &[(&str, &str)]| {
+            let mut c = case(alice(), "s3:PutObject", "arn:aws:s3:::b/k");
+            for (k, v) in pairs {
+                c.context.set(k, *v);
+            }
+            c
+        };
+        let write = allow("s3:PutObject", "*");
+        // "Require SSE-S3": deny a wrong header value, and a missing header.
+        let deny_unencrypted = resource_policy(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Sid":"DenyIncorrectEncryptionHeader","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*",
+               "Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"AES256"}}},
+              {"Sid":"DenyUnEncryptedObjectUploads","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*",
+               "Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}]}"#,
+        );
+        assert_eq!(
+            put(&[]).bucket(&[&write], Some(&deny_unencrypted)),
+            ExplicitDeny
+        );
+        let kms = [("s3:x-amz-server-side-encryption", "aws:kms")];
+        assert_eq!(
+            put(&kms).bucket(&[&write], Some(&deny_unencrypted)),
+            ExplicitDeny
+        );
+        let aes = [("s3:x-amz-server-side-encryption", "AES256")];
+        assert_eq!(put(&aes).bucket(&[&write], Some(&deny_unencrypted)), Allow);
+        // Deny never grants: without the identity policy nothing allows.
+        assert_eq!(put(&aes).bucket(&[], Some(&deny_unencrypted)), ImplicitDeny);
+
+        // "Require SSE-KMS with a specific key".
+        let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let require_key = resource_policy(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*",
+               "Condition":{{"StringNotEqualsIfExists":{{"s3:x-amz-server-side-encryption-aws-kms-key-id":"{key}"}}}}}}}}"#
+        ));
+        let other = "arn:aws:kms:us-east-1:111122223333:key/other";
+        let with_key = |k: &str| {
+            put(&[
+                ("s3:x-amz-server-side-encryption", "aws:kms"),
+                ("s3:x-amz-server-side-encryption-aws-kms-key-id", k),
+            ])
+        };
+        assert_eq!(with_key(key).bucket(&[&write], Some(&require_key)), Allow);
+        assert_eq!(
+            with_key(other).bucket(&[&write], Some(&require_key)),
+            ExplicitDeny
+        );
+        // IfExists holds for an absent key, so the Deny covers uploads without the header.
+        assert_eq!(put(&[]).bucket(&[&write], Some(&require_key)), ExplicitDeny);
+
+        // "Deny requests that do not use TLS" binds the root user too.
+        let tls_only = resource_policy(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*",
+               "Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}}"#,
+        );
+        let mut root = case(Principal::root(ACCT), "s3:GetObject", "arn:aws:s3:::b/k");
+        root.context.set("aws:SecureTransport", "false");
+        assert_eq!(root.bucket(&[], Some(&tls_only)), ExplicitDeny);
+        root.context.set("aws:SecureTransport", "true");
+        assert_eq!(root.bucket(&[], Some(&tls_only)), Allow);
+
+        // "Restrict access to specific IP addresses": public read from one range, with an
+        // exception carved out of it.
+        let by_ip = resource_policy(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
+               "Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"},"NotIpAddress":{"aws:SourceIp":"192.0.2.188/32"}}}]}"#,
+        );
+        let get_from = |ip: &str| {
+            let mut c = case(Principal::anonymous(), "s3:GetObject", "arn:aws:s3:::b/k");
+            c.context.set("aws:SourceIp", ip);
+            c
+        };
+        assert_eq!(get_from("192.0.2.1").bucket(&[], Some(&by_ip)), Allow);
+        assert_eq!(
+            get_from("192.0.2.188").bucket(&[], Some(&by_ip)),
+            ImplicitDeny
+        );
+        assert_eq!(
+            get_from("203.0.113.1").bucket(&[], Some(&by_ip)),
+            ImplicitDeny
+        );
+        // The grant is for objects only: listing stays closed to anonymous callers.
+        let list = case(Principal::anonymous(), "s3:ListBucket", "arn:aws:s3:::b");
+        assert_eq!(list.bucket(&[], Some(&by_ip)), ImplicitDeny);
+    }
+
+    /// IAM's evaluation examples across accounts: a bucket policy granting another
+    /// account's user needs that user's identity policy too, and a deny in either side wins.
+    #[test]
+    fn cross_account_bucket_grant_with_denies_on_either_side() {
+        let bob = Principal::user(OTHER, "bob");
+        let c = case(bob, "s3:GetObject", "arn:aws:s3:::b/k");
+        let grant_bob = grant(
+            "Allow",
+            r#"{"AWS":"arn:aws:iam::444455556666:user/bob"}"#,
+            "s3:GetObject",
+            "arn:aws:s3:::b/*",
+        );
+        let read = allow("s3:GetObject", "*");
+        assert_eq!(c.bucket(&[&read], Some(&grant_bob)), Allow);
+        assert_eq!(c.bucket(&[], Some(&grant_bob)), ImplicitDeny);
+        assert_eq!(c.bucket(&[&read], None), ImplicitDeny);
+        let no_reads = deny("s3:GetObject", "arn:aws:s3:::b/*");
+        assert_eq!(
+            c.bucket(&[&read, &no_reads], Some(&grant_bob)),
+            ExplicitDeny
+        );
+        let deny_bob = grant(
+            "Deny",
+            r#"{"AWS":"444455556666"}"#,
+            "s3:*",
+            "arn:aws:s3:::b/*",
+        );
+        assert_eq!(c.bucket(&[&read], Some(&deny_bob)), ExplicitDeny);
+        // NotPrincipal with Deny: everyone but bob is refused, bob still needs an allow.
+        let only_bob = resource_policy(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::444455556666:user/bob"},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"},
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:user/bob"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+        );
+        assert_eq!(c.bucket(&[&read], Some(&only_bob)), Allow);
+        let alice_get = case(alice(), "s3:GetObject", "arn:aws:s3:::b/k");
+        assert_eq!(alice_get.bucket(&[&read], Some(&only_bob)), ExplicitDeny);
+        assert_eq!(
+            case(Principal::root(ACCT), "s3:GetObject", "arn:aws:s3:::b/k")
+                .bucket(&[], Some(&only_bob)),
+            ExplicitDeny
+        );
+    }
 }

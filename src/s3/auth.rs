@@ -1,36 +1,34 @@
-//! Who is calling: the account's credentials for SigV4, and the checks S3 makes of every
-//! signed request before it is authorized (a known access key, the right region scope).
+//! Who is calling: the identities' credentials for SigV4, and the region scope S3 checks
+//! of every request before it is authorized.
+
+use std::sync::Arc;
 
 use http::HeaderMap;
-use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
-/// The account's root user; IAM users arrive with the policy work.
-pub struct RootAuth {
-    access_key: String,
-    secret_key: SecretKey,
+use crate::identity::Identities;
+
+/// SigV4 secrets of every identity the gateway knows (the root user and IAM users).
+pub struct IdentityAuth {
+    identities: Arc<Identities>,
 }
 
-impl RootAuth {
-    pub fn new(access_key: String, secret_key: String) -> RootAuth {
-        RootAuth {
-            access_key,
-            secret_key: SecretKey::from(secret_key),
-        }
+impl IdentityAuth {
+    pub fn new(identities: Arc<Identities>) -> IdentityAuth {
+        IdentityAuth { identities }
     }
 }
 
 #[async_trait::async_trait]
-impl S3Auth for RootAuth {
+impl S3Auth for IdentityAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if access_key == self.access_key {
-            Ok(self.secret_key.clone())
-        } else {
-            Err(s3_error!(
+        match self.identities.lookup(access_key) {
+            Some(id) => Ok(SecretKey::from(id.secret_key.clone())),
+            None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
-            ))
+            )),
         }
     }
 }
@@ -61,23 +59,6 @@ pub fn check_region(expected: &str, headers: &HeaderMap, query: Option<&str>) ->
             "The authorization header is malformed; the region '{region}' is wrong; expecting '{expected}'"
         )),
         _ => Ok(()),
-    }
-}
-
-pub struct RequestChecks {
-    pub region: String,
-}
-
-#[async_trait::async_trait]
-impl S3Access for RequestChecks {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_none() {
-            return Err(s3_error!(
-                AccessDenied,
-                "Anonymous access is not allowed; sign the request"
-            ));
-        }
-        check_region(&self.region, cx.headers(), cx.uri().query())
     }
 }
 

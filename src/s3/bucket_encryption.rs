@@ -7,6 +7,9 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use super::access::Authorizer;
 use crate::catalog::{Bucket, Catalog};
 use crate::objects::SseRequest;
 
@@ -172,12 +175,15 @@ fn render(cfg: &BucketEncryption) -> S3Result<String> {
 
 pub struct BucketEncryptionRoute {
     catalog: Catalog,
-    region: String,
+    authorizer: Arc<Authorizer>,
 }
 
 impl BucketEncryptionRoute {
-    pub fn new(catalog: Catalog, region: String) -> BucketEncryptionRoute {
-        BucketEncryptionRoute { catalog, region }
+    pub fn new(catalog: Catalog, authorizer: Arc<Authorizer>) -> BucketEncryptionRoute {
+        BucketEncryptionRoute {
+            catalog,
+            authorizer,
+        }
     }
 }
 
@@ -204,13 +210,16 @@ impl S3Route for BucketEncryptionRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        if req.credentials.is_none() {
-            return Err(s3_error!(
-                AccessDenied,
-                "Anonymous access is not allowed; sign the request"
-            ));
-        }
-        super::auth::check_region(&self.region, &req.headers, req.uri.query())
+        let bucket = bucket_of(&req.uri)
+            .ok_or_else(|| s3_error!(InvalidRequest))?
+            .to_owned();
+        // DeleteBucketEncryption is authorized as s3:PutEncryptionConfiguration, as on S3.
+        let action = if req.method == Method::GET {
+            "s3:GetEncryptionConfiguration"
+        } else {
+            "s3:PutEncryptionConfiguration"
+        };
+        self.authorizer.check_route(req, &bucket, action).await
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {

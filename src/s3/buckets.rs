@@ -29,9 +29,10 @@ impl SealgateS3 {
                 ));
             }
         }
+        let owner = self.caller_account(&req.extensions);
         self.svc
             .catalog()
-            .create_bucket(&input.bucket, &self.region, self.svc.now_ms())
+            .create_owned_bucket(&input.bucket, &self.region, &owner, self.svc.now_ms())
             .await?;
         let output = CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
@@ -66,6 +67,7 @@ impl SealgateS3 {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let prefix = req.input.prefix.unwrap_or_default();
+        let account = self.caller_account(&req.extensions);
         let buckets = self
             .svc
             .catalog()
@@ -73,6 +75,7 @@ impl SealgateS3 {
             .await?
             .into_iter()
             .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| b.owner_account.as_deref().unwrap_or(&self.account_id) == account)
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(timestamp(b.created_ms)),
@@ -81,7 +84,7 @@ impl SealgateS3 {
             .collect();
         let output = ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(self.owner.clone()),
+            owner: Some(Self::owner_of(&account)),
             ..Default::default()
         };
         Ok(S3Response::new(output))

@@ -193,7 +193,7 @@ impl SealgateS3 {
             contents: Some(
                 page.entries
                     .iter()
-                    .map(|v| object_entry(v, encode, Some(self.owner.clone())))
+                    .map(|v| object_entry(v, encode, Some(self.bucket_owner(&req.extensions))))
                     .collect(),
             ),
             common_prefixes: Some(
@@ -243,7 +243,7 @@ impl SealgateS3 {
         let owner = input
             .fetch_owner
             .unwrap_or(false)
-            .then(|| self.owner.clone());
+            .then(|| self.bucket_owner(&req.extensions));
         let output = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(&prefix)),
@@ -333,7 +333,7 @@ impl SealgateS3 {
                     version_id: Some(v.version_id.clone()),
                     is_latest: Some(v.is_latest),
                     last_modified: Some(timestamp(v.last_modified_ms)),
-                    owner: Some(self.owner.clone()),
+                    owner: Some(self.bucket_owner(&req.extensions)),
                 });
             } else {
                 versions.push(s3s::dto::ObjectVersion {
@@ -346,7 +346,7 @@ impl SealgateS3 {
                     storage_class: Some(ObjectVersionStorageClass::from_static(
                         ObjectVersionStorageClass::STANDARD,
                     )),
-                    owner: Some(self.owner.clone()),
+                    owner: Some(self.bucket_owner(&req.extensions)),
                     ..Default::default()
                 });
             }

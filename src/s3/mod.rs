@@ -1,8 +1,10 @@
 //! The S3 edge: `s3s` parses and authenticates requests; this module turns them into object
 //! service calls and maps results and errors back to S3's shapes.
 
+pub mod access;
 mod auth;
 mod bucket_encryption;
+mod bucket_policy;
 mod buckets;
 mod caller;
 pub mod compat;
@@ -16,13 +18,11 @@ pub mod sse;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
-pub use auth::{RequestChecks, RootAuth};
+pub use access::{Authorizer, CallerIdentity, S3Authorization, SourceIp};
+pub use auth::IdentityAuth;
 pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::Transport;
 
-use std::sync::Arc;
-
-use crate::identity::Identities;
 use crate::objects::ObjectService;
 use sse::SsePolicy;
 
@@ -30,9 +30,8 @@ pub struct EdgeSettings {
     pub region: String,
     pub allow_sse_c_over_http: bool,
     pub max_put_size: u64,
-    /// Canonical id of the single account's owner, shown as Owner in listings.
-    pub owner_id: String,
-    pub identities: Arc<Identities>,
+    /// The gateway's own account: owner of buckets created before owners were recorded.
+    pub account_id: String,
 }
 
 pub struct SealgateS3 {
@@ -40,8 +39,7 @@ pub struct SealgateS3 {
     region: String,
     sse: SsePolicy,
     max_put_size: u64,
-    owner: Owner,
-    identities: Arc<Identities>,
+    account_id: String,
 }
 
 impl SealgateS3 {
@@ -53,12 +51,34 @@ impl SealgateS3 {
                 allow_sse_c_over_http: s.allow_sse_c_over_http,
             },
             max_put_size: s.max_put_size,
-            owner: Owner {
-                display_name: Some("sealgate".into()),
-                id: Some(s.owner_id),
-            },
-            identities: s.identities,
+            account_id: s.account_id,
         }
+    }
+
+    /// The Owner shown for `account`: its canonical id, and the account id as display name.
+    fn owner_of(account: &str) -> Owner {
+        Owner {
+            display_name: Some(account.to_owned()),
+            id: Some(access::canonical_id(account)),
+        }
+    }
+
+    /// The owner of the bucket a request addresses (authorization found it), shown as the
+    /// Owner of its objects and uploads: writers act for the bucket owner (S3's
+    /// BucketOwnerEnforced).
+    fn bucket_owner(&self, ext: &http::Extensions) -> Owner {
+        match ext.get::<access::BucketOwner>() {
+            Some(o) => Self::owner_of(&o.0),
+            None => Self::owner_of(&self.account_id),
+        }
+    }
+
+    /// The account of the calling identity (the gateway's account when none is known).
+    fn caller_account(&self, ext: &http::Extensions) -> String {
+        ext.get::<CallerIdentity>()
+            .map(|c| c.principal.account.clone())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| self.account_id.clone())
     }
 }
 
@@ -105,6 +125,30 @@ impl S3 for SealgateS3 {
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         self.put_bucket_versioning_op(req).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.put_bucket_policy_op(req).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.get_bucket_policy_op(req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.delete_bucket_policy_op(req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.get_bucket_policy_status_op(req).await
     }
     async fn put_object(
         &self,

@@ -63,7 +63,7 @@ impl SealgateS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let t = transport(&req.extensions);
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let bucket = self.svc.catalog().bucket(&input.bucket).await?;
@@ -153,7 +153,7 @@ impl SealgateS3 {
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -235,7 +235,7 @@ impl SealgateS3 {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let source_key =
             self.customer_key(customer_headers!(copy_source req.input), &req.extensions)?;
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         let number = part_number(input.part_number)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
@@ -345,10 +345,10 @@ impl SealgateS3 {
             max_parts: Some(max as i32),
             is_truncated: Some(truncated),
             initiator: Some(Initiator {
-                display_name: self.owner.display_name.clone(),
-                id: self.owner.id.clone(),
+                display_name: self.bucket_owner(&req.extensions).display_name,
+                id: self.bucket_owner(&req.extensions).id,
             }),
-            owner: Some(self.owner.clone()),
+            owner: Some(self.bucket_owner(&req.extensions)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: algorithm,
             parts: Some(
@@ -443,10 +443,10 @@ impl SealgateS3 {
                         upload_id: Some(u.upload_id.clone()),
                         initiated: Some(timestamp(u.initiated_ms)),
                         initiator: Some(Initiator {
-                            display_name: self.owner.display_name.clone(),
-                            id: self.owner.id.clone(),
+                            display_name: self.bucket_owner(&req.extensions).display_name,
+                            id: self.bucket_owner(&req.extensions).id,
                         }),
-                        owner: Some(self.owner.clone()),
+                        owner: Some(self.bucket_owner(&req.extensions)),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                         checksum_algorithm: u
                             .checksum_algorithm

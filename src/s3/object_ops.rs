@@ -296,7 +296,7 @@ impl SealgateS3 {
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let ext_transport = transport(&req.extensions);
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -422,7 +422,7 @@ impl SealgateS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let plan = self
             .plan_read(read_request!(req.input, customer, caller), true)
             .await?;
@@ -570,11 +570,15 @@ impl SealgateS3 {
         }
         self.svc.catalog().bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
+        let denied = req.extensions.get::<super::access::DeniedDeletes>();
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for obj in objects {
             let marker_id = uuid::Uuid::new_v4().simple().to_string();
+            let is_denied =
+                denied.is_some_and(|d| d.0.contains(&(obj.key.clone(), obj.version_id.clone())));
             let result = match check_version_id(obj.version_id.as_deref()) {
                 Err(e) => Err(e),
+                Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(()) => self
                     .svc
                     .catalog()
@@ -656,7 +660,7 @@ impl SealgateS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let ext_transport = transport(&req.extensions);
-        let caller = self.kms_caller(req.credentials.as_ref(), &req.extensions);
+        let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
