@@ -49,6 +49,8 @@ pub(crate) struct KmsLink {
     writing: Mutex<HashMap<(String, String, String), Arc<BucketKey>>>,
     /// KMS blob -> bucket key, for reads.
     reading: Mutex<HashMap<Vec<u8>, Arc<BucketKey>>>,
+    /// Held while a new bucket key is asked for, so concurrent first writers share one.
+    minting: tokio::sync::Mutex<()>,
 }
 
 impl KmsLink {
@@ -59,6 +61,7 @@ impl KmsLink {
             via_service,
             writing: Mutex::default(),
             reading: Mutex::default(),
+            minting: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -244,41 +247,35 @@ impl ObjectService {
             key_arn.clone(),
             serde_json::to_string(&req.context).unwrap_or_default(),
         );
-        let now = self.now_ms();
-        // A cached bucket key still answers to the key's state and the caller's rights,
-        // and is replaced once the key rotates.
-        let current = match cached(&link.writing, &slot) {
-            Some(bk) if bk.until_ms > now => {
-                let material = link
-                    .kms
-                    .check_use(
-                        caller,
-                        &key_arn,
-                        ("kms:GenerateDataKey", "GenerateDataKey"),
-                        &context,
-                    )
-                    .await
-                    .map_err(ObjectError::Kms)?;
-                (material == bk.material_id).then_some(bk)
-            }
-            _ => None,
-        };
-        let bk = match current {
+        let bk = match self
+            .usable_bucket_key(link, caller, &slot, &context)
+            .await?
+        {
             Some(bk) => bk,
             None => {
-                let out = self.kms_generate(caller, &key_arn, &context).await?;
-                let mut key = Zeroizing::new([0u8; 32]);
-                key.copy_from_slice(data_key_from(&out.plaintext)?.as_bytes());
-                let bk = Arc::new(BucketKey {
-                    key,
-                    blob: out.ciphertext_blob,
-                    key_arn: out.key_arn,
-                    material_id: out.material_id,
-                    until_ms: now.saturating_add(BUCKET_KEY_LIFETIME_MS),
-                });
-                insert_bounded(&link.writing, slot, bk.clone());
-                insert_bounded(&link.reading, bk.blob.clone(), bk.clone());
-                bk
+                let _minting = link.minting.lock().await;
+                // Another writer may have made one while this one waited.
+                match self
+                    .usable_bucket_key(link, caller, &slot, &context)
+                    .await?
+                {
+                    Some(bk) => bk,
+                    None => {
+                        let out = self.kms_generate(caller, &key_arn, &context).await?;
+                        let mut key = Zeroizing::new([0u8; 32]);
+                        key.copy_from_slice(data_key_from(&out.plaintext)?.as_bytes());
+                        let bk = Arc::new(BucketKey {
+                            key,
+                            blob: out.ciphertext_blob,
+                            key_arn: out.key_arn,
+                            material_id: out.material_id,
+                            until_ms: self.now_ms().saturating_add(BUCKET_KEY_LIFETIME_MS),
+                        });
+                        insert_bounded(&link.writing, slot, bk.clone());
+                        insert_bounded(&link.reading, bk.blob.clone(), bk.clone());
+                        bk
+                    }
+                }
             }
         };
         let mut object_salt = [0u8; 32];
@@ -299,6 +296,32 @@ impl ObjectService {
             bucket_key: true,
         };
         Ok((data_key, wrapped, sse))
+    }
+
+    /// The cached bucket key of `slot` if it is still in its lifetime and of the key's
+    /// current material. A cached key still answers to the key's state and the caller's
+    /// rights: those are checked on every use.
+    async fn usable_bucket_key(
+        &self,
+        link: &KmsLink,
+        caller: &Caller,
+        slot: &(String, String, String),
+        context: &BTreeMap<String, String>,
+    ) -> Result<Option<Arc<BucketKey>>> {
+        let Some(bk) = cached(&link.writing, slot).filter(|bk| bk.until_ms > self.now_ms()) else {
+            return Ok(None);
+        };
+        let material = link
+            .kms
+            .check_use(
+                caller,
+                &bk.key_arn,
+                ("kms:GenerateDataKey", "GenerateDataKey"),
+                context,
+            )
+            .await
+            .map_err(ObjectError::Kms)?;
+        Ok((material == bk.material_id).then_some(bk))
     }
 
     /// Opens a KMS-wrapped data key as the caller: KMS Decrypt, or a bucket key (cached
