@@ -272,15 +272,7 @@ impl KmsService {
                 "The key ID in the request does not identify a KMS key that can perform this operation.",
             ));
         }
-        self.authorize(
-            caller,
-            &entry.record,
-            action.0,
-            Some(action.1),
-            Some(context),
-            &[],
-        )?;
-        usable(&entry)?;
+        self.authorized_use(caller, &entry, action, context)?;
         let (plain, material_id) = open_symmetric(&entry, blob, context)?;
         note.key_version = Some(material_id.clone());
         Ok((plain, entry, material_id))
@@ -318,6 +310,20 @@ impl KmsService {
         context: &BTreeMap<String, String>,
     ) -> KmsResult<String> {
         let entry = self.resolve(key_ref, true).await?;
+        self.authorized_use(caller, &entry, action, context)?;
+        let (_, material_id, _) = symmetric_current(&entry)?;
+        Ok(material_id)
+    }
+
+    /// A use of the key by an in-process caller: allowed by its policies or grants, and
+    /// the key in a state that permits use.
+    fn authorized_use(
+        &self,
+        caller: &Caller,
+        entry: &KeyEntry,
+        action: (&str, &str),
+        context: &BTreeMap<String, String>,
+    ) -> KmsResult<()> {
         self.authorize(
             caller,
             &entry.record,
@@ -326,9 +332,7 @@ impl KmsService {
             Some(context),
             &[],
         )?;
-        usable(&entry)?;
-        let (_, material_id, _) = symmetric_current(&entry)?;
-        Ok(material_id)
+        usable(entry)
     }
 
     pub(super) async fn encrypt(

@@ -28,16 +28,18 @@ def user_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:user/{name}"
 
 
-def kms_config(extra: str = "") -> str:
-    lines = [f'account_id = "{ACCOUNT}"', extra]
-    for name, (ak, sk, policy) in USERS.items():
-        lines.append("[[users]]")
-        lines.append(f'name = "{name}"')
-        lines.append(f'access_key_id = "{ak}"')
-        lines.append(f'secret_access_key = "{sk}"')
+def users_config(account: str, users: dict, extra: str = "") -> str:
+    """A config of one account with `users` = {name: (access key, secret, policy or None)}."""
+    lines = [f'account_id = "{account}"', extra]
+    for name, (ak, sk, policy) in users.items():
+        lines += ["[[users]]", f'name = "{name}"', f'access_key_id = "{ak}"', f'secret_access_key = "{sk}"']
         if policy is not None:
             lines.append(f"policies = [{json.dumps(json.dumps(policy))}]")
     return "\n".join(lines) + "\n"
+
+
+def kms_config(extra: str = "") -> str:
+    return users_config(ACCOUNT, USERS, extra)
 
 
 def kms_client(endpoint: str, user: str | None = None, *, verify: bool = True, region: str = REGION,

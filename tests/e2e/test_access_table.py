@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import SealgateServer
+from kms_helpers import users_config
 from helpers import ACCESS_KEY, REGION, SECRET_KEY
 
 ACCOUNT = "444455556666"
@@ -53,12 +54,7 @@ KEY_POLICY = {"Version": "2012-10-17", "Statement": [
 
 
 def config() -> str:
-    lines = [f'account_id = "{ACCOUNT}"']
-    for name, (ak, sk, policy) in USERS.items():
-        lines += ["[[users]]", f'name = "{name}"', f'access_key_id = "{ak}"', f'secret_access_key = "{sk}"']
-        if policy is not None:
-            lines.append(f"policies = [{json.dumps(json.dumps(policy))}]")
-    return "\n".join(lines) + "\n"
+    return users_config(ACCOUNT, USERS)
 
 
 def client(srv, service: str, user: str | None):

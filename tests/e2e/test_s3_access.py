@@ -11,6 +11,7 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from conftest import AwsCli, make_client
+from kms_helpers import users_config
 from helpers import unique_bucket
 
 ACCOUNT = "111122223333"
@@ -36,12 +37,7 @@ def arn(user: str) -> str:
 
 
 def config() -> str:
-    lines = [f'account_id = "{ACCOUNT}"']
-    for name, (ak, sk, policy) in USERS.items():
-        lines += ["[[users]]", f'name = "{name}"', f'access_key_id = "{ak}"', f'secret_access_key = "{sk}"']
-        if policy is not None:
-            lines.append(f"policies = [{json.dumps(json.dumps(policy))}]")
-    return "\n".join(lines) + "\n"
+    return users_config(ACCOUNT, USERS)
 
 
 @pytest.fixture(scope="module")
