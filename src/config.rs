@@ -32,6 +32,8 @@ pub struct Config {
     pub region: String,
     /// The 12-digit account the gateway's users, buckets and keys belong to.
     pub account_id: String,
+    /// More accounts, each with a root user, for cross-account access.
+    pub accounts: Vec<Account>,
     pub users: Vec<User>,
     pub kms: KmsConfig,
     pub root: RootConfig,
@@ -86,10 +88,22 @@ fn default_key_label() -> String {
     "sealgate-root".into()
 }
 
-/// An IAM user of the account, with its access key and identity policies (JSON).
+/// Another account served by this gateway, with the access key of its root user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub id: String,
+    pub root_access_key_id: String,
+    pub root_secret_access_key: String,
+}
+
+/// An IAM user defined in the config, with its access key and identity policies (JSON).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
+    /// The user's account: `account_id` when absent.
+    #[serde(default)]
+    pub account: Option<String>,
     pub name: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -216,6 +230,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            accounts: Vec::new(),
             users: Vec::new(),
             kms: KmsConfig::default(),
             root: RootConfig::default(),
@@ -266,8 +281,28 @@ impl Config {
                 "choose tls.self_signed or tls.cert/tls.key, not both".into(),
             ));
         }
-        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        let is_account_id = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+        if !is_account_id(&self.account_id) {
             return Err(ConfigError::Invalid("account_id must be 12 digits".into()));
+        }
+        let mut ids = std::collections::HashSet::from([self.account_id.as_str()]);
+        for a in &self.accounts {
+            if !is_account_id(&a.id) || !ids.insert(&a.id) {
+                return Err(ConfigError::Invalid(format!(
+                    "accounts: id {:?} must be 12 digits and used once",
+                    a.id
+                )));
+            }
+        }
+        for u in &self.users {
+            if let Some(a) = &u.account
+                && !ids.contains(a.as_str())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "users.{}: account {a} is neither account_id nor one of [[accounts]]",
+                    u.name
+                )));
+            }
         }
         if self.audit.max_file_bytes < 4096 {
             return Err(ConfigError::Invalid(

@@ -1,10 +1,12 @@
-//! Who a request comes from: the account's root user and the IAM users of the config,
-//! each with an access key and the identity policies that say what it may do.
+//! Who a request comes from: the root users of the gateway's accounts, the IAM users of
+//! the config, and the users made through the IAM API, each with an access key and the
+//! identity policies that say what it may do.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::iam::IamService;
 use crate::policy::{Policy, PolicyKind, Principal};
 
 pub struct Identity {
@@ -23,7 +25,9 @@ impl std::fmt::Debug for Identity {
 
 #[derive(Default)]
 pub struct Identities {
-    by_access_key: HashMap<String, Arc<Identity>>,
+    /// Root users and config users: fixed for the life of the process.
+    configured: HashMap<String, Arc<Identity>>,
+    iam: Option<Arc<IamService>>,
 }
 
 impl Identities {
@@ -32,16 +36,29 @@ impl Identities {
         root_access_key: &str,
         root_secret_key: &str,
     ) -> Result<Identities, String> {
-        let account = &config.account_id;
         let mut ids = Identities::default();
-        ids.by_access_key.insert(
-            root_access_key.to_owned(),
-            Arc::new(Identity {
-                principal: Principal::root(account),
-                secret_key: root_secret_key.to_owned(),
-                policies: Vec::new(),
-            }),
-        );
+        let mut add = |ak: &str, identity: Identity| {
+            if ids
+                .configured
+                .insert(ak.to_owned(), Arc::new(identity))
+                .is_some()
+            {
+                return Err(format!("access key {ak} is configured twice"));
+            }
+            Ok(())
+        };
+        let root = |account: &str, secret: &str| Identity {
+            principal: Principal::root(account),
+            secret_key: secret.to_owned(),
+            policies: Vec::new(),
+        };
+        add(root_access_key, root(&config.account_id, root_secret_key))?;
+        for a in &config.accounts {
+            add(
+                &a.root_access_key_id,
+                root(&a.id, &a.root_secret_access_key),
+            )?;
+        }
         for user in &config.users {
             let policies = user
                 .policies
@@ -53,23 +70,27 @@ impl Identities {
                         .map_err(|e| format!("users.{}: policy {}: {e}", user.name, i + 1))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let account = user.account.as_deref().unwrap_or(&config.account_id);
             let identity = Identity {
                 principal: Principal::user(account, &user.name),
                 secret_key: user.secret_access_key.clone(),
                 policies,
             };
-            if ids
-                .by_access_key
-                .insert(user.access_key_id.clone(), Arc::new(identity))
-                .is_some()
-            {
-                return Err(format!("access key of user {} is used twice", user.name));
-            }
+            add(&user.access_key_id, identity)?;
         }
         Ok(ids)
     }
 
+    /// Adds the users made through the IAM API.
+    pub fn with_iam(mut self, iam: Arc<IamService>) -> Identities {
+        self.iam = Some(iam);
+        self
+    }
+
     pub fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.by_access_key.get(access_key).cloned()
+        self.configured
+            .get(access_key)
+            .cloned()
+            .or_else(|| self.iam.as_ref()?.lookup(access_key))
     }
 }

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::iam::{IamApi, is_iam_request};
 use crate::kms::quota::Quotas;
 use crate::kms::{KmsApi, KmsService, Peer, is_kms_request};
 use crate::objects::Collector;
@@ -152,6 +153,11 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
             config.kms.management_requests_per_second,
         ),
     });
+    let iam = Arc::new(IamApi {
+        iam: gateway.iam.clone(),
+        identities: gateway.identities.clone(),
+        kms: gateway.kms.clone(),
+    });
     let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
 
     let collector = Collector::new(gateway.objects.clone());
@@ -180,6 +186,7 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
         };
         let svc = service.clone();
         let kms = kms.clone();
+        let iam = iam.clone();
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(transport);
@@ -188,8 +195,13 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
                 }
                 let svc = svc.clone();
                 let kms = kms.clone();
+                let iam = iam.clone();
                 let facts = compat::RequestFacts::of(&req);
                 async move {
+                    if is_iam_request(&req) {
+                        let resp = iam.handle(req, peer).await;
+                        return Ok(resp.map(s3s::Body::from));
+                    }
                     if is_kms_request(&req) {
                         let resp = kms.handle(req, peer).await;
                         return Ok(resp.map(s3s::Body::from));

@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::config::{Pkcs11Config, RootKind};
 use crate::crypto::RootKey;
+use crate::iam::{IamService, IamStore};
 use crate::identity::Identities;
 use crate::kms::root::pkcs11;
 use crate::kms::{KmsService, KmsSettings};
@@ -225,6 +226,7 @@ pub struct Gateway {
     pub objects: ObjectService,
     pub kms: KmsService,
     pub identities: Arc<Identities>,
+    pub iam: Arc<IamService>,
     pub credentials: RootCredentials,
 }
 
@@ -264,8 +266,28 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         },
     )
     .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;
+    let config_users = config
+        .users
+        .iter()
+        .map(|u| {
+            let account = u
+                .account
+                .clone()
+                .unwrap_or_else(|| config.account_id.clone());
+            (account, u.name.clone())
+        })
+        .collect();
+    let iam = Arc::new(
+        IamService::open(
+            IamStore::new(&config.data_dir, root.iam_sealer(), config.storage.fsync),
+            clock.clone(),
+            config_users,
+        )
+        .map_err(|e| SetupError::Refused(format!("IAM state: {e}")))?,
+    );
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
-        .map_err(SetupError::Refused)?;
+        .map_err(SetupError::Refused)?
+        .with_iam(iam.clone());
     let objects =
         ObjectService::new(catalog, blobs, Arc::new(root), clock, settings).with_kms(kms.clone());
     let recovered = Collector::new(objects.clone()).recover().await?;
@@ -279,6 +301,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         objects,
         kms,
         identities: Arc::new(identities),
+        iam,
         credentials,
     })
 }

@@ -18,6 +18,7 @@ const CATALOG_SEAL: &[u8] = b"sealgate/v1/catalog metadata";
 const KMS_MATERIAL_SEAL: &[u8] = b"sealgate/v1/kms key material";
 const KMS_TOKEN_MAC: &[u8] = b"sealgate/v1/kms token mac";
 const AUDIT_MAC: &[u8] = b"sealgate/v1/audit log mac";
+const IAM_SEAL: &[u8] = b"sealgate/v1/iam state";
 const BUCKET_KEY_DATA_KEY: &[u8] = b"sealgate/v1/s3 bucket key data key ";
 const NONCE_LEN: usize = 12;
 
@@ -226,6 +227,11 @@ impl RootKey {
     /// The key that seals KMS key material at rest.
     pub fn kms_material_sealer(&self) -> CatalogSealer {
         CatalogSealer(derive(self.0.as_ref(), None, KMS_MATERIAL_SEAL))
+    }
+
+    /// The key that seals the IAM state (users, access key secrets, policies) at rest.
+    pub fn iam_sealer(&self) -> CatalogSealer {
+        CatalogSealer(derive(self.0.as_ref(), None, IAM_SEAL))
     }
 
     /// The MAC key that makes KMS grant and import tokens unforgeable.

@@ -1,0 +1,12 @@
+//! IAM: users, access keys, groups and managed policies made through the IAM API (`aws iam`,
+//! boto3's `iam` client) on the gateway's port, kept sealed in the data directory.
+
+pub mod api;
+pub mod model;
+pub mod service;
+pub mod store;
+mod xml;
+
+pub use api::{IamApi, is_iam_request};
+pub use service::{IamError, IamService};
+pub use store::IamStore;
