@@ -186,3 +186,19 @@ def test_multipart_uploads_need_kms_decrypt_as_on_aws(world):
     assert "kms:Decrypt" in err["Message"] and key["Arn"] in err["Message"], err["Message"]
     # Reading the single-part object needs kms:Decrypt as well.
     assert can_read(srv, "uploader", "single") == "AccessDenied"
+
+
+def test_the_aws_managed_key_works_only_through_s3(world):
+    """alias/aws/s3's policy lets any principal of the account use it via S3
+    (kms:ViaService), so S3 read permission suffices for its objects; the same principals
+    cannot use it directly."""
+    srv, _ = world
+    manager = client(srv, "s3", "manager")
+    put = manager.put_object(Bucket="team", Key="managed-key", Body=b"aws/s3", ServerSideEncryption="aws:kms")
+    managed = client(srv, "kms", None).describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    assert put["SSEKMSKeyId"] == managed["Arn"]
+    assert can_read(srv, "dev2", "managed-key") is True
+    assert can_read(srv, "dev3", "managed-key") == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        client(srv, "kms", "manager").generate_data_key(KeyId="alias/aws/s3", KeySpec="AES_256")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
