@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod fsutil;
 pub mod iam;
 pub mod identity;
 pub mod kms;

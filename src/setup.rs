@@ -1,7 +1,6 @@
 //! Start-up: the data directory, the root key, the account's root credentials, and the
 //! services wired together. Everything here fails closed with a message naming the file.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,23 +52,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
 
 /// Writes a secret file durably: temp file (0600) + fsync + rename + directory fsync.
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), SetupError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(contents).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
+    crate::fsutil::write_atomically(path, contents, true).map_err(io(path))
 }
 
 /// Whether anything sealed may exist under this configuration.

@@ -329,7 +329,12 @@ impl IamApi {
             "PutUserPolicy" => {
                 let name = p.req("UserName")?;
                 gate(&user_res(name))?;
-                iam.put_user_policy(acct, name, p.req("PolicyName")?, p.req("PolicyDocument")?)?;
+                iam.put_inline_policy(
+                    acct,
+                    Target::User(name),
+                    p.req("PolicyName")?,
+                    p.req("PolicyDocument")?,
+                )?;
                 Ok(None)
             }
             "GetUserPolicy" => {
@@ -351,7 +356,7 @@ impl IamApi {
             "DeleteUserPolicy" => {
                 let name = p.req("UserName")?;
                 gate(&user_res(name))?;
-                iam.delete_user_policy(acct, name, p.req("PolicyName")?)?;
+                iam.delete_inline_policy(acct, Target::User(name), p.req("PolicyName")?)?;
                 Ok(None)
             }
             "ListUserPolicies" => {
@@ -508,13 +513,18 @@ impl IamApi {
             "PutGroupPolicy" => {
                 let name = p.req("GroupName")?;
                 gate(&group_res(name))?;
-                iam.put_group_policy(acct, name, p.req("PolicyName")?, p.req("PolicyDocument")?)?;
+                iam.put_inline_policy(
+                    acct,
+                    Target::Group(name),
+                    p.req("PolicyName")?,
+                    p.req("PolicyDocument")?,
+                )?;
                 Ok(None)
             }
             "DeleteGroupPolicy" => {
                 let name = p.req("GroupName")?;
                 gate(&group_res(name))?;
-                iam.delete_group_policy(acct, name, p.req("PolicyName")?)?;
+                iam.delete_inline_policy(acct, Target::Group(name), p.req("PolicyName")?)?;
                 Ok(None)
             }
             "ListGroupPolicies" => {

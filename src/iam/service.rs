@@ -335,32 +335,30 @@ impl IamService {
         })
     }
 
-    pub fn put_user_policy(
+    /// Sets an inline policy of a user or group.
+    pub fn put_inline_policy(
         &self,
         account: &str,
-        user_name: &str,
+        target: Target<'_>,
         policy_name: &str,
         document: &str,
     ) -> IamResult<()> {
         check_name("policyName", policy_name, MAX_POLICY_NAME)?;
         parse_policy(document)?;
         self.change(account, |iam, _| {
-            user_mut(iam, user_name)?
-                .inline
-                .insert(policy_name.to_owned(), document.to_owned());
+            inline_mut(iam, target)?.insert(policy_name.to_owned(), document.to_owned());
             Ok(())
         })
     }
 
-    pub fn delete_user_policy(
+    pub fn delete_inline_policy(
         &self,
         account: &str,
-        user_name: &str,
+        target: Target<'_>,
         policy_name: &str,
     ) -> IamResult<()> {
         self.change(account, |iam, _| {
-            user_mut(iam, user_name)?
-                .inline
+            inline_mut(iam, target)?
                 .remove(policy_name)
                 .map(|_| ())
                 .ok_or_else(|| no_such_policy_name(policy_name))
@@ -489,38 +487,6 @@ impl IamService {
             Ok(())
         })
     }
-
-    pub fn put_group_policy(
-        &self,
-        account: &str,
-        group: &str,
-        policy_name: &str,
-        document: &str,
-    ) -> IamResult<()> {
-        check_name("policyName", policy_name, MAX_POLICY_NAME)?;
-        parse_policy(document)?;
-        self.change(account, |iam, _| {
-            group_mut(iam, group)?
-                .inline
-                .insert(policy_name.to_owned(), document.to_owned());
-            Ok(())
-        })
-    }
-
-    pub fn delete_group_policy(
-        &self,
-        account: &str,
-        group: &str,
-        policy_name: &str,
-    ) -> IamResult<()> {
-        self.change(account, |iam, _| {
-            group_mut(iam, group)?
-                .inline
-                .remove(policy_name)
-                .map(|_| ())
-                .ok_or_else(|| no_such_policy_name(policy_name))
-        })
-    }
 }
 
 /// What a managed policy is attached to.
@@ -528,6 +494,16 @@ impl IamService {
 pub enum Target<'a> {
     User(&'a str),
     Group(&'a str),
+}
+
+fn inline_mut<'a>(
+    iam: &'a mut AccountIam,
+    target: Target<'_>,
+) -> IamResult<&'a mut std::collections::BTreeMap<String, String>> {
+    Ok(match target {
+        Target::User(n) => &mut user_mut(iam, n)?.inline,
+        Target::Group(n) => &mut group_mut(iam, n)?.inline,
+    })
 }
 
 /// The policy documents that apply to a user: its inline and attached policies and those
@@ -624,7 +600,7 @@ mod tests {
         let key = iam.create_access_key(ACCT, "alice").unwrap().key;
         assert!(iam.lookup(&key.id).unwrap().policies.is_empty());
         // Policies reach a user inline, attached, and through a group.
-        iam.put_user_policy(ACCT, "alice", "inline", LIST_KEYS)
+        iam.put_inline_policy(ACCT, Target::User("alice"), "inline", LIST_KEYS)
             .unwrap();
         let (name, p) = iam
             .create_policy(ACCT, "managed", "/", "", LIST_KEYS)
@@ -634,7 +610,8 @@ mod tests {
             .unwrap();
         iam.create_group(ACCT, "team", "/").unwrap();
         iam.set_membership(ACCT, "team", "alice", true).unwrap();
-        iam.put_group_policy(ACCT, "team", "g", LIST_KEYS).unwrap();
+        iam.put_inline_policy(ACCT, Target::Group("team"), "g", LIST_KEYS)
+            .unwrap();
         assert_eq!(iam.lookup(&key.id).unwrap().policies.len(), 3);
         assert_eq!(
             iam.lookup(&key.id).unwrap().principal.arn,
@@ -664,7 +641,12 @@ mod tests {
         );
         iam.create_user(ACCT, "bob", "/").unwrap();
         let err = iam
-            .put_user_policy(ACCT, "bob", "p", r#"{"Statement":[{"Effect":"Maybe"}]}"#)
+            .put_inline_policy(
+                ACCT,
+                Target::User("bob"),
+                "p",
+                r#"{"Statement":[{"Effect":"Maybe"}]}"#,
+            )
             .unwrap_err();
         assert_eq!(err.code, "MalformedPolicyDocument");
         iam.create_access_key(ACCT, "bob").unwrap();

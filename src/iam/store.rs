@@ -64,34 +64,13 @@ impl IamStore {
         let json = serde_json::to_vec(state)
             .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?;
         let sealed = self.sealer.seal(CONTEXT, &json);
-        write_atomically(&self.path, &sealed, self.fsync).map_err(|source| StoreError::Io {
-            path: self.path.clone(),
-            source,
+        crate::fsutil::write_atomically(&self.path, &sealed, self.fsync).map_err(|source| {
+            StoreError::Io {
+                path: self.path.clone(),
+                source,
+            }
         })
     }
-}
-
-/// Temp file (0600) + fsync + rename + directory fsync: after a crash the file holds either
-/// the old state or the new one, whole.
-fn write_atomically(path: &Path, contents: &[u8], fsync: bool) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(contents)?;
-    if fsync {
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if fsync {
-        std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
