@@ -279,8 +279,7 @@ impl ObjectService {
             }
         };
         let mut object_salt = [0u8; 32];
-        getrandom::fill(&mut object_salt)
-            .map_err(|e| ObjectError::Kms(KmsError::internal(format!("random source: {e}"))))?;
+        crate::crypto::fill_random(&mut object_salt);
         let data_key = DataKey::derive_from_bucket_key(&bk.key, &object_salt, bucket);
         let wrapped = WrappedKey {
             wrapping: Wrapping::KmsBucketKey {
