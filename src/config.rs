@@ -294,12 +294,32 @@ impl Config {
                 )));
             }
         }
+        let mut names = std::collections::HashSet::new();
         for u in &self.users {
             if let Some(a) = &u.account
                 && !ids.contains(a.as_str())
             {
                 return Err(ConfigError::Invalid(format!(
                     "users.{}: account {a} is neither account_id nor one of [[accounts]]",
+                    u.name
+                )));
+            }
+            // IAM's user names: [\w+=,.@-]{1,64}, unique in an account regardless of case.
+            let valid = !u.name.is_empty()
+                && u.name.len() <= 64
+                && u.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "users: name {:?} must be 1-64 letters, digits or +=,.@_-",
+                    u.name
+                )));
+            }
+            let account = u.account.as_deref().unwrap_or(&self.account_id);
+            if !names.insert((account, u.name.to_ascii_lowercase())) {
+                return Err(ConfigError::Invalid(format!(
+                    "users.{}: account {account} has this user name twice (names ignore case)",
                     u.name
                 )));
             }
@@ -392,5 +412,32 @@ mod tests {
         let mut c = Config::default();
         c.tls.cert = Some("c.pem".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn config_users_have_iam_names_unique_per_account_regardless_of_case() {
+        let users = |names: &[(&str, Option<&str>)]| {
+            let mut c: Config = toml::from_str(
+                "[[accounts]]\nid = \"111122223333\"\nroot_access_key_id = \"AKIAOTHER\"\nroot_secret_access_key = \"s\"",
+            )
+            .unwrap();
+            c.users = names
+                .iter()
+                .enumerate()
+                .map(|(i, (name, account))| User {
+                    name: (*name).into(),
+                    access_key_id: format!("AKIAUSER{i}"),
+                    secret_access_key: "s".into(),
+                    account: account.map(Into::into),
+                    policies: Vec::new(),
+                })
+                .collect();
+            c.validate()
+        };
+        users(&[("bob", None), ("bob", Some("111122223333"))]).unwrap();
+        assert!(users(&[("bob", None), ("Bob", None)]).is_err());
+        assert!(users(&[("bob", Some("111122223333")), ("BOB", Some("111122223333"))]).is_err());
+        assert!(users(&[("bad name", None)]).is_err());
+        assert!(users(&[("", None)]).is_err());
     }
 }
