@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
 
-use super::model::{AccountIam, group_arn, policy_arn, user_arn};
+use super::model::{AccountIam, User, group_arn, policy_arn, user_arn};
 use super::service::{
     IamError, IamResult, IamService, Target, group_of, no_such_policy_name, policy_name_of, user_of,
 };
@@ -212,10 +212,28 @@ impl IamApi {
             return Ok(name);
         }
         match &caller.principal.kind {
-            PrincipalKind::User { name } => Ok(name),
+            PrincipalKind::User { name } => {
+                self.refuse_config_user(&caller.principal.account, name)?;
+                Ok(name)
+            }
             _ => Err(IamError::validation(
                 "The account root user has no IAM user; name one with UserName. Root credentials are set in the gateway's config.",
             )),
+        }
+    }
+
+    /// Config users are shown by GetUser and ListUsers; everything else about them (keys,
+    /// policies, groups, deletion) is in the config, not in the API's reach.
+    fn refuse_config_user(&self, account: &str, name: &str) -> IamResult<()> {
+        match self.iam.config_user(account, name) {
+            Some((name, _)) => Err(IamError::new(
+                "UnmodifiableEntity",
+                400,
+                format!(
+                    "User {name} is defined in the gateway's config; its access key, policies and group memberships are managed there, not through the IAM API."
+                ),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -223,6 +241,11 @@ impl IamApi {
         let account = caller.principal.account.clone();
         let acct = account.as_str();
         let iam = &self.iam;
+        if let Some(name) = p.opt("UserName")
+            && !matches!(action, "CreateUser" | "GetUser" | "ListUsers")
+        {
+            self.refuse_config_user(acct, name)?;
+        }
         let user_res = |name: &str| {
             let path = iam.read(acct, |a| a.users.get(name).map(|u| u.path.clone()));
             user_arn(acct, path.as_deref().unwrap_or("/"), name)
@@ -252,6 +275,9 @@ impl IamApi {
                     }
                 };
                 gate(&user_res(&name))?;
+                if let Some((name, u)) = iam.config_user(acct, &name) {
+                    return Ok(Some(Xml::new().wrap("User", xml::user(acct, &name, &u))));
+                }
                 iam.read(acct, |a| {
                     let u = user_of(a, &name)?;
                     Ok(Some(Xml::new().wrap("User", xml::user(acct, &name, u))))
@@ -260,15 +286,24 @@ impl IamApi {
             "ListUsers" => {
                 gate(&format!("arn:aws:iam::{acct}:user/"))?;
                 let prefix = p.opt("PathPrefix").unwrap_or("/");
-                Ok(Some(iam.read(acct, |a| {
+                let mut users: Vec<(String, User)> = iam
+                    .config_user_names(acct)
+                    .iter()
+                    .filter_map(|n| iam.config_user(acct, n))
+                    .collect();
+                iam.read(acct, |a| {
+                    users.extend(a.users.iter().map(|(n, u)| (n.clone(), u.clone())));
+                });
+                users.sort_by(|(a, _), (b, _)| a.cmp(b));
+                Ok(Some(
                     Xml::new().list(
                         "Users",
-                        a.users
+                        users
                             .iter()
                             .filter(|(_, u)| u.path.starts_with(prefix))
                             .map(|(n, u)| xml::user(acct, n, u)),
-                    )
-                })))
+                    ),
+                ))
             }
             "DeleteUser" => {
                 let name = p.req("UserName")?;
@@ -583,4 +618,34 @@ fn attached_list(
             Xml::new().el("PolicyName", &name).el("PolicyArn", arn)
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(scope: &str) -> http::Request<()> {
+        http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(
+                http::header::AUTHORIZATION,
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261123/{scope}/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+                ),
+            )
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn only_requests_signed_for_iam_are_iam_requests() {
+        assert!(is_iam_request(&signed("us-east-1/iam")));
+        // The aws CLI signs IAM for us-east-1, but any region is IAM's.
+        assert!(is_iam_request(&signed("eu-west-3/iam")));
+        assert!(!is_iam_request(&signed("us-east-1/s3")));
+        assert!(!is_iam_request(&signed("us-east-1/kms")));
+        let unsigned = http::Request::builder().uri("/").body(()).unwrap();
+        assert!(!is_iam_request(&unsigned));
+    }
 }

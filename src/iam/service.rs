@@ -79,8 +79,26 @@ pub struct IamService {
     /// Changes are serialized; each one is saved before the in-memory state moves on.
     state: Mutex<IamState>,
     identities: RwLock<HashMap<String, Arc<Identity>>>,
-    /// Users defined in the config, by (account, name): the API cannot create or change them.
-    config_users: HashSet<(String, String)>,
+    /// Users defined in the config, (account, lowercase name) -> name: the API shows them
+    /// but cannot create or change them.
+    config_users: HashMap<(String, String), String>,
+    /// When this process loaded its config: the creation date shown for config users.
+    opened: String,
+}
+
+/// Why the IAM state cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+    #[error(
+        "users.{name}: account {account} also has a user {stored} made through the IAM API; remove one of them (delete the IAM user with the config user left out, then add it back)"
+    )]
+    ConfigUserTaken {
+        account: String,
+        name: String,
+        stored: String,
+    },
 }
 
 fn check_name(kind: &str, name: &str, max: usize) -> IamResult<()> {
@@ -127,6 +145,18 @@ fn random_id(prefix: &str, len: usize) -> String {
     format!("{prefix}{tail}")
 }
 
+fn config_user_id(account: &str, name: &str) -> String {
+    use sha2::Digest as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = sha2::Sha256::digest(format!("sealgate config user\0{account}\0{name}"));
+    let tail: String = digest
+        .iter()
+        .take(17)
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
+    format!("AIDA{tail}")
+}
+
 fn random_secret() -> String {
     use base64::Engine as _;
     let mut bytes = [0u8; 30];
@@ -139,14 +169,35 @@ impl IamService {
         store: IamStore,
         clock: SharedClock,
         config_users: HashSet<(String, String)>,
-    ) -> Result<IamService, super::store::StoreError> {
+    ) -> Result<IamService, OpenError> {
         let state = store.load()?;
+        // IAM names are unique regardless of case; two users of one name would share an ARN.
+        for (account, name) in &config_users {
+            let stored = state.accounts.get(account).and_then(|a| {
+                a.users
+                    .keys()
+                    .find(|n| n.eq_ignore_ascii_case(name))
+                    .cloned()
+            });
+            if let Some(stored) = stored {
+                return Err(OpenError::ConfigUserTaken {
+                    account: account.clone(),
+                    name: name.clone(),
+                    stored,
+                });
+            }
+        }
+        let opened = crate::audit::format_time(clock.now());
         let svc = IamService {
             store,
             clock,
             state: Mutex::new(state),
             identities: RwLock::default(),
-            config_users,
+            config_users: config_users
+                .into_iter()
+                .map(|(a, n)| ((a, n.to_ascii_lowercase()), n))
+                .collect(),
+            opened,
         };
         let state = svc.lock().clone();
         svc.rebuild(&state);
@@ -177,11 +228,25 @@ impl IamService {
         let mut map = HashMap::new();
         for (account, iam) in &state.accounts {
             for (name, user) in &iam.users {
-                let policies = effective_documents(account, iam, name, user)
+                let parsed = effective_documents(account, iam, name, user)
                     .into_iter()
-                    .filter_map(|doc| Policy::parse(doc, PolicyKind::Identity).ok())
-                    .map(Arc::new)
-                    .collect::<Vec<_>>();
+                    .map(|doc| Policy::parse(doc, PolicyKind::Identity).map(Arc::new))
+                    .collect::<Result<Vec<_>, _>>();
+                // Every stored policy parsed when it was stored; one that no longer does (a
+                // stricter grammar after an upgrade) may hold a Deny, so dropping it alone could
+                // widen what the user may do. Such a user does not authenticate until fixed.
+                let policies = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(
+                            account = %account,
+                            user = %name,
+                            error = %e,
+                            "a stored policy of this IAM user no longer parses; its access keys are refused"
+                        );
+                        continue;
+                    }
+                };
                 for key in user.keys.iter().filter(|k| k.active) {
                     let identity = Identity {
                         principal: Principal::user(account, name),
@@ -222,9 +287,39 @@ impl IamService {
         f(guard.accounts.get(account).unwrap_or(&empty))
     }
 
-    fn is_config_user(&self, account: &str, name: &str) -> bool {
+    pub fn is_config_user(&self, account: &str, name: &str) -> bool {
         self.config_users
-            .contains(&(account.to_owned(), name.to_owned()))
+            .contains_key(&(account.to_owned(), name.to_ascii_lowercase()))
+    }
+
+    /// A config user as the API shows it, with its name as configured: read-only, path `/`,
+    /// a user id derived from its account and name (stable across restarts), created when
+    /// the config was loaded.
+    pub fn config_user(&self, account: &str, name: &str) -> Option<(String, User)> {
+        let name = self
+            .config_users
+            .get(&(account.to_owned(), name.to_ascii_lowercase()))?;
+        let user = User {
+            user_id: config_user_id(account, name),
+            path: "/".into(),
+            created: self.opened.clone(),
+            keys: Vec::new(),
+            inline: Default::default(),
+            attached: BTreeSet::new(),
+        };
+        Some((name.clone(), user))
+    }
+
+    /// The names of one account's config users.
+    pub fn config_user_names(&self, account: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .config_users
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|(_, n)| n.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn create_user(&self, account: &str, name: &str, path: &str) -> IamResult<User> {
@@ -629,6 +724,77 @@ mod tests {
         let identity = again.lookup(&key.id).unwrap();
         assert_eq!(identity.secret_key, key.secret);
         assert_eq!(identity.policies.len(), 3);
+    }
+
+    #[test]
+    fn config_users_are_shown_read_only_and_their_names_stay_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootKey::generate();
+        let iam = service(dir.path(), &root);
+        // Names are compared without case, as IAM does.
+        assert_eq!(
+            iam.create_user(ACCT, "FromConfig", "/").unwrap_err().code,
+            "EntityAlreadyExists"
+        );
+        let (name, user) = iam.config_user(ACCT, "FROMCONFIG").unwrap();
+        assert_eq!(name, "fromconfig");
+        assert!(user.user_id.starts_with("AIDA") && user.user_id.len() == 21);
+        assert_eq!(
+            user.user_id,
+            service(dir.path(), &root)
+                .config_user(ACCT, "fromconfig")
+                .unwrap()
+                .1
+                .user_id,
+            "a config user's id is the same after a restart"
+        );
+        assert!(iam.config_user("111111111111", "fromconfig").is_none());
+        assert_eq!(iam.config_user_names(ACCT), ["fromconfig"]);
+
+        // A user made through the API before the config gained that name stops start-up.
+        iam.create_user(ACCT, "Later", "/").unwrap();
+        drop(iam);
+        let store = IamStore::new(dir.path(), root.iam_sealer(), false);
+        let taken = HashSet::from([(ACCT.to_owned(), "later".to_owned())]);
+        let err = IamService::open(store, crate::clock::system(), taken)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, OpenError::ConfigUserTaken { stored, .. } if stored == "Later"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stored_policy_that_no_longer_parses_locks_its_user_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootKey::generate();
+        let iam = service(dir.path(), &root);
+        iam.create_user(ACCT, "carol", "/").unwrap();
+        let key = iam.create_access_key(ACCT, "carol").unwrap().key;
+        iam.put_inline_policy(ACCT, Target::User("carol"), "p", LIST_KEYS)
+            .unwrap();
+        drop(iam);
+        // As if a later grammar refused what an earlier one stored.
+        let store = IamStore::new(dir.path(), root.iam_sealer(), false);
+        let mut state = store.load().unwrap();
+        let carol = state
+            .accounts
+            .get_mut(ACCT)
+            .unwrap()
+            .users
+            .get_mut("carol")
+            .unwrap();
+        carol.inline.insert(
+            "deny".into(),
+            r#"{"Statement":[{"Effect":"Maybe"}]}"#.into(),
+        );
+        store.save(&state).unwrap();
+        let again = service(dir.path(), &root);
+        assert!(
+            again.lookup(&key.id).is_none(),
+            "without its (possibly denying) policy the user would be allowed more"
+        );
     }
 
     #[test]

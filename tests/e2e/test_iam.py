@@ -31,6 +31,8 @@ root_secret_access_key = "{OTHER_ROOT[1]}"
 name = "cfguser"
 access_key_id = "{CFG_USER[0]}"
 secret_access_key = "{CFG_USER[1]}"
+policies = [{json.dumps(allow("iam:GetUser", "iam:CreateAccessKey", "iam:ListUserPolicies",
+                              resource=f"arn:aws:iam::{ACCOUNT}:user/cfguser"))}]
 '''
 
 
@@ -178,6 +180,33 @@ def test_unhappy_paths_answer_as_aws(iam):
         iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
     iam.delete_user(UserName=name)
     assert error(lambda: iam.get_user(UserName=name))[0] == "NoSuchEntity"
+
+
+def test_config_users_are_visible_but_managed_in_the_config(srv, iam):
+    # A config user may ask who it is, as its config policies allow...
+    cfg_iam = client(srv, "iam", *CFG_USER)
+    me = cfg_iam.get_user()["User"]
+    assert me["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/cfguser" and me["UserId"].startswith("AIDA")
+    assert iam.get_user(UserName="cfguser")["User"] == me
+    assert iam.get_user(UserName="CFGUSER")["User"]["UserName"] == "cfguser", "names ignore case"
+    assert "cfguser" in [u["UserName"] for u in iam.list_users()["Users"]]
+    # ...but its key, policies and groups are the config's.
+    for call in (lambda: iam.create_access_key(UserName="cfguser"),
+                 lambda: cfg_iam.create_access_key(),
+                 lambda: cfg_iam.list_user_policies(UserName="cfguser"),
+                 lambda: iam.put_user_policy(UserName="cfguser", PolicyName="p", PolicyDocument=allow("kms:*")),
+                 lambda: iam.list_user_policies(UserName="cfguser"),
+                 lambda: iam.delete_user(UserName="cfguser")):
+        code, status, message = error(call)
+        assert (code, status) == ("UnmodifiableEntity", 400) and "config" in message
+    assert error(lambda: iam.create_user(UserName="CfgUser"))[:2] == ("EntityAlreadyExists", 409)
+
+
+def test_unknown_keys_and_bad_signatures_are_refused(srv):
+    code, status, _ = error(lambda: client(srv, "iam", "AKIANOSUCHKEY0000000", SECRET_KEY).list_users())
+    assert (code, status) == ("InvalidClientTokenId", 403)
+    code, status, _ = error(lambda: client(srv, "iam", ACCESS_KEY, "not-the-secret").list_users())
+    assert (code, status) == ("SignatureDoesNotMatch", 403)
 
 
 def test_state_survives_a_restart_and_rests_sealed(tmp_path):
