@@ -247,9 +247,15 @@ impl IamService {
                         continue;
                     }
                 };
+                // A user made with a path has it in its ARN, as on AWS, so policies that name
+                // the user by the ARN IAM reports match it.
+                let principal = Principal {
+                    arn: super::model::user_arn(account, &user.path, name),
+                    ..Principal::user(account, name)
+                };
                 for key in user.keys.iter().filter(|k| k.active) {
                     let identity = Identity {
-                        principal: Principal::user(account, name),
+                        principal: principal.clone(),
                         secret_key: key.secret.clone(),
                         policies: policies.clone(),
                     };
@@ -719,6 +725,16 @@ mod tests {
             "inactive keys do not authenticate"
         );
         iam.update_access_key(ACCT, "alice", &key.id, true).unwrap();
+        iam.create_user(ACCT, "dave", "/team/a/").unwrap();
+        let dave = iam.create_access_key(ACCT, "dave").unwrap().key;
+        let principal = iam.lookup(&dave.id).unwrap().principal.clone();
+        assert_eq!(principal.arn, "arn:aws:iam::000000000000:user/team/a/dave");
+        assert_eq!(
+            principal.kind,
+            crate::policy::PrincipalKind::User {
+                name: "dave".into()
+            }
+        );
         drop(iam);
         let again = service(dir.path(), &root);
         let identity = again.lookup(&key.id).unwrap();

@@ -156,6 +156,28 @@ def test_managed_policies_and_groups_grant_permissions(srv, iam):
     iam.delete_policy(PolicyArn=pol["Arn"])
 
 
+def test_a_user_with_a_path_is_the_principal_its_arn_names(srv, iam):
+    name = unique("pathed")
+    user = iam.create_user(UserName=name, Path="/team/a/")["User"]
+    arn = f"arn:aws:iam::{ACCOUNT}:user/team/a/{name}"
+    assert user["Arn"] == arn and user["Path"] == "/team/a/"
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    s3 = client(srv, "s3")
+    bucket = unique("pathed-b")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"for the team")
+    theirs = client(srv, "s3", key["AccessKeyId"], key["SecretAccessKey"])
+    code, _, message = error(lambda: theirs.get_object(Bucket=bucket, Key="k"))
+    assert code == "AccessDenied"
+    # A bucket policy naming the user by the ARN IAM reported grants it.
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    assert theirs.get_object(Bucket=bucket, Key="k")["Body"].read() == b"for the team"
+    code, _, message = error(lambda: client(srv, "iam", key["AccessKeyId"], key["SecretAccessKey"]).list_users())
+    assert code == "AccessDenied" and f"User: {arn} is not authorized" in message
+
+
 def test_inline_policies_read_back_as_aws_returns_them(iam):
     name, _, _ = new_user(iam, allow("s3:GetObject", resource="arn:aws:s3:::b/*"))
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["p"]
