@@ -116,8 +116,13 @@ fn check_name(kind: &str, name: &str, max: usize) -> IamResult<()> {
     }
 }
 
+/// IAM's path pattern, `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`: the path goes into ARNs.
 fn check_path(path: &str) -> IamResult<()> {
-    if path.starts_with('/') && path.ends_with('/') && path.len() <= 512 {
+    if path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    {
         Ok(())
     } else {
         Err(IamError::validation(
@@ -821,6 +826,13 @@ mod tests {
             iam.create_user(ACCT, "fromconfig", "/").unwrap_err().code,
             "EntityAlreadyExists"
         );
+        for bad in ["team/", "/team", "/a team/", "/équipe/"] {
+            assert_eq!(
+                iam.create_user(ACCT, "bob", bad).unwrap_err().code,
+                "ValidationError",
+                "{bad}"
+            );
+        }
         iam.create_user(ACCT, "bob", "/").unwrap();
         let err = iam
             .put_inline_policy(
