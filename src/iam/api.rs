@@ -117,7 +117,15 @@ impl IamApi {
             secure_transport: peer.tls,
             via_service: Some("iam.amazonaws.com".into()),
         };
-        let mut result = self.run(&caller, &action, &params);
+        // A change is stored (written, fsynced, renamed) before it is answered; on a
+        // multi-threaded runtime that blocking work must not stall the other requests of
+        // this worker thread.
+        let mut result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.run(&caller, &action, &params))
+            }
+            _ => self.run(&caller, &action, &params),
+        };
         if !is_read_only(&action) {
             let outcome = result.as_ref().err().map_or("Success", |e| e.code);
             let note = Note::default();
