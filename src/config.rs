@@ -43,6 +43,7 @@ pub struct Config {
     pub s3: S3Settings,
     pub crypto: CryptoSettings,
     pub audit: AuditConfig,
+    pub replication: ReplicationSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,6 +224,73 @@ impl Default for AuditConfig {
     }
 }
 
+/// Bucket replication: the worker pool and the S3 endpoints of other regions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationSettings {
+    /// Versions replicated at the same time (0: no worker runs; tasks wait in the queue).
+    pub workers: usize,
+    /// First retry delay after a failed attempt; it doubles per attempt (with jitter).
+    pub retry_base_ms: u64,
+    /// Longest delay between two attempts.
+    pub retry_max_secs: u64,
+    /// How often an idle worker looks for due tasks.
+    pub poll_interval_ms: u64,
+    /// Destinations by region name: where rules' destination buckets are looked up.
+    pub remotes: std::collections::BTreeMap<String, Remote>,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        ReplicationSettings {
+            workers: 4,
+            retry_base_ms: 1000,
+            retry_max_secs: 300,
+            poll_interval_ms: 500,
+            remotes: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// An S3-compatible endpoint of another region (another sealgate, or any S3 service).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    /// `http://` or `https://` host and port; requests are path-style.
+    pub endpoint: String,
+    pub access_key_id: String,
+    /// The secret, or `secret_access_key_file` naming a file that holds it.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// PEM roots that the https endpoint's certificate must chain to (default: the
+    /// system's bundle, /etc/ssl/certs/ca-certificates.crt).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (a test gateway with --tls-self-signed); still encrypted.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl Remote {
+    /// The secret access key, read from its file when given that way.
+    pub fn secret(&self) -> Result<String, ConfigError> {
+        match (&self.secret_access_key, &self.secret_access_key_file) {
+            (Some(s), None) => Ok(s.clone()),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                }),
+            _ => Err(ConfigError::Invalid(
+                "a replication remote needs exactly one of secret_access_key and secret_access_key_file".into(),
+            )),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -240,6 +308,7 @@ impl Default for Config {
             s3: S3Settings::default(),
             crypto: CryptoSettings::default(),
             audit: AuditConfig::default(),
+            replication: ReplicationSettings::default(),
         }
     }
 }
@@ -334,6 +403,20 @@ impl Config {
                 "root.kind = \"pkcs11\" needs a [root.pkcs11] section (module, token_label)".into(),
             ));
         }
+        for (region, remote) in &self.replication.remotes {
+            let scheme_ok =
+                remote.endpoint.starts_with("http://") || remote.endpoint.starts_with("https://");
+            if region.is_empty() || !scheme_ok {
+                return Err(ConfigError::Invalid(format!(
+                    "replication.remotes.{region}: endpoint must start with http:// or https://"
+                )));
+            }
+            if remote.secret_access_key.is_some() == remote.secret_access_key_file.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "replication.remotes.{region}: give exactly one of secret_access_key and secret_access_key_file"
+                )));
+            }
+        }
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }
@@ -397,6 +480,48 @@ mod tests {
         assert_eq!(parsed.audit.max_file_bytes, d.audit.max_file_bytes);
         assert_eq!(parsed.audit.fsync, d.audit.fsync);
         assert_eq!(d.audit_dir(), d.data_dir.join("audit"));
+        assert_eq!(parsed.replication.workers, d.replication.workers);
+        assert_eq!(
+            parsed.replication.retry_base_ms,
+            d.replication.retry_base_ms
+        );
+        assert_eq!(
+            parsed.replication.retry_max_secs,
+            d.replication.retry_max_secs
+        );
+        assert_eq!(
+            parsed.replication.poll_interval_ms,
+            d.replication.poll_interval_ms
+        );
+        let remote = &parsed.replication.remotes["eu-west-1"];
+        assert_eq!(remote.endpoint, "https://s3.eu.example:8014");
+        assert!(remote.secret_access_key.is_some() && !remote.insecure_skip_verify);
+    }
+
+    #[test]
+    fn replication_remotes_need_one_secret_and_an_http_endpoint() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "[replication.remotes.eu-west-1]\nendpoint = \"http://127.0.0.1:1\"\naccess_key_id = \"AK\"\n{extra}"
+            );
+            toml::from_str::<Config>(&text).unwrap().validate()
+        };
+        parse("secret_access_key = \"s\"").unwrap();
+        assert!(parse("").is_err());
+        assert!(parse("secret_access_key = \"s\"\nsecret_access_key_file = \"f\"").is_err());
+        let mut c = Config::default();
+        c.replication.remotes.insert(
+            "x".into(),
+            Remote {
+                endpoint: "ftp://h".into(),
+                access_key_id: "a".into(),
+                secret_access_key: Some("s".into()),
+                secret_access_key_file: None,
+                ca_file: None,
+                insecure_skip_verify: false,
+            },
+        );
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod identity;
 pub mod kms;
 pub mod objects;
 pub mod policy;
+pub mod replication;
 pub mod s3;
+pub mod s3client;
 pub mod server;
 pub mod setup;

@@ -25,6 +25,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test an S3 endpoint (sealgate or any other) and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Batch-replicate a bucket's existing versions, or show where replication stands.
+    Replicate(ReplicateArgs),
     /// Work with the tamper-evident audit log (docs/AUDIT.md).
     Audit {
         #[command(subcommand)]
@@ -46,6 +48,25 @@ struct AuditVerifyArgs {
     /// Data directory holding root.key (and, by default, audit/) [default: ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplicateArgs {
+    /// TOML configuration file of the (source) gateway.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory of the source gateway [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The source bucket (with --status: optional, all buckets when absent).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Show the backlog, what replicated, failures with their reasons, and the lag.
+    #[arg(long)]
+    status: bool,
+    /// After queueing, wait until the gateway's workers have replicated the backlog.
+    #[arg(long, conflicts_with = "status")]
+    wait: bool,
 }
 
 #[derive(Args)]
@@ -109,6 +130,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
+        Command::Replicate(args) => replicate(args),
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => return audit_verify(args),
@@ -155,25 +177,106 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     })
 }
 
+/// The configuration of an existing data directory and its root key (never created here);
+/// `what` names what cannot be read without the key.
+fn config_and_root_key(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    what: &str,
+) -> Result<(Config, sealgate::crypto::RootKey), String> {
+    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    let root = sealgate::setup::load_root_key(&config)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "no root key in {}; {what} cannot be read without it",
+                config.data_dir.display()
+            )
+        })?;
+    Ok((config, root))
+}
+
+/// Queues a bucket's existing versions for replication (resuming an interrupted run), or
+/// reports the replication status; the running gateway's workers do the copying.
+fn replicate(args: ReplicateArgs) -> Result<(), String> {
+    use sealgate::replication::batch;
+    use std::io::{IsTerminal as _, Write as _};
+    let (config, root) = config_and_root_key(args.config, args.data_dir, "its catalog")?;
+    let catalog = sealgate::catalog::Catalog::open(
+        &config.data_dir.join(sealgate::setup::CATALOG_FILE),
+        config.storage.fsync,
+        root.catalog_sealer(),
+    )
+    .map_err(|e| e.to_string())?;
+    let clock = sealgate::clock::from_env();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        if args.status {
+            let report = batch::status_report(&catalog, args.bucket.as_deref(), clock.now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{report}");
+            return Ok(());
+        }
+        let bucket = args
+            .bucket
+            .ok_or("--bucket is required unless --status is given")?;
+        let tty = std::io::stdout().is_terminal();
+        let done = batch::enqueue_existing(&catalog, &bucket, clock.now_ms(), |p, resumed| {
+            if tty {
+                let note = if resumed { " (resumed)" } else { "" };
+                print!(
+                    "\rqueued {} versions{note}, checkpoint row {}",
+                    p.enqueued, p.after_row
+                );
+                let _ = std::io::stdout().flush();
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if tty {
+            println!();
+        }
+        println!(
+            "queued {} versions of {bucket} for replication",
+            done.enqueued
+        );
+        if !args.wait {
+            return Ok(());
+        }
+        loop {
+            let s = catalog
+                .replication_stats(Some(&bucket))
+                .await
+                .map_err(|e| e.to_string())?;
+            let line = format!(
+                "pending {} ({} bytes), completed {}, failed {}",
+                s.pending, s.pending_bytes, s.completed, s.failed
+            );
+            if s.pending == 0 {
+                println!("{}{line}", if tty { "\r" } else { "" });
+                return Ok(());
+            }
+            if tty {
+                print!("\r{line}");
+                let _ = std::io::stdout().flush();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    })
+}
+
 /// Read-only: never creates a root key or touches the log, so it is safe beside a running
 /// gateway.
 fn audit_verify(args: AuditVerifyArgs) -> ExitCode {
     const BROKEN: u8 = 1;
     const ERROR: u8 = 2;
     let run = || -> Result<sealgate::audit::VerifyReport, String> {
-        let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
-        if let Some(d) = args.data_dir {
-            config.data_dir = d;
-        }
-        config.validate().map_err(|e| e.to_string())?;
-        let root = sealgate::setup::load_root_key(&config)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "no root key in {}; the audit log cannot be verified without it",
-                    config.data_dir.display()
-                )
-            })?;
+        let (config, root) = config_and_root_key(args.config, args.data_dir, "the audit log")?;
         sealgate::audit::verify(&config.audit_dir(), &root.audit_key()).map_err(|e| e.to_string())
     };
     match run() {

@@ -19,6 +19,8 @@ use crate::iam::{IamApi, is_iam_request};
 use crate::kms::quota::Quotas;
 use crate::kms::{KmsApi, KmsService, Peer, is_kms_request};
 use crate::objects::Collector;
+use crate::replication::replicate::Replication;
+use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
     SourceIp, Transport, compat,
@@ -53,6 +55,11 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
         config.region.clone(),
         config.account_id.clone(),
     ));
+    let edge = if gateway.remotes.is_empty() {
+        edge
+    } else {
+        edge.with_remotes(gateway.remotes.clone())
+    };
     let mut b = S3ServiceBuilder::new(edge);
     b.set_auth(IdentityAuth::new(gateway.identities.clone()));
     b.set_access(S3Authorization(authorizer.clone()));
@@ -164,6 +171,16 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let collector =
         tokio::spawn(collector.run(Duration::from_secs(config.storage.gc_interval_secs.max(1))));
 
+    let replication = Worker::new(
+        Replication {
+            svc: gateway.objects.clone(),
+            remotes: gateway.remotes.clone(),
+            account: config.account_id.clone(),
+        },
+        &config.replication,
+    );
+    let replication = tokio::spawn(replication.run());
+
     let acceptor = tls.map(TlsAcceptor::from);
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -240,6 +257,7 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     }
     collector.abort();
     kms_ticker.abort();
+    replication.abort();
     tokio::select! {
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),

@@ -18,6 +18,7 @@ use crate::identity::Identities;
 use crate::kms::root::pkcs11;
 use crate::kms::{KmsService, KmsSettings};
 use crate::objects::{Collector, ObjectService, ServiceSettings};
+use crate::replication::remote::Remotes;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -211,10 +212,14 @@ pub struct Gateway {
     pub identities: Arc<Identities>,
     pub iam: Arc<IamService>,
     pub credentials: RootCredentials,
+    /// Other regions' endpoints, for bucket replication.
+    pub remotes: Arc<Remotes>,
 }
 
 pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
     config.validate()?;
+    let remotes =
+        Arc::new(Remotes::from_settings(&config.replication).map_err(SetupError::Refused)?);
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
     let root = load_or_create_root_key(config)?;
     let credentials = root_credentials(config)?;
@@ -286,6 +291,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         identities: Arc::new(identities),
         iam,
         credentials,
+        remotes,
     })
 }
 

@@ -3,7 +3,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{Bucket, Catalog, CatalogError, Result, Versioning};
 
 const BUCKET_COLUMNS: &str =
-    "name, created_ms, region, versioning, encryption, owner_account, policy";
+    "name, created_ms, region, versioning, encryption, owner_account, policy, replication";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Bucket, String)> {
     Ok((
@@ -15,6 +15,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Bucket, String)
             encryption: row.get(4)?,
             owner_account: row.get(5)?,
             policy: row.get(6)?,
+            replication: row.get(7)?,
         },
         row.get(3)?,
     ))
@@ -159,6 +160,21 @@ impl Catalog {
             let n = conn.execute(
                 "UPDATE buckets SET policy = ?2 WHERE name = ?1",
                 params![name, policy],
+            )?;
+            if n == 0 {
+                return Err(CatalogError::NoSuchBucket);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_replication(&self, name: &str, replication: Option<String>) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE buckets SET replication = ?2 WHERE name = ?1",
+                params![name, replication],
             )?;
             if n == 0 {
                 return Err(CatalogError::NoSuchBucket);

@@ -5,6 +5,7 @@
 
 mod buckets;
 mod gc;
+mod replication;
 mod uploads;
 mod versions;
 
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
+pub use replication::{BatchProgress, ReplicationStats, ReplicationTask, TaskStatus};
 pub use versions::{CommitOutcome, DeleteOutcome, ListedVersion, Precondition};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ pub struct Bucket {
     pub owner_account: Option<String>,
     /// The bucket policy document as the owner sent it (validated by the s3 edge).
     pub policy: Option<String>,
+    /// The replication configuration (`replication::rules::ReplicationConfig` as JSON).
+    pub replication: Option<String>,
 }
 
 /// How a version is encrypted; no secrets, only what responses and later requests need.
@@ -171,6 +175,9 @@ pub struct ObjectVersion {
     pub checksum: Option<Checksum>,
     /// Number of multipart parts; None for a single PUT.
     pub parts_count: Option<u32>,
+    /// `x-amz-replication-status`: PENDING, COMPLETED or FAILED on a source version that a
+    /// replication rule matched, REPLICA on a version written by replication.
+    pub replication_status: Option<String>,
 }
 
 /// What a writer hands to `commit_version`.
@@ -187,6 +194,9 @@ pub struct NewVersion {
     pub checksum: Option<Checksum>,
     pub parts_count: Option<u32>,
     pub parts: Vec<PartRecord>,
+    /// Written by another region's replication (trusted by the edge): shown as REPLICA and
+    /// never replicated again.
+    pub replica: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -278,7 +288,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     versioning TEXT NOT NULL DEFAULT '',
     encryption TEXT,
     owner_account TEXT,
-    policy TEXT
+    policy TEXT,
+    replication TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -294,7 +305,8 @@ CREATE TABLE IF NOT EXISTS versions (
     meta BLOB NOT NULL,
     sse TEXT,
     checksum TEXT,
-    parts_count INTEGER
+    parts_count INTEGER,
+    replication_status TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_latest ON versions(bucket, is_latest, key);
@@ -338,6 +350,36 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 CREATE TABLE IF NOT EXISTS blob_gc (
     blob TEXT PRIMARY KEY,
     due_ms INTEGER NOT NULL
+);
+-- Versions a replication rule matched, written in the transaction that made the version
+-- visible; the worker completes, retries or fails them. Kept after completion: the
+-- destination version id guards retries against duplicates, and operators list failures.
+CREATE TABLE IF NOT EXISTS replication_tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    enqueued_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    last_error TEXT,
+    dest_version_id TEXT,
+    in_doubt INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS replication_due ON replication_tasks(status, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS replication_by_key ON replication_tasks(bucket, key, id);
+-- `sealgate replicate` checkpoints: versions up to after_row were considered.
+CREATE TABLE IF NOT EXISTS replication_batches (
+    bucket TEXT PRIMARY KEY,
+    after_row INTEGER NOT NULL,
+    enqueued INTEGER NOT NULL,
+    done INTEGER NOT NULL
 );
 "#;
 
@@ -440,10 +482,21 @@ fn migrate(conn: &Connection) -> Result<()> {
     let columns = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (column, ty) in [("owner_account", "TEXT"), ("policy", "TEXT")] {
+    for (column, ty) in [
+        ("owner_account", "TEXT"),
+        ("policy", "TEXT"),
+        ("replication", "TEXT"),
+    ] {
         if !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE buckets ADD COLUMN {column} {ty}"))?;
         }
+    }
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('versions')")?;
+    let columns = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !columns.iter().any(|c| c == "replication_status") {
+        conn.execute_batch("ALTER TABLE versions ADD COLUMN replication_status TEXT")?;
     }
     Ok(())
 }

@@ -310,6 +310,7 @@ mod tests {
             sse: Sse::S3,
             checksum: None,
             parts_count: Some(2),
+            replica: false,
             parts: parts[..2].to_vec(),
         };
         c.complete_upload("u1", v, Precondition::None, 6)

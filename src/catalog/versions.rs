@@ -1,9 +1,12 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::replication::rules::Candidate;
+
 use super::buckets::require_bucket;
+use super::replication::{TaskStatus, enqueue_if_matched};
 use super::{
     Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PART_COLUMNS, PartRecord, Result,
-    Versioning, decode_part, opt_from_json, opt_to_json, part_from_row, to_json,
+    Sse, Versioning, decode_part, opt_from_json, opt_to_json, part_from_row, to_json,
 };
 
 /// Condition a PUT or copy states about the current object, checked inside the commit.
@@ -30,8 +33,17 @@ pub struct DeleteOutcome {
 
 pub type ListedVersion = ObjectVersion;
 
+/// A delete marker about to be written.
+#[derive(Clone, Copy)]
+struct NewMarker<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    seal_id: &'a str,
+    replica: bool,
+}
+
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
-     etag, last_modified_ms, meta, sse, checksum, parts_count";
+     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
 
 pub(super) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
     Ok(RawVersion {
@@ -49,6 +61,7 @@ pub(super) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawV
         sse: row.get(11)?,
         checksum: row.get(12)?,
         parts_count: row.get(13)?,
+        replication_status: row.get(14)?,
     })
 }
 
@@ -68,6 +81,7 @@ pub(super) struct RawVersion {
     sse: Option<String>,
     checksum: Option<String>,
     parts_count: Option<u32>,
+    replication_status: Option<String>,
 }
 
 impl RawVersion {
@@ -89,6 +103,7 @@ impl RawVersion {
             sse: opt_from_json(self.sse)?,
             checksum: opt_from_json(self.checksum)?,
             parts_count: self.parts_count,
+            replication_status: self.replication_status,
         })
     }
 }
@@ -187,10 +202,27 @@ pub(super) fn insert_version(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![v.bucket, v.key],
     )?;
+    let replication_status = if v.replica {
+        Some(TaskStatus::Replica.as_str())
+    } else {
+        let candidate = Candidate {
+            key: &v.key,
+            delete_marker: false,
+            sse_kms: matches!(v.sse, Sse::Kms { .. }),
+        };
+        enqueue_if_matched(
+            tx,
+            &v.bucket,
+            &version_id,
+            &candidate,
+            v.size,
+            v.last_modified_ms,
+        )?
+    };
     tx.execute(
         "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
-             last_modified_ms, meta, sse, checksum, parts_count)
-         VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             last_modified_ms, meta, sse, checksum, parts_count, replication_status)
+         VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             v.bucket,
             v.key,
@@ -203,6 +235,7 @@ pub(super) fn insert_version(
             to_json(&v.sse)?,
             opt_to_json(&v.checksum)?,
             v.parts_count,
+            replication_status,
         ],
     )?;
     let row = tx.last_insert_rowid();
@@ -219,22 +252,36 @@ pub(super) fn insert_version(
 
 fn insert_delete_marker(
     tx: &Transaction<'_>,
-    bucket: &str,
-    key: &str,
-    seal_id: &str,
+    marker: &NewMarker<'_>,
     now_ms: i64,
     gc_due_ms: i64,
 ) -> Result<String> {
+    let NewMarker {
+        bucket,
+        key,
+        seal_id,
+        replica,
+    } = *marker;
     let version_id = claim_version_id(tx, bucket, key, seal_id, gc_due_ms)?;
+    let replication_status = if replica {
+        Some(TaskStatus::Replica.as_str())
+    } else {
+        let candidate = Candidate {
+            key,
+            delete_marker: true,
+            sse_kms: false,
+        };
+        enqueue_if_matched(tx, bucket, &version_id, &candidate, 0, now_ms)?
+    };
     tx.execute(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![bucket, key],
     )?;
     tx.execute(
         "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
-             last_modified_ms, meta)
-         VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, x'')",
-        params![bucket, key, version_id, seal_id, now_ms],
+             last_modified_ms, meta, replication_status)
+         VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, x'', ?6)",
+        params![bucket, key, version_id, seal_id, now_ms, replication_status],
     )?;
     Ok(version_id)
 }
@@ -321,6 +368,7 @@ impl Catalog {
         key: &str,
         version_id: Option<&str>,
         marker_seal_id: &str,
+        replica: bool,
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
@@ -362,14 +410,13 @@ impl Catalog {
                     }
                 }
                 (None, Versioning::Enabled | Versioning::Suspended) => {
-                    let id = insert_delete_marker(
-                        &tx,
-                        &bucket,
-                        &key,
-                        &marker_seal_id,
-                        now_ms,
-                        now_ms + grace,
-                    )?;
+                    let marker = NewMarker {
+                        bucket: &bucket,
+                        key: &key,
+                        seal_id: &marker_seal_id,
+                        replica,
+                    };
+                    let id = insert_delete_marker(&tx, &marker, now_ms, now_ms + grace)?;
                     DeleteOutcome {
                         version_id: Some(id),
                         delete_marker: true,
@@ -469,6 +516,7 @@ mod tests {
             sse: Sse::S3,
             checksum: None,
             parts_count: None,
+            replica: false,
             parts: vec![PartRecord {
                 part_number: 0,
                 blob: blob.into(),
@@ -521,7 +569,10 @@ mod tests {
             .unwrap()
             .version_id;
         assert_ne!(v1, v2);
-        let del = c.delete_object("b", "k", None, "m1", 3).await.unwrap();
+        let del = c
+            .delete_object("b", "k", None, "m1", false, 3)
+            .await
+            .unwrap();
         assert!(del.delete_marker);
         assert!(c.version("b", "k", None).await.unwrap().delete_marker);
         assert!(c.list_latest("b", "", "", 10).await.unwrap().is_empty());
@@ -530,12 +581,14 @@ mod tests {
             3
         );
         // Removing the marker brings v2 back.
-        c.delete_object("b", "k", del.version_id.as_deref(), "x", 4)
+        c.delete_object("b", "k", del.version_id.as_deref(), "x", false, 4)
             .await
             .unwrap();
         assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v2);
         // Removing v2 for good makes v1 latest and queues b2.
-        c.delete_object("b", "k", Some(&v2), "x", 5).await.unwrap();
+        c.delete_object("b", "k", Some(&v2), "x", false, 5)
+            .await
+            .unwrap();
         assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v1);
         assert_eq!(due(&c).await, vec!["b2".to_string()]);
         assert!(matches!(

@@ -233,6 +233,7 @@ impl ObjectService {
             sse: upload.sse.clone(),
             checksum,
             parts_count: Some(n as u32),
+            replica: false,
             parts: chosen,
         };
         let out = self

@@ -93,6 +93,7 @@ impl ObjectService {
             sse,
             checksum,
             parts_count: None,
+            replica: false,
             parts: vec![part],
         };
         Ok(Staged { version, digests })

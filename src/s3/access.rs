@@ -25,6 +25,7 @@ use crate::kms::KmsService;
 use crate::kms::service::AWS_S3_ALIAS;
 use crate::objects::ObjectService;
 use crate::policy::{Context, Decision, Mode, Policy, PolicyKind, Principal, PrincipalKind};
+use crate::replication::REPLICA_HEADER;
 
 /// The peer address of the connection, inserted into request extensions by the listener.
 #[derive(Debug, Clone, Copy)]
@@ -636,7 +637,12 @@ impl Authorizer {
             ],
             "PutObject" | "CreateMultipartUpload" => {
                 enc = Encryption::Request(SseHeaders::of(&headers));
-                vec![check("s3:PutObject", obj)]
+                let mut checks = vec![check("s3:PutObject", obj.clone())];
+                // A replica is trusted as one only from callers allowed to replicate.
+                if op == "PutObject" && headers.contains_key(REPLICA_HEADER) {
+                    checks.push(check("s3:ReplicateObject", obj));
+                }
+                checks
             }
             "UploadPart" | "CompleteMultipartUpload" => {
                 if let Some(id) = param(&q, "uploadId") {
@@ -685,10 +691,14 @@ impl Authorizer {
                 vec![check("s3:PutObject", obj)]
             }
             "DeleteObject" => {
-                vec![check(
+                let mut checks = vec![check(
                     &versioned("s3:DeleteObject", "s3:DeleteObjectVersion"),
-                    obj,
-                )]
+                    obj.clone(),
+                )];
+                if headers.contains_key(REPLICA_HEADER) {
+                    checks.push(check("s3:ReplicateDelete", obj));
+                }
+                checks
             }
             "ListObjects" | "ListObjectsV2" | "ListObjectVersions" => {
                 for (param_name, key) in [
@@ -720,6 +730,12 @@ impl Authorizer {
             }
             "GetBucketVersioning" | "PutBucketVersioning" | "GetBucketPolicyStatus" => {
                 vec![check(&format!("s3:{op}"), bucket_arn(&b))]
+            }
+            "PutBucketReplication" | "DeleteBucketReplication" => {
+                vec![check("s3:PutReplicationConfiguration", bucket_arn(&b))]
+            }
+            "GetBucketReplication" => {
+                vec![check("s3:GetReplicationConfiguration", bucket_arn(&b))]
             }
             "DeleteBucket" | "GetBucketLocation" | "PutBucketPolicy" | "GetBucketPolicy"
             | "DeleteBucketPolicy" => vec![check(&format!("s3:{op}"), bucket_arn(&b))],

@@ -5,6 +5,7 @@ pub mod access;
 mod auth;
 mod bucket_encryption;
 mod bucket_policy;
+mod bucket_replication;
 mod buckets;
 mod caller;
 pub mod compat;
@@ -24,6 +25,7 @@ pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::Transport;
 
 use crate::objects::ObjectService;
+use crate::replication::remote::Remotes;
 use sse::SsePolicy;
 
 pub struct EdgeSettings {
@@ -40,6 +42,8 @@ pub struct SealgateS3 {
     sse: SsePolicy,
     max_put_size: u64,
     account_id: String,
+    /// Other regions, for PutBucketReplication's destination checks.
+    remotes: Option<std::sync::Arc<Remotes>>,
 }
 
 impl SealgateS3 {
@@ -52,7 +56,14 @@ impl SealgateS3 {
             },
             max_put_size: s.max_put_size,
             account_id: s.account_id,
+            remotes: None,
         }
+    }
+
+    /// PutBucketReplication checks destinations on these remotes when they answer.
+    pub fn with_remotes(mut self, remotes: std::sync::Arc<Remotes>) -> SealgateS3 {
+        self.remotes = Some(remotes);
+        self
     }
 
     /// The Owner shown for `account`: its canonical id, and the account id as display name.
@@ -149,6 +160,24 @@ impl S3 for SealgateS3 {
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         self.get_bucket_policy_status_op(req).await
+    }
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        self.put_bucket_replication_op(req).await
+    }
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.get_bucket_replication_op(req).await
+    }
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.delete_bucket_replication_op(req).await
     }
     async fn put_object(
         &self,

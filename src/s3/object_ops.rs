@@ -11,6 +11,7 @@ use super::sse::{CustomerHeaders, customer_headers, kms_headers};
 use crate::catalog::{ObjectVersion, Precondition};
 use crate::kms::Caller;
 use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
+use crate::replication::REPLICA_HEADER;
 
 /// S3's longest object key, in bytes.
 const MAX_KEY_LEN: usize = 1024;
@@ -240,6 +241,7 @@ macro_rules! read_output {
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
             checksum_type: c.kind,
+            replication_status: $v.replication_status.clone().map(ReplicationStatus::from),
             ..Default::default()
         }
     }};
@@ -332,6 +334,8 @@ impl SealgateS3 {
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let written_key = sse.customer_key().cloned();
+        // Authorization required s3:ReplicateObject of a caller sending this header.
+        let replica = headers.contains_key(REPLICA_HEADER);
         let spec = PutSpec {
             bucket: input.bucket,
             key: input.key,
@@ -345,7 +349,8 @@ impl SealgateS3 {
         let body = body
             .take()
             .unwrap_or_else(|| futures::stream::empty().boxed());
-        let staged = self.svc.stage_object(spec, body).await?;
+        let mut staged = self.svc.stage_object(spec, body).await?;
+        staged.version.replica = replica;
         let trailer_map = trailers.and_then(|t| t.take());
         if let Err(e) = verify_digests(
             &staged.digests,
@@ -538,6 +543,8 @@ impl SealgateS3 {
         let input = req.input;
         check_version_id(input.version_id.as_deref())?;
         let marker_id = uuid::Uuid::new_v4().simple().to_string();
+        // Authorization required s3:ReplicateDelete of a caller sending this header.
+        let replica = req.headers.contains_key(REPLICA_HEADER);
         let out = self
             .svc
             .catalog()
@@ -546,6 +553,7 @@ impl SealgateS3 {
                 &input.key,
                 input.version_id.as_deref(),
                 &marker_id,
+                replica,
                 self.svc.now_ms(),
             )
             .await?;
@@ -587,6 +595,7 @@ impl SealgateS3 {
                         &obj.key,
                         obj.version_id.as_deref(),
                         &marker_id,
+                        false,
                         self.svc.now_ms(),
                     )
                     .await

@@ -1,6 +1,7 @@
-//! A minimal S3 client for the load generator: SigV4 from the AWS SDK's signer with
-//! `UNSIGNED-PAYLOAD` (so bodies are never hashed), path-style URLs, and one HTTP/1.1
-//! keep-alive connection per client, reopened when the server closes it.
+//! A minimal S3 client for the load generator and the replication worker: SigV4 from the
+//! AWS SDK's signer with `UNSIGNED-PAYLOAD` (so bodies are never hashed and can stream),
+//! path-style URLs, and one HTTP/1.1 keep-alive connection per client, reopened when the
+//! server closes it.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,7 +15,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -233,12 +235,15 @@ impl Signer {
     }
 }
 
+/// A header name: mostly fixed, sometimes made per request (`x-amz-meta-*`).
+pub type HeaderKey = std::borrow::Cow<'static, str>;
+
 pub struct Request {
     pub method: Method,
     /// Already percent-encoded, starting with `/`.
     pub path: String,
     /// `x-amz-*` and other headers to send and sign, besides `host`.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(HeaderKey, String)>,
     pub body: Bytes,
 }
 
@@ -262,11 +267,14 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// A request body: whole bytes, or a stream of known length (sent as Content-Length).
+pub type SendBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
 pub struct Client {
     endpoint: Arc<Endpoint>,
     tls: Option<TlsConnector>,
     signer: Arc<Signer>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<SendRequest<SendBody>>,
 }
 
 impl Client {
@@ -285,7 +293,31 @@ impl Client {
     }
 
     pub async fn send(&mut self, req: &Request) -> Result<Response<Incoming>, ClientError> {
-        let http_req = self.build(req).map_err(ClientError::Request)?;
+        let body = Full::new(req.body.clone())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let http_req = self
+            .build(req, body, req.body.len() as u64)
+            .map_err(ClientError::Request)?;
+        self.send_built(http_req).await
+    }
+
+    /// Sends `req` with `body` (of exactly `len` bytes) instead of `req.body`, which must be
+    /// empty; the payload is not signed, so it streams.
+    pub async fn send_streaming(
+        &mut self,
+        req: &Request,
+        body: SendBody,
+        len: u64,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let http_req = self.build(req, body, len).map_err(ClientError::Request)?;
+        self.send_built(http_req).await
+    }
+
+    async fn send_built(
+        &mut self,
+        http_req: http::Request<SendBody>,
+    ) -> Result<Response<Incoming>, ClientError> {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = Some(self.connect().await?);
         }
@@ -304,27 +336,34 @@ impl Client {
         })
     }
 
-    fn build(&self, req: &Request) -> Result<http::Request<Full<Bytes>>, String> {
+    fn build(
+        &self,
+        req: &Request,
+        body: SendBody,
+        len: u64,
+    ) -> Result<http::Request<SendBody>, String> {
         let url = format!("{}{}", self.endpoint.url, req.path);
         let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
-        to_sign.extend(req.headers.iter().map(|(k, v)| (*k, v.as_str())));
+        to_sign.extend(req.headers.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
         let signature = self.signer.sign(&req.method, &url, &to_sign, &req.body)?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(&req.path)
             .header(http::header::HOST, &self.endpoint.authority);
-        for (name, value) in req.headers.iter().chain(signature.iter()) {
+        let named = req.headers.iter().map(|(k, v)| (k.as_ref(), v));
+        let signed = signature.iter().map(|(k, v)| (*k, v));
+        for (name, value) in named.chain(signed) {
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
-            builder = builder.header(*name, value);
+            builder = builder.header(name, value);
         }
         builder
-            .header(http::header::CONTENT_LENGTH, req.body.len())
-            .body(Full::new(req.body.clone()))
+            .header(http::header::CONTENT_LENGTH, len)
+            .body(body)
             .map_err(|e| e.to_string())
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    async fn connect(&self) -> Result<SendRequest<SendBody>, ClientError> {
         let ep = &self.endpoint;
         let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
             .await
@@ -347,7 +386,7 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, ClientError>
+async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<SendBody>, ClientError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

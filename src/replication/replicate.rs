@@ -1,0 +1,371 @@
+//! One replication task: read the source version through the normal decrypt path, PUT it
+//! (or its delete marker) to the destination asking for encryption under the destination's
+//! keys, and check that what arrived is what was read.
+//!
+//! No duplicates on the destination: before an attempt is sent the task is marked in doubt
+//! in the catalog; an attempt whose outcome was never recorded (the process died, the
+//! connection broke, the answer timed out) first asks the destination with HEAD whether the
+//! replica is already there: the latest version of the key, marked REPLICA, with the same
+//! SHA-256 (or a delete marker), and not the replica an earlier version of the key made.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http::Method;
+use http_body_util::BodyExt as _;
+use sha2::Digest as _;
+
+use super::REPLICA_HEADER;
+use super::remote::{self, Answer, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
+use super::rules::{ReplicationConfig, Rule};
+use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
+use crate::kms::Caller;
+use crate::objects::{ObjectError, ObjectService, ReadRange};
+use crate::policy::Principal;
+use crate::s3client::{ClientError, HeaderKey, Request};
+
+/// The largest object one PUT carries (S3's limit); larger versions fail with a reason.
+pub const MAX_REPLICA_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// A replica PUT may take this long plus a second per MiB.
+const PUT_BASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The replica exists on the destination (with this version id, when it reports one).
+    Completed(Option<String>),
+    /// Try again later; `in_doubt` when the attempt may have reached the destination.
+    Retry { error: String, in_doubt: bool },
+    /// A retry cannot help; the reason is shown to operators.
+    Failed(String),
+    /// The source version is gone (deleted for good before it replicated).
+    Gone,
+}
+
+fn retry(error: impl Into<String>, in_doubt: bool) -> Outcome {
+    Outcome::Retry {
+        error: error.into(),
+        in_doubt,
+    }
+}
+
+impl From<RemoteError> for Outcome {
+    fn from(e: RemoteError) -> Outcome {
+        match e {
+            RemoteError::Transient(m) => retry(m, true),
+            RemoteError::Refused { status, message } => Outcome::Failed(format!(
+                "the destination refused the replica (HTTP {status}): {message}"
+            )),
+        }
+    }
+}
+
+pub struct Replication {
+    pub svc: ObjectService,
+    pub remotes: Arc<Remotes>,
+    /// The gateway's account: owner of buckets created before owners were recorded.
+    pub account: String,
+}
+
+impl Replication {
+    pub async fn run(&self, task: &ReplicationTask) -> Outcome {
+        match self.attempt(task).await {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    async fn attempt(&self, task: &ReplicationTask) -> Result<Outcome, Outcome> {
+        let catalog = self.svc.catalog();
+        let bucket = match catalog.bucket(&task.bucket).await {
+            Ok(b) => b,
+            Err(CatalogError::NoSuchBucket) => return Ok(Outcome::Gone),
+            Err(e) => return Err(retry(e.to_string(), false)),
+        };
+        let rule = bucket
+            .replication
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<ReplicationConfig>(j).ok())
+            .and_then(|c| c.rule(&task.rule_id).cloned())
+            .ok_or_else(|| {
+                Outcome::Failed(format!(
+                    "the replication rule {:?} no longer exists on bucket {}",
+                    task.rule_id, task.bucket
+                ))
+            })?;
+        let version = match catalog
+            .version(&task.bucket, &task.key, Some(&task.version_id))
+            .await
+        {
+            Ok(v) => v,
+            Err(CatalogError::NoSuchVersion | CatalogError::NoSuchKey) => {
+                return Ok(Outcome::Gone);
+            }
+            Err(e) => return Err(retry(e.to_string(), false)),
+        };
+        if version.sse == Some(Sse::C) {
+            return Ok(Outcome::Failed(
+                "SSE-C objects are not replicated: the gateway never keeps the customer key, so it cannot read the object to re-encrypt it".into(),
+            ));
+        }
+        if version.size > MAX_REPLICA_SIZE {
+            return Ok(Outcome::Failed(format!(
+                "the object is larger than {MAX_REPLICA_SIZE} bytes, the most one PUT carries"
+            )));
+        }
+        let dest = rule.destination.bucket().to_owned();
+        let site = match self.remotes.locate(&dest).await {
+            Ok(Some(site)) => site,
+            Ok(None) => {
+                return Err(retry(
+                    format!("destination bucket {dest} was not found on any configured remote"),
+                    task.in_doubt,
+                ));
+            }
+            Err(e) => return Err(retry(e.to_string(), task.in_doubt)),
+        };
+        if !remote::versioning_enabled(&site, &dest)
+            .await
+            .map_err(|e| with_doubt(e, task.in_doubt))?
+        {
+            return Ok(Outcome::Failed(format!(
+                "versioning is not Enabled on the destination bucket {dest}"
+            )));
+        }
+        let owner = bucket
+            .owner_account
+            .clone()
+            .unwrap_or_else(|| self.account.clone());
+        if version.delete_marker {
+            return self.replicate_marker(task, &site, &dest).await;
+        }
+        self.replicate_object(task, version, &rule, &owner, &site, &dest)
+            .await
+    }
+
+    async fn replicate_marker(
+        &self,
+        task: &ReplicationTask,
+        site: &Site,
+        dest: &str,
+    ) -> Result<Outcome, Outcome> {
+        if task.in_doubt
+            && let Some(id) = self.existing_replica(task, site, dest, None).await?
+        {
+            return Ok(Outcome::Completed(Some(id)));
+        }
+        self.mark_in_doubt(task).await?;
+        let req = Request {
+            method: Method::DELETE,
+            path: bucket_path(dest, Some(&task.key)),
+            headers: vec![(REPLICA_HEADER.into(), "true".into())],
+            body: Bytes::new(),
+        };
+        let answer = exchange(&mut site.client(), &req).await?.ok()?;
+        Ok(Outcome::Completed(
+            answer.header("x-amz-version-id").map(str::to_owned),
+        ))
+    }
+
+    async fn replicate_object(
+        &self,
+        task: &ReplicationTask,
+        version: ObjectVersion,
+        rule: &Rule,
+        owner: &str,
+        site: &Site,
+        dest: &str,
+    ) -> Result<Outcome, Outcome> {
+        let caller = owner_caller(owner);
+        // First pass: the checksum the destination must verify before it keeps the replica.
+        let sha256 = {
+            let mut body = self.read(&version, &caller).await?;
+            let mut h = sha2::Sha256::new();
+            while let Some(piece) = body.next().await {
+                h.update(piece.map_err(|e| read_failed(&e))?);
+            }
+            BASE64.encode(h.finalize())
+        };
+        if task.in_doubt
+            && let Some(id) = self
+                .existing_replica(task, site, dest, Some(&sha256))
+                .await?
+        {
+            return Ok(Outcome::Completed(Some(id)));
+        }
+        let headers = put_headers(&version, rule, &sha256);
+        let req = Request {
+            method: Method::PUT,
+            path: bucket_path(dest, Some(&task.key)),
+            headers,
+            body: Bytes::new(),
+        };
+        let body = self.read(&version, &caller).await?;
+        let body = http_body_util::StreamBody::new(body.map(|piece| {
+            piece
+                .map(hyper::body::Frame::data)
+                .map_err(std::io::Error::other)
+        }))
+        .boxed_unsync();
+        self.mark_in_doubt(task).await?;
+        let mut client = site.client();
+        let timeout = PUT_BASE_TIMEOUT + Duration::from_secs(version.size / (1024 * 1024));
+        let sent = tokio::time::timeout(timeout, async {
+            match client.send_streaming(&req, body, version.size).await {
+                Ok(resp) => read_answer(resp).await,
+                // Nothing reached the destination.
+                Err(ClientError::Connect(e)) => Err(RemoteError::Transient(e)),
+                Err(e) => Err(RemoteError::Transient(e.to_string())),
+            }
+        })
+        .await
+        .map_err(|_| retry("the destination did not answer in time", true))?;
+        let answer = sent.and_then(Answer::ok)?;
+        if let Some(echoed) = answer.header("x-amz-checksum-sha256")
+            && echoed != sha256
+        {
+            return Ok(Outcome::Failed(format!(
+                "the destination reported SHA-256 {echoed} for the replica, but {sha256} was sent"
+            )));
+        }
+        Ok(Outcome::Completed(
+            answer.header("x-amz-version-id").map(str::to_owned),
+        ))
+    }
+
+    /// The source version's plaintext, read as its bucket owner (KMS Decrypt included).
+    async fn read(
+        &self,
+        version: &ObjectVersion,
+        caller: &Caller,
+    ) -> Result<crate::objects::ByteStream, Outcome> {
+        let reader = self
+            .svc
+            .reader(version.clone(), None, Some(caller), true)
+            .await
+            .map_err(|e| read_failed(&e))?;
+        reader
+            .stream(ReadRange::All)
+            .await
+            .map_err(|e| read_failed(&e))
+    }
+
+    async fn mark_in_doubt(&self, task: &ReplicationTask) -> Result<(), Outcome> {
+        self.svc
+            .catalog()
+            .replication_in_doubt(task.id)
+            .await
+            .map_err(|e| retry(e.to_string(), task.in_doubt))
+    }
+
+    /// The destination version id of a replica an earlier, unrecorded attempt made.
+    async fn existing_replica(
+        &self,
+        task: &ReplicationTask,
+        site: &Site,
+        dest: &str,
+        sha256: Option<&str>,
+    ) -> Result<Option<String>, Outcome> {
+        let req = Request {
+            method: Method::HEAD,
+            path: bucket_path(dest, Some(&task.key)),
+            headers: vec![("x-amz-checksum-mode".into(), "ENABLED".into())],
+            body: Bytes::new(),
+        };
+        let answer = exchange(&mut site.client(), &req)
+            .await
+            .map_err(|e| with_doubt(e, true))?;
+        let is_marker = answer.header("x-amz-delete-marker") == Some("true");
+        let found = match sha256 {
+            None => is_marker,
+            Some(sum) => {
+                answer.status == 200
+                    && answer.header("x-amz-replication-status") == Some("REPLICA")
+                    && answer.header("x-amz-checksum-sha256") == Some(sum)
+            }
+        };
+        let Some(id) = answer.header("x-amz-version-id").filter(|_| found) else {
+            return Ok(None);
+        };
+        let previous = self
+            .svc
+            .catalog()
+            .previous_replica(&task.bucket, &task.key, task.id)
+            .await
+            .map_err(|e| retry(e.to_string(), true))?;
+        Ok((previous.as_deref() != Some(id)).then(|| id.to_owned()))
+    }
+}
+
+fn with_doubt(e: RemoteError, in_doubt: bool) -> Outcome {
+    match e {
+        RemoteError::Transient(m) => retry(m, in_doubt),
+        refused => refused.into(),
+    }
+}
+
+/// A source that cannot be read now (a KMS key disabled, a blob unreadable) may be
+/// readable later: retried, with the reason kept for operators.
+fn read_failed(e: &ObjectError) -> Outcome {
+    retry(format!("reading the source version: {e}"), false)
+}
+
+/// sealgate has no IAM roles to assume: the worker reads as the root of the bucket owner's
+/// account, the account that configured replication.
+fn owner_caller(account: &str) -> Caller {
+    Caller {
+        principal: Principal::root(account),
+        identity_policies: Vec::new(),
+        source_ip: None,
+        secure_transport: true,
+        via_service: None,
+    }
+}
+
+/// The PUT's headers: the version's content headers and user metadata, the encryption the
+/// destination is to apply, the checksum it must verify, and the replica mark.
+fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(HeaderKey, String)> {
+    let m = &v.meta;
+    let mut h: Vec<(HeaderKey, String)> = Vec::new();
+    let content = [
+        ("content-type", &m.content_type),
+        ("content-encoding", &m.content_encoding),
+        ("content-disposition", &m.content_disposition),
+        ("content-language", &m.content_language),
+        ("cache-control", &m.cache_control),
+        ("expires", &m.expires),
+        (
+            "x-amz-website-redirect-location",
+            &m.website_redirect_location,
+        ),
+    ];
+    for (name, value) in content {
+        if let Some(value) = value {
+            h.push((name.into(), value.clone()));
+        }
+    }
+    for (k, value) in &m.user {
+        h.push((format!("x-amz-meta-{k}").into(), value.clone()));
+    }
+    match (&rule.destination.replica_kms_key_id, &v.sse) {
+        (Some(key), _) => {
+            h.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
+            h.push((
+                "x-amz-server-side-encryption-aws-kms-key-id".into(),
+                key.clone(),
+            ));
+        }
+        (None, Some(Sse::Kms { .. })) => {
+            h.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
+        }
+        _ => h.push(("x-amz-server-side-encryption".into(), "AES256".into())),
+    }
+    if let Some(class) = &rule.destination.storage_class {
+        h.push(("x-amz-storage-class".into(), class.clone()));
+    }
+    h.push(("x-amz-checksum-sha256".into(), sha256.to_owned()));
+    h.push((REPLICA_HEADER.into(), "true".into()));
+    h
+}
