@@ -92,12 +92,28 @@ impl Answer {
     }
 }
 
-/// The text of the first `<name>` element (enough for S3's flat answers).
+/// The text of the first `<name>` element, attributes (`xmlns`) allowed: enough for S3's
+/// flat answers.
 pub fn xml_value(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(xml[start..end].to_owned())
+    let open = format!("<{name}");
+    let mut from = 0;
+    while let Some(at) = xml[from..].find(&open) {
+        let after = from + at + open.len();
+        let rest = &xml[after..];
+        if rest.starts_with("/>") {
+            return Some(String::new());
+        }
+        if rest.starts_with('>') || rest.starts_with(' ') {
+            let start = after + rest.find('>')? + 1;
+            if xml[..start].ends_with("/>") {
+                return Some(String::new());
+            }
+            let end = xml[start..].find(&format!("</{name}>"))? + start;
+            return Some(xml[start..end].to_owned());
+        }
+        from = after;
+    }
+    None
 }
 
 /// Sends a request and reads the whole (small) answer, within [`REQUEST_TIMEOUT`].
@@ -266,6 +282,19 @@ mod tests {
         let body = "<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
         assert_eq!(xml_value(body, "Code").as_deref(), Some("NoSuchBucket"));
         assert_eq!(xml_value(body, "Nope"), None);
+        let located = r#"<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-1</LocationConstraint>"#;
+        assert_eq!(
+            xml_value(located, "LocationConstraint").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            xml_value("<LocationConstraint/>", "LocationConstraint").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            xml_value("<Codes>x</Codes><Code>y</Code>", "Code").as_deref(),
+            Some("y")
+        );
         let answer = |status| Answer {
             status,
             headers: http::HeaderMap::new(),

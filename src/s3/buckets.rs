@@ -143,6 +143,20 @@ impl SealgateS3 {
                 ));
             }
         };
+        if state == Versioning::Suspended
+            && self
+                .svc
+                .catalog()
+                .bucket(&input.bucket)
+                .await?
+                .replication
+                .is_some()
+        {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration."
+            ));
+        }
         self.svc
             .catalog()
             .set_versioning(&input.bucket, state)

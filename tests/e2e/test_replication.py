@@ -310,6 +310,9 @@ def test_bad_configurations_get_s3s_errors(regions):
     assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{dst}"
     assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] == regions.replica_key
     assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Suspended"})
+    assert e.value.response["Error"]["Code"] == "InvalidBucketState"
     s3.delete_bucket_replication(Bucket=src)
     with pytest.raises(ClientError) as e:
         s3.get_bucket_replication(Bucket=src)
