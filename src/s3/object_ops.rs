@@ -299,6 +299,9 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let ext_transport = transport(&req.extensions);
         let caller = self.kms_caller(&req.extensions);
+        // Authorization required s3:ReplicateObject of a PutObject sending this header; a
+        // form upload (POST) is not checked for it, so it never writes a replica.
+        let replica = req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
@@ -334,8 +337,6 @@ impl SealgateS3 {
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let written_key = sse.customer_key().cloned();
-        // Authorization required s3:ReplicateObject of a caller sending this header.
-        let replica = headers.contains_key(REPLICA_HEADER);
         let spec = PutSpec {
             bucket: input.bucket,
             key: input.key,

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 import conftest
@@ -263,6 +264,12 @@ def test_replica_header_is_trusted_only_from_principals_allowed_to_replicate(reg
     plain = regions.d3(WRITER)
     plain.put_object(Bucket=dst, Key="own", Body=b"x")
     assert replication_status(regions.d3(), dst, "own") is None
+    # A browser form upload is not a PutObject: the header is not honoured there at all.
+    post = plain.generate_presigned_post(Bucket=dst, Key="form")
+    resp = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"x")},
+                         headers={"x-sealgate-replica": "true"}, timeout=30)
+    assert resp.status_code == 204, resp.text
+    assert replication_status(regions.d3(), dst, "form") is None
 
 
 def test_bad_configurations_get_s3s_errors(regions):
@@ -410,3 +417,110 @@ def test_batch_replication_copies_what_existed_before_the_rule(regions):
 
     missing = replicate_cli(regions.src, "--bucket", unique_bucket("none"))
     assert missing.returncode != 0
+
+
+class AnswerDroppingProxy:
+    """A TCP proxy to the destination that, for the first `drops` PUTs, forwards the request
+    and lets the destination act on it but never relays the answer: an attempt whose outcome
+    the source cannot know."""
+
+    def __init__(self, target_port: int, drops: int):
+        import socket
+        import threading
+        self.target_port = target_port
+        self.drops = drops
+        self.dropped = 0
+        self.lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            state = {"drop": False}
+            threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
+
+    def _up(self, client, upstream, state):
+        first = True
+        try:
+            while data := client.recv(65536):
+                if first and data.startswith(b"PUT "):
+                    with self.lock:
+                        if self.dropped < self.drops:
+                            self.dropped += 1
+                            state["drop"] = True
+                first = False
+                upstream.sendall(data)
+        except OSError:
+            pass
+
+    def _down(self, upstream, client, state):
+        import socket
+        try:
+            while data := upstream.recv(65536):
+                if state["drop"]:
+                    # The destination has answered, so the replica exists; the source never hears.
+                    client.shutdown(socket.SHUT_RDWR)
+                    client.close()
+                    return
+                client.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()
+
+
+def test_an_attempt_with_an_unknown_outcome_is_not_repeated_on_the_destination(regions, server_factory):
+    proxy = AnswerDroppingProxy(regions.dst_port, drops=1)
+    try:
+        src_srv = server_factory("us-via-proxy", config=source_config(f"http://127.0.0.1:{proxy.port}"),
+                                 region=SRC_REGION)
+        s3 = make_client(src_srv.endpoint, region=SRC_REGION)
+        src, dst = unique_bucket("doubt-src"), unique_bucket("doubt-dst")
+        d3 = regions.d3()
+        s3.create_bucket(Bucket=src)
+        s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
+        d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
+        d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst))
+        s3.put_object(Bucket=src, Key="once", Body=b"exactly one replica")
+        assert wait_status(s3, src, "once") == "COMPLETED"
+        assert proxy.dropped == 1, "the answer to the first PUT was not dropped"
+        versions = d3.list_object_versions(Bucket=dst)["Versions"]
+        assert len(versions) == 1, versions
+        assert body_of(d3.get_object(Bucket=dst, Key="once")) == b"exactly one replica"
+        # A later version of the same key with the same body is a new replica, not "already there".
+        s3.put_object(Bucket=src, Key="once", Body=b"exactly one replica")
+        assert wait_status(s3, src, "once") == "COMPLETED"
+        assert len(d3.list_object_versions(Bucket=dst)["Versions"]) == 2
+    finally:
+        proxy.close()
+
+
+def test_https_destinations_are_reached_over_tls(server_factory):
+    dst_srv = server_factory("eu-tls", config=dest_config(), region=DST_REGION, tls=True)
+    config = source_config(dst_srv.endpoint) + "insecure_skip_verify = true\n"
+    assert dst_srv.endpoint.startswith("https://")
+    src_srv = server_factory("us-to-tls", config=config, region=SRC_REGION)
+    s3 = make_client(src_srv.endpoint, region=SRC_REGION)
+    d3 = make_client(dst_srv.endpoint, region=DST_REGION, verify=False)
+    src, dst = unique_bucket("tls-src"), unique_bucket("tls-dst")
+    s3.create_bucket(Bucket=src)
+    s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
+    d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
+    d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst))
+    s3.put_object(Bucket=src, Key="k", Body=b"over tls")
+    assert wait_status(s3, src, "k") == "COMPLETED"
+    assert body_of(d3.get_object(Bucket=dst, Key="k")) == b"over tls"
