@@ -92,18 +92,22 @@ class Regions:
     def restart_dst(self):
         start_on_port(self.dst, self.dst_port)
 
-    def pair(self, *, prefix="", delete_markers=True, kms=True, versioned_dst=True):
-        """A versioned source bucket with a rule to a fresh destination bucket."""
-        src, dst = unique_bucket("src"), unique_bucket("dst")
-        s3, d3 = self.s3(), self.d3()
-        s3.create_bucket(Bucket=src)
-        s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
-        d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
-        if versioned_dst:
-            d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(
+    def pair(self, *, prefix="", delete_markers=True, kms=True):
+        """A versioned source bucket with a rule to a fresh versioned destination bucket."""
+        return make_pair(self.s3(), self.d3(), configuration_of=lambda dst: configuration(
             dst, prefix=prefix, delete_markers=delete_markers, replica_key=self.replica_key if kms else None))
-        return src, dst
+
+
+def make_pair(s3, d3, configuration_of=None):
+    """Versioned buckets in both regions; replication set up when `configuration_of(dst)` is given."""
+    src, dst = unique_bucket("src"), unique_bucket("dst")
+    s3.create_bucket(Bucket=src)
+    s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
+    d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
+    d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
+    if configuration_of:
+        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration_of(dst))
+    return src, dst
 
 
 def configuration(dst: str, *, prefix="", delete_markers=True, replica_key=None, rule_id="rule-1", priority=1):
@@ -391,11 +395,7 @@ def test_destination_data_dir_holds_no_plaintext(regions):
 
 def test_batch_replication_copies_what_existed_before_the_rule(regions):
     s3, d3 = regions.s3(), regions.d3()
-    src, dst = unique_bucket("old-src"), unique_bucket("old-dst")
-    s3.create_bucket(Bucket=src)
-    s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
-    d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
-    d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
+    src, dst = make_pair(s3, d3)
     for i in range(12):
         s3.put_object(Bucket=src, Key=f"old/{i:02}", Body=f"old {i}".encode())
     s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst))
@@ -487,13 +487,8 @@ def test_an_attempt_with_an_unknown_outcome_is_not_repeated_on_the_destination(r
         src_srv = server_factory("us-via-proxy", config=source_config(f"http://127.0.0.1:{proxy.port}"),
                                  region=SRC_REGION)
         s3 = make_client(src_srv.endpoint, region=SRC_REGION)
-        src, dst = unique_bucket("doubt-src"), unique_bucket("doubt-dst")
         d3 = regions.d3()
-        s3.create_bucket(Bucket=src)
-        s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
-        d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
-        d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst))
+        src, dst = make_pair(s3, d3, configuration)
         s3.put_object(Bucket=src, Key="once", Body=b"exactly one replica")
         assert wait_status(s3, src, "once") == "COMPLETED"
         assert proxy.dropped == 1, "the answer to the first PUT was not dropped"
@@ -515,12 +510,7 @@ def test_https_destinations_are_reached_over_tls(server_factory):
     src_srv = server_factory("us-to-tls", config=config, region=SRC_REGION)
     s3 = make_client(src_srv.endpoint, region=SRC_REGION)
     d3 = make_client(dst_srv.endpoint, region=DST_REGION, verify=False)
-    src, dst = unique_bucket("tls-src"), unique_bucket("tls-dst")
-    s3.create_bucket(Bucket=src)
-    s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
-    d3.create_bucket(Bucket=dst, CreateBucketConfiguration={"LocationConstraint": DST_REGION})
-    d3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst))
+    src, dst = make_pair(s3, d3, configuration)
     s3.put_object(Bucket=src, Key="k", Body=b"over tls")
     assert wait_status(s3, src, "k") == "COMPLETED"
     assert body_of(d3.get_object(Bucket=dst, Key="k")) == b"over tls"
