@@ -64,6 +64,9 @@ struct ReplicateArgs {
     /// Show the backlog, what replicated, failures with their reasons, and the lag.
     #[arg(long)]
     status: bool,
+    /// With --status: only the figures, in Prometheus' text format.
+    #[arg(long, requires = "status")]
+    prometheus: bool,
     /// After queueing, wait until the gateway's workers have replicated the backlog.
     #[arg(long, conflicts_with = "status")]
     wait: bool,
@@ -215,6 +218,17 @@ fn replicate(args: ReplicateArgs) -> Result<(), String> {
     let clock = sealgate::clock::from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
+        if args.prometheus {
+            let stats = catalog
+                .replication_stats(args.bucket.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            print!(
+                "{}",
+                batch::render_prometheus(&stats, args.bucket.as_deref(), clock.now_ms())
+            );
+            return Ok(());
+        }
         if args.status {
             let report = batch::status_report(&catalog, args.bucket.as_deref(), clock.now_ms())
                 .await

@@ -575,5 +575,37 @@ mod tests {
         let b = c.bucket("old").await.unwrap();
         assert_eq!(b.owner_account.as_deref(), Some("111122223333"));
         assert_eq!(b.policy, None);
+        assert_eq!(b.replication, None);
+    }
+
+    #[tokio::test]
+    async fn versions_from_before_replication_gain_a_status_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE versions (row INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL,
+                 key TEXT NOT NULL, version_id TEXT NOT NULL, seal_id TEXT NOT NULL,
+                 delete_marker INTEGER NOT NULL, is_latest INTEGER NOT NULL, size INTEGER NOT NULL,
+                 etag TEXT NOT NULL, last_modified_ms INTEGER NOT NULL, meta BLOB NOT NULL, sse TEXT,
+                 checksum TEXT, parts_count INTEGER);
+                 CREATE TABLE buckets (name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,
+                 region TEXT NOT NULL, versioning TEXT NOT NULL DEFAULT '', encryption TEXT);
+                 INSERT INTO buckets (name, created_ms, region) VALUES ('old', 1, 'us-east-1');
+                 INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
+                 size, etag, last_modified_ms, meta) VALUES ('old', 'k', 'null', 's', 1, 1, 0, '', 1, x'');",
+            )
+            .unwrap();
+        }
+        let c = Catalog::open(
+            &path,
+            false,
+            crate::crypto::RootKey::generate().catalog_sealer(),
+        )
+        .unwrap();
+        let v = c.version("old", "k", None).await.unwrap();
+        assert!(v.delete_marker);
+        assert_eq!(v.replication_status, None);
     }
 }

@@ -70,6 +70,76 @@ pub fn render_stats(s: &ReplicationStats, now_ms: i64) -> String {
     out
 }
 
+/// The same figures in Prometheus' text format (`--status --prometheus`), for a textfile
+/// collector or a scrape wrapper: sealgate has no `/metrics` endpoint yet.
+pub fn render_prometheus(s: &ReplicationStats, bucket: Option<&str>, now_ms: i64) -> String {
+    let labels = match bucket {
+        Some(b) => format!(
+            "{{bucket=\"{}\"}}",
+            b.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+        None => String::new(),
+    };
+    let seconds = |ms: i64| ms.max(0) as f64 / 1000.0;
+    let metrics: [(&str, &str, &str, f64); 8] = [
+        (
+            "pending_versions",
+            "gauge",
+            "Versions queued and not yet replicated",
+            s.pending as f64,
+        ),
+        (
+            "pending_bytes",
+            "gauge",
+            "Bytes of the versions queued",
+            s.pending_bytes as f64,
+        ),
+        (
+            "retrying_versions",
+            "gauge",
+            "Queued versions whose last attempt failed",
+            s.retrying as f64,
+        ),
+        (
+            "completed_versions_total",
+            "counter",
+            "Versions replicated",
+            s.completed as f64,
+        ),
+        (
+            "completed_bytes_total",
+            "counter",
+            "Bytes replicated",
+            s.completed_bytes as f64,
+        ),
+        (
+            "failed_versions_total",
+            "counter",
+            "Versions that failed for good",
+            s.failed as f64,
+        ),
+        (
+            "oldest_pending_seconds",
+            "gauge",
+            "Age of the oldest queued version",
+            s.oldest_pending_ms.map_or(0.0, |t| seconds(now_ms - t)),
+        ),
+        (
+            "max_lag_seconds",
+            "gauge",
+            "Longest time from queueing to completion",
+            s.max_lag_ms.map_or(0.0, seconds),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(out, "# HELP sealgate_replication_{name} {help}");
+        let _ = writeln!(out, "# TYPE sealgate_replication_{name} {kind}");
+        let _ = writeln!(out, "sealgate_replication_{name}{labels} {value}");
+    }
+    out
+}
+
 /// `--status`: the figures, then every failure with its reason, then the tasks being
 /// retried with their last error.
 pub async fn status_report(
@@ -111,4 +181,41 @@ pub async fn status_report(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_render_for_people_and_for_prometheus() {
+        let s = ReplicationStats {
+            pending: 2,
+            pending_bytes: 10,
+            completed: 5,
+            completed_bytes: 500,
+            failed: 1,
+            retrying: 1,
+            oldest_pending_ms: Some(1_000),
+            max_lag_ms: Some(2_500),
+        };
+        let text = render_stats(&s, 4_000);
+        assert!(text.contains("pending: 2 (10 bytes)"), "{text}");
+        assert!(text.contains("failed: 1"), "{text}");
+        assert!(text.contains("queued 3.0s ago"), "{text}");
+        let prom = render_prometheus(&s, Some("b\"1"), 4_000);
+        assert!(
+            prom.contains("sealgate_replication_completed_bytes_total{bucket=\"b\\\"1\"} 500\n"),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("sealgate_replication_oldest_pending_seconds{bucket=\"b\\\"1\"} 3\n"),
+            "{prom}"
+        );
+        assert!(prom.contains("# TYPE sealgate_replication_failed_versions_total counter"));
+        assert!(
+            render_prometheus(&s, None, 4_000)
+                .contains("sealgate_replication_pending_versions 2\n")
+        );
+    }
 }

@@ -256,6 +256,8 @@ def test_ssec_objects_fail_loudly_with_a_reason(regions):
     assert out.returncode == 0, out.stderr
     assert "secret" in out.stdout and "SSE-C" in out.stdout, out.stdout
     assert "failed: 1" in out.stdout, out.stdout
+    prom = replicate_cli(regions.src, "--bucket", src, "--status", "--prometheus")
+    assert f'sealgate_replication_failed_versions_total{{bucket="{src}"}} 1\n' in prom.stdout, prom.stdout
 
 
 def test_replica_header_is_trusted_only_from_principals_allowed_to_replicate(regions):
