@@ -179,14 +179,21 @@ impl Replication {
         dest: &str,
     ) -> Result<Outcome, Outcome> {
         let caller = owner_caller(owner);
-        // First pass: the checksum the destination must verify before it keeps the replica.
-        let sha256 = {
-            let mut body = self.read(&version, &caller).await?;
-            let mut h = sha2::Sha256::new();
-            while let Some(piece) = body.next().await {
-                h.update(piece.map_err(|e| read_failed(&e))?);
+        // The checksum the destination must verify before it keeps the replica: the one
+        // verified when the version was written, else a first pass over the plaintext.
+        let stored = version.checksum.as_ref().filter(|c| {
+            c.algorithm == "SHA256" && c.kind == "FULL_OBJECT" && version.parts_count.is_none()
+        });
+        let sha256 = match stored {
+            Some(c) => c.value.clone(),
+            None => {
+                let mut body = self.read(&version, &caller).await?;
+                let mut h = sha2::Sha256::new();
+                while let Some(piece) = body.next().await {
+                    h.update(piece.map_err(|e| read_failed(&e))?);
+                }
+                BASE64.encode(h.finalize())
             }
-            BASE64.encode(h.finalize())
         };
         if task.in_doubt
             && let Some(id) = self

@@ -4,6 +4,8 @@ destination's replica key, through outages, restarts and kill -9 of the source."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -186,13 +188,17 @@ def test_sse_s3_and_multipart_objects_replicate(regions):
     src, dst = regions.pair(kms=False)
     s3, d3 = regions.s3(), regions.d3()
     small = b"hello, eu"
-    s3.put_object(Bucket=src, Key="small.txt", Body=small)
+    # Its SHA-256, verified at the source on write, is what the destination verifies.
+    sent = s3.put_object(Bucket=src, Key="small.txt", Body=small, ChecksumAlgorithm="SHA256")
     parts = [os.urandom(MIN_PART), os.urandom(1024)]
     put_multipart(s3, src, "big.bin", parts)
     assert wait_status(s3, src, "small.txt") == "COMPLETED"
     assert wait_status(s3, src, "big.bin") == "COMPLETED"
-    head = d3.head_object(Bucket=dst, Key="small.txt")
+    head = d3.head_object(Bucket=dst, Key="small.txt", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256" and head["ReplicationStatus"] == "REPLICA"
+    assert head["ChecksumSHA256"] == sent["ChecksumSHA256"]
+    assert d3.head_object(Bucket=dst, Key="big.bin", ChecksumMode="ENABLED")["ChecksumSHA256"] == \
+        base64.b64encode(hashlib.sha256(b"".join(parts)).digest()).decode()
     assert body_of(d3.get_object(Bucket=dst, Key="small.txt")) == small
     assert body_of(d3.get_object(Bucket=dst, Key="big.bin")) == b"".join(parts)
 
