@@ -514,7 +514,7 @@ impl Catalog {
 mod tests {
     use super::*;
     use crate::catalog::{NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Versioning};
-    use crate::replication::rules::{Destination, Filter, Rule};
+    use crate::replication::rules::{Rule, test_rule};
 
     fn version(key: &str, seal: &str) -> NewVersion {
         NewVersion {
@@ -545,24 +545,8 @@ mod tests {
         serde_json::to_string(&ReplicationConfig {
             role: "r".into(),
             rules: vec![Rule {
-                id: "rule1".into(),
-                priority: Some(1),
-                enabled: true,
-                filter: Filter {
-                    prefix: prefix.into(),
-                    ..Filter::default()
-                },
-                has_filter: true,
                 delete_markers: true,
-                sse_kms_objects: None,
-                replica_modifications: None,
-                existing_objects: None,
-                destination: Destination {
-                    bucket_arn: "arn:aws:s3:::dst".into(),
-                    account: None,
-                    storage_class: None,
-                    replica_kms_key_id: None,
-                },
+                ..test_rule("rule1", 1, prefix)
             }],
         })
         .unwrap()

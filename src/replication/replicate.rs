@@ -376,3 +376,102 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(HeaderKey, 
     h.push((REPLICA_HEADER.into(), "true".into()));
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ObjectMeta;
+    use crate::replication::rules::test_rule;
+
+    fn version(sse: Sse) -> ObjectVersion {
+        ObjectVersion {
+            row: 1,
+            bucket: "src".into(),
+            key: "k".into(),
+            version_id: "v".into(),
+            seal_id: "s".into(),
+            delete_marker: false,
+            is_latest: true,
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            meta: ObjectMeta {
+                content_type: Some("text/plain".into()),
+                user: [("owner".to_owned(), "alice".to_owned())].into(),
+                ..ObjectMeta::default()
+            },
+            sse: Some(sse),
+            checksum: None,
+            parts_count: None,
+            replication_status: Some("PENDING".into()),
+        }
+    }
+
+    fn rule(replica_key: Option<&str>) -> Rule {
+        let mut r = test_rule("r", 1, "");
+        r.sse_kms_objects = replica_key.map(|_| true);
+        r.destination.replica_kms_key_id = replica_key.map(str::to_owned);
+        r
+    }
+
+    fn header<'a>(h: &'a [(HeaderKey, String)], name: &str) -> Option<&'a str> {
+        h.iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_destination_is_asked_for_its_own_encryption() {
+        let kms = Sse::Kms {
+            key_arn: "arn:aws:kms:us-east-1:000000000000:key/a".into(),
+            context: Default::default(),
+            bucket_key: false,
+        };
+        let replica = "arn:aws:kms:eu-west-1:000000000000:key/r";
+        let h = put_headers(&version(kms.clone()), &rule(Some(replica)), "sum");
+        assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
+        assert_eq!(
+            header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
+            Some(replica)
+        );
+        // The source's key never travels.
+        assert!(h.iter().all(|(_, v)| !v.contains("key/a")));
+        let h = put_headers(&version(Sse::S3), &rule(None), "sum");
+        assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("AES256"));
+        assert_eq!(
+            header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
+            None
+        );
+        let h = put_headers(&version(kms), &rule(None), "sum");
+        assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
+    }
+
+    #[test]
+    fn content_headers_metadata_checksum_and_the_replica_mark_are_sent() {
+        let h = put_headers(&version(Sse::S3), &rule(None), "c3Vt");
+        assert_eq!(header(&h, "content-type"), Some("text/plain"));
+        assert_eq!(header(&h, "x-amz-meta-owner"), Some("alice"));
+        assert_eq!(header(&h, "x-amz-checksum-sha256"), Some("c3Vt"));
+        assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
+        assert_eq!(header(&h, "cache-control"), None);
+    }
+
+    #[test]
+    fn refusals_fail_and_outages_retry_in_doubt() {
+        assert!(matches!(
+            Outcome::from(RemoteError::Refused {
+                status: 403,
+                message: "AccessDenied".into()
+            }),
+            Outcome::Failed(m) if m.contains("403")
+        ));
+        assert_eq!(
+            Outcome::from(RemoteError::Transient("down".into())),
+            retry("down", true)
+        );
+        assert_eq!(
+            with_doubt(RemoteError::Transient("down".into()), false),
+            retry("down", false)
+        );
+    }
+}

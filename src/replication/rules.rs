@@ -223,6 +223,31 @@ pub fn validate(cfg: &ReplicationConfig, source_bucket: &str) -> Result<(), Inva
     Ok(())
 }
 
+/// An enabled rule with a prefix filter, to `arn:aws:s3:::dst`, nothing opted in.
+#[cfg(test)]
+pub(crate) fn test_rule(id: &str, priority: i32, prefix: &str) -> Rule {
+    Rule {
+        id: id.into(),
+        priority: Some(priority),
+        enabled: true,
+        filter: Filter {
+            prefix: prefix.into(),
+            ..Filter::default()
+        },
+        has_filter: true,
+        delete_markers: false,
+        sse_kms_objects: None,
+        replica_modifications: None,
+        existing_objects: None,
+        destination: Destination {
+            bucket_arn: "arn:aws:s3:::dst".into(),
+            account: None,
+            storage_class: None,
+            replica_kms_key_id: None,
+        },
+    }
+}
+
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
@@ -239,26 +264,7 @@ mod tests {
     use super::*;
 
     fn rule(id: &str, priority: i32, prefix: &str) -> Rule {
-        Rule {
-            id: id.into(),
-            priority: Some(priority),
-            enabled: true,
-            filter: Filter {
-                prefix: prefix.into(),
-                ..Filter::default()
-            },
-            has_filter: true,
-            delete_markers: false,
-            sse_kms_objects: None,
-            replica_modifications: None,
-            existing_objects: None,
-            destination: Destination {
-                bucket_arn: "arn:aws:s3:::dest".into(),
-                account: None,
-                storage_class: None,
-                replica_kms_key_id: None,
-            },
-        }
+        test_rule(id, priority, prefix)
     }
 
     fn config(rules: Vec<Rule>) -> ReplicationConfig {
@@ -329,7 +335,7 @@ mod tests {
         let json = serde_json::to_string(&cfg).unwrap();
         assert_eq!(
             ReplicationConfig::rule_for_json(&json, &object("p/x")),
-            Some(("r".into(), "arn:aws:s3:::dest".into()))
+            Some(("r".into(), "arn:aws:s3:::dst".into()))
         );
         assert_eq!(ReplicationConfig::rule_for_json("{", &object("p/x")), None);
     }
