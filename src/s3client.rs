@@ -184,7 +184,7 @@ impl Signer {
         service: &'static str,
     ) -> Signer {
         Signer {
-            identity: Credentials::new(access_key, secret_key, None, None, "sealgate-bench").into(),
+            identity: Credentials::new(access_key, secret_key, None, None, "sealgate").into(),
             region: region.to_string(),
             service,
         }

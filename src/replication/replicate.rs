@@ -126,10 +126,22 @@ impl Replication {
             }
             Err(e) => return Err(retry(e.to_string(), task.in_doubt)),
         };
-        if !remote::versioning_enabled(&site, &dest)
-            .await
-            .map_err(|e| with_doubt(e, task.in_doubt))?
-        {
+        let versioned = match remote::versioning_enabled(&site, &dest).await {
+            Ok(v) => v,
+            Err(RemoteError::Refused { status: 404, .. }) => {
+                // Deleted since it was found: look for it afresh next time.
+                self.remotes.forget(&dest);
+                return Err(retry(
+                    format!(
+                        "destination bucket {dest} no longer exists on {}",
+                        site.region
+                    ),
+                    task.in_doubt,
+                ));
+            }
+            Err(e) => return Err(with_doubt(e, task.in_doubt)),
+        };
+        if !versioned {
             return Ok(Outcome::Failed(format!(
                 "versioning is not Enabled on the destination bucket {dest}"
             )));

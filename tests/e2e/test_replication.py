@@ -184,7 +184,7 @@ def test_kms_objects_arrive_under_the_replica_key_with_metadata_and_equal_bodies
     assert src_head["SSEKMSKeyId"] == regions.src_kms_key
 
 
-def test_sse_s3_and_multipart_objects_replicate(regions):
+def test_sse_s3_multipart_and_copied_objects_replicate(regions):
     src, dst = regions.pair(kms=False)
     s3, d3 = regions.s3(), regions.d3()
     small = b"hello, eu"
@@ -192,8 +192,11 @@ def test_sse_s3_and_multipart_objects_replicate(regions):
     sent = s3.put_object(Bucket=src, Key="small.txt", Body=small, ChecksumAlgorithm="SHA256")
     parts = [os.urandom(MIN_PART), os.urandom(1024)]
     put_multipart(s3, src, "big.bin", parts)
+    s3.copy_object(Bucket=src, Key="copied.txt", CopySource={"Bucket": src, "Key": "small.txt"})
     assert wait_status(s3, src, "small.txt") == "COMPLETED"
     assert wait_status(s3, src, "big.bin") == "COMPLETED"
+    assert wait_status(s3, src, "copied.txt") == "COMPLETED"
+    assert body_of(d3.get_object(Bucket=dst, Key="copied.txt")) == small
     head = d3.head_object(Bucket=dst, Key="small.txt", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256" and head["ReplicationStatus"] == "REPLICA"
     assert head["ChecksumSHA256"] == sent["ChecksumSHA256"]
