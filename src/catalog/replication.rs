@@ -513,32 +513,11 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Versioning};
+    use crate::catalog::{NewVersion, Precondition, Versioning};
     use crate::replication::rules::{Rule, test_rule};
 
     fn version(key: &str, seal: &str) -> NewVersion {
-        NewVersion {
-            bucket: "src".into(),
-            key: key.into(),
-            seal_id: seal.into(),
-            size: 3,
-            etag: "e".into(),
-            last_modified_ms: 1,
-            meta: ObjectMeta::default(),
-            sse: Sse::S3,
-            checksum: None,
-            parts_count: None,
-            replica: false,
-            parts: vec![PartRecord {
-                part_number: 0,
-                blob: format!("blob-{seal}"),
-                size: 3,
-                etag: String::new(),
-                header: vec![1],
-                checksum: None,
-                last_modified_ms: 1,
-            }],
-        }
+        crate::catalog::versions::test_version("src", key, seal, &format!("blob-{seal}"))
     }
 
     fn config(prefix: &str) -> String {

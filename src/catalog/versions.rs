@@ -188,6 +188,33 @@ fn claim_version_id(
     }
 }
 
+/// A one-part, 3-byte SSE-S3 version of `bucket/key` in `blob`, ETag `etag-SEAL`.
+#[cfg(test)]
+pub(super) fn test_version(bucket: &str, key: &str, seal: &str, blob: &str) -> NewVersion {
+    NewVersion {
+        bucket: bucket.into(),
+        key: key.into(),
+        seal_id: seal.into(),
+        size: 3,
+        etag: format!("etag-{seal}"),
+        last_modified_ms: 1,
+        meta: super::ObjectMeta::default(),
+        sse: Sse::S3,
+        checksum: None,
+        parts_count: None,
+        replica: false,
+        parts: vec![PartRecord {
+            part_number: 0,
+            blob: blob.into(),
+            size: 3,
+            etag: String::new(),
+            header: vec![1, 2, 3],
+            checksum: None,
+            last_modified_ms: 1,
+        }],
+    }
+}
+
 /// Inserts a version as the latest of its key; its blobs stop being collectable.
 pub(super) fn insert_version(
     tx: &Transaction<'_>,
@@ -502,31 +529,9 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{ObjectMeta, Sse};
 
     fn new_version(key: &str, seal: &str, blob: &str) -> NewVersion {
-        NewVersion {
-            bucket: "b".into(),
-            key: key.into(),
-            seal_id: seal.into(),
-            size: 3,
-            etag: format!("etag-{seal}"),
-            last_modified_ms: 1,
-            meta: ObjectMeta::default(),
-            sse: Sse::S3,
-            checksum: None,
-            parts_count: None,
-            replica: false,
-            parts: vec![PartRecord {
-                part_number: 0,
-                blob: blob.into(),
-                size: 3,
-                etag: String::new(),
-                header: vec![1, 2, 3],
-                checksum: None,
-                last_modified_ms: 1,
-            }],
-        }
+        test_version("b", key, seal, blob)
     }
 
     async fn due(c: &Catalog) -> Vec<String> {
