@@ -3,7 +3,7 @@
 //! of one size for a duration or a count; the report gives throughput, latency percentiles
 //! and errors by HTTP status.
 
-mod client;
+use sealgate::client::http as client;
 mod kms;
 mod report;
 

@@ -7,6 +7,7 @@
 
 pub mod format;
 pub mod gcm;
+pub mod http;
 pub mod v2;
 pub mod v3;
 

@@ -1,6 +1,7 @@
-//! A minimal S3 client for the load generator: SigV4 from the AWS SDK's signer with
-//! `UNSIGNED-PAYLOAD` (so bodies are never hashed), path-style URLs, and one HTTP/1.1
-//! keep-alive connection per client, reopened when the server closes it.
+//! A minimal S3 and KMS HTTP client, shared by `sealgate bench` and `sealgate cse`: SigV4
+//! from the AWS SDK's signer (S3 with `UNSIGNED-PAYLOAD`, so bodies are never hashed and
+//! can stream; KMS with the payload signed, as KMS requires), path-style URLs, and one
+//! HTTP/1.1 keep-alive connection per client, reopened when the server closes it.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,7 +15,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -39,26 +41,24 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| format!("--endpoint {url:?}: {e}"))?;
+        let uri: http::Uri = url.parse().map_err(|e| format!("endpoint {url:?}: {e}"))?;
         let tls = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
             _ => {
                 return Err(format!(
-                    "--endpoint {url:?}: the scheme must be http or https"
+                    "endpoint {url:?}: the scheme must be http or https"
                 ));
             }
         };
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(format!(
-                "--endpoint {url:?}: give only scheme, host and port (requests are path-style)"
+                "endpoint {url:?}: give only scheme, host and port (requests are path-style)"
             ));
         }
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("--endpoint {url:?}: no host"))?;
+            .ok_or_else(|| format!("endpoint {url:?}: no host"))?;
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -181,8 +181,21 @@ impl Signer {
         region: &str,
         service: &'static str,
     ) -> Signer {
+        Signer::with_credentials(
+            Credentials::new(access_key, secret_key, None, None, "sealgate"),
+            region,
+            service,
+        )
+    }
+
+    /// Temporary credentials carry a session token, signed as `x-amz-security-token`.
+    pub fn with_credentials(
+        credentials: Credentials,
+        region: &str,
+        service: &'static str,
+    ) -> Signer {
         Signer {
-            identity: Credentials::new(access_key, secret_key, None, None, "sealgate-bench").into(),
+            identity: credentials.into(),
             region: region.to_string(),
             service,
         }
@@ -262,11 +275,14 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// A request body that may stream (e.g. an object encrypted as it is read from disk).
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
 pub struct Client {
     endpoint: Arc<Endpoint>,
     tls: Option<TlsConnector>,
     signer: Arc<Signer>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    sender: Option<SendRequest<Body>>,
 }
 
 impl Client {
@@ -285,7 +301,33 @@ impl Client {
     }
 
     pub async fn send(&mut self, req: &Request) -> Result<Response<Incoming>, ClientError> {
-        let http_req = self.build(req).map_err(ClientError::Request)?;
+        let body = Full::new(req.body.clone()).map_err(|e| match e {}).boxed();
+        self.send_body(req, body, req.body.len() as u64).await
+    }
+
+    /// Sends `req` with `body` of `len` bytes in place of `req.body`. Only for S3, whose
+    /// payload is not signed: a KMS request's signature covers `req.body`.
+    pub async fn send_streaming(
+        &mut self,
+        req: &Request,
+        body: Body,
+        len: u64,
+    ) -> Result<Response<Incoming>, ClientError> {
+        if self.signer.service != "s3" {
+            return Err(ClientError::Request(
+                "only S3 request bodies can stream".into(),
+            ));
+        }
+        self.send_body(req, body, len).await
+    }
+
+    async fn send_body(
+        &mut self,
+        req: &Request,
+        body: Body,
+        len: u64,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let http_req = self.build(req, body, len).map_err(ClientError::Request)?;
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = Some(self.connect().await?);
         }
@@ -304,7 +346,7 @@ impl Client {
         })
     }
 
-    fn build(&self, req: &Request) -> Result<http::Request<Full<Bytes>>, String> {
+    fn build(&self, req: &Request, body: Body, len: u64) -> Result<http::Request<Body>, String> {
         let url = format!("{}{}", self.endpoint.url, req.path);
         let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
@@ -319,12 +361,12 @@ impl Client {
             builder = builder.header(*name, value);
         }
         builder
-            .header(http::header::CONTENT_LENGTH, req.body.len())
-            .body(Full::new(req.body.clone()))
+            .header(http::header::CONTENT_LENGTH, len)
+            .body(body)
             .map_err(|e| e.to_string())
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    async fn connect(&self) -> Result<SendRequest<Body>, ClientError> {
         let ep = &self.endpoint;
         let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
             .await
@@ -347,7 +389,7 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, ClientError>
+async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Body>, ClientError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
