@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use sealgate::config::Config;
 
 mod bench;
+mod cse;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,12 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test an S3 endpoint (sealgate or any other) and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Client-side encryption compatible with the AWS S3 Encryption Client (docs/FORMAT.md):
+    /// only ciphertext reaches the server.
+    Cse {
+        #[command(subcommand)]
+        command: cse::CseCommand,
+    },
     /// Work with the tamper-evident audit log (docs/AUDIT.md).
     Audit {
         #[command(subcommand)]
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
+        Command::Cse { command } => cse::run(command),
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => return audit_verify(args),

@@ -5,9 +5,12 @@
 //! `format` maps metadata to envelopes, `v3`/`v2` derive content keys, `gcm` is the
 //! streaming AES-256-GCM they share.
 
+pub mod credentials;
 pub mod format;
 pub mod gcm;
 pub mod http;
+pub mod kms;
+pub mod object;
 pub mod v2;
 pub mod v3;
 
