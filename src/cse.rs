@@ -69,7 +69,11 @@ pub struct GetArgs {
     /// Also read objects whose data key used the legacy `kms` wrapping (S3 Encryption
     /// Client v1), which binds no encryption context to the content algorithm.
     #[arg(long)]
-    allow_legacy: bool,
+    enable_legacy_wrapping: bool,
+    /// Also read objects with legacy AES-CBC content, which nothing authenticates: an
+    /// altered object may decrypt to altered data without an error.
+    #[arg(long)]
+    enable_legacy_unauthenticated_modes: bool,
     #[command(flatten)]
     conn: Connection,
 }
@@ -216,7 +220,8 @@ pub fn run(command: CseCommand) -> Result<(), String> {
                         file: &a.file,
                         key_id: a.kms_key_id.as_deref(),
                         context: &context,
-                        allow_legacy: a.allow_legacy,
+                        legacy_wrapping: a.enable_legacy_wrapping,
+                        legacy_unauthenticated: a.enable_legacy_unauthenticated_modes,
                         progress: counter,
                     },
                 )

@@ -50,9 +50,12 @@ pub enum FormatError {
     #[error("unsupported envelope: {0}")]
     Unsupported(String),
     #[error(
-        "{0} is a legacy mode without a bound encryption context or content authentication; pass --allow-legacy to read it"
+        "the object uses {mode}, a legacy mode the official clients also refuse by default; pass {flag} to read it"
     )]
-    Legacy(&'static str),
+    Legacy {
+        mode: &'static str,
+        flag: &'static str,
+    },
 }
 
 fn invalid(s: impl Into<String>) -> FormatError {
@@ -79,10 +82,28 @@ pub enum Envelope {
     },
     V2 {
         encrypted_key: Vec<u8>,
-        iv: [u8; 12],
+        cipher: V2Cipher,
         wrap: Wrap,
         context: Context,
     },
+}
+
+/// The content cipher of a V2 envelope, with its IV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V2Cipher {
+    /// `AES/GCM/NoPadding`, 12-byte IV, 128-bit tag.
+    Gcm([u8; 12]),
+    /// `AES/CBC/PKCS5Padding`, 16-byte IV: legacy, not authenticated.
+    Cbc([u8; 16]),
+}
+
+impl V2Cipher {
+    pub fn name(&self) -> &'static str {
+        match self {
+            V2Cipher::Gcm(_) => V2_CEK_ALG,
+            V2Cipher::Cbc(_) => CBC_CEK_ALG,
+        }
+    }
 }
 
 impl Envelope {
@@ -104,7 +125,14 @@ impl Envelope {
     pub fn name(&self) -> &'static str {
         match self {
             Envelope::V3 { .. } => "v3 (AES-256-GCM, HKDF-SHA512 key commitment)",
-            Envelope::V2 { .. } => "v2 (AES-256-GCM)",
+            Envelope::V2 {
+                cipher: V2Cipher::Gcm(_),
+                ..
+            } => "v2 (AES-256-GCM)",
+            Envelope::V2 {
+                cipher: V2Cipher::Cbc(_),
+                ..
+            } => "v2 (AES-256-CBC, unauthenticated)",
         }
     }
 
@@ -130,13 +158,16 @@ impl Envelope {
             }
             Envelope::V2 {
                 encrypted_key,
-                iv,
+                cipher,
                 wrap,
                 context,
             } => {
                 put(key::V2_KEY, BASE64.encode(encrypted_key));
-                put(key::V2_IV, BASE64.encode(iv));
-                put(key::V2_CEK_ALG, V2_CEK_ALG.into());
+                match cipher {
+                    V2Cipher::Gcm(iv) => put(key::V2_IV, BASE64.encode(iv)),
+                    V2Cipher::Cbc(iv) => put(key::V2_IV, BASE64.encode(iv)),
+                }
+                put(key::V2_CEK_ALG, cipher.name().into());
                 put(
                     key::V2_WRAP_ALG,
                     match wrap {
@@ -145,7 +176,9 @@ impl Envelope {
                     }
                     .into(),
                 );
-                put(key::V2_TAG_LEN, "128".into());
+                if let V2Cipher::Gcm(_) = cipher {
+                    put(key::V2_TAG_LEN, "128".into());
+                }
                 put(key::V2_MATDESC, context_json(context));
             }
         }
@@ -295,15 +328,11 @@ fn parse_v2(m: &Metadata) -> Result<Envelope, FormatError> {
             )));
         }
     };
-    match get(m, key::V2_CEK_ALG)? {
-        V2_CEK_ALG => {}
-        CBC_CEK_ALG => {
-            return Err(FormatError::Unsupported(
-                "AES/CBC/PKCS5Padding content is not authenticated; it is not read".into(),
-            ));
-        }
+    let cipher = match get(m, key::V2_CEK_ALG)? {
+        V2_CEK_ALG => V2Cipher::Gcm(fixed(m, key::V2_IV)?),
+        CBC_CEK_ALG => V2Cipher::Cbc(fixed(m, key::V2_IV)?),
         other => return Err(FormatError::Unsupported(format!("content cipher {other}"))),
-    }
+    };
     if let Some(t) = m.get(key::V2_TAG_LEN)
         && t != "128"
     {
@@ -315,7 +344,7 @@ fn parse_v2(m: &Metadata) -> Result<Envelope, FormatError> {
     };
     Ok(Envelope::V2 {
         encrypted_key: b64(m, key::V2_KEY)?,
-        iv: fixed(m, key::V2_IV)?,
+        cipher,
         wrap,
         context,
     })
@@ -374,8 +403,9 @@ pub fn check_context(envelope: &Envelope, given: &Context) -> Result<(), Context
         Envelope::V2 {
             context,
             wrap: Wrap::KmsContext,
+            cipher,
             ..
-        } => (context, V2_CEK_ALG),
+        } => (context, cipher.name()),
         Envelope::V2 {
             wrap: Wrap::Kms, ..
         } => {
@@ -503,7 +533,7 @@ mod tests {
         let e = parse(&m, None).unwrap();
         assert!(matches!(
             &e,
-            Envelope::V2 { iv, wrap: Wrap::KmsContext, .. } if iv[0] == 0xa0
+            Envelope::V2 { cipher: V2Cipher::Gcm(iv), wrap: Wrap::KmsContext, .. } if iv[0] == 0xa0
         ));
         check_context(&e, &Context::new()).unwrap();
         assert_eq!(e.to_metadata(), m);
@@ -527,8 +557,25 @@ mod tests {
             ("x-amz-cek-alg", "AES/CBC/PKCS5Padding"),
             ("x-amz-wrap-alg", "kms"),
         ]);
+        // Legacy CBC parses (reading it is gated in the reader); a 12-byte IV is not CBC's.
         assert!(matches!(
             parse(&cbc, None),
+            Ok(Envelope::V2 {
+                cipher: V2Cipher::Cbc(iv),
+                wrap: Wrap::Kms,
+                ..
+            }) if iv == [0; 16]
+        ));
+        let mut short_iv = cbc.clone();
+        short_iv.insert("x-amz-iv".into(), "oKGio6Slpqeoqaqr".into());
+        assert!(matches!(
+            parse(&short_iv, None),
+            Err(FormatError::Invalid(_))
+        ));
+        let mut unknown = cbc.clone();
+        unknown.insert("x-amz-cek-alg".into(), "AES/CTR/NoPadding".into());
+        assert!(matches!(
+            parse(&unknown, None),
             Err(FormatError::Unsupported(_))
         ));
         cbc.insert("x-amz-3".into(), "AQID".into());

@@ -13,11 +13,11 @@ use http_body_util::{BodyExt as _, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::format::{self, Context, Envelope, FormatError, Location, Metadata, Wrap};
-use super::gcm::{self, TagSplitter};
+use super::format::{self, Context, Envelope, FormatError, Location, Metadata, V2Cipher, Wrap};
+use super::gcm;
 use super::http::{Body, Client, Request, encode_path};
 use super::kms::Kms;
-use super::{ContentKey, v2, v3};
+use super::{ContentError, Opener, cbc, rfc2047, v2, v3};
 
 const READ_CHUNK: usize = 256 << 10;
 const META_PREFIX: &str = "x-amz-meta-";
@@ -37,7 +37,7 @@ pub enum CseError {
     Content {
         bucket: String,
         key: String,
-        source: gcm::GcmError,
+        source: ContentError,
     },
     #[error("{0}")]
     Kms(String),
@@ -113,7 +113,7 @@ pub async fn put(session: &mut Session, p: Put<'_>) -> Result<u64, CseError> {
         return Err(CseError::Content {
             bucket: p.dest.bucket.clone(),
             key: p.dest.key.clone(),
-            source: gcm::GcmError::TooLong,
+            source: gcm::GcmError::TooLong.into(),
         });
     }
     let context = format::context_for_put(p.context, format::V3_SUITE)?;
@@ -138,7 +138,7 @@ pub async fn put(session: &mut Session, p: Put<'_>) -> Result<u64, CseError> {
             .iter()
             .find(|h| h[META_PREFIX.len()..] == name)
             .ok_or_else(|| CseError::Io(format!("no header name for metadata {name}")))?;
-        headers.push((header, value));
+        headers.push((header, rfc2047::encode(&value)));
     }
     headers.push(("content-type", "application/octet-stream".into()));
     let stream = Sealer {
@@ -251,7 +251,7 @@ async fn s3_error(op: &str, url: &S3Url, resp: hyper::Response<Incoming>) -> Cse
     CseError::S3(format!("{op} {url}: {status} {code}: {message}"))
 }
 
-/// The object's user metadata, RFC 2047 encoded words (how S3 returns non-ASCII values)
+/// The object's user metadata, with the RFC 2047 words S3 returns non-ASCII values in
 /// decoded.
 pub fn user_metadata(headers: &HeaderMap) -> Metadata {
     headers
@@ -259,53 +259,9 @@ pub fn user_metadata(headers: &HeaderMap) -> Metadata {
         .filter_map(|(name, value)| {
             let key = name.as_str().strip_prefix(META_PREFIX)?;
             let value = value.to_str().ok()?;
-            Some((key.to_string(), decode_rfc2047(value)))
+            Some((key.to_string(), rfc2047::decode(value)))
         })
         .collect()
-}
-
-/// Decodes a value that is one `=?UTF-8?B?...?=` or `=?UTF-8?Q?...?=` word; anything
-/// else is returned unchanged.
-pub fn decode_rfc2047(v: &str) -> String {
-    use base64::Engine as _;
-    let word = v.strip_prefix("=?").and_then(|w| w.strip_suffix("?="));
-    let Some((charset, rest)) = word.and_then(|w| w.split_once('?')) else {
-        return v.to_string();
-    };
-    let Some((enc, text)) = rest.split_once('?') else {
-        return v.to_string();
-    };
-    if !charset.eq_ignore_ascii_case("utf-8") {
-        return v.to_string();
-    }
-    let bytes = match enc {
-        "B" | "b" => base64::engine::general_purpose::STANDARD.decode(text).ok(),
-        "Q" | "q" => {
-            let mut out = Vec::new();
-            let mut it = text.bytes();
-            while let Some(b) = it.next() {
-                match b {
-                    b'_' => out.push(b' '),
-                    b'=' => {
-                        let hex = [it.next().unwrap_or(0), it.next().unwrap_or(0)];
-                        match std::str::from_utf8(&hex)
-                            .ok()
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        {
-                            Some(x) => out.push(x),
-                            None => return v.to_string(),
-                        }
-                    }
-                    b => out.push(b),
-                }
-            }
-            Some(out)
-        }
-        _ => None,
-    };
-    bytes
-        .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_else(|| v.to_string())
 }
 
 pub struct Get<'a> {
@@ -315,7 +271,9 @@ pub struct Get<'a> {
     pub key_id: Option<&'a str>,
     pub context: &'a Context,
     /// Read objects whose data key was wrapped with the legacy `kms` algorithm.
-    pub allow_legacy: bool,
+    pub legacy_wrapping: bool,
+    /// Read objects with legacy unauthenticated (CBC) content.
+    pub legacy_unauthenticated: bool,
     /// Ciphertext bytes received so far, for a progress display.
     pub progress: Arc<AtomicU64>,
 }
@@ -340,12 +298,23 @@ pub async fn get(session: &mut Session, g: Get<'_>) -> Result<(u64, &'static str
         Location::InstructionFile => Some(instruction_file(session, g.src).await?),
     };
     let envelope = format::parse(&meta, instruction.as_ref())?;
-    if let Envelope::V2 {
-        wrap: Wrap::Kms, ..
-    } = envelope
-        && !g.allow_legacy
-    {
-        return Err(FormatError::Legacy("the kms key wrapping (S3 Encryption Client v1)").into());
+    if let Envelope::V2 { wrap, cipher, .. } = &envelope {
+        if *wrap == Wrap::Kms && !g.legacy_wrapping {
+            return Err(FormatError::Legacy {
+                mode: "the kms key wrapping (S3 Encryption Client v1)",
+                flag: "--enable-legacy-wrapping",
+            }
+            .into());
+        }
+        if let V2Cipher::Cbc(_) = cipher
+            && !g.legacy_unauthenticated
+        {
+            return Err(FormatError::Legacy {
+                mode: "AES/CBC/PKCS5Padding content",
+                flag: "--enable-legacy-unauthenticated-modes",
+            }
+            .into());
+        }
     }
     format::check_context(&envelope, g.context)?;
     let data_key = session
@@ -353,16 +322,23 @@ pub async fn get(session: &mut Session, g: Get<'_>) -> Result<(u64, &'static str
         .decrypt(g.key_id, envelope.encrypted_key(), envelope.context())
         .await
         .map_err(CseError::Kms)?;
-    let content_key = match &envelope {
+    let opener = match &envelope {
         Envelope::V3 {
             message_id,
             commitment,
             ..
-        } => v3::open(&data_key, message_id, commitment)?,
-        Envelope::V2 { iv, .. } => v2::content_key(&data_key, iv),
+        } => Opener::gcm(&v3::open(&data_key, message_id, commitment)?),
+        Envelope::V2 {
+            cipher: V2Cipher::Gcm(iv),
+            ..
+        } => Opener::gcm(&v2::content_key(&data_key, iv)),
+        Envelope::V2 {
+            cipher: V2Cipher::Cbc(iv),
+            ..
+        } => Opener::Cbc(Box::new(cbc::Decryptor::new(&data_key, iv))),
     };
     drop(data_key);
-    let size = receive(resp.into_body(), &content_key, g.file, &g.progress)
+    let size = receive(resp.into_body(), opener, g.file, &g.progress)
         .await
         .map_err(|e| match e {
             Received::Io(e) => e,
@@ -401,7 +377,7 @@ async fn instruction_file(session: &Session, url: &S3Url) -> Result<Metadata, Cs
 
 enum Received {
     Io(CseError),
-    Content(gcm::GcmError),
+    Content(ContentError),
 }
 
 /// A file in the destination's directory that is removed unless it is kept.
@@ -420,7 +396,7 @@ impl Drop for PartFile {
 
 async fn receive(
     mut body: Incoming,
-    key: &ContentKey,
+    mut opener: Opener,
     dest: &Path,
     progress: &AtomicU64,
 ) -> Result<u64, Received> {
@@ -449,8 +425,6 @@ async fn receive(
         .open(&part.path)
         .await
         .map_err(|e| Received::Io(io(part.path.display(), e)))?;
-    let mut dec = key.decryptor();
-    let mut split = TagSplitter::default();
     let mut written = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Received::Io(CseError::S3(format!("GET body: {e}"))))?;
@@ -458,17 +432,17 @@ async fn receive(
             continue;
         };
         progress.fetch_add(data.len() as u64, Ordering::Relaxed);
-        let mut ct = split.push(&data);
-        dec.update(&mut ct).map_err(Received::Content)?;
-        out.write_all(&ct)
+        let text = opener.push(&data).map_err(Received::Content)?;
+        out.write_all(&text)
             .await
             .map_err(|e| Received::Io(io(part.path.display(), e)))?;
-        written += ct.len() as u64;
+        written += text.len() as u64;
     }
-    let tag = split
-        .finish()
-        .ok_or(Received::Content(gcm::GcmError::TagMismatch))?;
-    dec.finish(&tag).map_err(Received::Content)?;
+    let text = opener.finish().map_err(Received::Content)?;
+    out.write_all(&text)
+        .await
+        .map_err(|e| Received::Io(io(part.path.display(), e)))?;
+    written += text.len() as u64;
     out.sync_all()
         .await
         .map_err(|e| Received::Io(io(part.path.display(), e)))?;
@@ -496,16 +470,5 @@ mod tests {
         for bad in ["b/k", "s3://b", "s3://b/", "s3:///k"] {
             assert!(S3Url::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn rfc2047_words() {
-        assert_eq!(decode_rfc2047("=?UTF-8?B?w7xiZXI=?="), "über");
-        assert_eq!(decode_rfc2047("=?utf-8?Q?=C3=BCber_alles?="), "über alles");
-        assert_eq!(decode_rfc2047("plain =? text"), "plain =? text");
-        assert_eq!(
-            decode_rfc2047(r#"{"aws:x-amz-cek-alg": "115"}"#),
-            r#"{"aws:x-amz-cek-alg": "115"}"#
-        );
     }
 }
