@@ -11,9 +11,11 @@ use clap::{Args, Subcommand};
 
 use sealgate::client::credentials::{self, ProcessEnv};
 use sealgate::client::format::Context;
+use sealgate::client::get::{self, Get};
 use sealgate::client::http::{Client, Endpoint, Signer, Trust, tls_connector};
 use sealgate::client::kms::Kms;
-use sealgate::client::object::{self, Get, Put, S3Url, Session};
+use sealgate::client::object::{S3Url, Session};
+use sealgate::client::put::{self, Put};
 
 #[derive(Subcommand)]
 pub enum CseCommand {
@@ -188,7 +190,7 @@ pub fn run(command: CseCommand) -> Result<(), String> {
                 let mut session = a.conn.session()?;
                 let total = std::fs::metadata(&a.file).map(|m| m.len()).ok();
                 let (counter, task) = progress(format!("encrypting to {dest}"), total);
-                let result = object::put(
+                let result = put::put(
                     &mut session,
                     Put {
                         file: &a.file,
@@ -213,7 +215,7 @@ pub fn run(command: CseCommand) -> Result<(), String> {
                 let context = a.conn.context()?;
                 let mut session = a.conn.session()?;
                 let (counter, task) = progress(format!("decrypting {src}"), None);
-                let result = object::get(
+                let result = get::get(
                     &mut session,
                     Get {
                         src: &src,
