@@ -424,3 +424,16 @@ def test_a_large_file_streams_in_bounded_memory(srv, s3, kms, key, bucket, tmp_p
     assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 0
     got = official(srv, key["KeyId"]).get_object(Bucket=bucket, Key="big")["Body"].read()
     assert hashlib.sha256(got).hexdigest() == digest
+
+
+def test_over_tls_to_a_self_signed_gateway(tls_server, make_bucket, tmp_path):
+    s3 = tls_server.client()
+    bucket = make_bucket(s3)
+    key = kms_client(tls_server.endpoint, verify=False).create_key()["KeyMetadata"]
+    src = tmp_path / "in"
+    src.write_bytes(b"over tls")
+    url = f"s3://{bucket}/tls"
+    refused(cse(tls_server, "put", src, url, "--kms-key-id", key["KeyId"]), "--insecure")
+    ok(cse(tls_server, "put", src, url, "--kms-key-id", key["KeyId"], "--insecure"))
+    ok(cse(tls_server, "get", url, tmp_path / "out", "--insecure"))
+    assert (tmp_path / "out").read_bytes() == b"over tls"
