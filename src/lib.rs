@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod blobstore;
 pub mod catalog;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -16,6 +17,5 @@ pub mod objects;
 pub mod policy;
 pub mod replication;
 pub mod s3;
-pub mod s3client;
 pub mod server;
 pub mod setup;

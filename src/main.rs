@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use sealgate::config::Config;
 
 mod bench;
+mod cse;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +28,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Batch-replicate a bucket's existing versions, or show where replication stands.
     Replicate(ReplicateArgs),
+    /// Client-side encryption compatible with the AWS S3 Encryption Client (docs/FORMAT.md):
+    /// only ciphertext reaches the server.
+    Cse {
+        #[command(subcommand)]
+        command: cse::CseCommand,
+    },
     /// Work with the tamper-evident audit log (docs/AUDIT.md).
     Audit {
         #[command(subcommand)]
@@ -134,6 +141,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
         Command::Replicate(args) => replicate(args),
+        Command::Cse { command } => cse::run(command),
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => return audit_verify(args),

@@ -11,9 +11,9 @@ use http::Method;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 
+use super::client::{Client, Endpoint, Request, Signer};
 use super::report::{self, Failure, OpKind, ReportHeader, Tally};
 use super::{BenchArgs, Limit, Op, http_failure, timed, transport_failure};
-use sealgate::s3client::{Client, Endpoint, Request, Signer};
 
 struct KmsPlan {
     target: &'static str,
@@ -27,8 +27,8 @@ fn request(target: &str, body: Bytes) -> Request {
         method: Method::POST,
         path: "/".into(),
         headers: vec![
-            ("content-type".into(), "application/x-amz-json-1.1".into()),
-            ("x-amz-target".into(), format!("TrentService.{target}")),
+            ("content-type", "application/x-amz-json-1.1".into()),
+            ("x-amz-target", format!("TrentService.{target}")),
         ],
         body,
     }

@@ -3,7 +3,7 @@
 //! of one size for a duration or a count; the report gives throughput, latency percentiles
 //! and errors by HTTP status.
 
-use sealgate::s3client as client;
+use sealgate::client::http as client;
 mod kms;
 mod report;
 
@@ -205,8 +205,8 @@ struct Plan {
     prefix: String,
     objects: u64,
     body: Bytes,
-    put_headers: Headers,
-    get_headers: Headers,
+    put_headers: Vec<(&'static str, String)>,
+    get_headers: Vec<(&'static str, String)>,
     verify: bool,
     timeout: Duration,
     next: AtomicU64,
@@ -344,25 +344,22 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
 }
 
 /// Headers for one request.
-type Headers = Vec<(client::HeaderKey, String)>;
+type Headers = Vec<(&'static str, String)>;
 
 /// The SSE headers of PUTs, and of GETs.
 fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
     const SSE: &str = "x-amz-server-side-encryption";
     Ok(match args.sse {
         SseMode::None => (vec![], vec![]),
-        SseMode::SseS3 => (vec![(SSE.into(), "AES256".into())], vec![]),
+        SseMode::SseS3 => (vec![(SSE, "AES256".into())], vec![]),
         SseMode::SseKms => {
-            let mut put: Headers = vec![(SSE.into(), "aws:kms".to_string())];
+            let mut put = vec![(SSE, "aws:kms".to_string())];
             if let Some(id) = &args.kms_key_id {
-                put.push((
-                    "x-amz-server-side-encryption-aws-kms-key-id".into(),
-                    id.clone(),
-                ));
+                put.push(("x-amz-server-side-encryption-aws-kms-key-id", id.clone()));
             }
             if args.bucket_key {
                 put.push((
-                    "x-amz-server-side-encryption-bucket-key-enabled".into(),
+                    "x-amz-server-side-encryption-bucket-key-enabled",
                     "true".into(),
                 ));
             }
@@ -371,17 +368,17 @@ fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
         SseMode::SseC => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| format!("random SSE-C key: {e}"))?;
-            let headers: Headers = vec![
+            let headers = vec![
                 (
-                    "x-amz-server-side-encryption-customer-algorithm".into(),
+                    "x-amz-server-side-encryption-customer-algorithm",
                     "AES256".to_string(),
                 ),
                 (
-                    "x-amz-server-side-encryption-customer-key".into(),
+                    "x-amz-server-side-encryption-customer-key",
                     BASE64.encode(key),
                 ),
                 (
-                    "x-amz-server-side-encryption-customer-key-md5".into(),
+                    "x-amz-server-side-encryption-customer-key-md5",
                     BASE64.encode(Md5::checksum(&key)),
                 ),
             ];

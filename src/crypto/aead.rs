@@ -1,12 +1,16 @@
 //! One small trait over the AES-256-GCM implementation, so the fastest measured one is
 //! used (BENCHMARKS.md); both produce identical bytes.
 
-use super::CryptoError;
+use super::{CryptoError, TAG_LEN};
 
 pub trait ChunkAead: Send + Sync {
     /// Encrypts `buf` in place and appends the 16-byte tag.
-    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>);
-    /// Verifies and decrypts `buf` (ciphertext || tag) in place, dropping the tag.
+    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+        let tag = self.seal_detached(nonce, aad, buf);
+        buf.extend_from_slice(&tag);
+    }
+    /// Encrypts `buf` in place; returns the tag.
+    fn seal_detached(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN];
     /// Verifies and decrypts `buf` (ciphertext || tag) in place; returns the plaintext
     /// length (the front of `buf`). On failure `buf` holds nothing to hand out.
     fn open_in_place(
@@ -55,12 +59,16 @@ impl RingAead {
 }
 
 impl ChunkAead for RingAead {
-    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+    fn seal_detached(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
         // Fails only for inputs beyond GCM's 64 GiB message limit; chunks are at most 16 MiB.
-        self.0
-            .seal_in_place_append_tag(nonce, ring::aead::Aad::from(aad), buf)
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
             .expect("chunk within GCM limits");
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     fn open_in_place(
@@ -88,12 +96,13 @@ impl RustCryptoAead {
 }
 
 impl ChunkAead for RustCryptoAead {
-    fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>) {
+    fn seal_detached(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         use aes_gcm::AeadInOut as _;
         // Fails only for inputs beyond GCM's limits; chunks are at most 16 MiB.
         self.0
-            .encrypt_in_place(&(*nonce).into(), aad, buf)
-            .expect("chunk within GCM limits");
+            .encrypt_inout_detached(&(*nonce).into(), aad, buf.into())
+            .expect("chunk within GCM limits")
+            .into()
     }
 
     fn open_in_place(

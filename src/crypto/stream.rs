@@ -87,6 +87,17 @@ impl BlobCipher {
         Ok(())
     }
 
+    /// Seals the chunk in `buf` in place; returns its tag.
+    fn seal_chunk_detached(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = self.nonce(index, last)?;
+        Ok(self.aead.seal_detached(&nonce, &self.aad, buf))
+    }
+
     pub fn open_chunk(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
         let len = self.open_chunk_in_place(index, last, buf)?;
         buf.truncate(len);
@@ -105,14 +116,19 @@ impl BlobCipher {
     }
 }
 
-/// Seals a stream of plaintext of a known length into chunks.
+/// Seals a stream of plaintext of a known length into chunks. Plaintext is copied once,
+/// into the sealer's buffer, and each chunk is sealed where it lies; [`Sealer::take_sealed`]
+/// hands out only sealed bytes, the partial chunk staying behind.
 #[derive(Debug)]
 pub struct Sealer {
     cipher: BlobCipher,
     header: SealHeader,
     /// Why the header cannot be sealed under, reported by the first call: `new` cannot fail.
     invalid: Option<String>,
-    chunk: Vec<u8>,
+    /// Sealed chunks, then the plaintext of the chunk being filled.
+    buf: Vec<u8>,
+    /// Length of the sealed front of `buf`.
+    sealed: usize,
     index: u64,
     fed: u64,
 }
@@ -126,7 +142,8 @@ impl Sealer {
             cipher,
             header: header.clone(),
             invalid,
-            chunk: Vec::with_capacity(cap),
+            buf: Vec::with_capacity(cap),
+            sealed: 0,
             index: 0,
             fed: 0,
         }
@@ -139,9 +156,8 @@ impl Sealer {
         }
     }
 
-    /// Appends every chunk completed by `plaintext` to `out`; a partial chunk stays inside,
-    /// so `out` never holds plaintext.
-    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// Takes in plaintext, sealing every chunk it completes.
+    pub fn update(&mut self, mut plaintext: &[u8]) -> Result<(), CryptoError> {
         self.check_header()?;
         let expected = self.header.plaintext_len;
         let got = self.fed + plaintext.len() as u64;
@@ -150,27 +166,44 @@ impl Sealer {
         }
         self.fed = got;
         while !plaintext.is_empty() {
-            let want = self.header.chunk_plain_len(self.index) as usize - self.chunk.len();
-            let n = want.min(plaintext.len());
-            self.chunk.extend_from_slice(&plaintext[..n]);
+            let chunk_len = self.header.chunk_plain_len(self.index) as usize;
+            let filled = self.buf.len() - self.sealed;
+            let n = (chunk_len - filled).min(plaintext.len());
+            self.buf.extend_from_slice(&plaintext[..n]);
             plaintext = &plaintext[n..];
-            if self.chunk.len() as u64 == self.header.chunk_plain_len(self.index) {
-                self.seal_current(out)?;
+            if filled + n == chunk_len {
+                self.seal_current()?;
             }
         }
         Ok(())
     }
 
-    fn seal_current(&mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    fn seal_current(&mut self) -> Result<(), CryptoError> {
         let last = self.index + 1 == self.header.chunk_count();
-        self.cipher.seal_chunk(self.index, last, &mut self.chunk)?;
-        out.extend_from_slice(&self.chunk);
-        self.chunk.clear();
+        let tag =
+            self.cipher
+                .seal_chunk_detached(self.index, last, &mut self.buf[self.sealed..])?;
+        self.buf.extend_from_slice(&tag);
+        self.sealed = self.buf.len();
         self.index += 1;
         Ok(())
     }
 
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// The sealed bytes so far, once there are at least `at_least` of them.
+    pub fn take_sealed(&mut self, at_least: usize) -> Option<Vec<u8>> {
+        if self.sealed == 0 || self.sealed < at_least {
+            return None;
+        }
+        let mut rest = Vec::with_capacity(self.buf.capacity());
+        rest.extend_from_slice(&self.buf[self.sealed..]);
+        let mut out = std::mem::replace(&mut self.buf, rest);
+        out.truncate(self.sealed);
+        self.sealed = 0;
+        Some(out)
+    }
+
+    /// Seals what is left; returns the sealed bytes not yet taken.
+    pub fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
         self.check_header()?;
         if self.fed != self.header.plaintext_len {
             return Err(CryptoError::LengthMismatch {
@@ -180,9 +213,9 @@ impl Sealer {
         }
         // Only an empty object reaches here with its (empty, final) chunk unsealed.
         if self.index < self.header.chunk_count() {
-            self.seal_current(out)?;
+            self.seal_current()?;
         }
-        Ok(())
+        Ok(self.take_sealed(0).unwrap_or_default())
     }
 }
 

@@ -162,19 +162,16 @@ impl ObjectService {
 
         let written: Result<()> = async {
             writer.write(Bytes::from(encoded.clone())).await?;
-            let out_capacity = FLUSH_AT + 2 * self.chunk_size as usize;
-            let mut out = Vec::with_capacity(out_capacity);
             while let Some(piece) = body.next().await {
                 let piece = piece?;
                 digests.update(&piece);
-                sealer.update(&piece, &mut out).map_err(length_error)?;
-                if out.len() >= FLUSH_AT {
-                    let full = std::mem::replace(&mut out, Vec::with_capacity(out_capacity));
-                    writer.write(Bytes::from(full)).await?;
+                sealer.update(&piece).map_err(length_error)?;
+                if let Some(sealed) = sealer.take_sealed(FLUSH_AT) {
+                    writer.write(Bytes::from(sealed)).await?;
                 }
             }
-            sealer.finish(&mut out).map_err(length_error)?;
-            writer.write(Bytes::from(out)).await?;
+            let rest = sealer.finish().map_err(length_error)?;
+            writer.write(Bytes::from(rest)).await?;
             Ok(())
         }
         .await;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use http::Method;
 use http_body_util::BodyExt as _;
 
+use crate::client::http::{Client, Endpoint, Request, Signer, Trust, encode_path, tls_connector};
 use crate::config::ReplicationSettings;
-use crate::s3client::{Client, Endpoint, Request, Signer, Trust, encode_path, tls_connector};
 
 /// Requests to a remote that take longer than this count as failed attempts.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

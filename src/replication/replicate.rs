@@ -16,17 +16,17 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http::Method;
-use http_body_util::BodyExt as _;
+use http_body_util::BodyExt;
 use sha2::Digest as _;
 
 use super::REPLICA_HEADER;
 use super::remote::{self, Answer, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
 use super::rules::{ReplicationConfig, Rule};
 use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
+use crate::client::http::{ClientError, Request};
 use crate::kms::Caller;
 use crate::objects::{ObjectError, ObjectService, ReadRange};
 use crate::policy::Principal;
-use crate::s3client::{ClientError, HeaderKey, Request};
 
 /// The largest object one PUT carries (S3's limit); larger versions fail with a reason.
 pub const MAX_REPLICA_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -172,7 +172,7 @@ impl Replication {
         let req = Request {
             method: Method::DELETE,
             path: bucket_path(dest, Some(&task.key)),
-            headers: vec![(REPLICA_HEADER.into(), "true".into())],
+            headers: vec![(REPLICA_HEADER, "true".into())],
             body: Bytes::new(),
         };
         let answer = exchange(&mut site.client(), &req).await?.ok()?;
@@ -218,21 +218,27 @@ impl Replication {
         let req = Request {
             method: Method::PUT,
             path: bucket_path(dest, Some(&task.key)),
-            headers,
+            headers: Vec::new(),
             body: Bytes::new(),
         };
         let body = self.read(&version, &caller).await?;
-        let body = http_body_util::StreamBody::new(body.map(|piece| {
+        let frames = body.map(|piece| {
             piece
                 .map(hyper::body::Frame::data)
                 .map_err(std::io::Error::other)
-        }))
-        .boxed_unsync();
+        });
+        // The client's body must be Sync; the stream is only ever polled by one task.
+        let body = BodyExt::boxed(http_body_util::StreamBody::new(
+            sync_wrapper::SyncStream::new(frames),
+        ));
         self.mark_in_doubt(task).await?;
         let mut client = site.client();
         let timeout = PUT_BASE_TIMEOUT + Duration::from_secs(version.size / (1024 * 1024));
         let sent = tokio::time::timeout(timeout, async {
-            match client.send_streaming(&req, body, version.size).await {
+            match client
+                .send_streaming_with(&req, &headers, body, version.size)
+                .await
+            {
                 Ok(resp) => read_answer(resp).await,
                 // Nothing reached the destination.
                 Err(ClientError::Connect(e)) => Err(RemoteError::Transient(e)),
@@ -290,7 +296,7 @@ impl Replication {
         let req = Request {
             method: Method::HEAD,
             path: bucket_path(dest, Some(&task.key)),
-            headers: vec![("x-amz-checksum-mode".into(), "ENABLED".into())],
+            headers: vec![("x-amz-checksum-mode", "ENABLED".into())],
             body: Bytes::new(),
         };
         let answer = exchange(&mut site.client(), &req)
@@ -345,9 +351,9 @@ fn owner_caller(account: &str) -> Caller {
 
 /// The PUT's headers: the version's content headers and user metadata, the encryption the
 /// destination is to apply, the checksum it must verify, and the replica mark.
-fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(HeaderKey, String)> {
+fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(String, String)> {
     let m = &v.meta;
-    let mut h: Vec<(HeaderKey, String)> = Vec::new();
+    let mut h: Vec<(String, String)> = Vec::new();
     let content = [
         ("content-type", &m.content_type),
         ("content-encoding", &m.content_encoding),
@@ -366,7 +372,7 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(HeaderKey, 
         }
     }
     for (k, value) in &m.user {
-        h.push((format!("x-amz-meta-{k}").into(), value.clone()));
+        h.push((format!("x-amz-meta-{k}"), value.clone()));
     }
     match (&rule.destination.replica_kms_key_id, &v.sse) {
         (Some(key), _) => {
@@ -426,10 +432,8 @@ mod tests {
         r
     }
 
-    fn header<'a>(h: &'a [(HeaderKey, String)], name: &str) -> Option<&'a str> {
-        h.iter()
-            .find(|(k, _)| k.as_ref() == name)
-            .map(|(_, v)| v.as_str())
+    fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     #[test]

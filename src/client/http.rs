@@ -1,7 +1,7 @@
-//! A minimal S3 client for the load generator and the replication worker: SigV4 from the
-//! AWS SDK's signer with `UNSIGNED-PAYLOAD` (so bodies are never hashed and can stream),
-//! path-style URLs, and one HTTP/1.1 keep-alive connection per client, reopened when the
-//! server closes it.
+//! A minimal S3 and KMS HTTP client, shared by `sealgate bench` and `sealgate cse`: SigV4
+//! from the AWS SDK's signer (S3 with `UNSIGNED-PAYLOAD`, so bodies are never hashed and
+//! can stream; KMS with the payload signed, as KMS requires), path-style URLs, and one
+//! HTTP/1.1 keep-alive connection per client, reopened when the server closes it.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,7 +15,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -41,26 +41,24 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| format!("--endpoint {url:?}: {e}"))?;
+        let uri: http::Uri = url.parse().map_err(|e| format!("endpoint {url:?}: {e}"))?;
         let tls = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
             _ => {
                 return Err(format!(
-                    "--endpoint {url:?}: the scheme must be http or https"
+                    "endpoint {url:?}: the scheme must be http or https"
                 ));
             }
         };
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(format!(
-                "--endpoint {url:?}: give only scheme, host and port (requests are path-style)"
+                "endpoint {url:?}: give only scheme, host and port (requests are path-style)"
             ));
         }
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("--endpoint {url:?}: no host"))?;
+            .ok_or_else(|| format!("endpoint {url:?}: no host"))?;
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -183,8 +181,21 @@ impl Signer {
         region: &str,
         service: &'static str,
     ) -> Signer {
+        Signer::with_credentials(
+            Credentials::new(access_key, secret_key, None, None, "sealgate"),
+            region,
+            service,
+        )
+    }
+
+    /// Temporary credentials carry a session token, signed as `x-amz-security-token`.
+    pub fn with_credentials(
+        credentials: Credentials,
+        region: &str,
+        service: &'static str,
+    ) -> Signer {
         Signer {
-            identity: Credentials::new(access_key, secret_key, None, None, "sealgate").into(),
+            identity: credentials.into(),
             region: region.to_string(),
             service,
         }
@@ -235,15 +246,12 @@ impl Signer {
     }
 }
 
-/// A header name: mostly fixed, sometimes made per request (`x-amz-meta-*`).
-pub type HeaderKey = std::borrow::Cow<'static, str>;
-
 pub struct Request {
     pub method: Method,
     /// Already percent-encoded, starting with `/`.
     pub path: String,
     /// `x-amz-*` and other headers to send and sign, besides `host`.
-    pub headers: Vec<(HeaderKey, String)>,
+    pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
 }
 
@@ -267,14 +275,14 @@ impl std::fmt::Display for ClientError {
     }
 }
 
-/// A request body: whole bytes, or a stream of known length (sent as Content-Length).
-pub type SendBody = UnsyncBoxBody<Bytes, std::io::Error>;
+/// A request body that may stream (e.g. an object encrypted as it is read from disk).
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
 pub struct Client {
     endpoint: Arc<Endpoint>,
     tls: Option<TlsConnector>,
     signer: Arc<Signer>,
-    sender: Option<SendRequest<SendBody>>,
+    sender: Option<SendRequest<Body>>,
 }
 
 impl Client {
@@ -293,31 +301,48 @@ impl Client {
     }
 
     pub async fn send(&mut self, req: &Request) -> Result<Response<Incoming>, ClientError> {
-        let body = Full::new(req.body.clone())
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let http_req = self
-            .build(req, body, req.body.len() as u64)
-            .map_err(ClientError::Request)?;
-        self.send_built(http_req).await
+        let body = Full::new(req.body.clone()).map_err(|e| match e {}).boxed();
+        self.send_body(req, &[], body, req.body.len() as u64).await
     }
 
-    /// Sends `req` with `body` (of exactly `len` bytes) instead of `req.body`, which must be
-    /// empty; the payload is not signed, so it streams.
+    /// Sends `req` with `body` of `len` bytes in place of `req.body`. Only for S3, whose
+    /// payload is not signed: a KMS request's signature covers `req.body`.
     pub async fn send_streaming(
         &mut self,
         req: &Request,
-        body: SendBody,
+        body: Body,
         len: u64,
     ) -> Result<Response<Incoming>, ClientError> {
-        let http_req = self.build(req, body, len).map_err(ClientError::Request)?;
-        self.send_built(http_req).await
+        self.send_streaming_with(req, &[], body, len).await
     }
 
-    async fn send_built(
+    /// `send_streaming` with `extra` headers (sent and signed) whose names are made per
+    /// request, such as `x-amz-meta-*` of an object being copied.
+    pub async fn send_streaming_with(
         &mut self,
-        http_req: http::Request<SendBody>,
+        req: &Request,
+        extra: &[(String, String)],
+        body: Body,
+        len: u64,
     ) -> Result<Response<Incoming>, ClientError> {
+        if self.signer.service != "s3" {
+            return Err(ClientError::Request(
+                "only S3 request bodies can stream".into(),
+            ));
+        }
+        self.send_body(req, extra, body, len).await
+    }
+
+    async fn send_body(
+        &mut self,
+        req: &Request,
+        extra: &[(String, String)],
+        body: Body,
+        len: u64,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let http_req = self
+            .build(req, extra, body, len)
+            .map_err(ClientError::Request)?;
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = Some(self.connect().await?);
         }
@@ -339,21 +364,26 @@ impl Client {
     fn build(
         &self,
         req: &Request,
-        body: SendBody,
+        extra: &[(String, String)],
+        body: Body,
         len: u64,
-    ) -> Result<http::Request<SendBody>, String> {
+    ) -> Result<http::Request<Body>, String> {
         let url = format!("{}{}", self.endpoint.url, req.path);
-        let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
+        let named = req.headers.iter().map(|(k, v)| (*k, v.as_str()));
+        let extra_named = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let mut to_sign: Vec<(&str, &str)> =
+            Vec::with_capacity(req.headers.len() + extra.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
-        to_sign.extend(req.headers.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
+        to_sign.extend(named.chain(extra_named));
         let signature = self.signer.sign(&req.method, &url, &to_sign, &req.body)?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(&req.path)
             .header(http::header::HOST, &self.endpoint.authority);
-        let named = req.headers.iter().map(|(k, v)| (k.as_ref(), v));
+        let named = req.headers.iter().map(|(k, v)| (*k, v));
+        let extra_named = extra.iter().map(|(k, v)| (k.as_str(), v));
         let signed = signature.iter().map(|(k, v)| (*k, v));
-        for (name, value) in named.chain(signed) {
+        for (name, value) in named.chain(extra_named).chain(signed) {
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
             builder = builder.header(name, value);
         }
@@ -363,7 +393,7 @@ impl Client {
             .map_err(|e| e.to_string())
     }
 
-    async fn connect(&self) -> Result<SendRequest<SendBody>, ClientError> {
+    async fn connect(&self) -> Result<SendRequest<Body>, ClientError> {
         let ep = &self.endpoint;
         let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
             .await
@@ -386,7 +416,7 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<SendBody>, ClientError>
+async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Body>, ClientError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
