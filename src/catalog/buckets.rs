@@ -102,7 +102,7 @@ impl Catalog {
     pub async fn delete_bucket(&self, name: &str, now_ms: i64) -> Result<()> {
         let name = name.to_owned();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_bucket(&tx, &name)?;
             let has_versions: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM versions WHERE bucket = ?1)",

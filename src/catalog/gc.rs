@@ -36,7 +36,7 @@ impl Catalog {
     /// Forgets blobs the collector has deleted.
     pub async fn forget_blobs(&self, blobs: Vec<String>) -> Result<()> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             for blob in &blobs {
                 tx.execute("DELETE FROM blob_gc WHERE blob = ?1", [blob])?;
             }

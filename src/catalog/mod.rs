@@ -8,6 +8,7 @@ mod gc;
 mod replication;
 mod uploads;
 mod versions;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -217,10 +218,13 @@ pub struct Upload {
 /// Handle to the catalog; cheap to clone. SQLite calls run on the blocking pool.
 #[derive(Clone)]
 pub struct Catalog {
-    /// `conns[0]` takes every write: SQLite has one writer at a time. The others are
-    /// read-only, so reads do not queue behind a commit's fsync (WAL lets readers see the
-    /// last committed state while a write is in progress).
-    conns: Arc<Vec<Mutex<Connection>>>,
+    /// Every write goes to the one writer (SQLite has one writer at a time), which commits
+    /// the writes queued together with one fsync.
+    writer: Arc<writer::Writer>,
+    /// Read-only connections, so reads do not queue behind a commit's fsync (WAL lets
+    /// readers see the last committed state while a write is in progress). None for an
+    /// in-memory catalog, whose reads go to the writer.
+    readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
     codec: MetaCodec,
     /// How long the blobs of a replaced or deleted version stay readable: reads that found
@@ -394,16 +398,16 @@ impl Catalog {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
-        let readers = (0..READERS).map(|_| {
-            let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            r.busy_timeout(std::time::Duration::from_secs(10))?;
-            Ok(Mutex::new(r))
-        });
-        let conns = std::iter::once(Ok(Mutex::new(conn)))
-            .chain(readers)
+        let readers = (0..READERS)
+            .map(|_| {
+                let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                r.busy_timeout(std::time::Duration::from_secs(10))?;
+                Ok(Mutex::new(r))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Catalog {
-            conns: Arc::new(conns),
+            writer: Arc::new(writer::Writer::spawn(conn)?),
+            readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
             codec: MetaCodec(Arc::new(sealer)),
             read_grace_ms: 0,
@@ -426,7 +430,8 @@ impl Catalog {
         ));
         // An in-memory database is private to its connection: reads share the writer's.
         Catalog {
-            conns: Arc::new(vec![Mutex::new(conn)]),
+            writer: Arc::new(writer::Writer::spawn(conn).unwrap()),
+            readers: Arc::new(Vec::new()),
             next_reader: Arc::new(AtomicUsize::new(0)),
             codec,
             read_grace_ms: 0,
@@ -439,39 +444,31 @@ impl Catalog {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
     {
-        let readers = self.conns.len() - 1;
-        let i = if readers == 0 {
-            0
-        } else {
-            1 + self.next_reader.fetch_add(1, Ordering::Relaxed) % readers
-        };
-        self.on_connection(i, f).await
-    }
-
-    /// Runs `f` with the writer connection.
-    async fn call<R, F>(&self, f: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
-    {
-        self.on_connection(0, f).await
-    }
-
-    /// SQLite calls block, so they run on the blocking pool.
-    async fn on_connection<R, F>(&self, i: usize, f: F) -> Result<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
-    {
-        let conns = self.conns.clone();
+        if self.readers.is_empty() {
+            return self.call(f).await;
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let readers = self.readers.clone();
+        // SQLite calls block, so they run on the blocking pool.
         tokio::task::spawn_blocking(move || {
-            let mut guard = conns[i]
+            let mut guard = readers[i]
                 .lock()
                 .map_err(|_| CatalogError::Task("catalog lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
         .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on the writer connection, inside the transaction of its batch. A change
+    /// `f` makes must be in a savepoint, so that its failure rolls back only its own work;
+    /// the answer comes once the batch is committed.
+    async fn call<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+    {
+        self.writer.run(f).await
     }
 }
 

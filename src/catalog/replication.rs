@@ -2,7 +2,7 @@
 //! it replicates (see `insert_version`), so a version a rule matched is never forgotten,
 //! whatever crashes; the worker then moves it to COMPLETED or FAILED, or schedules a retry.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Catalog, Result};
 use crate::replication::rules::{Candidate, ReplicationConfig};
@@ -112,7 +112,7 @@ type BatchRow = (
 /// Queues a new version when one of its bucket's rules matches it; answers the replication
 /// status the version gets (PENDING), or None.
 pub(super) fn enqueue_if_matched(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     bucket: &str,
     version_id: &str,
     candidate: &Candidate<'_>,
@@ -148,7 +148,7 @@ pub(super) fn enqueue_if_matched(
 
 #[allow(clippy::too_many_arguments)]
 fn insert_task(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     bucket: &str,
     candidate: &Candidate<'_>,
     version_id: &str,
@@ -175,11 +175,7 @@ fn insert_task(
     Ok(())
 }
 
-fn set_version_status(
-    tx: &Transaction<'_>,
-    task: i64,
-    status: TaskStatus,
-) -> rusqlite::Result<usize> {
+fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE versions SET replication_status = ?2 WHERE (bucket, key, version_id) =
              (SELECT bucket, key, version_id FROM replication_tasks WHERE id = ?1)",
@@ -300,7 +296,7 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<()> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             tx.execute(
                 "UPDATE replication_tasks SET status = ?2, last_error = COALESCE(?3, last_error),
                      dest_version_id = ?4, finished_ms = ?5, in_doubt = 0,
@@ -434,7 +430,7 @@ impl Catalog {
     ) -> Result<BatchProgress> {
         let bucket = bucket.to_owned();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let config: Option<String> = super::buckets::require_bucket(&tx, &bucket)?.replication;
             let cfg: Option<ReplicationConfig> =
                 config.as_deref().and_then(|c| serde_json::from_str(c).ok());

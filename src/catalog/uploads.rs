@@ -75,7 +75,7 @@ fn require_upload(conn: &rusqlite::Connection, upload_id: &str) -> Result<RawUpl
     .ok_or(CatalogError::NoSuchUpload)
 }
 
-fn queue_upload_parts(tx: &rusqlite::Transaction<'_>, upload_id: &str, now_ms: i64) -> Result<()> {
+fn queue_upload_parts(tx: &rusqlite::Connection, upload_id: &str, now_ms: i64) -> Result<()> {
     tx.execute(
         "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM upload_parts WHERE upload_id = ?1",
         params![upload_id, now_ms],
@@ -123,7 +123,7 @@ impl Catalog {
     pub async fn put_part(&self, upload_id: &str, part: PartRecord, now_ms: i64) -> Result<()> {
         let upload_id = upload_id.to_owned();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
             tx.execute(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
@@ -218,7 +218,7 @@ impl Catalog {
         let codec = self.codec.clone();
         let grace = self.read_grace_ms;
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
             let out = insert_version(&tx, &codec, &version, &precondition, now_ms + grace)?;
             tx.execute(
@@ -238,7 +238,7 @@ impl Catalog {
     pub async fn abort_upload(&self, upload_id: &str, now_ms: i64) -> Result<()> {
         let upload_id = upload_id.to_owned();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
             queue_upload_parts(&tx, &upload_id, now_ms)?;
             tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;

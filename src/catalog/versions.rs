@@ -1,4 +1,4 @@
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::replication::rules::Candidate;
 
@@ -109,7 +109,7 @@ impl RawVersion {
 }
 
 fn latest(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     codec: &MetaCodec,
     bucket: &str,
     key: &str,
@@ -124,12 +124,7 @@ fn latest(
     .transpose()
 }
 
-fn check_precondition(
-    tx: &Transaction<'_>,
-    bucket: &str,
-    key: &str,
-    pre: &Precondition,
-) -> Result<()> {
+fn check_precondition(tx: &Connection, bucket: &str, key: &str, pre: &Precondition) -> Result<()> {
     if *pre == Precondition::None {
         return Ok(());
     }
@@ -153,7 +148,7 @@ fn check_precondition(
 
 /// Queues every blob of a version for collection at `due_ms` and removes the version.
 /// The delay lets reads that already found the version finish streaming it.
-fn drop_version(tx: &Transaction<'_>, row: i64, due_ms: i64) -> Result<()> {
+fn drop_version(tx: &Connection, row: i64, due_ms: i64) -> Result<()> {
     tx.execute(
         "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM version_parts WHERE version_row = ?1",
         params![row, due_ms],
@@ -164,7 +159,7 @@ fn drop_version(tx: &Transaction<'_>, row: i64, due_ms: i64) -> Result<()> {
 
 /// The version id a new write gets, after removing the "null" version it replaces.
 fn claim_version_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     bucket: &str,
     key: &str,
     seal_id: &str,
@@ -217,7 +212,7 @@ pub(super) fn test_version(bucket: &str, key: &str, seal: &str, blob: &str) -> N
 
 /// Inserts a version as the latest of its key; its blobs stop being collectable.
 pub(super) fn insert_version(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     codec: &MetaCodec,
     v: &NewVersion,
     precondition: &Precondition,
@@ -278,7 +273,7 @@ pub(super) fn insert_version(
 }
 
 fn insert_delete_marker(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     marker: &NewMarker<'_>,
     now_ms: i64,
     gc_due_ms: i64,
@@ -314,7 +309,7 @@ fn insert_delete_marker(
 }
 
 /// After the latest version of a key was removed, the newest remaining one becomes latest.
-fn promote_newest(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<()> {
+fn promote_newest(tx: &Connection, bucket: &str, key: &str) -> Result<()> {
     tx.execute(
         "UPDATE versions SET is_latest = 1 WHERE row =
             (SELECT MAX(row) FROM versions WHERE bucket = ?1 AND key = ?2)",
@@ -335,7 +330,7 @@ impl Catalog {
         let codec = self.codec.clone();
         let grace = self.read_grace_ms;
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let out = insert_version(&tx, &codec, &v, &precondition, now_ms + grace)?;
             tx.commit()?;
             Ok(out)
@@ -357,7 +352,7 @@ impl Catalog {
         );
         let codec = self.codec.clone();
         self.read(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_bucket(&tx, &bucket)?;
             let found = match &version_id {
                 None => latest(&tx, &codec, &bucket, &key)?,
@@ -403,7 +398,7 @@ impl Catalog {
             (version_id.map(str::to_owned), marker_seal_id.to_owned());
         let grace = self.read_grace_ms;
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let versioning = require_bucket(&tx, &bucket)?.versioning;
             let outcome = match (version_id, versioning) {
                 (Some(id), _) => {
@@ -467,7 +462,7 @@ impl Catalog {
         let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.to_owned());
         let codec = self.codec.clone();
         self.read(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_bucket(&tx, &bucket)?;
             let mut stmt = tx.prepare(&format!(
                 "SELECT {VERSION_COLUMNS} FROM versions
@@ -497,7 +492,7 @@ impl Catalog {
         let version_marker = version_marker.map(str::to_owned);
         let codec = self.codec.clone();
         self.read(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             require_bucket(&tx, &bucket)?;
             // Rows of key_marker older than the marker version come first; without a marker
             // version the listing starts at the next key.
