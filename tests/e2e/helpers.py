@@ -128,6 +128,20 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.is_file())
 
 
+def files_containing(root: Path, needle: bytes) -> list[Path]:
+    """Files under `root` whose bytes contain `needle`. A running server renames its
+    temporary files (the audit log's HEAD.tmp, for one) at any moment, so a file that
+    vanishes between listing and reading is skipped: its content lives on under its new name."""
+    hits = []
+    for p in files_under(root):
+        try:
+            if needle in p.read_bytes():
+                hits.append(p)
+        except FileNotFoundError:
+            continue
+    return hits
+
+
 def count_files(root: Path) -> int:
     return len(files_under(root))
 

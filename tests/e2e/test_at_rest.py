@@ -36,7 +36,11 @@ def _find(root_or_files, needles: dict[str, bytes]) -> list[str]:
     files = files_under(root_or_files) if not isinstance(root_or_files, list) else root_or_files
     hits = []
     for path in files:
-        content = path.read_bytes()
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            # A temporary file the running server renamed meanwhile; read under its new name.
+            continue
         for name, needle in needles.items():
             if needle in content:
                 hits.append(f"{name} in {path}")
