@@ -645,12 +645,7 @@ async fn error_detail(mut body: Incoming) -> String {
         }
     }
     let text = String::from_utf8_lossy(&buf);
-    let field = |name: &str| {
-        let open = format!("<{name}>");
-        let start = text.find(&open)? + open.len();
-        let len = text[start..].find(&format!("</{name}>"))?;
-        Some(text[start..start + len].to_string())
-    };
+    let field = |name: &str| sealgate::client::xml::element_text(&text, name);
     match (field("Code"), field("Message")) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
         (Some(code), None) => code,

@@ -17,6 +17,7 @@ pub mod put;
 pub mod rfc2047;
 pub mod v2;
 pub mod v3;
+pub mod xml;
 
 use zeroize::Zeroizing;
 

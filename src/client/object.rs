@@ -9,6 +9,7 @@ use super::ContentError;
 use super::format::{self, FormatError, Metadata};
 use super::http::{Client, encode_path};
 use super::kms::Kms;
+use super::xml::element_text;
 use super::{rfc2047, v3};
 
 pub(super) const META_PREFIX: &str = "x-amz-meta-";
@@ -88,8 +89,8 @@ pub(super) async fn s3_error(op: &str, url: &S3Url, resp: hyper::Response<Incomi
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body);
-    let code = xml_field(&text, "Code").unwrap_or_else(|| status.to_string());
-    let message = xml_field(&text, "Message").unwrap_or_default();
+    let code = element_text(&text, "Code").unwrap_or_else(|| status.to_string());
+    let message = element_text(&text, "Message").unwrap_or_default();
     CseError::S3(format!("{op} {url}: {status} {code}: {message}"))
 }
 
@@ -104,19 +105,6 @@ pub fn user_metadata(headers: &HeaderMap) -> Metadata {
             Some((key.to_string(), rfc2047::decode(value)))
         })
         .collect()
-}
-
-/// The text of the first `<tag>` element: enough for the flat answers read here.
-pub(super) fn xml_field(text: &str, tag: &str) -> Option<String> {
-    let (_, rest) = text.split_once(&format!("<{tag}>"))?;
-    let (value, _) = rest.split_once(&format!("</{tag}>"))?;
-    Some(
-        value
-            .replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use tokio::sync::Mutex;
 use super::format::{self, Context, Envelope};
 use super::gcm;
 use super::http::{Body, Client, Request, encode_path};
-use super::object::{CseError, META_PREFIX, S3Url, Session, io, s3_error, xml_field};
+use super::object::{CseError, META_PREFIX, S3Url, Session, io, s3_error};
+use super::xml::element_text;
 use super::{rfc2047, v3};
 
 const READ_CHUNK: usize = 256 << 10;
@@ -220,7 +221,7 @@ impl<'a> Multipart<'a> {
             body: Bytes::new(),
         };
         let text = xml_call(client, "CreateMultipartUpload", dest, &req).await?;
-        let upload_id = xml_field(&text, "UploadId").ok_or_else(|| {
+        let upload_id = element_text(&text, "UploadId").ok_or_else(|| {
             CseError::S3(format!(
                 "CreateMultipartUpload {dest}: no UploadId in the answer"
             ))
@@ -316,8 +317,8 @@ impl<'a> Multipart<'a> {
         };
         let text = xml_call(client, "CompleteMultipartUpload", self.dest, &complete).await?;
         // S3 may answer 200 and still fail the completion in the body.
-        if let Some(code) = xml_field(&text, "Code") {
-            let message = xml_field(&text, "Message").unwrap_or_default();
+        if let Some(code) = element_text(&text, "Code") {
+            let message = element_text(&text, "Message").unwrap_or_default();
             return Err(CseError::S3(format!(
                 "CompleteMultipartUpload {}: {code}: {message}",
                 self.dest

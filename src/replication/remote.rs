@@ -10,6 +10,7 @@ use http::Method;
 use http_body_util::BodyExt as _;
 
 use crate::client::http::{Client, Endpoint, Request, Signer, Trust, encode_path, tls_connector};
+use crate::client::xml::element_text;
 use crate::config::ReplicationSettings;
 
 /// Requests to a remote that take longer than this count as failed attempts.
@@ -68,8 +69,8 @@ impl Answer {
 
     /// The S3 error code and message of an error answer.
     pub fn error_text(&self) -> String {
-        let code = xml_value(&self.body, "Code").unwrap_or_default();
-        let message = xml_value(&self.body, "Message").unwrap_or_default();
+        let code = element_text(&self.body, "Code").unwrap_or_default();
+        let message = element_text(&self.body, "Message").unwrap_or_default();
         match (code.is_empty(), message.is_empty()) {
             (true, true) => format!("HTTP {}", self.status),
             _ => format!("{code}: {message}"),
@@ -90,30 +91,6 @@ impl Answer {
             }),
         }
     }
-}
-
-/// The text of the first `<name>` element, attributes (`xmlns`) allowed: enough for S3's
-/// flat answers.
-pub fn xml_value(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}");
-    let mut from = 0;
-    while let Some(at) = xml[from..].find(&open) {
-        let after = from + at + open.len();
-        let rest = &xml[after..];
-        if rest.starts_with("/>") {
-            return Some(String::new());
-        }
-        if rest.starts_with('>') || rest.starts_with(' ') {
-            let start = after + rest.find('>')? + 1;
-            if xml[..start].ends_with("/>") {
-                return Some(String::new());
-            }
-            let end = xml[start..].find(&format!("</{name}>"))? + start;
-            return Some(xml[start..end].to_owned());
-        }
-        from = after;
-    }
-    None
 }
 
 /// Sends a request and reads the whole (small) answer, within [`REQUEST_TIMEOUT`].
@@ -232,7 +209,7 @@ impl Remotes {
             req.path.push_str("?location");
             match exchange(&mut client, &req).await.and_then(Answer::ok) {
                 Ok(answer) => {
-                    let region = xml_value(&answer.body, "LocationConstraint")
+                    let region = element_text(&answer.body, "LocationConstraint")
                         .filter(|r| !r.is_empty())
                         .unwrap_or_else(|| "us-east-1".into());
                     if region == site.region {
@@ -270,7 +247,7 @@ pub async fn versioning_enabled(site: &Site, bucket: &str) -> Result<bool, Remot
     let mut req = get(bucket_path(bucket, None));
     req.path.push_str("?versioning");
     let answer = exchange(&mut client, &req).await?.ok()?;
-    Ok(xml_value(&answer.body, "Status").as_deref() == Some("Enabled"))
+    Ok(element_text(&answer.body, "Status").as_deref() == Some("Enabled"))
 }
 
 #[cfg(test)]
@@ -278,23 +255,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xml_values_and_error_classes() {
+    fn error_classes() {
         let body = "<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>";
-        assert_eq!(xml_value(body, "Code").as_deref(), Some("NoSuchBucket"));
-        assert_eq!(xml_value(body, "Nope"), None);
-        let located = r#"<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-1</LocationConstraint>"#;
-        assert_eq!(
-            xml_value(located, "LocationConstraint").as_deref(),
-            Some("eu-west-1")
-        );
-        assert_eq!(
-            xml_value("<LocationConstraint/>", "LocationConstraint").as_deref(),
-            Some("")
-        );
-        assert_eq!(
-            xml_value("<Codes>x</Codes><Code>y</Code>", "Code").as_deref(),
-            Some("y")
-        );
         let answer = |status| Answer {
             status,
             headers: http::HeaderMap::new(),
