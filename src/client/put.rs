@@ -37,20 +37,14 @@ pub struct Put<'a> {
     pub progress: Arc<AtomicU64>,
 }
 
-/// The `x-amz-meta-*` headers an envelope is written as.
-const META_HEADERS: [&str; 12] = [
+/// The `x-amz-meta-*` headers a V3 envelope (the only one written) is sent as.
+const META_HEADERS: [&str; 6] = [
     "x-amz-meta-x-amz-c",
     "x-amz-meta-x-amz-3",
     "x-amz-meta-x-amz-w",
     "x-amz-meta-x-amz-i",
     "x-amz-meta-x-amz-d",
     "x-amz-meta-x-amz-t",
-    "x-amz-meta-x-amz-key-v2",
-    "x-amz-meta-x-amz-iv",
-    "x-amz-meta-x-amz-cek-alg",
-    "x-amz-meta-x-amz-wrap-alg",
-    "x-amz-meta-x-amz-tag-len",
-    "x-amz-meta-x-amz-matdesc",
 ];
 
 /// Encrypts `p.file` to `p.dest`; returns the plaintext size.
