@@ -24,9 +24,11 @@ pub enum BlobError {
     Missing(String),
 }
 
-/// Bytes buffered before a blob switches from one PUT to a streamed multipart write.
-/// 8 MiB keeps a request's memory bounded and is above S3's 5 MiB minimum part size.
-const WRITE_BUFFER: usize = 8 * 1024 * 1024;
+/// Bytes buffered before a blob switches from one PUT to a streamed multipart write, and
+/// the part size after. Local files take parts of any size; small parts keep a request's
+/// buffers few enough to be reused while still in cache. (A remote store would need S3's
+/// 5 MiB minimum part size.)
+const WRITE_BUFFER: usize = 1024 * 1024;
 /// Parts of one blob in flight at once.
 const WRITE_CONCURRENCY: usize = 2;
 

@@ -94,12 +94,24 @@ mod tests {
         piece: usize,
         be: AeadBackend,
     ) -> Vec<u8> {
+        seal_batched(dk, header, id, data, piece, 1, be)
+    }
+
+    /// Seals as the write path does: `piece`s in, sealed bytes out `batch` at a time.
+    fn seal_batched(
+        dk: &DataKey,
+        header: &SealHeader,
+        id: &ObjectIdentity<'_>,
+        data: &[u8],
+        piece: usize,
+        batch: usize,
+        be: AeadBackend,
+    ) -> Vec<u8> {
         let mut out = header.encode();
-        let mut s = Sealer::new(BlobCipher::new(dk, header, id, be), header);
-        for (i, p) in data.chunks(piece).enumerate() {
+        let mut s = Sealer::new(BlobCipher::new(dk, header, id, be), header, batch);
+        for p in data.chunks(piece) {
             s.update(p).unwrap();
-            // Taken at uneven points, as the write path flushes: the bytes must not change.
-            if let Some(sealed) = s.take_sealed(i % 3) {
+            while let Some(sealed) = s.take_sealed() {
                 out.extend_from_slice(&sealed);
             }
         }
@@ -177,6 +189,21 @@ mod tests {
             assert_eq!(a.len() as u64, h.sealed_len());
             assert_eq!(open_whole(&dk, &a, &ID).unwrap(), d);
             assert_eq!(open_range(&dk, &a, &ID, 0, n as u64, 13).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn the_batch_size_does_not_change_the_sealed_bytes() {
+        let dk = DataKey::generate();
+        let c = 64usize;
+        let d = data(10 * c + 5);
+        let h = SealHeader::new(d.len() as u64, c as u32, wrapped());
+        let expected = seal(&dk, &h, &d);
+        for batch in [0, 1, c - 1, c + TAG_LEN, 3 * c + 5, 20 * c] {
+            for piece in [1, 7, c + 1, 4 * c] {
+                let got = seal_batched(&dk, &h, &ID, &d, piece, batch, AeadBackend::Ring);
+                assert_eq!(got, expected, "batch {batch}, pieces of {piece}");
+            }
         }
     }
 
@@ -302,7 +329,7 @@ mod tests {
     fn the_sealer_holds_the_declared_length() {
         let dk = DataKey::generate();
         let h = SealHeader::new(10, 16, wrapped());
-        let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h);
+        let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h, 0);
         assert!(matches!(
             s.update(&[0; 11]),
             Err(CryptoError::LengthMismatch {
@@ -311,7 +338,7 @@ mod tests {
             })
         ));
         s.update(&[0; 9]).unwrap();
-        assert_eq!(s.take_sealed(0), None, "no partial chunk leaves the sealer");
+        assert_eq!(s.take_sealed(), None, "no partial chunk leaves the sealer");
         assert!(matches!(
             s.update(&[0; 2]),
             Err(CryptoError::LengthMismatch {
@@ -344,7 +371,7 @@ mod tests {
             SealHeader::new(u64::MAX, 16, wrapped()),
             SealHeader::new(10, 16, too_long),
         ] {
-            let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h);
+            let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h, 0);
             assert!(matches!(s.update(&[0; 3]), Err(CryptoError::Malformed(_))));
             assert!(matches!(s.finish(), Err(CryptoError::Malformed(_))));
         }

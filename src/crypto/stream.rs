@@ -2,6 +2,8 @@
 //! data key and the blob's random salt; the nonce carries the chunk index and a last-chunk
 //! flag (STREAM); the associated data binds the header and the object's identity.
 
+use std::collections::VecDeque;
+
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -117,8 +119,9 @@ impl BlobCipher {
 }
 
 /// Seals a stream of plaintext of a known length into chunks. Plaintext is copied once,
-/// into the sealer's buffer, and each chunk is sealed where it lies; [`Sealer::take_sealed`]
-/// hands out only sealed bytes, the partial chunk staying behind.
+/// into the sealer's buffer, and each chunk is sealed where it lies. A buffer is handed out
+/// once it holds a batch of sealed chunks, and ends at a chunk boundary: no plaintext leaves
+/// the sealer.
 #[derive(Debug)]
 pub struct Sealer {
     cipher: BlobCipher,
@@ -129,24 +132,45 @@ pub struct Sealer {
     buf: Vec<u8>,
     /// Length of the sealed front of `buf`.
     sealed: usize,
+    /// Sealed bytes a buffer holds before it is handed out.
+    batch: usize,
+    /// Full buffers not yet taken.
+    ready: VecDeque<Vec<u8>>,
+    /// Sealed bytes still to come into `buf`.
+    left: u64,
     index: u64,
     fed: u64,
 }
 
 impl Sealer {
-    pub fn new(cipher: BlobCipher, header: &SealHeader) -> Sealer {
+    /// A sealer that hands out sealed bytes `batch` or more at a time.
+    pub fn new(cipher: BlobCipher, header: &SealHeader, batch: usize) -> Sealer {
         let invalid = header.validate().err().map(|e| e.to_string());
-        // An invalid chunk size must not become a huge allocation before it is reported.
-        let cap = header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN;
-        Sealer {
+        let left = header.sealed_len() - header.encoded_len() as u64;
+        let mut sealer = Sealer {
             cipher,
             header: header.clone(),
             invalid,
-            buf: Vec::with_capacity(cap),
+            buf: Vec::new(),
             sealed: 0,
+            batch,
+            ready: VecDeque::new(),
+            left,
             index: 0,
             fed: 0,
-        }
+        };
+        sealer.buf = sealer.fresh_buffer();
+        sealer
+    }
+
+    /// Room for the whole chunks of one batch, or for what is left: sized once, because
+    /// growing a buffer of megabytes copies it and touches fresh pages, which costs as much
+    /// as sealing it.
+    fn fresh_buffer(&self) -> Vec<u8> {
+        // An invalid chunk size must not become a huge allocation before it is reported.
+        let stride = self.header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN;
+        let size = self.batch.div_ceil(stride).max(1) * stride;
+        Vec::with_capacity(size.min(usize::try_from(self.left).unwrap_or(usize::MAX)))
     }
 
     fn check_header(&self) -> Result<(), CryptoError> {
@@ -186,20 +210,19 @@ impl Sealer {
         self.buf.extend_from_slice(&tag);
         self.sealed = self.buf.len();
         self.index += 1;
+        if self.sealed >= self.batch {
+            self.left -= self.sealed as u64;
+            let fresh = self.fresh_buffer();
+            let full = std::mem::replace(&mut self.buf, fresh);
+            self.ready.push_back(full);
+            self.sealed = 0;
+        }
         Ok(())
     }
 
-    /// The sealed bytes so far, once there are at least `at_least` of them.
-    pub fn take_sealed(&mut self, at_least: usize) -> Option<Vec<u8>> {
-        if self.sealed == 0 || self.sealed < at_least {
-            return None;
-        }
-        let mut rest = Vec::with_capacity(self.buf.capacity());
-        rest.extend_from_slice(&self.buf[self.sealed..]);
-        let mut out = std::mem::replace(&mut self.buf, rest);
-        out.truncate(self.sealed);
-        self.sealed = 0;
-        Some(out)
+    /// The next batch of sealed bytes, once there is one.
+    pub fn take_sealed(&mut self) -> Option<Vec<u8>> {
+        self.ready.pop_front()
     }
 
     /// Seals what is left; returns the sealed bytes not yet taken.
@@ -215,7 +238,11 @@ impl Sealer {
         if self.index < self.header.chunk_count() {
             self.seal_current()?;
         }
-        Ok(self.take_sealed(0).unwrap_or_default())
+        if self.ready.is_empty() {
+            return Ok(self.buf);
+        }
+        self.ready.push_back(self.buf);
+        Ok(self.ready.into_iter().collect::<Vec<_>>().concat())
     }
 }
 

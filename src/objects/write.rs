@@ -157,7 +157,7 @@ impl ObjectService {
         let header = SealHeader::new(len, self.chunk_size, target.wrapped);
         let encoded = header.encode();
         let cipher = BlobCipher::new(target.data_key, &header, &target.identity, self.aead);
-        let mut sealer = Sealer::new(cipher, &header);
+        let mut sealer = Sealer::new(cipher, &header, FLUSH_AT);
         let mut writer = self.blobs.writer(&name);
 
         let written: Result<()> = async {
@@ -166,7 +166,7 @@ impl ObjectService {
                 let piece = piece?;
                 digests.update(&piece);
                 sealer.update(&piece).map_err(length_error)?;
-                if let Some(sealed) = sealer.take_sealed(FLUSH_AT) {
+                while let Some(sealed) = sealer.take_sealed() {
                     writer.write(Bytes::from(sealed)).await?;
                 }
             }
