@@ -17,6 +17,10 @@ use sealgate::crypto::{
     Wrapping,
 };
 
+/// The gateway's allocator (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const CHUNK: usize = 64 * 1024;
 /// Request body pieces, and the socket reads they come from.
 const BODY_PIECE: usize = 16 * 1024;

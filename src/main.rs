@@ -9,6 +9,12 @@ use sealgate::config::Config;
 mod bench;
 mod cse;
 
+/// jemalloc keeps freed megabyte buffers for reuse. The system allocator hands them back
+/// to the kernel, so every sealed batch and read piece faulted in fresh zeroed pages: as
+/// much CPU as encrypting them (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sealgate",
