@@ -67,6 +67,11 @@ constructors! {
 }
 
 impl KmsError {
+    /// An outage or a quota, not a refusal: the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        self.status() != StatusCode::BAD_REQUEST || self.code == "ThrottlingException"
+    }
+
     pub fn status(&self) -> StatusCode {
         match self.code {
             "KMSInternalException" => StatusCode::INTERNAL_SERVER_ERROR,

@@ -331,10 +331,17 @@ fn with_doubt(e: RemoteError, in_doubt: bool) -> Outcome {
     }
 }
 
-/// A source that cannot be read now (a KMS key disabled, a blob unreadable) may be
-/// readable later: retried, with the reason kept for operators.
+/// A source KMS refuses to decrypt (key disabled, pending deletion, gone, or access denied)
+/// or whose stored data fails authentication fails, as S3 fails it: retrying cannot help
+/// until someone acts, and `sealgate replicate` queues FAILED versions again. Outages of the
+/// catalog, the blob store or KMS are retried.
 fn read_failed(e: &ObjectError) -> Outcome {
-    retry(format!("reading the source version: {e}"), false)
+    let reason = format!("reading the source version: {e}");
+    match e {
+        ObjectError::Kms(k) if !k.is_transient() => Outcome::Failed(reason),
+        ObjectError::Crypto(_) => Outcome::Failed(reason),
+        _ => retry(reason, false),
+    }
 }
 
 /// sealgate has no IAM roles to assume: the worker reads as the root of the bucket owner's
@@ -399,6 +406,7 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(String, Str
 mod tests {
     use super::*;
     use crate::catalog::ObjectMeta;
+    use crate::kms::KmsError;
     use crate::replication::rules::test_rule;
 
     fn version(sse: Sse) -> ObjectVersion {
@@ -470,6 +478,31 @@ mod tests {
         assert_eq!(header(&h, "x-amz-checksum-sha256"), Some("c3Vt"));
         assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
         assert_eq!(header(&h, "cache-control"), None);
+    }
+
+    #[test]
+    fn a_source_kms_will_not_decrypt_fails_and_outages_retry() {
+        let disabled = ObjectError::Kms(KmsError::disabled("key is disabled"));
+        assert!(
+            matches!(read_failed(&disabled), Outcome::Failed(m) if m.contains("DisabledException"))
+        );
+        let denied = ObjectError::Kms(KmsError::access_denied("no kms:Decrypt"));
+        assert!(matches!(read_failed(&denied), Outcome::Failed(_)));
+        let forged = ObjectError::Crypto(crate::crypto::CryptoError::Authentication);
+        assert!(matches!(read_failed(&forged), Outcome::Failed(_)));
+        for transient in [
+            ObjectError::Kms(KmsError::throttling("slow down")),
+            ObjectError::Kms(KmsError::internal("busy")),
+            ObjectError::Blob(crate::blobstore::BlobError::Missing("b".into())),
+        ] {
+            assert!(matches!(
+                read_failed(&transient),
+                Outcome::Retry {
+                    in_doubt: false,
+                    ..
+                }
+            ));
+        }
     }
 
     #[test]

@@ -269,6 +269,34 @@ def test_ssec_objects_fail_loudly_with_a_reason(regions):
     assert f'sealgate_replication_failed_versions_total{{bucket="{src}"}} 1\n' in prom.stdout, prom.stdout
 
 
+def test_a_source_kms_will_not_decrypt_fails_with_its_reason_and_replicates_once_enabled(regions):
+    s3, d3 = regions.s3(), regions.d3()
+    kms = kms_client(regions.src.endpoint, region=SRC_REGION)
+    key = kms.create_key(Description="source, to be disabled")["KeyMetadata"]["KeyId"]
+    src, dst = make_pair(s3, d3)
+    s3.put_object(Bucket=src, Key="locked", Body=b"under a key", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    kms.disable_key(KeyId=key)
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=configuration(dst, replica_key=regions.replica_key))
+
+    # Batch replication ends: the version is FAILED with KMS's reason, not retried forever.
+    out = replicate_cli(regions.src, "--bucket", src, "--wait")
+    assert out.returncode == 0, out.stderr
+    assert replication_status(s3, src, "locked") == "FAILED"
+    status = replicate_cli(regions.src, "--bucket", src, "--status")
+    assert "locked" in status.stdout and "DisabledException" in status.stdout, status.stdout
+    assert "failed: 1" in status.stdout, status.stdout
+    assert "Versions" not in d3.list_object_versions(Bucket=dst)
+
+    # Once the key is enabled, batch replication queues the FAILED version again.
+    kms.enable_key(KeyId=key)
+    out = replicate_cli(regions.src, "--bucket", src, "--wait")
+    assert out.returncode == 0, out.stderr
+    assert replication_status(s3, src, "locked") == "COMPLETED"
+    replica = d3.get_object(Bucket=dst, Key="locked")
+    assert body_of(replica) == b"under a key"
+    assert replica["SSEKMSKeyId"] == regions.replica_key
+
+
 def test_replica_header_is_trusted_only_from_principals_allowed_to_replicate(regions):
     _, dst = regions.pair()
     writer = regions.d3(WRITER)
