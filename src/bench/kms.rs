@@ -27,8 +27,8 @@ fn request(target: &str, body: Bytes) -> Request {
         method: Method::POST,
         path: "/".into(),
         headers: vec![
-            ("content-type", "application/x-amz-json-1.1".into()),
-            ("x-amz-target", format!("TrentService.{target}")),
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            ("x-amz-target".into(), format!("TrentService.{target}")),
         ],
         body,
     }

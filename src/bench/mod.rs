@@ -21,7 +21,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use s3s::crypto::{Checksum as _, Md5};
 
-use client::{Client, ClientError, Endpoint, Request, Signer, Trust};
+use client::{Client, ClientError, Endpoint, Headers, Request, Signer, Trust};
 use report::{Failure, OpKind, ReportHeader, Tally};
 
 const MAX_OBJECT_SIZE: u64 = 5 << 30;
@@ -205,8 +205,8 @@ struct Plan {
     prefix: String,
     objects: u64,
     body: Bytes,
-    put_headers: Vec<(&'static str, String)>,
-    get_headers: Vec<(&'static str, String)>,
+    put_headers: Headers,
+    get_headers: Headers,
     verify: bool,
     timeout: Duration,
     next: AtomicU64,
@@ -343,23 +343,23 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     )
 }
 
-/// Headers for one request.
-type Headers = Vec<(&'static str, String)>;
-
 /// The SSE headers of PUTs, and of GETs.
 fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
     const SSE: &str = "x-amz-server-side-encryption";
     Ok(match args.sse {
         SseMode::None => (vec![], vec![]),
-        SseMode::SseS3 => (vec![(SSE, "AES256".into())], vec![]),
+        SseMode::SseS3 => (vec![(SSE.into(), "AES256".into())], vec![]),
         SseMode::SseKms => {
-            let mut put = vec![(SSE, "aws:kms".to_string())];
+            let mut put: Headers = vec![(SSE.into(), "aws:kms".into())];
             if let Some(id) = &args.kms_key_id {
-                put.push(("x-amz-server-side-encryption-aws-kms-key-id", id.clone()));
+                put.push((
+                    "x-amz-server-side-encryption-aws-kms-key-id".into(),
+                    id.clone(),
+                ));
             }
             if args.bucket_key {
                 put.push((
-                    "x-amz-server-side-encryption-bucket-key-enabled",
+                    "x-amz-server-side-encryption-bucket-key-enabled".into(),
                     "true".into(),
                 ));
             }
@@ -368,17 +368,17 @@ fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
         SseMode::SseC => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| format!("random SSE-C key: {e}"))?;
-            let headers = vec![
+            let headers: Headers = vec![
                 (
-                    "x-amz-server-side-encryption-customer-algorithm",
-                    "AES256".to_string(),
+                    "x-amz-server-side-encryption-customer-algorithm".into(),
+                    "AES256".into(),
                 ),
                 (
-                    "x-amz-server-side-encryption-customer-key",
+                    "x-amz-server-side-encryption-customer-key".into(),
                     BASE64.encode(key),
                 ),
                 (
-                    "x-amz-server-side-encryption-customer-key-md5",
+                    "x-amz-server-side-encryption-customer-key-md5".into(),
                     BASE64.encode(Md5::checksum(&key)),
                 ),
             ];

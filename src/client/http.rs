@@ -3,6 +3,7 @@
 //! can stream; KMS with the payload signed, as KMS requires), path-style URLs, and one
 //! HTTP/1.1 keep-alive connection per client, reopened when the server closes it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -246,12 +247,15 @@ impl Signer {
     }
 }
 
+/// Header names are mostly fixed; some, such as `x-amz-meta-*`, are made per request.
+pub type Headers = Vec<(Cow<'static, str>, String)>;
+
 pub struct Request {
     pub method: Method,
     /// Already percent-encoded, starting with `/`.
     pub path: String,
     /// `x-amz-*` and other headers to send and sign, besides `host`.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Headers,
     pub body: Bytes,
 }
 
@@ -302,7 +306,7 @@ impl Client {
 
     pub async fn send(&mut self, req: &Request) -> Result<Response<Incoming>, ClientError> {
         let body = Full::new(req.body.clone()).map_err(|e| match e {}).boxed();
-        self.send_body(req, &[], body, req.body.len() as u64).await
+        self.send_body(req, body, req.body.len() as u64).await
     }
 
     /// Sends `req` with `body` of `len` bytes in place of `req.body`. Only for S3, whose
@@ -313,36 +317,21 @@ impl Client {
         body: Body,
         len: u64,
     ) -> Result<Response<Incoming>, ClientError> {
-        self.send_streaming_with(req, &[], body, len).await
-    }
-
-    /// `send_streaming` with `extra` headers (sent and signed) whose names are made per
-    /// request, such as `x-amz-meta-*` of an object being copied.
-    pub async fn send_streaming_with(
-        &mut self,
-        req: &Request,
-        extra: &[(String, String)],
-        body: Body,
-        len: u64,
-    ) -> Result<Response<Incoming>, ClientError> {
         if self.signer.service != "s3" {
             return Err(ClientError::Request(
                 "only S3 request bodies can stream".into(),
             ));
         }
-        self.send_body(req, extra, body, len).await
+        self.send_body(req, body, len).await
     }
 
     async fn send_body(
         &mut self,
         req: &Request,
-        extra: &[(String, String)],
         body: Body,
         len: u64,
     ) -> Result<Response<Incoming>, ClientError> {
-        let http_req = self
-            .build(req, extra, body, len)
-            .map_err(ClientError::Request)?;
+        let http_req = self.build(req, body, len).map_err(ClientError::Request)?;
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = Some(self.connect().await?);
         }
@@ -361,29 +350,19 @@ impl Client {
         })
     }
 
-    fn build(
-        &self,
-        req: &Request,
-        extra: &[(String, String)],
-        body: Body,
-        len: u64,
-    ) -> Result<http::Request<Body>, String> {
+    fn build(&self, req: &Request, body: Body, len: u64) -> Result<http::Request<Body>, String> {
         let url = format!("{}{}", self.endpoint.url, req.path);
-        let named = req.headers.iter().map(|(k, v)| (*k, v.as_str()));
-        let extra_named = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let mut to_sign: Vec<(&str, &str)> =
-            Vec::with_capacity(req.headers.len() + extra.len() + 1);
+        let named = req.headers.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
+        let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
-        to_sign.extend(named.chain(extra_named));
+        to_sign.extend(named.clone());
         let signature = self.signer.sign(&req.method, &url, &to_sign, &req.body)?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(&req.path)
             .header(http::header::HOST, &self.endpoint.authority);
-        let named = req.headers.iter().map(|(k, v)| (*k, v));
-        let extra_named = extra.iter().map(|(k, v)| (k.as_str(), v));
-        let signed = signature.iter().map(|(k, v)| (*k, v));
-        for (name, value) in named.chain(extra_named).chain(signed) {
+        let signed = signature.iter().map(|(k, v)| (*k, v.as_str()));
+        for (name, value) in named.chain(signed) {
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
             builder = builder.header(name, value);
         }

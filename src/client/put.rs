@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use super::format::{self, Context, Envelope};
 use super::gcm;
-use super::http::{Body, Client, Request, encode_path};
+use super::http::{Body, Client, Headers, Request, encode_path};
 use super::object::{CseError, META_PREFIX, S3Url, Session, io, s3_error};
 use super::xml::element_text;
 use super::{rfc2047, v3};
@@ -36,16 +36,6 @@ pub struct Put<'a> {
     /// Plaintext bytes read so far, for a progress display.
     pub progress: Arc<AtomicU64>,
 }
-
-/// The `x-amz-meta-*` headers a V3 envelope (the only one written) is sent as.
-const META_HEADERS: [&str; 6] = [
-    "x-amz-meta-x-amz-c",
-    "x-amz-meta-x-amz-3",
-    "x-amz-meta-x-amz-w",
-    "x-amz-meta-x-amz-i",
-    "x-amz-meta-x-amz-d",
-    "x-amz-meta-x-amz-t",
-];
 
 /// Encrypts `p.file` to `p.dest`; returns the plaintext size.
 pub async fn put(session: &mut Session, p: Put<'_>) -> Result<u64, CseError> {
@@ -80,15 +70,17 @@ pub async fn put(session: &mut Session, p: Put<'_>) -> Result<u64, CseError> {
         commitment,
         context,
     };
-    let mut headers: Vec<(&'static str, String)> = Vec::new();
-    for (name, value) in envelope.to_metadata() {
-        let header = META_HEADERS
-            .iter()
-            .find(|h| h[META_PREFIX.len()..] == name)
-            .ok_or_else(|| CseError::Io(format!("no header name for metadata {name}")))?;
-        headers.push((header, rfc2047::encode(&value)));
-    }
-    headers.push(("content-type", "application/octet-stream".into()));
+    let mut headers: Headers = envelope
+        .to_metadata()
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                format!("{META_PREFIX}{name}").into(),
+                rfc2047::encode(&value),
+            )
+        })
+        .collect();
+    headers.push(("content-type".into(), "application/octet-stream".into()));
     let sealer = Arc::new(Mutex::new(Sealer {
         file,
         name: p.file.display().to_string(),
@@ -206,7 +198,7 @@ impl<'a> Multipart<'a> {
     async fn create(
         client: &mut Client,
         dest: &'a S3Url,
-        headers: Vec<(&'static str, String)>,
+        headers: Headers,
     ) -> Result<Multipart<'a>, CseError> {
         let req = Request {
             method: Method::POST,
@@ -304,7 +296,7 @@ impl<'a> Multipart<'a> {
         let complete = Request {
             method: Method::POST,
             path: format!("{}?{}", self.dest.path(""), self.query()),
-            headers: vec![("content-type", "application/xml".into())],
+            headers: vec![("content-type".into(), "application/xml".into())],
             body: Bytes::from(format!(
                 "<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>"
             )),

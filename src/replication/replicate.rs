@@ -23,7 +23,7 @@ use super::REPLICA_HEADER;
 use super::remote::{self, Answer, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
 use super::rules::{ReplicationConfig, Rule};
 use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
-use crate::client::http::{ClientError, Request};
+use crate::client::http::{ClientError, Headers, Request};
 use crate::kms::Caller;
 use crate::objects::{ObjectError, ObjectService, ReadRange};
 use crate::policy::Principal;
@@ -172,7 +172,7 @@ impl Replication {
         let req = Request {
             method: Method::DELETE,
             path: bucket_path(dest, Some(&task.key)),
-            headers: vec![(REPLICA_HEADER, "true".into())],
+            headers: vec![(REPLICA_HEADER.into(), "true".into())],
             body: Bytes::new(),
         };
         let answer = exchange(&mut site.client(), &req).await?.ok()?;
@@ -214,11 +214,10 @@ impl Replication {
         {
             return Ok(Outcome::Completed(Some(id)));
         }
-        let headers = put_headers(&version, rule, &sha256);
         let req = Request {
             method: Method::PUT,
             path: bucket_path(dest, Some(&task.key)),
-            headers: Vec::new(),
+            headers: put_headers(&version, rule, &sha256),
             body: Bytes::new(),
         };
         let body = self.read(&version, &caller).await?;
@@ -235,10 +234,7 @@ impl Replication {
         let mut client = site.client();
         let timeout = PUT_BASE_TIMEOUT + Duration::from_secs(version.size / (1024 * 1024));
         let sent = tokio::time::timeout(timeout, async {
-            match client
-                .send_streaming_with(&req, &headers, body, version.size)
-                .await
-            {
+            match client.send_streaming(&req, body, version.size).await {
                 Ok(resp) => read_answer(resp).await,
                 // Nothing reached the destination.
                 Err(ClientError::Connect(e)) => Err(RemoteError::Transient(e)),
@@ -296,7 +292,7 @@ impl Replication {
         let req = Request {
             method: Method::HEAD,
             path: bucket_path(dest, Some(&task.key)),
-            headers: vec![("x-amz-checksum-mode", "ENABLED".into())],
+            headers: vec![("x-amz-checksum-mode".into(), "ENABLED".into())],
             body: Bytes::new(),
         };
         let answer = exchange(&mut site.client(), &req)
@@ -358,9 +354,9 @@ fn owner_caller(account: &str) -> Caller {
 
 /// The PUT's headers: the version's content headers and user metadata, the encryption the
 /// destination is to apply, the checksum it must verify, and the replica mark.
-fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(String, String)> {
+fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Headers {
     let m = &v.meta;
-    let mut h: Vec<(String, String)> = Vec::new();
+    let mut h = Headers::new();
     let content = [
         ("content-type", &m.content_type),
         ("content-encoding", &m.content_encoding),
@@ -379,7 +375,7 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Vec<(String, Str
         }
     }
     for (k, value) in &m.user {
-        h.push((format!("x-amz-meta-{k}"), value.clone()));
+        h.push((format!("x-amz-meta-{k}").into(), value.clone()));
     }
     match (&rule.destination.replica_kms_key_id, &v.sse) {
         (Some(key), _) => {
@@ -440,7 +436,7 @@ mod tests {
         r
     }
 
-    fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fn header<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
         h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
