@@ -12,10 +12,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sealgate::blobstore::{self, WRITE_BUFFER, WRITE_CONCURRENCY};
 use sealgate::crypto::{
     AeadBackend, BlobCipher, DataKey, ObjectIdentity, Opener, SealHeader, Sealer, WrappedKey,
     Wrapping,
 };
+use sealgate::objects::FLUSH_AT;
 
 /// The gateway's allocator (`src/main.rs`).
 #[global_allocator]
@@ -25,13 +27,10 @@ const CHUNK: usize = 64 * 1024;
 /// Request body pieces, and the socket reads they come from.
 const BODY_PIECE: usize = 16 * 1024;
 const SOCKET_READ: usize = 512 * 1024;
-/// What the write path hands to the blob writer at a time (`objects::write`).
-const FLUSH_AT: usize = 1024 * 1024;
-/// Sealed bytes the blob writer holds before they are written: a part being filled and two
-/// in flight (`blobstore::WRITE_BUFFER`).
-const WRITER_HOLDS: usize = 3 * 1024 * 1024;
-/// A blob read's piece (`blobstore::READ_PIECE`).
-const READ_PIECE: usize = 1024 * 1024;
+/// Sealed bytes the blob writer holds before they are written: a part being filled and
+/// the parts in flight.
+const WRITER_HOLDS: usize = (WRITE_CONCURRENCY + 1) * WRITE_BUFFER;
+const READ_PIECE: usize = blobstore::READ_PIECE as usize;
 const MIB: usize = 1 << 20;
 const GIB: usize = 1 << 30;
 

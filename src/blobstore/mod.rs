@@ -28,9 +28,9 @@ pub enum BlobError {
 /// the part size after. Local files take parts of any size; small parts keep a request's
 /// buffers few enough to be reused while still in cache. (A remote store would need S3's
 /// 5 MiB minimum part size.)
-const WRITE_BUFFER: usize = 1024 * 1024;
+pub const WRITE_BUFFER: usize = 1024 * 1024;
 /// Parts of one blob in flight at once.
-const WRITE_CONCURRENCY: usize = 2;
+pub const WRITE_CONCURRENCY: usize = 2;
 
 #[derive(Clone)]
 pub struct BlobStore {
@@ -126,7 +126,7 @@ impl BlobStore {
 }
 
 /// Bytes read from a local file per blocking call.
-const READ_PIECE: u64 = 1024 * 1024;
+pub const READ_PIECE: u64 = 1024 * 1024;
 
 /// Streams a range of a local file in large pieces on the blocking pool; the store's own
 /// file stream reads 8 KiB per blocking call, which costs more than decrypting them.

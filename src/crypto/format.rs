@@ -243,7 +243,7 @@ impl SealHeader {
     }
 
     /// Blob offset of chunk `index`.
-    fn chunk_offset(&self, index: u64) -> u64 {
+    pub(super) fn chunk_offset(&self, index: u64) -> u64 {
         let stride = self.chunk() + TAG_LEN as u64;
         (self.encoded_len() as u64).saturating_add(index.saturating_mul(stride))
     }

@@ -208,6 +208,27 @@ mod tests {
     }
 
     #[test]
+    fn each_sealed_buffer_is_allocated_once_at_its_final_size() {
+        let dk = DataKey::generate();
+        let c = 64usize;
+        let d = data(10 * c + 5);
+        let h = SealHeader::new(d.len() as u64, c as u32, wrapped());
+        for batch in [0, 1, c + TAG_LEN, 3 * c + 5, 20 * c] {
+            let mut s = Sealer::new(BlobCipher::new(&dk, &h, &ID, AeadBackend::Ring), &h, batch);
+            let mut buffers = Vec::new();
+            for p in d.chunks(c + 1) {
+                s.update(p).unwrap();
+                buffers.extend(std::iter::from_fn(|| s.take_sealed()));
+            }
+            buffers.push(s.finish().unwrap());
+            for b in &buffers {
+                // A buffer that had to grow would have more room than it holds.
+                assert_eq!(b.capacity(), b.len(), "batch {batch}");
+            }
+        }
+    }
+
+    #[test]
     fn every_range_opens_to_the_right_bytes() {
         let dk = DataKey::generate();
         let d = data(70);

@@ -136,8 +136,6 @@ pub struct Sealer {
     batch: usize,
     /// Full buffers not yet taken.
     ready: VecDeque<Vec<u8>>,
-    /// Sealed bytes still to come into `buf`.
-    left: u64,
     index: u64,
     fed: u64,
 }
@@ -146,31 +144,17 @@ impl Sealer {
     /// A sealer that hands out sealed bytes `batch` or more at a time.
     pub fn new(cipher: BlobCipher, header: &SealHeader, batch: usize) -> Sealer {
         let invalid = header.validate().err().map(|e| e.to_string());
-        let left = header.sealed_len() - header.encoded_len() as u64;
-        let mut sealer = Sealer {
+        Sealer {
             cipher,
             header: header.clone(),
             invalid,
-            buf: Vec::new(),
+            buf: batch_buffer(header, batch, 0),
             sealed: 0,
             batch,
             ready: VecDeque::new(),
-            left,
             index: 0,
             fed: 0,
-        };
-        sealer.buf = sealer.fresh_buffer();
-        sealer
-    }
-
-    /// Room for the whole chunks of one batch, or for what is left: sized once, because
-    /// growing a buffer of megabytes copies it and touches fresh pages, which costs as much
-    /// as sealing it.
-    fn fresh_buffer(&self) -> Vec<u8> {
-        // An invalid chunk size must not become a huge allocation before it is reported.
-        let stride = self.header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN;
-        let size = self.batch.div_ceil(stride).max(1) * stride;
-        Vec::with_capacity(size.min(usize::try_from(self.left).unwrap_or(usize::MAX)))
+        }
     }
 
     fn check_header(&self) -> Result<(), CryptoError> {
@@ -211,8 +195,7 @@ impl Sealer {
         self.sealed = self.buf.len();
         self.index += 1;
         if self.sealed >= self.batch {
-            self.left -= self.sealed as u64;
-            let fresh = self.fresh_buffer();
+            let fresh = batch_buffer(&self.header, self.batch, self.index);
             let full = std::mem::replace(&mut self.buf, fresh);
             self.ready.push_back(full);
             self.sealed = 0;
@@ -244,6 +227,19 @@ impl Sealer {
         self.ready.push_back(self.buf);
         Ok(self.ready.into_iter().collect::<Vec<_>>().concat())
     }
+}
+
+/// A buffer for the sealed chunks of one batch starting at chunk `index`, or for all that
+/// is left: sized once, because growing a buffer of megabytes copies it and touches fresh
+/// pages, which costs as much as sealing it.
+fn batch_buffer(header: &SealHeader, batch: usize, index: u64) -> Vec<u8> {
+    // An invalid chunk size must not become a huge allocation before it is reported.
+    let stride = header.chunk_size.min(DEFAULT_CHUNK_SIZE) as usize + TAG_LEN;
+    let size = batch.div_ceil(stride).max(1) * stride;
+    let left = header
+        .sealed_len()
+        .saturating_sub(header.chunk_offset(index));
+    Vec::with_capacity(size.min(usize::try_from(left).unwrap_or(usize::MAX)))
 }
 
 /// Opens the chunks covering a plaintext range, fed with the blob bytes of its span.

@@ -20,6 +20,7 @@ use crate::clock::SharedClock;
 use crate::crypto::{AeadBackend, CryptoError, DataKey, RootKey, SealHeader, WrappedKey};
 use crate::kms::{Caller, KmsError, KmsService};
 use kms_keys::KmsLink;
+pub use write::FLUSH_AT;
 
 pub use collector::Collector;
 pub use digest::{ChecksumAlgorithm, Digests};

@@ -16,7 +16,7 @@ use crate::crypto::{
 use crate::kms::Caller;
 
 /// Sealed bytes gathered before they are handed to the blob writer.
-const FLUSH_AT: usize = 1024 * 1024;
+pub const FLUSH_AT: usize = 1024 * 1024;
 
 pub struct PutSpec {
     pub bucket: String,
