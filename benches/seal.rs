@@ -113,8 +113,8 @@ fn seal_pieces(s: &mut Sealer, w: &mut Writer, input: &[u8]) {
 }
 
 /// Opens one read piece into a fresh output, as `produce_part` does.
-fn open_piece(o: &mut Opener, piece: &[u8], chunk_size: usize) -> usize {
-    let mut out = Vec::with_capacity(piece.len() + chunk_size);
+fn open_piece(o: &mut Opener, piece: &[u8]) -> usize {
+    let mut out = Vec::new();
     o.update(piece, &mut out).unwrap();
     out.len()
 }
@@ -212,7 +212,7 @@ fn open(c: &mut Criterion) {
                         .map(|_| {
                             let mut o = opener(&dk, &header, (0, size as u64), backend);
                             let spent = timed_deliveries(body, READ_PIECE, |piece| {
-                                open_piece(&mut o, piece, CHUNK);
+                                open_piece(&mut o, piece);
                             });
                             o.finish(&mut Vec::new()).unwrap();
                             spent
@@ -240,7 +240,6 @@ fn open(c: &mut Criterion) {
                 let n = open_piece(
                     &mut o,
                     &blob[span.blob_start as usize..span.blob_end as usize],
-                    CHUNK,
                 );
                 o.finish(&mut Vec::new()).unwrap();
                 n
@@ -274,7 +273,7 @@ fn in_memory(c: &mut Criterion) {
             let mut o = opener(&dk, &header, (0, size as u64), AeadBackend::Ring);
             let n: usize = blob[header.encoded_len()..]
                 .chunks(READ_PIECE)
-                .map(|piece| open_piece(&mut o, piece, CHUNK))
+                .map(|piece| open_piece(&mut o, piece))
                 .sum();
             o.finish(&mut Vec::new()).unwrap();
             n

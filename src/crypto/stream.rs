@@ -283,6 +283,8 @@ impl Opener {
         if self.failed {
             return Err(CryptoError::Authentication);
         }
+        // Room for all it can yield, reserved once: growing a large output copies it.
+        out.reserve(self.pending.len() + sealed.len());
         while !sealed.is_empty() {
             // Bytes past the span: when reading to the end, a blob longer than its
             // authenticated length says (an appended chunk).

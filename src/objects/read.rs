@@ -223,8 +223,6 @@ impl ObjectReader {
                 header_seen += n;
                 piece = &piece[n..];
             }
-            // Sized once: a chunk held over from the last piece may complete in this one.
-            out.reserve(piece.len() + header.chunk_size as usize);
             opener.update(piece, &mut out)?;
             if !out.is_empty()
                 && tx
