@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod blobstore;
+pub mod bucket_settings;
 pub mod catalog;
 pub mod client;
 pub mod clock;

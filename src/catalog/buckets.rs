@@ -1,30 +1,75 @@
+//! Buckets and their settings. Settings rest as versioned records
+//! ([`crate::bucket_settings`]); one that cannot be read makes the bucket's reads fail
+//! with [`CatalogError::Corrupt`] naming the bucket and the setting, never a default.
+
 use rusqlite::{OptionalExtension, params};
 
-use super::{Bucket, Catalog, CatalogError, Result, Versioning};
+use super::{Bucket, BucketEntry, Catalog, CatalogError, Result, Versioning};
+use crate::bucket_settings::{self, BucketEncryption, ReplicationConfig, StoredSetting};
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication";
 
-fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Bucket, String)> {
-    Ok((
-        Bucket {
-            name: row.get(0)?,
-            created_ms: row.get(1)?,
-            region: row.get(2)?,
-            versioning: Versioning::Unversioned,
-            encryption: row.get(4)?,
-            owner_account: row.get(5)?,
-            policy: row.get(6)?,
-            replication: row.get(7)?,
-        },
-        row.get(3)?,
-    ))
+/// A bucket row before its settings are decoded (decoding errors are not SQLite errors).
+pub(super) struct RawBucket {
+    name: String,
+    created_ms: i64,
+    region: String,
+    versioning: String,
+    encryption: Option<String>,
+    owner_account: Option<String>,
+    policy: Option<String>,
+    replication: Option<String>,
 }
 
-fn finish(pair: (Bucket, String)) -> Result<Bucket> {
-    let (mut bucket, versioning) = pair;
-    bucket.versioning = Versioning::parse(&versioning)?;
-    Ok(bucket)
+fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
+    Ok(RawBucket {
+        name: row.get(0)?,
+        created_ms: row.get(1)?,
+        region: row.get(2)?,
+        versioning: row.get(3)?,
+        encryption: row.get(4)?,
+        owner_account: row.get(5)?,
+        policy: row.get(6)?,
+        replication: row.get(7)?,
+    })
+}
+
+fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Result<Option<T>> {
+    stored
+        .map(|text| bucket_settings::decode(&text))
+        .transpose()
+        .map_err(|e| {
+            tracing::error!(%bucket, error = %e, "a bucket setting cannot be read");
+            CatalogError::Corrupt(format!("bucket {bucket}: {e}"))
+        })
+}
+
+fn finish(raw: RawBucket) -> Result<Bucket> {
+    Ok(Bucket {
+        versioning: Versioning::parse(&raw.versioning)?,
+        encryption: setting(&raw.name, raw.encryption)?,
+        replication: setting(&raw.name, raw.replication)?,
+        name: raw.name,
+        created_ms: raw.created_ms,
+        region: raw.region,
+        owner_account: raw.owner_account,
+        policy: raw.policy,
+    })
+}
+
+/// Fails with NoSuchBucket unless the bucket exists; reads none of its settings.
+pub(super) fn bucket_exists(conn: &rusqlite::Connection, name: &str) -> Result<()> {
+    let found: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM buckets WHERE name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?;
+    if found {
+        Ok(())
+    } else {
+        Err(CatalogError::NoSuchBucket)
+    }
 }
 
 pub(super) fn require_bucket(conn: &rusqlite::Connection, name: &str) -> Result<Bucket> {
@@ -84,15 +129,22 @@ impl Catalog {
         self.read(move |conn| require_bucket(conn, &name)).await
     }
 
-    pub async fn list_buckets(&self) -> Result<Vec<Bucket>> {
+    /// Every bucket, by name; settings are not read (a listing needs none of them, and one
+    /// bucket's unreadable setting must not hide the others).
+    pub async fn list_buckets(&self) -> Result<Vec<BucketEntry>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"
-            ))?;
-            let rows = stmt
-                .query_map([], bucket_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(finish).collect()
+            let mut stmt = conn.prepare(
+                "SELECT name, created_ms, region, owner_account FROM buckets ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(BucketEntry {
+                    name: row.get(0)?,
+                    created_ms: row.get(1)?,
+                    region: row.get(2)?,
+                    owner_account: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -103,7 +155,7 @@ impl Catalog {
         let name = name.to_owned();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            require_bucket(&tx, &name)?;
+            bucket_exists(&tx, &name)?;
             let has_versions: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM versions WHERE bucket = ?1)",
                 [&name],
@@ -169,8 +221,13 @@ impl Catalog {
         .await
     }
 
-    pub async fn set_replication(&self, name: &str, replication: Option<String>) -> Result<()> {
+    pub async fn set_replication(
+        &self,
+        name: &str,
+        replication: Option<&ReplicationConfig>,
+    ) -> Result<()> {
         let name = name.to_owned();
+        let replication = replication.map(bucket_settings::encode);
         self.call(move |conn| {
             let n = conn.execute(
                 "UPDATE buckets SET replication = ?2 WHERE name = ?1",
@@ -184,8 +241,13 @@ impl Catalog {
         .await
     }
 
-    pub async fn set_encryption(&self, name: &str, encryption: Option<String>) -> Result<()> {
+    pub async fn set_encryption(
+        &self,
+        name: &str,
+        encryption: Option<&BucketEncryption>,
+    ) -> Result<()> {
         let name = name.to_owned();
+        let encryption = encryption.map(bucket_settings::encode);
         self.call(move |conn| {
             let n = conn.execute(
                 "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
@@ -244,5 +306,37 @@ mod tests {
             c.bucket("b1").await,
             Err(CatalogError::NoSuchBucket)
         ));
+    }
+
+    #[tokio::test]
+    async fn settings_are_typed_and_an_unreadable_one_fails_closed() {
+        let c = Catalog::in_memory();
+        c.create_bucket("b", "us-east-1", 1).await.unwrap();
+        assert_eq!(c.bucket("b").await.unwrap().encryption, None);
+        let kms = BucketEncryption {
+            sse_algorithm: "aws:kms".into(),
+            kms_master_key_id: Some("alias/k".into()),
+            bucket_key_enabled: false,
+            blocked_encryption_types: vec!["SSE-C".into()],
+        };
+        c.set_encryption("b", Some(&kms)).await.unwrap();
+        assert_eq!(c.bucket("b").await.unwrap().encryption, Some(kms));
+        // A record this build cannot read (damaged, or from a newer version) is an error
+        // for the bucket, never the SSE-S3 default that would drop its KMS key and blocks.
+        c.call(|conn| {
+            conn.execute(
+                "UPDATE buckets SET encryption = '{\"version\":9,\"value\":{}}'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let err = c.bucket("b").await.unwrap_err();
+        assert!(
+            matches!(&err, CatalogError::Corrupt(m) if m.contains("bucket b")),
+            "{err}"
+        );
+        assert_eq!(c.list_buckets().await.unwrap()[0].name, "b");
     }
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::bucket_settings::{BucketEncryption, ReplicationConfig};
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
@@ -81,15 +82,30 @@ pub struct Bucket {
     pub created_ms: i64,
     pub region: String,
     pub versioning: Versioning,
-    /// Bucket encryption settings, as the s3 edge stores them (opaque JSON here).
-    pub encryption: Option<String>,
+    /// The default encryption the owner put; `None` when never set (SSE-S3 applies).
+    pub encryption: Option<BucketEncryption>,
     /// The account that owns the bucket. `None` only for rows written before owners were
     /// recorded and not yet adopted (see [`Catalog::adopt_unowned_buckets`]).
     pub owner_account: Option<String>,
     /// The bucket policy document as the owner sent it (validated by the s3 edge).
     pub policy: Option<String>,
-    /// The replication configuration (`replication::rules::ReplicationConfig` as JSON).
-    pub replication: Option<String>,
+    pub replication: Option<ReplicationConfig>,
+}
+
+/// A bucket as ListBuckets shows it.
+#[derive(Debug, Clone)]
+pub struct BucketEntry {
+    pub name: String,
+    pub created_ms: i64,
+    pub region: String,
+    pub owner_account: Option<String>,
+}
+
+impl Bucket {
+    /// The encryption a write without SSE headers gets.
+    pub fn default_encryption(&self) -> BucketEncryption {
+        self.encryption.clone().unwrap_or_default()
+    }
 }
 
 /// How a version is encrypted; no secrets, only what responses and later requests need.

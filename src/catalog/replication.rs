@@ -4,8 +4,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Bucket;
 use super::{Catalog, Result};
-use crate::replication::rules::{Candidate, ReplicationConfig};
+use crate::bucket_settings::replication::Candidate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskStatus {
@@ -113,33 +114,26 @@ type BatchRow = (
 /// status the version gets (PENDING), or None.
 pub(super) fn enqueue_if_matched(
     tx: &Connection,
-    bucket: &str,
+    bucket: &Bucket,
     version_id: &str,
     candidate: &Candidate<'_>,
     size: u64,
     now_ms: i64,
 ) -> Result<Option<&'static str>> {
-    let config: Option<String> = tx
-        .query_row(
-            "SELECT replication FROM buckets WHERE name = ?1",
-            [bucket],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let Some((rule_id, destination)) = ReplicationConfig::rule_for_json(&config, candidate) else {
+    let Some(rule) = bucket
+        .replication
+        .as_ref()
+        .and_then(|cfg| cfg.rule_for(candidate))
+    else {
         return Ok(None);
     };
     insert_task(
         tx,
-        bucket,
+        &bucket.name,
         candidate,
         version_id,
-        &rule_id,
-        &destination,
+        &rule.id,
+        &rule.destination.bucket_arn,
         size,
         now_ms,
     )?;
@@ -431,9 +425,7 @@ impl Catalog {
         let bucket = bucket.to_owned();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            let config: Option<String> = super::buckets::require_bucket(&tx, &bucket)?.replication;
-            let cfg: Option<ReplicationConfig> =
-                config.as_deref().and_then(|c| serde_json::from_str(c).ok());
+            let cfg = super::buckets::require_bucket(&tx, &bucket)?.replication;
             let mut progress = read_progress(&tx, &bucket)?;
             let rows: Vec<BatchRow> = {
                 let mut stmt = tx.prepare(
@@ -509,22 +501,22 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket_settings::ReplicationConfig;
+    use crate::bucket_settings::replication::{Rule, test_rule};
     use crate::catalog::{NewVersion, Precondition, Versioning};
-    use crate::replication::rules::{Rule, test_rule};
 
     fn version(key: &str, seal: &str) -> NewVersion {
         crate::catalog::versions::test_version("src", key, seal, &format!("blob-{seal}"))
     }
 
-    fn config(prefix: &str) -> String {
-        serde_json::to_string(&ReplicationConfig {
+    fn config(prefix: &str) -> ReplicationConfig {
+        ReplicationConfig {
             role: "r".into(),
             rules: vec![Rule {
                 delete_markers: true,
                 ..test_rule("rule1", 1, prefix)
             }],
-        })
-        .unwrap()
+        }
     }
 
     async fn catalog() -> Catalog {
@@ -540,7 +532,7 @@ mod tests {
         c.commit_version(version("before", "s0"), Precondition::None, 1)
             .await
             .unwrap();
-        c.set_replication("src", Some(config("logs/")))
+        c.set_replication("src", Some(&config("logs/")))
             .await
             .unwrap();
         let v1 = c
@@ -636,7 +628,7 @@ mod tests {
             .await
             .unwrap();
         }
-        c.set_replication("src", Some(config(""))).await.unwrap();
+        c.set_replication("src", Some(&config(""))).await.unwrap();
         let p = c.batch_enqueue("src", 2, 10).await.unwrap();
         assert_eq!((p.enqueued, p.done), (2, false));
         // An interruption here loses nothing: the next step starts after the checkpoint.

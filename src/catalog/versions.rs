@@ -1,12 +1,12 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::replication::rules::Candidate;
+use crate::bucket_settings::replication::Candidate;
 
-use super::buckets::require_bucket;
+use super::buckets::{bucket_exists, require_bucket};
 use super::replication::{TaskStatus, enqueue_if_matched};
 use super::{
-    Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PART_COLUMNS, PartRecord, Result,
-    Sse, Versioning, decode_part, opt_from_json, opt_to_json, part_from_row, to_json,
+    Bucket, Catalog, CatalogError, MetaCodec, NewVersion, ObjectVersion, PART_COLUMNS, PartRecord,
+    Result, Sse, Versioning, decode_part, opt_from_json, opt_to_json, part_from_row, to_json,
 };
 
 /// Condition a PUT or copy states about the current object, checked inside the commit.
@@ -36,7 +36,6 @@ pub type ListedVersion = ObjectVersion;
 /// A delete marker about to be written.
 #[derive(Clone, Copy)]
 struct NewMarker<'a> {
-    bucket: &'a str,
     key: &'a str,
     seal_id: &'a str,
     replica: bool,
@@ -160,18 +159,19 @@ fn drop_version(tx: &Connection, row: i64, due_ms: i64) -> Result<()> {
 /// The version id a new write gets, after removing the "null" version it replaces.
 fn claim_version_id(
     tx: &Connection,
-    bucket: &str,
+    bucket: &Bucket,
     key: &str,
     seal_id: &str,
     gc_due_ms: i64,
 ) -> Result<String> {
-    match require_bucket(tx, bucket)?.versioning {
+    let bucket_name = &bucket.name;
+    match bucket.versioning {
         Versioning::Enabled => Ok(seal_id.to_owned()),
         Versioning::Unversioned | Versioning::Suspended => {
             let null_row: Option<i64> = tx
                 .query_row(
                     "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'",
-                    params![bucket, key],
+                    params![bucket_name, key],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -219,7 +219,8 @@ pub(super) fn insert_version(
     gc_due_ms: i64,
 ) -> Result<CommitOutcome> {
     check_precondition(tx, &v.bucket, &v.key, precondition)?;
-    let version_id = claim_version_id(tx, &v.bucket, &v.key, &v.seal_id, gc_due_ms)?;
+    let bucket = require_bucket(tx, &v.bucket)?;
+    let version_id = claim_version_id(tx, &bucket, &v.key, &v.seal_id, gc_due_ms)?;
     tx.execute(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![v.bucket, v.key],
@@ -234,7 +235,7 @@ pub(super) fn insert_version(
         };
         enqueue_if_matched(
             tx,
-            &v.bucket,
+            &bucket,
             &version_id,
             &candidate,
             v.size,
@@ -274,12 +275,12 @@ pub(super) fn insert_version(
 
 fn insert_delete_marker(
     tx: &Connection,
+    bucket: &Bucket,
     marker: &NewMarker<'_>,
     now_ms: i64,
     gc_due_ms: i64,
 ) -> Result<String> {
     let NewMarker {
-        bucket,
         key,
         seal_id,
         replica,
@@ -295,6 +296,7 @@ fn insert_delete_marker(
         };
         enqueue_if_matched(tx, bucket, &version_id, &candidate, 0, now_ms)?
     };
+    let bucket = &bucket.name;
     tx.execute(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![bucket, key],
@@ -353,7 +355,7 @@ impl Catalog {
         let codec = self.codec.clone();
         self.read(move |conn| {
             let tx = conn.savepoint()?;
-            require_bucket(&tx, &bucket)?;
+            bucket_exists(&tx, &bucket)?;
             let found = match &version_id {
                 None => latest(&tx, &codec, &bucket, &key)?,
                 Some(id) => tx
@@ -399,8 +401,8 @@ impl Catalog {
         let grace = self.read_grace_ms;
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            let versioning = require_bucket(&tx, &bucket)?.versioning;
-            let outcome = match (version_id, versioning) {
+            let record = require_bucket(&tx, &bucket)?;
+            let outcome = match (version_id, record.versioning) {
                 (Some(id), _) => {
                     let found: Option<(i64, bool, bool)> = tx
                         .query_row(
@@ -424,7 +426,7 @@ impl Catalog {
                     }
                 }
                 (None, Versioning::Unversioned) => {
-                    claim_version_id(&tx, &bucket, &key, &marker_seal_id, now_ms + grace)?;
+                    claim_version_id(&tx, &record, &key, &marker_seal_id, now_ms + grace)?;
                     promote_newest(&tx, &bucket, &key)?;
                     DeleteOutcome {
                         version_id: None,
@@ -433,12 +435,11 @@ impl Catalog {
                 }
                 (None, Versioning::Enabled | Versioning::Suspended) => {
                     let marker = NewMarker {
-                        bucket: &bucket,
                         key: &key,
                         seal_id: &marker_seal_id,
                         replica,
                     };
-                    let id = insert_delete_marker(&tx, &marker, now_ms, now_ms + grace)?;
+                    let id = insert_delete_marker(&tx, &record, &marker, now_ms, now_ms + grace)?;
                     DeleteOutcome {
                         version_id: Some(id),
                         delete_marker: true,
@@ -463,7 +464,7 @@ impl Catalog {
         let codec = self.codec.clone();
         self.read(move |conn| {
             let tx = conn.savepoint()?;
-            require_bucket(&tx, &bucket)?;
+            bucket_exists(&tx, &bucket)?;
             let mut stmt = tx.prepare(&format!(
                 "SELECT {VERSION_COLUMNS} FROM versions
                  WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key > ?2 AND key >= ?3
@@ -493,7 +494,7 @@ impl Catalog {
         let codec = self.codec.clone();
         self.read(move |conn| {
             let tx = conn.savepoint()?;
-            require_bucket(&tx, &bucket)?;
+            bucket_exists(&tx, &bucket)?;
             // Rows of key_marker older than the marker version come first; without a marker
             // version the listing starts at the next key.
             let marker_row: i64 = match &version_marker {

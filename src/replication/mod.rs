@@ -2,7 +2,8 @@
 //! sealgate or any S3 endpoint), re-encrypted there under the destination's own keys, so no
 //! data key ever crosses regions.
 //!
-//! - `rules`: the stored configuration and which rule a version falls under (pure);
+//! - the configuration and which rule a version falls under are bucket settings
+//!   ([`crate::bucket_settings::replication`]), below the catalog, which queues matches;
 //! - `remote`: the endpoints of other regions and where a destination bucket lives;
 //! - the queue itself is in the catalog (`replication_tasks`), written in the transaction
 //!   that makes a version visible.
@@ -11,7 +12,6 @@ pub mod backoff;
 pub mod batch;
 pub mod remote;
 pub mod replicate;
-pub mod rules;
 pub mod worker;
 
 /// Marks a PUT or DELETE sent by replication. A destination sealgate honours it only for

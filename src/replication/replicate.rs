@@ -21,7 +21,7 @@ use sha2::Digest as _;
 
 use super::REPLICA_HEADER;
 use super::remote::{self, Answer, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
-use super::rules::{ReplicationConfig, Rule};
+use crate::bucket_settings::replication::Rule;
 use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
 use crate::client::http::{ClientError, Headers, Request};
 use crate::kms::Caller;
@@ -86,8 +86,7 @@ impl Replication {
         };
         let rule = bucket
             .replication
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<ReplicationConfig>(j).ok())
+            .as_ref()
             .and_then(|c| c.rule(&task.rule_id).cloned())
             .ok_or_else(|| {
                 Outcome::Failed(format!(
@@ -401,9 +400,9 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket_settings::replication::test_rule;
     use crate::catalog::ObjectMeta;
     use crate::kms::KmsError;
-    use crate::replication::rules::test_rule;
 
     fn version(sse: Sse) -> ObjectVersion {
         ObjectVersion {

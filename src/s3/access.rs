@@ -18,7 +18,6 @@ use s3s::dto::{DeleteObjectsInput, PostObjectInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
-use super::bucket_encryption::BucketEncryption;
 use crate::catalog::{Bucket, CatalogError, Sse};
 use crate::identity::Identities;
 use crate::kms::KmsService;
@@ -412,7 +411,7 @@ impl Authorizer {
                 let default = target
                     .bucket
                     .as_ref()
-                    .map(BucketEncryption::of)
+                    .map(Bucket::default_encryption)
                     .unwrap_or_default();
                 let algorithm = if h.customer_algorithm.is_some() {
                     "SSE-C".to_owned()

@@ -10,53 +10,16 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::access::Authorizer;
+use crate::bucket_settings::BucketEncryption;
+use crate::bucket_settings::encryption::SSE_C;
 use crate::catalog::{Bucket, Catalog};
 use crate::objects::SseRequest;
 
 const MAX_CONFIG_BYTES: usize = 64 * 1024;
-const SSE_C: &str = "SSE-C";
-
-/// The stored configuration of one bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketEncryption {
-    pub sse_algorithm: String,
-    pub kms_master_key_id: Option<String>,
-    pub bucket_key_enabled: bool,
-    pub blocked_encryption_types: Vec<String>,
-}
-
-impl Default for BucketEncryption {
-    fn default() -> Self {
-        BucketEncryption {
-            sse_algorithm: "AES256".into(),
-            kms_master_key_id: None,
-            bucket_key_enabled: false,
-            blocked_encryption_types: Vec::new(),
-        }
-    }
-}
-
-impl BucketEncryption {
-    pub fn of(bucket: &Bucket) -> BucketEncryption {
-        bucket
-            .encryption
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn is_kms(&self) -> bool {
-        self.sse_algorithm == "aws:kms"
-    }
-
-    fn blocks_sse_c(&self) -> bool {
-        self.blocked_encryption_types.iter().any(|t| t == SSE_C)
-    }
-}
 
 /// Refuses writes of an encryption type the bucket blocks, as S3 does (403 AccessDenied).
 pub fn check_write_allowed(bucket: &Bucket, sse: &SseRequest) -> S3Result<()> {
-    if matches!(sse, SseRequest::C(_)) && BucketEncryption::of(bucket).blocks_sse_c() {
+    if matches!(sse, SseRequest::C(_)) && bucket.default_encryption().blocks_sse_c() {
         return Err(s3_error!(
             AccessDenied,
             "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket (BlockedEncryptionTypes)."
@@ -229,7 +192,7 @@ impl S3Route for BucketEncryptionRoute {
         let bucket = self.catalog.bucket(&bucket_name).await?;
         match req.method {
             Method::GET => {
-                let xml = render(&BucketEncryption::of(&bucket))?;
+                let xml = render(&bucket.default_encryption())?;
                 let mut resp = S3Response::new(Body::from(xml));
                 resp.headers.insert(
                     http::header::CONTENT_TYPE,
@@ -249,9 +212,8 @@ impl S3Route for BucketEncryptionRoute {
                         )
                     })?;
                 let cfg = parse(&body)?;
-                let json = serde_json::to_string(&cfg).map_err(|e| s3_error!(e, InternalError))?;
                 self.catalog
-                    .set_encryption(&bucket_name, Some(json))
+                    .set_encryption(&bucket_name, Some(&cfg))
                     .await?;
                 Ok(S3Response::new(Body::empty()))
             }

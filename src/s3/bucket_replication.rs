@@ -8,9 +8,10 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::SealgateS3;
+use crate::bucket_settings::ReplicationConfig;
+use crate::bucket_settings::replication::{self as rules, Filter};
 use crate::catalog::Versioning;
 use crate::replication::remote::{self, RemoteError};
-use crate::replication::rules::{self, Filter, ReplicationConfig};
 
 /// How long PutBucketReplication waits for a remote to say whether the destination exists.
 const DESTINATION_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -295,10 +296,9 @@ impl SealgateS3 {
         let cfg = from_dto(&input.replication_configuration)?;
         rules::validate(&cfg, &input.bucket).map_err(invalid)?;
         self.check_destinations(&cfg).await?;
-        let json = serde_json::to_string(&cfg).map_err(|e| s3_error!(e, InternalError))?;
         self.svc
             .catalog()
-            .set_replication(&input.bucket, Some(json))
+            .set_replication(&input.bucket, Some(&cfg))
             .await?;
         Ok(S3Response::new(PutBucketReplicationOutput::default()))
     }
@@ -308,11 +308,7 @@ impl SealgateS3 {
         req: S3Request<GetBucketReplicationInput>,
     ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
         let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
-        let json = bucket.replication.ok_or_else(not_found)?;
-        let cfg: ReplicationConfig = serde_json::from_str(&json).map_err(|e| {
-            tracing::error!(bucket = %bucket.name, error = %e, "stored replication configuration does not parse");
-            s3_error!(InternalError, "The replication configuration could not be read")
-        })?;
+        let cfg = bucket.replication.ok_or_else(not_found)?;
         Ok(S3Response::new(GetBucketReplicationOutput {
             replication_configuration: Some(to_dto(&cfg)),
         }))

@@ -4,7 +4,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::{BucketEncryption, check_write_allowed};
+use super::bucket_encryption::check_write_allowed;
 use super::listing::{BATCH, paginate};
 use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
@@ -71,7 +71,7 @@ impl SealgateS3 {
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
             kms_headers!(input),
-            &BucketEncryption::of(&bucket),
+            &bucket.default_encryption(),
             t,
         )?;
         check_write_allowed(&bucket, &sse)?;

@@ -5,7 +5,7 @@ use sync_wrapper::SyncStream;
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::{BucketEncryption, check_write_allowed};
+use super::bucket_encryption::check_write_allowed;
 use super::request::*;
 use super::sse::{CustomerHeaders, customer_headers, kms_headers};
 use crate::catalog::{ObjectVersion, Precondition};
@@ -311,7 +311,7 @@ impl SealgateS3 {
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
             kms_headers!(input),
-            &BucketEncryption::of(&bucket),
+            &bucket.default_encryption(),
             ext_transport,
         )?;
         check_write_allowed(&bucket, &sse)?;
@@ -684,7 +684,7 @@ impl SealgateS3 {
             input.server_side_encryption.as_ref(),
             customer_headers!(input),
             kms_headers!(input),
-            &BucketEncryption::of(&dest_bucket),
+            &dest_bucket.default_encryption(),
             ext_transport,
         )?;
         check_write_allowed(&dest_bucket, &sse)?;

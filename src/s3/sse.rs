@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use std::collections::BTreeMap;
 
-use super::bucket_encryption::BucketEncryption;
+use crate::bucket_settings::BucketEncryption;
 use crate::objects::{CustomerKey, KmsRequest, SseRequest};
 
 /// The three SSE-C headers of one role (the object itself, or a copy source).

@@ -1,8 +1,9 @@
-//! A bucket's replication configuration as stored, which rule a new version falls under,
-//! and the checks S3 applies when a configuration is put. Pure: no I/O, no clock, so the
-//! catalog can evaluate rules inside the transaction that makes a version visible.
+//! A bucket's replication configuration (`PutBucketReplication`), which rule a new version
+//! falls under, and the checks S3 applies when a configuration is put.
 
 use serde::{Deserialize, Serialize};
+
+use super::StoredSetting;
 
 /// S3's limit on rules per configuration.
 pub const MAX_RULES: usize = 1000;
@@ -102,17 +103,14 @@ impl ReplicationConfig {
         best
     }
 
-    /// The same, from the JSON the catalog stores; a record that no longer parses matches
-    /// nothing (and is reported by the edge when read).
-    pub fn rule_for_json(json: &str, c: &Candidate<'_>) -> Option<(String, String)> {
-        let cfg: ReplicationConfig = serde_json::from_str(json).ok()?;
-        cfg.rule_for(c)
-            .map(|r| (r.id.clone(), r.destination.bucket_arn.clone()))
-    }
-
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }
+}
+
+impl StoredSetting for ReplicationConfig {
+    const NAME: &'static str = "replication configuration";
+    const VERSION: u32 = 1;
 }
 
 /// A configuration S3 would refuse: the error code and message it answers with.
@@ -330,14 +328,12 @@ mod tests {
     }
 
     #[test]
-    fn stored_json_round_trips_and_garbage_matches_nothing() {
+    fn stored_records_round_trip_and_garbage_is_an_error() {
         let cfg = config(vec![rule("r", 1, "p/")]);
-        let json = serde_json::to_string(&cfg).unwrap();
-        assert_eq!(
-            ReplicationConfig::rule_for_json(&json, &object("p/x")),
-            Some(("r".into(), "arn:aws:s3:::dst".into()))
-        );
-        assert_eq!(ReplicationConfig::rule_for_json("{", &object("p/x")), None);
+        let stored = super::super::encode(&cfg);
+        let back: ReplicationConfig = super::super::decode(&stored).unwrap();
+        assert_eq!(back.rule_for(&object("p/x")).unwrap().id, "r");
+        assert!(super::super::decode::<ReplicationConfig>("{").is_err());
     }
 
     #[test]
