@@ -23,7 +23,7 @@ use crate::replication::replicate::Replication;
 use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
-    SourceIp, Transport, compat,
+    SourceIp, SsePolicy, Transport, compat,
 };
 use crate::setup::Gateway;
 
@@ -51,9 +51,11 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
     let authorizer = Arc::new(Authorizer::new(
         gateway.identities.clone(),
         gateway.objects.clone(),
-        gateway.kms.clone(),
         config.region.clone(),
         config.account_id.clone(),
+        SsePolicy {
+            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
+        },
     ));
     let edge = if gateway.remotes.is_empty() {
         edge
@@ -64,7 +66,7 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
     b.set_auth(IdentityAuth::new(gateway.identities.clone()));
     b.set_access(S3Authorization(authorizer.clone()));
     b.set_route(BucketEncryptionRoute::new(
-        gateway.objects.catalog().clone(),
+        gateway.objects.clone(),
         authorizer,
     ));
     b.build()

@@ -10,8 +10,8 @@ use sealgate::blobstore::BlobStore;
 use sealgate::catalog::{Catalog, ObjectMeta, Precondition};
 use sealgate::crypto::{AeadBackend, RootKey};
 use sealgate::objects::{
-    ByteStream, CompletedPart, CustomerKey, ObjectError, ObjectService, PartSpec, PutSpec,
-    ReadRange, ServiceSettings, SseRequest,
+    ByteStream, CompletedPart, CustomerKey, ObjectError, ObjectService, PutRequest, PutSpec,
+    ReadRange, ServiceSettings, SseRequest, Stated,
 };
 use zeroize::Zeroizing;
 
@@ -89,11 +89,19 @@ async fn put(svc: &ObjectService, key: &str, bytes: &[u8], sse: SseRequest) -> S
         checksum: None,
         caller: None,
     };
-    let staged = svc.stage_object(spec, body(bytes, 1000)).await.unwrap();
-    svc.commit(staged, Precondition::None)
+    svc.put_object(put_request(spec), body(bytes, 1000))
         .await
         .unwrap()
         .version_id
+}
+
+fn put_request(spec: PutSpec) -> PutRequest {
+    PutRequest {
+        spec,
+        stated: Stated::default(),
+        precondition: Precondition::None,
+        replica: false,
+    }
 }
 
 async fn read(
@@ -175,7 +183,7 @@ async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
         };
         let err = e
             .svc
-            .stage_object(spec, body(&data(sent), 7))
+            .put_object(put_request(spec), body(&data(sent), 7))
             .await
             .err()
             .unwrap();
@@ -265,18 +273,20 @@ async fn multipart_parts_reupload_and_complete() {
     let p2 = b"tail".to_vec();
     let mut etags = Vec::new();
     for (n, bytes) in [(1u32, &p1), (2, &p2), (2, &p2)] {
-        let spec = PartSpec {
-            part_number: n,
-            len: bytes.len() as u64,
-            want_md5: false,
-            checksum: None,
-        };
-        let staged = e
+        let part = e
             .svc
-            .stage_part(&upload, spec, None, None, body(bytes, 65536))
+            .upload_part(
+                &upload,
+                n,
+                bytes.len() as u64,
+                Stated::default(),
+                None,
+                None,
+                body(bytes, 65536),
+            )
             .await
             .unwrap();
-        etags.push((n, e.svc.commit_part(staged).await.unwrap().etag));
+        etags.push((n, part.etag));
     }
     // Part 2 was uploaded twice: the first attempt's blob is garbage now.
     let collector = sealgate::objects::Collector::new(e.svc.clone());
@@ -289,7 +299,7 @@ async fn multipart_parts_reupload_and_complete() {
             checksum: None,
         })
         .collect();
-    let (_, version) = e
+    let version = e
         .svc
         .complete_upload(&upload, &parts, Precondition::None)
         .await

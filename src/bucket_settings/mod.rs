@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// A stored setting that cannot be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("stored {setting} (version {version}) cannot be read: {reason}")]
 pub struct SettingError {
     pub setting: &'static str,

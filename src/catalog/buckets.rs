@@ -35,21 +35,18 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     })
 }
 
-fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Result<Option<T>> {
+fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> super::Setting<T> {
     stored
         .map(|text| bucket_settings::decode(&text))
         .transpose()
-        .map_err(|e| {
-            tracing::error!(%bucket, error = %e, "a bucket setting cannot be read");
-            CatalogError::Corrupt(format!("bucket {bucket}: {e}"))
-        })
+        .inspect_err(|e| tracing::error!(%bucket, error = %e, "a bucket setting cannot be read"))
 }
 
 fn finish(raw: RawBucket) -> Result<Bucket> {
     Ok(Bucket {
         versioning: Versioning::parse(&raw.versioning)?,
-        encryption: setting(&raw.name, raw.encryption)?,
-        replication: setting(&raw.name, raw.replication)?,
+        encryption: setting(&raw.name, raw.encryption),
+        replication: setting(&raw.name, raw.replication),
         name: raw.name,
         created_ms: raw.created_ms,
         region: raw.region,
@@ -178,17 +175,21 @@ impl Catalog {
         .await
     }
 
+    /// Versioning cannot be suspended while a replication configuration is in place, as
+    /// on S3; checked in the transaction that changes it.
     pub async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()> {
         let name = name.to_owned();
         self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
-                params![name, versioning.as_str()],
-            )?;
-            if n == 0 {
-                return Err(CatalogError::NoSuchBucket);
+            let replicating = bucket_column_set(conn, &name, "replication")?;
+            if versioning == Versioning::Suspended && replicating {
+                return Err(CatalogError::ReplicationNeedsVersioning);
             }
-            Ok(())
+            set_column(
+                conn,
+                &name,
+                "versioning",
+                Some(versioning.as_str().to_owned()),
+            )
         })
         .await
     }
@@ -208,19 +209,12 @@ impl Catalog {
 
     pub async fn set_policy(&self, name: &str, policy: Option<String>) -> Result<()> {
         let name = name.to_owned();
-        self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE buckets SET policy = ?2 WHERE name = ?1",
-                params![name, policy],
-            )?;
-            if n == 0 {
-                return Err(CatalogError::NoSuchBucket);
-            }
-            Ok(())
-        })
-        .await
+        self.call(move |conn| set_column(conn, &name, "policy", policy))
+            .await
     }
 
+    /// A replication configuration needs versioning Enabled, as on S3; checked in the
+    /// transaction that stores it.
     pub async fn set_replication(
         &self,
         name: &str,
@@ -229,14 +223,20 @@ impl Catalog {
         let name = name.to_owned();
         let replication = replication.map(bucket_settings::encode);
         self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE buckets SET replication = ?2 WHERE name = ?1",
-                params![name, replication],
-            )?;
-            if n == 0 {
-                return Err(CatalogError::NoSuchBucket);
+            if replication.is_some() {
+                let versioning: String = conn
+                    .query_row(
+                        "SELECT versioning FROM buckets WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .ok_or(CatalogError::NoSuchBucket)?;
+                if Versioning::parse(&versioning)? != Versioning::Enabled {
+                    return Err(CatalogError::VersioningNotEnabled);
+                }
             }
-            Ok(())
+            set_column(conn, &name, "replication", replication)
         })
         .await
     }
@@ -248,18 +248,39 @@ impl Catalog {
     ) -> Result<()> {
         let name = name.to_owned();
         let encryption = encryption.map(bucket_settings::encode);
-        self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE buckets SET encryption = ?2 WHERE name = ?1",
-                params![name, encryption],
-            )?;
-            if n == 0 {
-                return Err(CatalogError::NoSuchBucket);
-            }
-            Ok(())
-        })
-        .await
+        self.call(move |conn| set_column(conn, &name, "encryption", encryption))
+            .await
     }
+}
+
+/// Whether a settings column of a bucket holds a record (raw: a record that cannot be read
+/// still counts, and can still be replaced).
+fn bucket_column_set(conn: &rusqlite::Connection, name: &str, column: &str) -> Result<bool> {
+    conn.query_row(
+        &format!("SELECT {column} IS NOT NULL FROM buckets WHERE name = ?1"),
+        [name],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or(CatalogError::NoSuchBucket)
+}
+
+/// Replaces one column of a bucket row; settings are replaced whole, so a record that can
+/// no longer be read can always be put anew or deleted.
+fn set_column(
+    conn: &rusqlite::Connection,
+    name: &str,
+    column: &str,
+    value: Option<String>,
+) -> Result<()> {
+    let n = conn.execute(
+        &format!("UPDATE buckets SET {column} = ?2 WHERE name = ?1"),
+        params![name, value],
+    )?;
+    if n == 0 {
+        return Err(CatalogError::NoSuchBucket);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,7 +333,7 @@ mod tests {
     async fn settings_are_typed_and_an_unreadable_one_fails_closed() {
         let c = Catalog::in_memory();
         c.create_bucket("b", "us-east-1", 1).await.unwrap();
-        assert_eq!(c.bucket("b").await.unwrap().encryption, None);
+        assert_eq!(c.bucket("b").await.unwrap().encryption().unwrap(), None);
         let kms = BucketEncryption {
             sse_algorithm: "aws:kms".into(),
             kms_master_key_id: Some("alias/k".into()),
@@ -320,7 +341,10 @@ mod tests {
             blocked_encryption_types: vec!["SSE-C".into()],
         };
         c.set_encryption("b", Some(&kms)).await.unwrap();
-        assert_eq!(c.bucket("b").await.unwrap().encryption, Some(kms));
+        assert_eq!(
+            c.bucket("b").await.unwrap().encryption().unwrap(),
+            Some(&kms)
+        );
         // A record this build cannot read (damaged, or from a newer version) is an error
         // for the bucket, never the SSE-S3 default that would drop its KMS key and blocks.
         c.call(|conn| {
@@ -332,11 +356,20 @@ mod tests {
         })
         .await
         .unwrap();
-        let err = c.bucket("b").await.unwrap_err();
+        let b = c.bucket("b").await.unwrap();
+        let err = b.default_encryption().unwrap_err();
         assert!(
             matches!(&err, CatalogError::Corrupt(m) if m.contains("bucket b")),
             "{err}"
         );
+        assert_eq!(
+            b.replication().unwrap(),
+            None,
+            "other settings stay readable"
+        );
         assert_eq!(c.list_buckets().await.unwrap()[0].name, "b");
+        // The owner can still replace the record.
+        c.set_encryption("b", None).await.unwrap();
+        assert!(c.bucket("b").await.unwrap().default_encryption().is_ok());
     }
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::bucket_settings::{BucketEncryption, ReplicationConfig};
+use crate::bucket_settings::{BucketEncryption, ReplicationConfig, SettingError};
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,10 @@ pub enum CatalogError {
     NoSuchUpload,
     #[error("precondition failed")]
     PreconditionFailed,
+    #[error("versioning cannot be suspended while a replication configuration is in place")]
+    ReplicationNeedsVersioning,
+    #[error("a replication configuration needs versioning Enabled")]
+    VersioningNotEnabled,
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
@@ -82,14 +86,24 @@ pub struct Bucket {
     pub created_ms: i64,
     pub region: String,
     pub versioning: Versioning,
-    /// The default encryption the owner put; `None` when never set (SSE-S3 applies).
-    pub encryption: Option<BucketEncryption>,
     /// The account that owns the bucket. `None` only for rows written before owners were
     /// recorded and not yet adopted (see [`Catalog::adopt_unowned_buckets`]).
     pub owner_account: Option<String>,
     /// The bucket policy document as the owner sent it (validated by the s3 edge).
     pub policy: Option<String>,
-    pub replication: Option<ReplicationConfig>,
+    /// The default encryption the owner put; `None` when never set (SSE-S3 applies).
+    encryption: Setting<BucketEncryption>,
+    replication: Setting<ReplicationConfig>,
+}
+
+/// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
+/// it, and only that: the record can still be replaced or deleted.
+type Setting<T> = std::result::Result<Option<T>, SettingError>;
+
+fn setting_of<'a, T>(bucket: &str, s: &'a Setting<T>) -> Result<Option<&'a T>> {
+    s.as_ref()
+        .map(Option::as_ref)
+        .map_err(|e| CatalogError::Corrupt(format!("bucket {bucket}: {e}")))
 }
 
 /// A bucket as ListBuckets shows it.
@@ -102,9 +116,18 @@ pub struct BucketEntry {
 }
 
 impl Bucket {
-    /// The encryption a write without SSE headers gets.
-    pub fn default_encryption(&self) -> BucketEncryption {
-        self.encryption.clone().unwrap_or_default()
+    /// The default encryption the owner put, if any.
+    pub fn encryption(&self) -> Result<Option<&BucketEncryption>> {
+        setting_of(&self.name, &self.encryption)
+    }
+
+    /// The encryption a write without SSE headers gets: the owner's default, else SSE-S3.
+    pub fn default_encryption(&self) -> Result<BucketEncryption> {
+        Ok(self.encryption()?.cloned().unwrap_or_default())
+    }
+
+    pub fn replication(&self) -> Result<Option<&ReplicationConfig>> {
+        setting_of(&self.name, &self.replication)
     }
 }
 
@@ -588,7 +611,7 @@ mod tests {
         let b = c.bucket("old").await.unwrap();
         assert_eq!(b.owner_account.as_deref(), Some("111122223333"));
         assert_eq!(b.policy, None);
-        assert_eq!(b.replication, None);
+        assert_eq!(b.replication().unwrap(), None);
     }
 
     #[tokio::test]

@@ -121,8 +121,7 @@ pub(super) fn enqueue_if_matched(
     now_ms: i64,
 ) -> Result<Option<&'static str>> {
     let Some(rule) = bucket
-        .replication
-        .as_ref()
+        .replication()?
         .and_then(|cfg| cfg.rule_for(candidate))
     else {
         return Ok(None);
@@ -425,7 +424,8 @@ impl Catalog {
         let bucket = bucket.to_owned();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            let cfg = super::buckets::require_bucket(&tx, &bucket)?.replication;
+            let record = super::buckets::require_bucket(&tx, &bucket)?;
+            let cfg = record.replication()?;
             let mut progress = read_progress(&tx, &bucket)?;
             let rows: Vec<BatchRow> = {
                 let mut stmt = tx.prepare(
@@ -453,7 +453,7 @@ impl Catalog {
                 if !matches!(status.as_deref(), None | Some("FAILED")) {
                     continue;
                 }
-                let Some(cfg) = &cfg else { continue };
+                let Some(cfg) = cfg else { continue };
                 let candidate = Candidate {
                     key: &key,
                     delete_marker,

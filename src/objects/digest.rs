@@ -118,6 +118,81 @@ impl Digests {
     }
 }
 
+/// What a client stated about a body, checked before the write becomes visible.
+#[derive(Default)]
+pub struct Stated {
+    /// `Content-MD5`.
+    pub content_md5: Option<[u8; 16]>,
+    pub checksum: Option<StatedChecksum>,
+}
+
+/// A flexible checksum the client stated, or will state in the body's trailer.
+pub struct StatedChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub value: StatedValue,
+}
+
+pub enum StatedValue {
+    /// From a header, already checked to be well formed.
+    Header(String),
+    /// Read once the body has been consumed (an aws-chunked trailer); `None` when the
+    /// trailer does not carry it, and then nothing is checked, as on S3.
+    Trailer(Box<dyn FnOnce() -> Option<String> + Send + Sync>),
+}
+
+/// A stated digest that the body does not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    ContentMd5,
+    Checksum(ChecksumAlgorithm),
+}
+
+impl ChecksumAlgorithm {
+    /// Whether a base64 value has this algorithm's digest length.
+    pub fn well_formed(self, value: &str) -> bool {
+        b64_decode(value).is_some_and(|raw| raw.len() == self.digest_len())
+    }
+}
+
+impl Stated {
+    /// Compares what was received with what the client stated.
+    pub fn verify(self, computed: &DigestValues) -> Result<(), super::ObjectError> {
+        use super::ObjectError;
+        if let Some(md5) = self.content_md5
+            && computed.md5 != Some(md5)
+        {
+            return Err(ObjectError::BadDigest(Mismatch::ContentMd5));
+        }
+        let Some(stated) = self.checksum else {
+            return Ok(());
+        };
+        let alg = stated.algorithm;
+        let value = match stated.value {
+            StatedValue::Header(v) => v,
+            StatedValue::Trailer(read) => match read() {
+                Some(v) => v.trim().to_owned(),
+                None => return Ok(()),
+            },
+        };
+        if !alg.well_formed(&value) {
+            return Err(ObjectError::InvalidChecksumValue(alg));
+        }
+        if computed.checksum.as_ref().map(|(_, v)| v.as_str()) != Some(value.as_str()) {
+            return Err(ObjectError::BadDigest(Mismatch::Checksum(alg)));
+        }
+        Ok(())
+    }
+
+    /// Whether MD5 must be computed for this body even where the ETag needs none.
+    pub fn wants_md5(&self) -> bool {
+        self.content_md5.is_some()
+    }
+
+    pub fn algorithm(&self) -> Option<ChecksumAlgorithm> {
+        self.checksum.as_ref().map(|c| c.algorithm)
+    }
+}
+
 pub fn md5_hex(md5: &[u8; 16]) -> String {
     hex::encode(md5)
 }
@@ -153,5 +228,49 @@ mod tests {
             ChecksumAlgorithm::parse("crc64nvme"),
             Some(ChecksumAlgorithm::Crc64Nvme)
         );
+    }
+
+    #[test]
+    fn stated_digests_are_verified() {
+        use super::super::ObjectError;
+        let mut d = Digests::new(true, Some(ChecksumAlgorithm::Crc32));
+        d.update(b"hello world");
+        let v = d.finish();
+        let md5 = v.md5.unwrap();
+        let crc = |value: StatedValue| Stated {
+            content_md5: Some(md5),
+            checksum: Some(StatedChecksum {
+                algorithm: ChecksumAlgorithm::Crc32,
+                value,
+            }),
+        };
+        assert!(
+            crc(StatedValue::Header("DUoRhQ==".into()))
+                .verify(&v)
+                .is_ok()
+        );
+        assert!(
+            crc(StatedValue::Trailer(Box::new(|| None)))
+                .verify(&v)
+                .is_ok()
+        );
+        assert!(matches!(
+            crc(StatedValue::Trailer(Box::new(|| Some("AAAAAA==".into())))).verify(&v),
+            Err(ObjectError::BadDigest(Mismatch::Checksum(
+                ChecksumAlgorithm::Crc32
+            )))
+        ));
+        assert!(matches!(
+            crc(StatedValue::Trailer(Box::new(|| Some("x".into())))).verify(&v),
+            Err(ObjectError::InvalidChecksumValue(_))
+        ));
+        let wrong_md5 = Stated {
+            content_md5: Some([0; 16]),
+            checksum: None,
+        };
+        assert!(matches!(
+            wrong_md5.verify(&v),
+            Err(ObjectError::BadDigest(Mismatch::ContentMd5))
+        ));
     }
 }

@@ -42,7 +42,7 @@ struct BucketKey {
 
 /// The KMS as the object service uses it.
 pub(crate) struct KmsLink {
-    kms: KmsService,
+    pub(super) kms: KmsService,
     /// `s3.REGION.amazonaws.com`: the service the KMS sees calling.
     via_service: String,
     /// (bucket, key ARN, caller context) -> the bucket key new objects derive from.
@@ -106,7 +106,7 @@ fn data_key_from(plaintext: &[u8]) -> Result<DataKey> {
 }
 
 impl ObjectService {
-    fn kms_link(&self) -> Result<&KmsLink> {
+    pub(super) fn kms_link(&self) -> Result<&KmsLink> {
         self.kms.as_deref().ok_or_else(|| {
             ObjectError::Kms(KmsError::unsupported(
                 "SSE-KMS needs the key service, which this object service was built without",

@@ -1,9 +1,12 @@
 //! The object service: buckets, versions and multipart uploads on top of the catalog, with
 //! every byte sealed by `crypto` on its way to the blob store and opened on its way back.
 
+mod buckets;
 mod collector;
 pub mod digest;
+pub mod encryption;
 mod kms_keys;
+mod listing;
 mod multipart;
 mod read;
 mod write;
@@ -23,11 +26,12 @@ use kms_keys::KmsLink;
 pub use write::FLUSH_AT;
 
 pub use collector::Collector;
-pub use digest::{ChecksumAlgorithm, Digests};
+pub use digest::{ChecksumAlgorithm, Digests, Mismatch, Stated, StatedChecksum, StatedValue};
+pub use encryption::{EffectiveEncryption, SseAsked, WriteEncryption};
 pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
 pub use multipart::{CompletedPart, MIN_PART_SIZE, PartSpec};
 pub use read::{ObjectReader, ReadRange};
-pub use write::{PutSpec, Staged};
+pub use write::{PutRequest, PutSpec, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -63,6 +67,12 @@ pub enum ObjectError {
     InvalidPartNumber,
     #[error("key service: {0}")]
     Kms(KmsError),
+    #[error("SSE-C writes are blocked for this bucket (BlockedEncryptionTypes)")]
+    SseCBlocked,
+    #[error("the body does not match its stated {0:?}")]
+    BadDigest(Mismatch),
+    #[error("the stated {} value is not well formed", .0.as_str())]
+    InvalidChecksumValue(ChecksumAlgorithm),
 }
 
 pub type Result<T, E = ObjectError> = std::result::Result<T, E>;

@@ -4,15 +4,14 @@
 
 use s3s::crypto::{Checksum as _, Md5};
 
-use super::digest::{DigestValues, Digests, b64_decode, md5_hex};
-use super::write::{BlobTarget, new_seal_id};
+use super::digest::{DigestValues, Digests, Stated, b64_decode, md5_hex};
+use super::read::{ObjectReader, ReadRange};
+use super::write::{BlobTarget, Written, new_seal_id};
 use super::{
     ByteStream, ChecksumAlgorithm, CustomerKey, ObjectError, ObjectService, Result, SseRequest,
     random_etag,
 };
-use crate::catalog::{
-    Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload,
-};
+use crate::catalog::{Checksum, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload};
 use crate::crypto::{ObjectIdentity, SealHeader};
 use crate::kms::Caller;
 
@@ -38,10 +37,10 @@ pub struct PartSpec {
     pub checksum: Option<ChecksumAlgorithm>,
 }
 
-pub struct StagedPart {
-    pub upload_id: String,
-    pub part: PartRecord,
-    pub digests: DigestValues,
+struct StagedPart {
+    upload_id: String,
+    part: PartRecord,
+    digests: DigestValues,
 }
 
 impl ObjectService {
@@ -95,8 +94,65 @@ impl ObjectService {
         Ok(upload)
     }
 
+    /// Writes one part: sealed under the upload's data key, checked against the digests
+    /// the client stated, then listed. Parts of an upload with a checksum algorithm carry
+    /// that checksum.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        len: u64,
+        stated: Stated,
+        customer: Option<&CustomerKey>,
+        caller: Option<&Caller>,
+        body: ByteStream,
+    ) -> Result<PartRecord> {
+        let spec = PartSpec {
+            part_number,
+            len,
+            want_md5: stated.wants_md5(),
+            checksum: stated.algorithm().or_else(|| upload_algorithm(upload)),
+        };
+        let staged = self
+            .stage_part(upload, spec, customer, caller, body)
+            .await?;
+        if let Err(e) = stated.verify(&staged.digests) {
+            self.discard_blobs(vec![staged.part.blob]).await;
+            return Err(e);
+        }
+        self.commit_part(staged).await
+    }
+
+    /// Writes `range` of `source` (a version the caller may read) as one part.
+    pub async fn upload_part_copy(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        source: ObjectReader,
+        range: ReadRange,
+        customer: Option<&CustomerKey>,
+        caller: Option<&Caller>,
+    ) -> Result<PartRecord> {
+        let len = match range {
+            ReadRange::All => source.size(),
+            ReadRange::Bytes(s, e) => e - s,
+        };
+        let spec = PartSpec {
+            part_number,
+            len,
+            want_md5: false,
+            checksum: upload_algorithm(upload),
+        };
+        let body = source.stream(range).await?;
+        let staged = self
+            .stage_part(upload, spec, customer, caller, body)
+            .await?;
+        self.commit_part(staged).await
+    }
+
     /// Seals one part under the upload's data key. Visible to ListParts only after `commit_part`.
-    pub async fn stage_part(
+    async fn stage_part(
         &self,
         upload: &Upload,
         spec: PartSpec,
@@ -156,7 +212,7 @@ impl ObjectService {
         })
     }
 
-    pub async fn commit_part(&self, staged: StagedPart) -> Result<PartRecord> {
+    async fn commit_part(&self, staged: StagedPart) -> Result<PartRecord> {
         let blob = staged.part.blob.clone();
         match self
             .catalog
@@ -171,17 +227,13 @@ impl ObjectService {
         }
     }
 
-    pub async fn discard_part(&self, staged: StagedPart) {
-        self.discard_blobs(vec![staged.part.blob]).await;
-    }
-
     /// Checks the client's part list against what was uploaded and commits the version.
     pub async fn complete_upload(
         &self,
         upload: &Upload,
         requested: &[CompletedPart],
         precondition: Precondition,
-    ) -> Result<(CommitOutcome, NewVersion)> {
+    ) -> Result<Written> {
         if requested
             .windows(2)
             .any(|w| w[0].part_number >= w[1].part_number)
@@ -236,17 +288,29 @@ impl ObjectService {
             replica: false,
             parts: chosen,
         };
-        let out = self
+        let mut written = Written::of(&version, String::new());
+        written.version_id = self
             .catalog
-            .complete_upload(
-                &upload.upload_id,
-                version.clone(),
-                precondition,
-                self.now_ms(),
-            )
-            .await?;
-        Ok((out, version))
+            .complete_upload(&upload.upload_id, version, precondition, self.now_ms())
+            .await?
+            .version_id;
+        Ok(written)
     }
+
+    /// Aborts an upload; its parts' blobs are collected.
+    pub async fn abort_upload(&self, upload: &Upload) -> Result<()> {
+        Ok(self
+            .catalog
+            .abort_upload(&upload.upload_id, self.now_ms())
+            .await?)
+    }
+}
+
+fn upload_algorithm(upload: &Upload) -> Option<ChecksumAlgorithm> {
+    upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse)
 }
 
 /// S3's COMPOSITE checksum: the checksum of the concatenated raw part checksums, "-N".

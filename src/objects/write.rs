@@ -1,15 +1,19 @@
-//! The write path: plaintext streams in, sealed chunks stream out to a fresh blob, and the
-//! result is staged; only `commit` makes it visible, in one catalog transaction.
+//! The write path: plaintext streams in, sealed chunks stream out to a fresh blob, the
+//! digests the client stated are checked, and only then one catalog transaction makes the
+//! version visible; a write that fails at any step leaves its blob to the collector.
 
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::digest::{DigestValues, Digests, md5_hex};
+use super::digest::{DigestValues, Digests, Stated, md5_hex};
+use super::read::{ObjectReader, ReadRange};
 use super::{
     ByteStream, ChecksumAlgorithm, ObjectError, ObjectService, Result, SseRequest, random_etag,
 };
 use crate::blobstore::BlobStore;
-use crate::catalog::{Checksum, CommitOutcome, NewVersion, ObjectMeta, PartRecord, Precondition};
+use crate::catalog::{
+    Checksum, DeleteOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Sse,
+};
 use crate::crypto::{
     BlobCipher, CryptoError, DataKey, ObjectIdentity, SealHeader, Sealer, WrappedKey,
 };
@@ -32,8 +36,43 @@ pub struct PutSpec {
     pub caller: Option<Caller>,
 }
 
+/// A PUT (or a browser form upload) as the object service takes it.
+pub struct PutRequest {
+    pub spec: PutSpec,
+    pub stated: Stated,
+    pub precondition: Precondition,
+    /// Written by another region's replication (the edge checked the caller may).
+    pub replica: bool,
+}
+
+/// What a committed write reports back.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub sse: Sse,
+    pub checksum: Option<Checksum>,
+}
+
+impl Written {
+    pub(super) fn of(version: &NewVersion, version_id: String) -> Written {
+        Written {
+            bucket: version.bucket.clone(),
+            key: version.key.clone(),
+            version_id,
+            etag: version.etag.clone(),
+            last_modified_ms: version.last_modified_ms,
+            sse: version.sse.clone(),
+            checksum: version.checksum.clone(),
+        }
+    }
+}
+
 /// A sealed, durable, invisible object version.
-pub struct Staged {
+pub(super) struct Staged {
     pub version: NewVersion,
     pub digests: DigestValues,
 }
@@ -50,9 +89,53 @@ pub(super) struct BlobTarget<'a> {
 }
 
 impl ObjectService {
+    /// Writes a new version: sealed, checked against the digests the client stated, then
+    /// made visible (subject to `precondition`) in one transaction.
+    pub async fn put_object(&self, req: PutRequest, body: ByteStream) -> Result<Written> {
+        let mut staged = self.stage_object(req.spec, body).await?;
+        staged.version.replica = req.replica;
+        if let Err(e) = req.stated.verify(&staged.digests) {
+            self.discard(staged).await;
+            return Err(e);
+        }
+        self.commit(staged, req.precondition).await
+    }
+
+    /// Writes `source` (a version the caller may read, with its key unwrapped) as a new
+    /// version under `spec`'s key and encryption: a copy is always re-encrypted under a
+    /// fresh data key.
+    pub async fn copy_object(&self, source: ObjectReader, spec: PutSpec) -> Result<Written> {
+        let body = source.stream(ReadRange::All).await?;
+        let staged = self.stage_object(spec, body).await?;
+        self.commit(staged, Precondition::None).await
+    }
+
+    /// Deletes as DeleteObject does: a version id removes that version for good; without
+    /// one, a versioned bucket gets a delete marker and an unversioned one loses the object.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        replica: bool,
+    ) -> Result<DeleteOutcome> {
+        let marker_seal_id = new_seal_id();
+        Ok(self
+            .catalog
+            .delete_object(
+                bucket,
+                key,
+                version_id,
+                &marker_seal_id,
+                replica,
+                self.now_ms(),
+            )
+            .await?)
+    }
+
     /// Seals `body` into a new blob under a fresh data key. Nothing is visible until
     /// `commit`; a staged object that is never committed is collected.
-    pub async fn stage_object(&self, spec: PutSpec, body: ByteStream) -> Result<Staged> {
+    pub(super) async fn stage_object(&self, spec: PutSpec, body: ByteStream) -> Result<Staged> {
         let seal_id = new_seal_id();
         let (data_key, wrapped, sse) = self
             .new_data_key(&spec.sse, spec.caller.as_ref(), &spec.bucket, &spec.key)
@@ -100,11 +183,7 @@ impl ObjectService {
     }
 
     /// Makes a staged version visible. On failure its blobs are collected.
-    pub async fn commit(
-        &self,
-        staged: Staged,
-        precondition: Precondition,
-    ) -> Result<CommitOutcome> {
+    async fn commit(&self, staged: Staged, precondition: Precondition) -> Result<Written> {
         let now = self.now_ms();
         let blobs: Vec<String> = staged
             .version
@@ -112,12 +191,16 @@ impl ObjectService {
             .iter()
             .map(|p| p.blob.clone())
             .collect();
+        let mut written = Written::of(&staged.version, String::new());
         match self
             .catalog
             .commit_version(staged.version, precondition, now)
             .await
         {
-            Ok(out) => Ok(out),
+            Ok(out) => {
+                written.version_id = out.version_id;
+                Ok(written)
+            }
             Err(e) => {
                 self.discard_blobs(blobs).await;
                 Err(e.into())
@@ -125,7 +208,7 @@ impl ObjectService {
         }
     }
 
-    pub async fn discard(&self, staged: Staged) {
+    async fn discard(&self, staged: Staged) {
         self.discard_blobs(staged.version.parts.into_iter().map(|p| p.blob).collect())
             .await;
     }

@@ -28,7 +28,7 @@ pub async fn enqueue_existing(
     now_ms: i64,
     mut progress: impl FnMut(&BatchProgress, bool),
 ) -> Result<BatchProgress, BatchError> {
-    if catalog.bucket(bucket).await?.replication.is_none() {
+    if catalog.bucket(bucket).await?.replication()?.is_none() {
         return Err(BatchError::NoConfiguration(bucket.to_owned()));
     }
     let previous = catalog.batch_progress(bucket).await?;

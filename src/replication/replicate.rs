@@ -84,9 +84,10 @@ impl Replication {
             Err(CatalogError::NoSuchBucket) => return Ok(Outcome::Gone),
             Err(e) => return Err(retry(e.to_string(), false)),
         };
-        let rule = bucket
-            .replication
-            .as_ref()
+        let config = bucket
+            .replication()
+            .map_err(|e| retry(e.to_string(), false))?;
+        let rule = config
             .and_then(|c| c.rule(&task.rule_id).cloned())
             .ok_or_else(|| {
                 Outcome::Failed(format!(

@@ -12,21 +12,9 @@ use std::sync::Arc;
 use super::access::Authorizer;
 use crate::bucket_settings::BucketEncryption;
 use crate::bucket_settings::encryption::SSE_C;
-use crate::catalog::{Bucket, Catalog};
-use crate::objects::SseRequest;
+use crate::objects::ObjectService;
 
 const MAX_CONFIG_BYTES: usize = 64 * 1024;
-
-/// Refuses writes of an encryption type the bucket blocks, as S3 does (403 AccessDenied).
-pub fn check_write_allowed(bucket: &Bucket, sse: &SseRequest) -> S3Result<()> {
-    if matches!(sse, SseRequest::C(_)) && bucket.default_encryption().blocks_sse_c() {
-        return Err(s3_error!(
-            AccessDenied,
-            "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket (BlockedEncryptionTypes)."
-        ));
-    }
-    Ok(())
-}
 
 // The XML shapes of S3's ServerSideEncryptionConfiguration.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -137,16 +125,13 @@ fn render(cfg: &BucketEncryption) -> S3Result<String> {
 }
 
 pub struct BucketEncryptionRoute {
-    catalog: Catalog,
+    svc: ObjectService,
     authorizer: Arc<Authorizer>,
 }
 
 impl BucketEncryptionRoute {
-    pub fn new(catalog: Catalog, authorizer: Arc<Authorizer>) -> BucketEncryptionRoute {
-        BucketEncryptionRoute {
-            catalog,
-            authorizer,
-        }
+    pub fn new(svc: ObjectService, authorizer: Arc<Authorizer>) -> BucketEncryptionRoute {
+        BucketEncryptionRoute { svc, authorizer }
     }
 }
 
@@ -189,10 +174,10 @@ impl S3Route for BucketEncryptionRoute {
         let bucket_name = bucket_of(&req.uri)
             .ok_or_else(|| s3_error!(InvalidRequest))?
             .to_owned();
-        let bucket = self.catalog.bucket(&bucket_name).await?;
         match req.method {
             Method::GET => {
-                let xml = render(&bucket.default_encryption())?;
+                let bucket = self.svc.bucket(&bucket_name).await?;
+                let xml = render(&bucket.default_encryption()?)?;
                 let mut resp = S3Response::new(Body::from(xml));
                 resp.headers.insert(
                     http::header::CONTENT_TYPE,
@@ -212,13 +197,13 @@ impl S3Route for BucketEncryptionRoute {
                         )
                     })?;
                 let cfg = parse(&body)?;
-                self.catalog
-                    .set_encryption(&bucket_name, Some(&cfg))
+                self.svc
+                    .set_bucket_encryption(&bucket_name, Some(&cfg))
                     .await?;
                 Ok(S3Response::new(Body::empty()))
             }
             _ => {
-                self.catalog.set_encryption(&bucket_name, None).await?;
+                self.svc.set_bucket_encryption(&bucket_name, None).await?;
                 let mut resp = S3Response::new(Body::empty());
                 resp.status = Some(StatusCode::NO_CONTENT);
                 Ok(resp)

@@ -152,11 +152,10 @@ impl SealgateS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        self.svc.catalog().bucket(&input.bucket).await?;
+        self.svc.bucket(&input.bucket).await?;
         validate(&input.bucket, &input.policy)?;
         self.svc
-            .catalog()
-            .set_policy(&input.bucket, Some(input.policy))
+            .set_bucket_policy(&input.bucket, Some(input.policy))
             .await?;
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
@@ -165,7 +164,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
         let policy = bucket.policy.ok_or_else(no_such_policy)?;
         Ok(S3Response::new(GetBucketPolicyOutput {
             policy: Some(policy),
@@ -176,10 +175,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.svc
-            .catalog()
-            .set_policy(&req.input.bucket, None)
-            .await?;
+        self.svc.set_bucket_policy(&req.input.bucket, None).await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 
@@ -187,7 +183,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
         let policy = bucket.policy.ok_or_else(no_such_policy)?;
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus {

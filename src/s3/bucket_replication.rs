@@ -10,7 +10,6 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::SealgateS3;
 use crate::bucket_settings::ReplicationConfig;
 use crate::bucket_settings::replication::{self as rules, Filter};
-use crate::catalog::Versioning;
 use crate::replication::remote::{self, RemoteError};
 
 /// How long PutBucketReplication waits for a remote to say whether the destination exists.
@@ -286,20 +285,10 @@ impl SealgateS3 {
         req: S3Request<PutBucketReplicationInput>,
     ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
         let input = req.input;
-        let bucket = self.svc.catalog().bucket(&input.bucket).await?;
-        if bucket.versioning != Versioning::Enabled {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
-            ));
-        }
         let cfg = from_dto(&input.replication_configuration)?;
         rules::validate(&cfg, &input.bucket).map_err(invalid)?;
         self.check_destinations(&cfg).await?;
-        self.svc
-            .catalog()
-            .set_replication(&input.bucket, Some(&cfg))
-            .await?;
+        self.svc.set_replication(&input.bucket, Some(&cfg)).await?;
         Ok(S3Response::new(PutBucketReplicationOutput::default()))
     }
 
@@ -307,10 +296,10 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketReplicationInput>,
     ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
-        let cfg = bucket.replication.ok_or_else(not_found)?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
+        let cfg = bucket.replication()?.ok_or_else(not_found)?;
         Ok(S3Response::new(GetBucketReplicationOutput {
-            replication_configuration: Some(to_dto(&cfg)),
+            replication_configuration: Some(to_dto(cfg)),
         }))
     }
 
@@ -318,10 +307,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<DeleteBucketReplicationInput>,
     ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
-        self.svc
-            .catalog()
-            .set_replication(&req.input.bucket, None)
-            .await?;
+        self.svc.set_replication(&req.input.bucket, None).await?;
         Ok(S3Response::new(DeleteBucketReplicationOutput::default()))
     }
 }

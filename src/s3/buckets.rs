@@ -31,8 +31,7 @@ impl SealgateS3 {
         }
         let owner = self.caller_account(&req.extensions);
         self.svc
-            .catalog()
-            .create_owned_bucket(&input.bucket, &self.region, &owner, self.svc.now_ms())
+            .create_bucket(&input.bucket, &self.region, &owner)
             .await?;
         let output = CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
@@ -44,10 +43,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.svc
-            .catalog()
-            .delete_bucket(&req.input.bucket, self.svc.now_ms())
-            .await?;
+        self.svc.delete_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
@@ -55,7 +51,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(bucket.region),
             ..Default::default()
@@ -70,7 +66,6 @@ impl SealgateS3 {
         let account = self.caller_account(&req.extensions);
         let buckets = self
             .svc
-            .catalog()
             .list_buckets()
             .await?
             .into_iter()
@@ -94,7 +89,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
         // S3 answers an empty constraint for us-east-1.
         let location_constraint = (bucket.region != "us-east-1")
             .then(|| BucketLocationConstraint::from(bucket.region.clone()));
@@ -107,7 +102,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let bucket = self.svc.catalog().bucket(&req.input.bucket).await?;
+        let bucket = self.svc.bucket(&req.input.bucket).await?;
         let status = match bucket.versioning {
             Versioning::Unversioned => None,
             Versioning::Enabled => Some(BucketVersioningStatus::from_static(
@@ -143,24 +138,7 @@ impl SealgateS3 {
                 ));
             }
         };
-        if state == Versioning::Suspended
-            && self
-                .svc
-                .catalog()
-                .bucket(&input.bucket)
-                .await?
-                .replication
-                .is_some()
-        {
-            return Err(s3_error!(
-                InvalidBucketState,
-                "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration."
-            ));
-        }
-        self.svc
-            .catalog()
-            .set_versioning(&input.bucket, state)
-            .await?;
+        self.svc.set_versioning(&input.bucket, state).await?;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 }

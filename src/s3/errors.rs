@@ -5,7 +5,7 @@ use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::catalog::CatalogError;
 use crate::kms::KmsError;
-use crate::objects::ObjectError;
+use crate::objects::{Mismatch, ObjectError};
 
 impl From<CatalogError> for S3Error {
     fn from(e: CatalogError) -> S3Error {
@@ -39,6 +39,14 @@ impl From<CatalogError> for S3Error {
                     "At least one of the pre-conditions you specified did not hold"
                 )
             }
+            CatalogError::ReplicationNeedsVersioning => s3_error!(
+                InvalidBucketState,
+                "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration."
+            ),
+            CatalogError::VersioningNotEnabled => s3_error!(
+                InvalidRequest,
+                "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
+            ),
             e @ (CatalogError::Sql(_) | CatalogError::Corrupt(_) | CatalogError::Task(_)) => {
                 internal(&e)
             }
@@ -99,6 +107,20 @@ impl From<ObjectError> for S3Error {
                 err
             }
             ObjectError::Kms(e) => kms_error(e),
+            ObjectError::SseCBlocked => s3_error!(
+                AccessDenied,
+                "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket (BlockedEncryptionTypes)."
+            ),
+            ObjectError::BadDigest(Mismatch::ContentMd5) => s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ),
+            ObjectError::BadDigest(Mismatch::Checksum(alg)) => s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                alg.as_str()
+            ),
+            ObjectError::InvalidChecksumValue(alg) => super::request::invalid_checksum_value(alg),
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
         }
     }

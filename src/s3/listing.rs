@@ -145,7 +145,7 @@ impl SealgateS3 {
         marker: &str,
         limit: usize,
     ) -> S3Result<Page<ObjectVersion>> {
-        let catalog = self.svc.catalog().clone();
+        let svc = self.svc.clone();
         paginate(
             prefix,
             delimiter,
@@ -153,10 +153,10 @@ impl SealgateS3 {
             limit,
             |v: &ObjectVersion| v.key.as_str(),
             |last: Option<ObjectVersion>| {
-                let catalog = catalog.clone();
+                let svc = svc.clone();
                 let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
                 let after = last.map_or_else(|| marker.to_owned(), |v| v.key);
-                async move { Ok(catalog.list_latest(&bucket, &prefix, &after, BATCH).await?) }
+                async move { Ok(svc.list_latest(&bucket, &prefix, &after, BATCH).await?) }
             },
         )
         .await
@@ -291,10 +291,10 @@ impl SealgateS3 {
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let version_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
         let limit = max_keys(input.max_keys)?;
-        self.svc.catalog().bucket(&input.bucket).await?;
+        self.svc.bucket(&input.bucket).await?;
 
         // Versions of one key stay together; the (key, version) marker resumes inside a key.
-        let catalog = self.svc.catalog().clone();
+        let svc = self.svc.clone();
         let page = paginate(
             &prefix,
             &delimiter,
@@ -302,7 +302,7 @@ impl SealgateS3 {
             limit,
             |v: &ObjectVersion| v.key.as_str(),
             |last: Option<ObjectVersion>| {
-                let catalog = catalog.clone();
+                let svc = svc.clone();
                 let (bucket, prefix) = (input.bucket.clone(), prefix.clone());
                 // Resume inside a key: after the last version seen, or the request's markers.
                 let (key_after, version_after) = match last {
@@ -310,7 +310,7 @@ impl SealgateS3 {
                     None => (key_marker.clone(), version_marker.clone()),
                 };
                 async move {
-                    Ok(catalog
+                    Ok(svc
                         .list_versions(
                             &bucket,
                             &prefix,

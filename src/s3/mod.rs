@@ -22,11 +22,10 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 pub use access::{Authorizer, CallerIdentity, S3Authorization, SourceIp};
 pub use auth::IdentityAuth;
 pub use bucket_encryption::BucketEncryptionRoute;
-pub use sse::Transport;
+pub use sse::{SsePolicy, Transport};
 
 use crate::objects::ObjectService;
 use crate::replication::remote::Remotes;
-use sse::SsePolicy;
 
 pub struct EdgeSettings {
     pub region: String,
@@ -93,192 +92,100 @@ impl SealgateS3 {
     }
 }
 
-#[async_trait::async_trait]
-impl S3 for SealgateS3 {
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.create_bucket_op(req).await
+/// The operations sealgate implements, each refused unless its authorization marked the
+/// request ([`access::Authorized`]): a hook missing from the access layer fails closed.
+macro_rules! operations {
+    ($($name:ident($input:ident) -> $output:ident => $handler:ident;)*) => {
+        /// Every operation above, by its method name.
+        #[cfg(test)]
+        const IMPLEMENTED_OPERATIONS: &[&str] = &[$(stringify!($name)),*];
+
+        #[async_trait::async_trait]
+        impl S3 for SealgateS3 {
+            $(
+                async fn $name(
+                    &self,
+                    req: S3Request<$input>,
+                ) -> S3Result<S3Response<$output>> {
+                    require_authorized(&req.extensions)?;
+                    self.$handler(req).await
+                }
+            )*
+        }
+    };
+}
+
+fn require_authorized(ext: &http::Extensions) -> S3Result<()> {
+    if ext.get::<access::Authorized>().is_some() {
+        return Ok(());
     }
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.delete_bucket_op(req).await
-    }
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.head_bucket_op(req).await
-    }
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.list_buckets_op(req).await
-    }
-    async fn get_bucket_location(
-        &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.get_bucket_location_op(req).await
-    }
-    async fn get_bucket_versioning(
-        &self,
-        req: S3Request<GetBucketVersioningInput>,
-    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        self.get_bucket_versioning_op(req).await
-    }
-    async fn put_bucket_versioning(
-        &self,
-        req: S3Request<PutBucketVersioningInput>,
-    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-        self.put_bucket_versioning_op(req).await
-    }
-    async fn put_bucket_policy(
-        &self,
-        req: S3Request<PutBucketPolicyInput>,
-    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
-        self.put_bucket_policy_op(req).await
-    }
-    async fn get_bucket_policy(
-        &self,
-        req: S3Request<GetBucketPolicyInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        self.get_bucket_policy_op(req).await
-    }
-    async fn delete_bucket_policy(
-        &self,
-        req: S3Request<DeleteBucketPolicyInput>,
-    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.delete_bucket_policy_op(req).await
-    }
-    async fn get_bucket_policy_status(
-        &self,
-        req: S3Request<GetBucketPolicyStatusInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        self.get_bucket_policy_status_op(req).await
-    }
-    async fn put_bucket_replication(
-        &self,
-        req: S3Request<PutBucketReplicationInput>,
-    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
-        self.put_bucket_replication_op(req).await
-    }
-    async fn get_bucket_replication(
-        &self,
-        req: S3Request<GetBucketReplicationInput>,
-    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
-        self.get_bucket_replication_op(req).await
-    }
-    async fn delete_bucket_replication(
-        &self,
-        req: S3Request<DeleteBucketReplicationInput>,
-    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
-        self.delete_bucket_replication_op(req).await
-    }
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.put_object_op(req).await
-    }
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
-        self.get_object_op(req).await
-    }
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.head_object_op(req).await
-    }
-    async fn get_object_attributes(
-        &self,
-        req: S3Request<GetObjectAttributesInput>,
-    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        self.get_object_attributes_op(req).await
-    }
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.delete_object_op(req).await
-    }
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.delete_objects_op(req).await
-    }
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.copy_object_op(req).await
-    }
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.list_objects_op(req).await
-    }
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.list_objects_v2_op(req).await
-    }
-    async fn list_object_versions(
-        &self,
-        req: S3Request<ListObjectVersionsInput>,
-    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        self.list_object_versions_op(req).await
-    }
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.create_multipart_upload_op(req).await
-    }
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.upload_part_op(req).await
-    }
-    async fn upload_part_copy(
-        &self,
-        req: S3Request<UploadPartCopyInput>,
-    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.upload_part_copy_op(req).await
-    }
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.list_parts_op(req).await
-    }
-    async fn list_multipart_uploads(
-        &self,
-        req: S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        self.list_multipart_uploads_op(req).await
-    }
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.complete_multipart_upload_op(req).await
-    }
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.abort_multipart_upload_op(req).await
+    tracing::error!("an operation reached its handler without an authorization decision");
+    Err(s3s::s3_error!(AccessDenied, "Access Denied"))
+}
+
+operations! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput => create_bucket_op;
+    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput => delete_bucket_op;
+    head_bucket(HeadBucketInput) -> HeadBucketOutput => head_bucket_op;
+    list_buckets(ListBucketsInput) -> ListBucketsOutput => list_buckets_op;
+    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput => get_bucket_location_op;
+    get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput => get_bucket_versioning_op;
+    put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput => put_bucket_versioning_op;
+    put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput => put_bucket_policy_op;
+    get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput => get_bucket_policy_op;
+    delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput => delete_bucket_policy_op;
+    get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput => get_bucket_policy_status_op;
+    put_bucket_replication(PutBucketReplicationInput) -> PutBucketReplicationOutput => put_bucket_replication_op;
+    get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput => get_bucket_replication_op;
+    delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput => delete_bucket_replication_op;
+    put_object(PutObjectInput) -> PutObjectOutput => put_object_op;
+    get_object(GetObjectInput) -> GetObjectOutput => get_object_op;
+    head_object(HeadObjectInput) -> HeadObjectOutput => head_object_op;
+    get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput => get_object_attributes_op;
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput => delete_object_op;
+    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput => delete_objects_op;
+    copy_object(CopyObjectInput) -> CopyObjectOutput => copy_object_op;
+    list_objects(ListObjectsInput) -> ListObjectsOutput => list_objects_op;
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output => list_objects_v2_op;
+    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput => list_object_versions_op;
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput => create_multipart_upload_op;
+    upload_part(UploadPartInput) -> UploadPartOutput => upload_part_op;
+    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput => upload_part_copy_op;
+    list_parts(ListPartsInput) -> ListPartsOutput => list_parts_op;
+    list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput => list_multipart_uploads_op;
+    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput => complete_multipart_upload_op;
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput => abort_multipart_upload_op;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each implemented operation has a typed authorization hook, and no hook is left
+    /// without an operation (PostObject is a PutObject written by a form).
+    #[test]
+    fn every_operation_is_authorized_by_a_typed_hook() {
+        let snake = |name: &str| {
+            let mut out = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        };
+        let mut typed: Vec<String> = access::typed_operations()
+            .iter()
+            .filter(|op| **op != "PostObject")
+            .map(|op| snake(op))
+            .collect();
+        let mut implemented: Vec<String> = IMPLEMENTED_OPERATIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        typed.sort();
+        implemented.sort();
+        assert_eq!(typed, implemented);
     }
 }

@@ -4,13 +4,13 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::check_write_allowed;
+use super::access::DecidedWrite;
 use super::listing::{BATCH, paginate};
 use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
-use super::sse::{customer_headers, kms_headers};
+use super::sse::customer_headers;
 use crate::catalog::Upload;
-use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, PartSpec, ReadRange};
+use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ReadRange};
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -62,19 +62,10 @@ impl SealgateS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let t = transport(&req.extensions);
         let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
-        let bucket = self.svc.catalog().bucket(&input.bucket).await?;
-        let sse = self.sse.for_write(
-            input.server_side_encryption.as_ref(),
-            customer_headers!(input),
-            kms_headers!(input),
-            &bucket.default_encryption(),
-            t,
-        )?;
-        check_write_allowed(&bucket, &sse)?;
+        let encryption = DecidedWrite::take(&req.extensions)?;
         let meta = object_meta(
             input.content_type,
             input.content_encoding,
@@ -108,12 +99,12 @@ impl SealgateS3 {
                 &input.bucket,
                 &input.key,
                 meta,
-                &sse,
+                &encryption.sse,
                 caller.as_ref(),
                 checksum,
             )
             .await?;
-        let s = sse_fields(Some(&upload.sse), sse.customer_key());
+        let s = sse_fields(Some(&upload.sse), encryption.customer_key());
         let context = kms_context_field(&upload.sse, &upload.bucket, &upload.key);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(upload.bucket),
@@ -174,42 +165,27 @@ impl SealgateS3 {
                 "Your proposed upload exceeds the maximum allowed part size."
             ));
         }
-        let md5 = content_md5(input.content_md5.as_deref())?;
-        let expected = expected_checksum(checksum_headers!(input), &headers)?;
-        // Parts of an upload with a checksum algorithm carry that checksum.
-        let algorithm = expected.as_ref().map(|e| e.algorithm).or_else(|| {
-            upload
-                .checksum_algorithm
-                .as_deref()
-                .and_then(ChecksumAlgorithm::parse)
-        });
-        let staged = self
+        let stated = stated_digests(
+            input.content_md5.as_deref(),
+            checksum_headers!(input),
+            &headers,
+            trailers,
+        )?;
+        let body = body
+            .take()
+            .unwrap_or_else(|| futures::stream::empty().boxed());
+        let part = self
             .svc
-            .stage_part(
+            .upload_part(
                 &upload,
-                PartSpec {
-                    part_number: number,
-                    len,
-                    want_md5: md5.is_some(),
-                    checksum: algorithm,
-                },
+                number,
+                len,
+                stated,
                 customer.as_ref(),
                 caller.as_ref(),
-                body.take()
-                    .unwrap_or_else(|| futures::stream::empty().boxed()),
+                body,
             )
             .await?;
-        let trailer_map = trailers.and_then(|t| t.take());
-        if let Err(e) = verify_digests(
-            &staged.digests,
-            md5.as_ref(),
-            expected.as_ref(),
-            trailer_map.as_ref(),
-        ) {
-            self.svc.discard_part(staged).await;
-            return Err(e);
-        }
-        let part = self.svc.commit_part(staged).await?;
         let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
         Ok(S3Response::new(UploadPartOutput {
@@ -271,27 +247,17 @@ impl SealgateS3 {
                 "Your proposed upload exceeds the maximum allowed part size."
             ));
         }
-        let algorithm = upload
-            .checksum_algorithm
-            .as_deref()
-            .and_then(ChecksumAlgorithm::parse);
-        let body = reader.stream(range).await?;
-        let staged = self
+        let part = self
             .svc
-            .stage_part(
+            .upload_part_copy(
                 &upload,
-                PartSpec {
-                    part_number: number,
-                    len,
-                    want_md5: false,
-                    checksum: algorithm,
-                },
+                number,
+                reader,
+                range,
                 customer.as_ref(),
                 caller.as_ref(),
-                body,
             )
             .await?;
-        let part = self.svc.commit_part(staged).await?;
         let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
         Ok(S3Response::new(UploadPartCopyOutput {
@@ -325,11 +291,7 @@ impl SealgateS3 {
             .await?;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
-        let mut parts = self
-            .svc
-            .catalog()
-            .list_parts(&upload.upload_id, marker, max + 1)
-            .await?;
+        let mut parts = self.svc.list_parts(&upload, marker, max + 1).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         let algorithm = upload
@@ -384,7 +346,7 @@ impl SealgateS3 {
         let id_marker = input.upload_id_marker.clone().unwrap_or_default();
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let delimiter = input.delimiter.clone().unwrap_or_default();
-        let catalog = self.svc.catalog().clone();
+        let svc = self.svc.clone();
         // Without an upload-id marker the listing starts after every upload of key-marker
         // ("~" sorts after every upload id).
         let id_marker = if id_marker.is_empty() {
@@ -399,14 +361,13 @@ impl SealgateS3 {
             max,
             |u: &Upload| u.key.as_str(),
             |last: Option<Upload>| {
-                let (catalog, bucket, prefix) =
-                    (catalog.clone(), input.bucket.clone(), prefix.clone());
+                let (svc, bucket, prefix) = (svc.clone(), input.bucket.clone(), prefix.clone());
                 let (key_after, id_after) = match last {
                     Some(u) => (u.key, u.upload_id),
                     None => (key_marker.clone(), id_marker.clone()),
                 };
                 async move {
-                    Ok(catalog
+                    Ok(svc
                         .list_uploads(&bucket, &prefix, &key_after, &id_after, BATCH)
                         .await?)
                 }
@@ -510,18 +471,18 @@ impl SealgateS3 {
         }
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let (out, version) = self
+        let w = self
             .svc
             .complete_upload(&upload, &requested, precondition)
             .await?;
-        let s = sse_fields(Some(&version.sse), customer.as_ref());
-        let c = checksum_fields(version.checksum.as_ref());
+        let s = sse_fields(Some(&w.sse), customer.as_ref());
+        let c = checksum_fields(w.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(version.bucket.clone()),
-            key: Some(version.key.clone()),
-            location: Some(format!("/{}/{}", version.bucket, version.key)),
-            e_tag: Some(etag(&version.etag)),
-            version_id: reported_version(&out.version_id),
+            location: Some(format!("/{}/{}", w.bucket, w.key)),
+            bucket: Some(w.bucket),
+            key: Some(w.key),
+            e_tag: Some(etag(&w.etag)),
+            version_id: reported_version(&w.version_id),
             server_side_encryption: s.sse,
             ssekms_key_id: s.kms_key_id,
             bucket_key_enabled: s.bucket_key,
@@ -540,13 +501,11 @@ impl SealgateS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        self.svc
+        let upload = self
+            .svc
             .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
-        self.svc
-            .catalog()
-            .abort_upload(&input.upload_id, self.svc.now_ms())
-            .await?;
+        self.svc.abort_upload(&upload).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 }

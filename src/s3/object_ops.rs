@@ -5,12 +5,12 @@ use sync_wrapper::SyncStream;
 use futures::StreamExt as _;
 
 use super::SealgateS3;
-use super::bucket_encryption::check_write_allowed;
+use super::access::DecidedWrite;
 use super::request::*;
-use super::sse::{CustomerHeaders, customer_headers, kms_headers};
+use super::sse::{CustomerHeaders, customer_headers};
 use crate::catalog::{ObjectVersion, Precondition};
 use crate::kms::Caller;
-use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutSpec, ReadRange};
+use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutRequest, PutSpec, ReadRange};
 use crate::replication::REPLICA_HEADER;
 
 /// S3's longest object key, in bytes.
@@ -297,7 +297,6 @@ impl SealgateS3 {
         len: S3Result<u64>,
         body: &mut Option<ByteStream>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let ext_transport = transport(&req.extensions);
         let caller = self.kms_caller(&req.extensions);
         // Authorization required s3:ReplicateObject of a PutObject sending this header; a
         // form upload (POST) is not checked for it, so it never writes a replica.
@@ -306,15 +305,7 @@ impl SealgateS3 {
         let headers = req.headers;
         let input = req.input;
         check_key(&input.key)?;
-        let bucket = self.svc.catalog().bucket(&input.bucket).await?;
-        let sse = self.sse.for_write(
-            input.server_side_encryption.as_ref(),
-            customer_headers!(input),
-            kms_headers!(input),
-            &bucket.default_encryption(),
-            ext_transport,
-        )?;
-        check_write_allowed(&bucket, &sse)?;
+        let encryption = DecidedWrite::take(&req.extensions)?;
         let len = len?;
         if len > self.max_put_size {
             return Err(s3_error!(
@@ -332,48 +323,41 @@ impl SealgateS3 {
             input.website_redirect_location,
             input.metadata,
         )?;
-        let md5 = content_md5(input.content_md5.as_deref())?;
-        let expected = expected_checksum(checksum_headers!(input), &headers)?;
+        let stated = stated_digests(
+            input.content_md5.as_deref(),
+            checksum_headers!(input),
+            &headers,
+            trailers,
+        )?;
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let written_key = sse.customer_key().cloned();
+        let written_key = encryption.customer_key().cloned();
         let spec = PutSpec {
             bucket: input.bucket,
             key: input.key,
             len,
             meta,
-            sse,
-            want_md5: md5.is_some(),
-            checksum: expected.as_ref().map(|e| e.algorithm),
+            want_md5: stated.wants_md5(),
+            checksum: stated.algorithm(),
+            sse: encryption.sse,
             caller,
         };
         let body = body
             .take()
             .unwrap_or_else(|| futures::stream::empty().boxed());
-        let mut staged = self.svc.stage_object(spec, body).await?;
-        staged.version.replica = replica;
-        let trailer_map = trailers.and_then(|t| t.take());
-        if let Err(e) = verify_digests(
-            &staged.digests,
-            md5.as_ref(),
-            expected.as_ref(),
-            trailer_map.as_ref(),
-        ) {
-            self.svc.discard(staged).await;
-            return Err(e);
-        }
-        let (etag_value, checksum, sse) = (
-            staged.version.etag.clone(),
-            staged.version.checksum.clone(),
-            staged.version.sse.clone(),
-        );
-        let context = kms_context_field(&sse, &staged.version.bucket, &staged.version.key);
-        let out = self.svc.commit(staged, precondition).await?;
-        let s = sse_fields(Some(&sse), written_key.as_ref());
-        let c = checksum_fields(checksum.as_ref());
+        let request = PutRequest {
+            spec,
+            stated,
+            precondition,
+            replica,
+        };
+        let w = self.svc.put_object(request, body).await?;
+        let context = kms_context_field(&w.sse, &w.bucket, &w.key);
+        let s = sse_fields(Some(&w.sse), written_key.as_ref());
+        let c = checksum_fields(w.checksum.as_ref());
         let output = PutObjectOutput {
-            e_tag: Some(etag(&etag_value)),
-            version_id: reported_version(&out.version_id),
+            e_tag: Some(etag(&w.etag)),
+            version_id: reported_version(&w.version_id),
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,
             sse_customer_key_md5: s.customer_key_md5,
@@ -543,19 +527,15 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         check_version_id(input.version_id.as_deref())?;
-        let marker_id = uuid::Uuid::new_v4().simple().to_string();
         // Authorization required s3:ReplicateDelete of a caller sending this header.
         let replica = req.headers.contains_key(REPLICA_HEADER);
         let out = self
             .svc
-            .catalog()
             .delete_object(
                 &input.bucket,
                 &input.key,
                 input.version_id.as_deref(),
-                &marker_id,
                 replica,
-                self.svc.now_ms(),
             )
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
@@ -577,12 +557,11 @@ impl SealgateS3 {
                 "The request may contain at most 1000 keys"
             ));
         }
-        self.svc.catalog().bucket(&input.bucket).await?;
+        self.svc.bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let denied = req.extensions.get::<super::access::DeniedDeletes>();
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for obj in objects {
-            let marker_id = uuid::Uuid::new_v4().simple().to_string();
             let is_denied =
                 denied.is_some_and(|d| d.0.contains(&(obj.key.clone(), obj.version_id.clone())));
             let result = match check_version_id(obj.version_id.as_deref()) {
@@ -590,15 +569,7 @@ impl SealgateS3 {
                 Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(()) => self
                     .svc
-                    .catalog()
-                    .delete_object(
-                        &input.bucket,
-                        &obj.key,
-                        obj.version_id.as_deref(),
-                        &marker_id,
-                        false,
-                        self.svc.now_ms(),
-                    )
+                    .delete_object(&input.bucket, &obj.key, obj.version_id.as_deref(), false)
                     .await
                     .map_err(S3Error::from),
             };
@@ -677,17 +648,9 @@ impl SealgateS3 {
         let source_key = self
             .sse
             .customer_key(customer_headers!(copy_source input), ext_transport)?;
-        let dest_bucket = self.svc.catalog().bucket(&input.bucket).await?;
         let sse_requested =
             input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
-        let sse = self.sse.for_write(
-            input.server_side_encryption.as_ref(),
-            customer_headers!(input),
-            kms_headers!(input),
-            &dest_bucket.default_encryption(),
-            ext_transport,
-        )?;
-        check_write_allowed(&dest_bucket, &sse)?;
+        let encryption = DecidedWrite::take(&req.extensions)?;
         let v = self
             .copy_source_version(
                 &src_bucket,
@@ -727,7 +690,7 @@ impl SealgateS3 {
             v.meta.clone()
         };
         let source_version_id = reported_version(&v.version_id);
-        let written_key = sse.customer_key().cloned();
+        let written_key = encryption.customer_key().cloned();
         let checksum = v
             .checksum
             .as_ref()
@@ -747,27 +710,19 @@ impl SealgateS3 {
             key: input.key,
             len: reader.size(),
             meta,
-            sse,
+            sse: encryption.sse,
             want_md5: false,
             checksum,
             caller,
         };
-        let body = reader.stream(ReadRange::All).await?;
-        let staged = self.svc.stage_object(spec, body).await?;
-        let (etag_value, modified, sse, sum) = (
-            staged.version.etag.clone(),
-            staged.version.last_modified_ms,
-            staged.version.sse.clone(),
-            staged.version.checksum.clone(),
-        );
-        let context = kms_context_field(&sse, &staged.version.bucket, &staged.version.key);
-        let out = self.svc.commit(staged, Precondition::None).await?;
-        let s = sse_fields(Some(&sse), written_key.as_ref());
-        let c = checksum_fields(sum.as_ref());
+        let w = self.svc.copy_object(reader, spec).await?;
+        let context = kms_context_field(&w.sse, &w.bucket, &w.key);
+        let s = sse_fields(Some(&w.sse), written_key.as_ref());
+        let c = checksum_fields(w.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&etag_value)),
-                last_modified: Some(timestamp(modified)),
+                e_tag: Some(etag(&w.etag)),
+                last_modified: Some(timestamp(w.last_modified_ms)),
                 checksum_crc32: c.crc32,
                 checksum_crc32c: c.crc32c,
                 checksum_crc64nvme: c.crc64nvme,
@@ -775,7 +730,7 @@ impl SealgateS3 {
                 checksum_sha256: c.sha256,
                 checksum_type: c.kind,
             }),
-            version_id: reported_version(&out.version_id),
+            version_id: reported_version(&w.version_id),
             copy_source_version_id: source_version_id,
             server_side_encryption: s.sse,
             sse_customer_algorithm: s.customer_algorithm,

@@ -3,13 +3,16 @@
 
 use futures::{StreamExt, TryStreamExt};
 use http::HeaderMap;
+use s3s::TrailingHeaders;
 use s3s::dto::{ETag, StreamingBlob, Timestamp};
 use s3s::{S3Result, s3_error};
 use time::OffsetDateTime;
 
 use crate::catalog::{Checksum, ObjectMeta, Sse};
-use crate::objects::digest::{DigestValues, b64_decode};
-use crate::objects::{ByteStream, ChecksumAlgorithm, ObjectError};
+use crate::objects::digest::b64_decode;
+use crate::objects::{
+    ByteStream, ChecksumAlgorithm, ObjectError, Stated, StatedChecksum, StatedValue,
+};
 
 /// S3's limit on user-defined metadata: keys plus values, in bytes.
 const MAX_USER_METADATA: usize = 2048;
@@ -232,13 +235,6 @@ pub fn body_length(content_length: Option<i64>, body: Option<&StreamingBlob>) ->
     }
 }
 
-/// The checksum a write must match: the algorithm asked for and, when already known from a
-/// header, its value (else it arrives in the aws-chunked trailer).
-pub struct ExpectedChecksum {
-    pub algorithm: ChecksumAlgorithm,
-    pub value: Option<String>,
-}
-
 pub struct ChecksumHeaders<'a> {
     pub algorithm: Option<&'a str>,
     pub crc32: Option<&'a str>,
@@ -266,10 +262,24 @@ macro_rules! checksum_headers {
 }
 pub(crate) use checksum_headers;
 
-pub fn expected_checksum(
+/// What a write's headers state about its body: `Content-MD5`, and a flexible checksum
+/// whose value is in a header or, announced by `x-amz-trailer`, follows the body.
+pub fn stated_digests(
+    content_md5: Option<&str>,
     h: ChecksumHeaders<'_>,
     headers: &HeaderMap,
-) -> S3Result<Option<ExpectedChecksum>> {
+    trailers: Option<TrailingHeaders>,
+) -> S3Result<Stated> {
+    let content_md5 = match content_md5 {
+        None => None,
+        Some(v) => Some(
+            b64_decode(v)
+                .and_then(|raw| <[u8; 16]>::try_from(raw.as_slice()).ok())
+                .ok_or_else(|| {
+                    s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid.")
+                })?,
+        ),
+    };
     let given = [
         (ChecksumAlgorithm::Crc32, h.crc32),
         (ChecksumAlgorithm::Crc32c, h.crc32c),
@@ -285,20 +295,26 @@ pub fn expected_checksum(
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
         ));
     }
-    if let Some((alg, value)) = first {
-        check_checksum_value(alg, value)?;
-        return Ok(Some(ExpectedChecksum {
-            algorithm: alg,
-            value: Some(value.trim().to_owned()),
-        }));
-    }
-    // Declared in x-amz-trailer: the value follows the body.
+    let unsupported = || {
+        s3_error!(
+            InvalidRequest,
+            "Checksum algorithm provided is unsupported."
+        )
+    };
     let trailer = headers
         .get("x-amz-trailer")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    if let Some(name) = trailer {
-        let alg = name
+    let checksum = if let Some((algorithm, value)) = first {
+        if !algorithm.well_formed(value) {
+            return Err(invalid_checksum_value(algorithm));
+        }
+        Some(StatedChecksum {
+            algorithm,
+            value: StatedValue::Header(value.trim().to_owned()),
+        })
+    } else if let Some(name) = trailer {
+        let algorithm = name
             .strip_prefix("x-amz-checksum-")
             .and_then(ChecksumAlgorithm::parse)
             .ok_or_else(|| {
@@ -307,83 +323,44 @@ pub fn expected_checksum(
                     "The value specified in the x-amz-trailer header is not supported"
                 )
             })?;
-        return Ok(Some(ExpectedChecksum {
-            algorithm: alg,
-            value: None,
-        }));
-    }
-    match h.algorithm {
-        None => Ok(None),
-        Some(a) => {
-            let alg = ChecksumAlgorithm::parse(a).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "Checksum algorithm provided is unsupported."
-                )
-            })?;
-            Ok(Some(ExpectedChecksum {
-                algorithm: alg,
-                value: None,
-            }))
+        Some(StatedChecksum {
+            algorithm,
+            value: from_trailer(algorithm, trailers),
+        })
+    } else {
+        match h.algorithm {
+            None => None,
+            Some(a) => {
+                let algorithm = ChecksumAlgorithm::parse(a).ok_or_else(unsupported)?;
+                Some(StatedChecksum {
+                    algorithm,
+                    value: from_trailer(algorithm, trailers),
+                })
+            }
         }
-    }
-}
-
-fn check_checksum_value(alg: ChecksumAlgorithm, value: &str) -> S3Result<()> {
-    match b64_decode(value) {
-        Some(raw) if raw.len() == alg.digest_len() => Ok(()),
-        _ => Err(s3_error!(
-            InvalidRequest,
-            "Value for {} header is invalid.",
-            alg.header_name()
-        )),
-    }
-}
-
-/// Compares what was received with what the client stated (headers or trailer).
-pub fn verify_digests(
-    computed: &DigestValues,
-    content_md5: Option<&[u8; 16]>,
-    expected: Option<&ExpectedChecksum>,
-    trailers: Option<&HeaderMap>,
-) -> S3Result<()> {
-    if let Some(md5) = content_md5
-        && computed.md5.as_ref() != Some(md5)
-    {
-        return Err(s3_error!(
-            BadDigest,
-            "The Content-MD5 you specified did not match what we received."
-        ));
-    }
-    let Some(expected) = expected else {
-        return Ok(());
     };
-    let stated = match &expected.value {
-        Some(v) => Some(v.clone()),
-        None => trailers
-            .and_then(|t| t.get(expected.algorithm.header_name()))
+    Ok(Stated {
+        content_md5,
+        checksum,
+    })
+}
+
+/// The checksum's value from the body's trailer, once the body has been read.
+fn from_trailer(algorithm: ChecksumAlgorithm, trailers: Option<TrailingHeaders>) -> StatedValue {
+    StatedValue::Trailer(Box::new(move || {
+        let map = trailers.and_then(|t| t.take())?;
+        map.get(algorithm.header_name())
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_owned()),
-    };
-    let Some(stated) = stated else { return Ok(()) };
-    check_checksum_value(expected.algorithm, &stated)?;
-    let actual = computed.checksum.as_ref().map(|(_, v)| v.as_str());
-    if actual != Some(stated.as_str()) {
-        return Err(s3_error!(
-            BadDigest,
-            "The {} you specified did not match the calculated checksum.",
-            expected.algorithm.as_str()
-        ));
-    }
-    Ok(())
+            .map(str::to_owned)
+    }))
 }
 
-pub fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
-    let Some(h) = header else { return Ok(None) };
-    b64_decode(h)
-        .and_then(|raw| <[u8; 16]>::try_from(raw.as_slice()).ok())
-        .map(Some)
-        .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))
+pub fn invalid_checksum_value(algorithm: ChecksumAlgorithm) -> s3s::S3Error {
+    s3_error!(
+        InvalidRequest,
+        "Value for {} header is invalid.",
+        algorithm.header_name()
+    )
 }
 
 /// Checksum fields of a response for one stored checksum.

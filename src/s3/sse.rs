@@ -7,10 +7,10 @@ use zeroize::Zeroizing;
 
 use std::collections::BTreeMap;
 
-use crate::bucket_settings::BucketEncryption;
-use crate::objects::{CustomerKey, KmsRequest, SseRequest};
+use crate::objects::{CustomerKey, SseAsked};
 
 /// The three SSE-C headers of one role (the object itself, or a copy source).
+#[derive(Clone, Copy)]
 pub struct CustomerHeaders<'a> {
     pub algorithm: Option<&'a SSECustomerAlgorithm>,
     pub key: Option<&'a SSECustomerKey>,
@@ -114,16 +114,15 @@ impl SsePolicy {
         }))
     }
 
-    /// What a write asks for: SSE-C, SSE-KMS or SSE-S3 by its headers, else the bucket's
-    /// default encryption.
-    pub fn for_write(
+    /// What a write's SSE headers ask for, checked as S3 checks them; the object service
+    /// decides what the write gets from this and the bucket's default.
+    pub fn asked_for_write(
         &self,
         sse: Option<&ServerSideEncryption>,
         customer: CustomerHeaders<'_>,
         kms: KmsHeaders<'_>,
-        default: &BucketEncryption,
         transport: Transport,
-    ) -> S3Result<SseRequest> {
+    ) -> S3Result<SseAsked> {
         let customer = self.customer_key(customer, transport)?;
         let requested = sse.map(ServerSideEncryption::as_str);
         if requested != Some(ServerSideEncryption::AWS_KMS) {
@@ -145,26 +144,18 @@ impl SsePolicy {
                 InvalidArgument,
                 "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
             )),
-            (None, Some(k)) => Ok(SseRequest::C(k)),
-            (Some(ServerSideEncryption::AES256), None) => Ok(SseRequest::S3),
-            (Some(ServerSideEncryption::AWS_KMS), None) => Ok(SseRequest::Kms(KmsRequest {
+            (None, Some(k)) => Ok(SseAsked::C(k)),
+            (Some(ServerSideEncryption::AES256), None) => Ok(SseAsked::S3),
+            (Some(ServerSideEncryption::AWS_KMS), None) => Ok(SseAsked::Kms {
                 key_id: kms.key_id.map(str::to_owned),
                 context: parse_context(kms.context)?,
-                bucket_key: kms
-                    .bucket_key
-                    .unwrap_or(default.is_kms() && default.bucket_key_enabled),
-            })),
+            }),
             (Some(ServerSideEncryption::AWS_KMS_DSSE), None) => Err(dsse_refused()),
             (Some(other), None) => Err(s3_error!(
                 InvalidArgument,
                 "The encryption method specified is not supported: {other}"
             )),
-            (None, None) if default.is_kms() => Ok(SseRequest::Kms(KmsRequest {
-                key_id: default.kms_master_key_id.clone(),
-                context: BTreeMap::new(),
-                bucket_key: kms.bucket_key.unwrap_or(default.bucket_key_enabled),
-            })),
-            (None, None) => Ok(SseRequest::S3),
+            (None, None) => Ok(SseAsked::BucketDefault),
         }
     }
 }
@@ -314,35 +305,27 @@ mod tests {
         let t = Transport { tls: false };
         let aes = ServerSideEncryption::from_static(ServerSideEncryption::AES256);
         let err = p
-            .for_write(
+            .asked_for_write(
                 Some(&aes),
                 headers(Some("AES256"), Some(KEY_B64), Some(KEY_MD5)),
                 KmsHeaders::default(),
-                &BucketEncryption::default(),
                 t,
             )
             .err()
             .unwrap();
         assert_eq!(code(err), "InvalidArgument");
         assert!(matches!(
-            p.for_write(
-                None,
-                headers(None, None, None),
-                KmsHeaders::default(),
-                &BucketEncryption::default(),
-                t
-            )
-            .unwrap(),
-            SseRequest::S3
+            p.asked_for_write(None, headers(None, None, None), KmsHeaders::default(), t)
+                .unwrap(),
+            SseAsked::BucketDefault
         ));
         let bogus = ServerSideEncryption::from("rot13".to_owned());
         assert_eq!(
             code(
-                p.for_write(
+                p.asked_for_write(
                     Some(&bogus),
                     headers(None, None, None),
                     KmsHeaders::default(),
-                    &BucketEncryption::default(),
                     t
                 )
                 .err()
@@ -353,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn sse_kms_comes_from_headers_or_the_bucket_default() {
+    fn sse_kms_headers_are_read_and_checked() {
         let p = SsePolicy {
             allow_sse_c_over_http: true,
         };
@@ -366,44 +349,18 @@ mod tests {
             context: Some(&ctx),
             bucket_key: None,
         };
-        let mut bucket_default = BucketEncryption {
-            sse_algorithm: "aws:kms".into(),
-            kms_master_key_id: Some("alias/default".into()),
-            bucket_key_enabled: true,
-            blocked_encryption_types: vec![],
-        };
-        let Ok(SseRequest::Kms(r)) = p.for_write(Some(&kms), none(), h, &bucket_default, t) else {
+        let Ok(SseAsked::Kms { key_id, context }) = p.asked_for_write(Some(&kms), none(), h, t)
+        else {
             panic!("aws:kms header")
         };
-        assert_eq!(r.key_id.as_deref(), Some("alias/k"));
-        assert_eq!(r.context.get("team").map(String::as_str), Some("blue"));
-        assert!(r.bucket_key, "the bucket's BucketKeyEnabled applies");
-        let Ok(SseRequest::Kms(r)) =
-            p.for_write(None, none(), KmsHeaders::default(), &bucket_default, t)
-        else {
-            panic!("bucket default")
-        };
-        assert_eq!(r.key_id.as_deref(), Some("alias/default"));
-        bucket_default.sse_algorithm = "AES256".into();
-        assert!(matches!(
-            p.for_write(None, none(), KmsHeaders::default(), &bucket_default, t),
-            Ok(SseRequest::S3)
-        ));
+        assert_eq!(key_id.as_deref(), Some("alias/k"));
+        assert_eq!(context.get("team").map(String::as_str), Some("blue"));
         let aes = ServerSideEncryption::from_static(ServerSideEncryption::AES256);
-        let err = p
-            .for_write(Some(&aes), none(), h, &BucketEncryption::default(), t)
-            .err()
-            .unwrap();
+        let err = p.asked_for_write(Some(&aes), none(), h, t).err().unwrap();
         assert_eq!(code(err), "InvalidArgument");
         let dsse = ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS_DSSE);
         let err = p
-            .for_write(
-                Some(&dsse),
-                none(),
-                KmsHeaders::default(),
-                &BucketEncryption::default(),
-                t,
-            )
+            .asked_for_write(Some(&dsse), none(), KmsHeaders::default(), t)
             .err()
             .unwrap();
         assert_eq!(code(err), "NotImplemented");

@@ -1,0 +1,57 @@
+//! Buckets and their typed settings, as the edges and services use them: every change to
+//! a bucket goes through here, and the rules between settings (replication needs
+//! versioning Enabled, versioning cannot be suspended under replication) are kept by the
+//! catalog in the transaction that makes the change.
+
+use super::{ObjectService, Result};
+use crate::bucket_settings::{BucketEncryption, ReplicationConfig};
+use crate::catalog::{Bucket, BucketEntry, Versioning};
+
+impl ObjectService {
+    /// Creates a bucket owned by `owner_account`.
+    pub async fn create_bucket(&self, name: &str, region: &str, owner_account: &str) -> Result<()> {
+        Ok(self
+            .catalog
+            .create_owned_bucket(name, region, owner_account, self.now_ms())
+            .await?)
+    }
+
+    /// Deletes an empty bucket; its unfinished multipart uploads are aborted with it.
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        Ok(self.catalog.delete_bucket(name, self.now_ms()).await?)
+    }
+
+    /// A bucket with its settings; an unreadable setting is an error, never a default.
+    pub async fn bucket(&self, name: &str) -> Result<Bucket> {
+        Ok(self.catalog.bucket(name).await?)
+    }
+
+    pub async fn list_buckets(&self) -> Result<Vec<BucketEntry>> {
+        Ok(self.catalog.list_buckets().await?)
+    }
+
+    pub async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()> {
+        Ok(self.catalog.set_versioning(name, versioning).await?)
+    }
+
+    /// Stores a bucket policy (already validated by the edge) or removes it.
+    pub async fn set_bucket_policy(&self, name: &str, policy: Option<String>) -> Result<()> {
+        Ok(self.catalog.set_policy(name, policy).await?)
+    }
+
+    pub async fn set_bucket_encryption(
+        &self,
+        name: &str,
+        encryption: Option<&BucketEncryption>,
+    ) -> Result<()> {
+        Ok(self.catalog.set_encryption(name, encryption).await?)
+    }
+
+    pub async fn set_replication(
+        &self,
+        name: &str,
+        replication: Option<&ReplicationConfig>,
+    ) -> Result<()> {
+        Ok(self.catalog.set_replication(name, replication).await?)
+    }
+}

@@ -1,0 +1,582 @@
+//! The typed per-operation hooks: each operation sealgate implements becomes the actions
+//! and resources AWS checks for it, read from the parsed input (no header or query string
+//! is decoded again here).
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::*;
+use s3s::{S3Request, S3Result, s3_error};
+
+use super::{Authorizer, DeniedDeletes, Keys, SseRequest, bucket_arn, check, object_arn};
+use crate::replication::REPLICA_HEADER;
+use crate::s3::sse::{customer_headers, kms_headers};
+
+/// Operations decided by a hook below rather than by name in `check`. Every one of them
+/// must have a hook: a handler refuses a request no authorization marked.
+pub(super) const TYPED_OPERATIONS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateBucket",
+    "CreateMultipartUpload",
+    "DeleteBucket",
+    "DeleteBucketPolicy",
+    "DeleteBucketReplication",
+    "DeleteObject",
+    "DeleteObjects",
+    "GetBucketLocation",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "GetBucketReplication",
+    "GetBucketVersioning",
+    "GetObject",
+    "GetObjectAttributes",
+    "HeadBucket",
+    "HeadObject",
+    "ListBuckets",
+    "ListMultipartUploads",
+    "ListObjectVersions",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListParts",
+    "PostObject",
+    "PutBucketPolicy",
+    "PutBucketReplication",
+    "PutBucketVersioning",
+    "PutObject",
+    "UploadPart",
+    "UploadPartCopy",
+];
+
+/// The fields of a write's input that authorization reads, owned, so the request can be
+/// borrowed again while they are in use. Field names follow the inputs', for
+/// `customer_headers!` and `kms_headers!`.
+struct WriteView {
+    bucket: String,
+    key: String,
+    acl: Option<String>,
+    server_side_encryption: Option<ServerSideEncryption>,
+    sse_customer_algorithm: Option<SSECustomerAlgorithm>,
+    sse_customer_key: Option<SSECustomerKey>,
+    sse_customer_key_md5: Option<SSECustomerKeyMD5>,
+    ssekms_key_id: Option<String>,
+    ssekms_encryption_context: Option<String>,
+    bucket_key_enabled: Option<bool>,
+}
+
+macro_rules! write_view {
+    ($input:expr) => {
+        WriteView {
+            bucket: $input.bucket.clone(),
+            key: $input.key.clone(),
+            acl: $input.acl.as_ref().map(|a| a.as_str().to_owned()),
+            server_side_encryption: $input.server_side_encryption.clone(),
+            sse_customer_algorithm: $input.sse_customer_algorithm.clone(),
+            sse_customer_key: $input.sse_customer_key.clone(),
+            sse_customer_key_md5: $input.sse_customer_key_md5.clone(),
+            ssekms_key_id: $input.ssekms_key_id.clone(),
+            ssekms_encryption_context: $input.ssekms_encryption_context.clone(),
+            bucket_key_enabled: $input.bucket_key_enabled,
+        }
+    };
+}
+
+impl WriteView {
+    fn sse(&self) -> SseRequest<'_> {
+        SseRequest {
+            algorithm: self.server_side_encryption.as_ref(),
+            customer: customer_headers!(self),
+            kms: kms_headers!(self),
+        }
+    }
+}
+
+/// The S3 access hooks: every operation is authorized before it runs.
+pub struct S3Authorization(pub std::sync::Arc<Authorizer>);
+
+/// The read action, or its `...Version` form when a version is named (with `s3:VersionId`).
+fn versioned(plain: &str, with_version: &str, version_id: Option<&str>, keys: &mut Keys) -> String {
+    match version_id {
+        Some(v) => {
+            keys.push(("s3:VersionId", v.to_owned()));
+            with_version.to_owned()
+        }
+        None => plain.to_owned(),
+    }
+}
+
+fn acl_key(keys: &mut Keys, acl: Option<&str>) {
+    if let Some(acl) = acl {
+        keys.push(("s3:x-amz-acl", acl.to_owned()));
+    }
+}
+
+/// `s3:prefix`, `s3:delimiter` and `s3:max-keys` of a listing.
+fn listing_keys(prefix: Option<&str>, delimiter: Option<&str>, max_keys: Option<i32>) -> Keys {
+    let mut keys = Keys::new();
+    if let Some(p) = prefix {
+        keys.push(("s3:prefix", p.to_owned()));
+    }
+    if let Some(d) = delimiter {
+        keys.push(("s3:delimiter", d.to_owned()));
+    }
+    if let Some(m) = max_keys {
+        keys.push(("s3:max-keys", m.to_string()));
+    }
+    keys
+}
+
+impl S3Authorization {
+    /// One bucket-level action on a bucket.
+    async fn on_bucket<T>(
+        &self,
+        req: &mut S3Request<T>,
+        bucket: &str,
+        action: &str,
+    ) -> S3Result<()> {
+        let checks = [check(action, bucket_arn(bucket))];
+        self.0
+            .authorize_request(req, Some(bucket), &checks, &Keys::new())
+            .await
+            .map(drop)
+    }
+
+    /// Bucket policy management, which belongs to the owner's account whatever a policy says.
+    async fn policy_management<T>(
+        &self,
+        req: &mut S3Request<T>,
+        bucket: &str,
+        action: &str,
+    ) -> S3Result<()> {
+        let checks = [check(action, bucket_arn(bucket))];
+        let caller = self.0.caller_of(req)?;
+        let target = self
+            .0
+            .authorize_request(req, Some(bucket), &checks, &Keys::new())
+            .await?;
+        if target.bucket.is_some() && caller.principal.account != target.owner {
+            return Err(s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            ));
+        }
+        Ok(())
+    }
+
+    /// GetObject, HeadObject and GetObjectAttributes.
+    async fn object_read<T>(
+        &self,
+        req: &mut S3Request<T>,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        attributes: bool,
+    ) -> S3Result<()> {
+        let mut keys = Keys::new();
+        let obj = object_arn(bucket, key);
+        let read = versioned("s3:GetObject", "s3:GetObjectVersion", version_id, &mut keys);
+        let mut checks = vec![check(&read, obj.clone())];
+        if attributes {
+            let action = if version_id.is_some() {
+                "s3:GetObjectVersionAttributes"
+            } else {
+                "s3:GetObjectAttributes"
+            };
+            checks.push(check(action, obj));
+        }
+        self.0
+            .authorize_request(req, Some(bucket), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    /// The read side of a copy: the source may be in another bucket, with its own owner
+    /// and policy. Returns the `s3:x-amz-copy-source` key of the write side.
+    async fn copy_source<T>(&self, req: &mut S3Request<T>, source: &CopySource) -> S3Result<Keys> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            // Refused by the operation (only bucket sources are supported).
+            return Ok(Keys::new());
+        };
+        let mut keys = Keys::new();
+        let read = versioned(
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            version_id.as_deref(),
+            &mut keys,
+        );
+        let checks = [check(&read, object_arn(bucket, key))];
+        let caller = self.0.caller_of(req)?;
+        let target = self.0.target(Some(bucket), &caller).await?;
+        let facts = super::Facts {
+            headers: &req.headers,
+            uri: &req.uri,
+        };
+        // The source's decision is not the request's: its marks go nowhere.
+        self.0
+            .authorize(
+                &caller,
+                facts,
+                &target,
+                &checks,
+                &keys,
+                &mut http::Extensions::new(),
+            )
+            .await?;
+        Ok(vec![("s3:x-amz-copy-source", format!("{bucket}/{key}"))])
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for S3Authorization {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        self.0.check_op(cx).await
+    }
+
+    async fn get_object(&self, req: &mut S3Request<GetObjectInput>) -> S3Result<()> {
+        let (b, k, v) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.version_id.clone(),
+        );
+        self.object_read(req, &b, &k, v.as_deref(), false).await
+    }
+
+    async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
+        let (b, k, v) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.version_id.clone(),
+        );
+        self.object_read(req, &b, &k, v.as_deref(), false).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: &mut S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<()> {
+        let (b, k, v) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.version_id.clone(),
+        );
+        self.object_read(req, &b, &k, v.as_deref(), true).await
+    }
+
+    /// Also the write side of a browser form upload (PostObject), which the protocol crate
+    /// hands here first; a form never writes a replica.
+    async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
+        let input = write_view!(req.input);
+        let obj = object_arn(&input.bucket, &input.key);
+        let mut checks = vec![check("s3:PutObject", obj.clone())];
+        if req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER) {
+            checks.push(check("s3:ReplicateObject", obj));
+        }
+        let mut keys = Keys::new();
+        acl_key(&mut keys, input.acl.as_deref());
+        self.0
+            .authorize_write(req, &input.bucket, &checks, keys, input.sse())
+            .await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: &mut S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<()> {
+        let input = write_view!(req.input);
+        let checks = [check("s3:PutObject", object_arn(&input.bucket, &input.key))];
+        let mut keys = Keys::new();
+        acl_key(&mut keys, input.acl.as_deref());
+        self.0
+            .authorize_write(req, &input.bucket, &checks, keys, input.sse())
+            .await
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let input = write_view!(req.input);
+        let (source, directive) = (
+            req.input.copy_source.clone(),
+            req.input.metadata_directive.clone(),
+        );
+        let mut keys = self.copy_source(req, &source).await?;
+        if let Some(d) = directive {
+            keys.push(("s3:x-amz-metadata-directive", d.as_str().to_owned()));
+        }
+        acl_key(&mut keys, input.acl.as_deref());
+        let checks = [check("s3:PutObject", object_arn(&input.bucket, &input.key))];
+        self.0
+            .authorize_write(req, &input.bucket, &checks, keys, input.sse())
+            .await
+    }
+
+    async fn upload_part(&self, req: &mut S3Request<UploadPartInput>) -> S3Result<()> {
+        let (b, k, id) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.upload_id.clone(),
+        );
+        let checks = [check("s3:PutObject", object_arn(&b, &k))];
+        self.0
+            .authorize_part(req, &b, &k, &id, &checks, Keys::new())
+            .await
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        let (b, k, id, source) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.upload_id.clone(),
+            req.input.copy_source.clone(),
+        );
+        let keys = self.copy_source(req, &source).await?;
+        let checks = [check("s3:PutObject", object_arn(&b, &k))];
+        self.0.authorize_part(req, &b, &k, &id, &checks, keys).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: &mut S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<()> {
+        let (b, k, id) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.upload_id.clone(),
+        );
+        let checks = [check("s3:PutObject", object_arn(&b, &k))];
+        self.0
+            .authorize_part(req, &b, &k, &id, &checks, Keys::new())
+            .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: &mut S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<()> {
+        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        let checks = [check("s3:AbortMultipartUpload", object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &Keys::new())
+            .await
+            .map(drop)
+    }
+
+    async fn list_parts(&self, req: &mut S3Request<ListPartsInput>) -> S3Result<()> {
+        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        let checks = [check("s3:ListMultipartUploadParts", object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &Keys::new())
+            .await
+            .map(drop)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: &mut S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:ListBucketMultipartUploads")
+            .await
+    }
+
+    async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
+        let (b, k, v) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.version_id.clone(),
+        );
+        let mut keys = Keys::new();
+        let obj = object_arn(&b, &k);
+        let action = versioned(
+            "s3:DeleteObject",
+            "s3:DeleteObjectVersion",
+            v.as_deref(),
+            &mut keys,
+        );
+        let mut checks = vec![check(&action, obj.clone())];
+        if req.headers.contains_key(REPLICA_HEADER) {
+            checks.push(check("s3:ReplicateDelete", obj));
+        }
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    /// Each key is decided on its own: the operation reports AccessDenied for the keys the
+    /// caller may not delete and deletes the others, as S3 does.
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let a = &self.0;
+        let caller = a.caller_of(req)?;
+        let bucket = req.input.bucket.clone();
+        let target = a.target(Some(&bucket), &caller).await?;
+        let base = a.base_context(&caller, &req.headers, &req.uri);
+        let mut denied = DeniedDeletes::default();
+        for obj in &req.input.delete.objects {
+            let mut cx = base.clone();
+            let action = match &obj.version_id {
+                Some(v) => {
+                    cx.set("s3:VersionId", v.clone());
+                    "s3:DeleteObjectVersion"
+                }
+                None => "s3:DeleteObject",
+            };
+            let c = check(action, object_arn(&bucket, &obj.key));
+            if a.decide_one(&caller, &target, &c, &cx).is_err() {
+                denied.0.insert((obj.key.clone(), obj.version_id.clone()));
+            }
+        }
+        req.extensions.insert(super::BucketOwner(target.owner));
+        req.extensions.insert(denied);
+        req.extensions.insert(super::Authorized);
+        Ok(())
+    }
+
+    async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
+        let i = &req.input;
+        let b = i.bucket.clone();
+        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        let checks = [check("s3:ListBucket", bucket_arn(&b))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
+        let i = &req.input;
+        let b = i.bucket.clone();
+        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        let checks = [check("s3:ListBucket", bucket_arn(&b))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: &mut S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let b = i.bucket.clone();
+        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        let checks = [check("s3:ListBucketVersions", bucket_arn(&b))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    async fn list_buckets(&self, req: &mut S3Request<ListBucketsInput>) -> S3Result<()> {
+        let checks = [check("s3:ListAllMyBuckets", "arn:aws:s3:::*".to_owned())];
+        self.0
+            .authorize_request(req, None, &checks, &Keys::new())
+            .await
+            .map(drop)
+    }
+
+    async fn head_bucket(&self, req: &mut S3Request<HeadBucketInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:ListBucket").await
+    }
+
+    async fn create_bucket(&self, req: &mut S3Request<CreateBucketInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        let mut keys = Keys::new();
+        acl_key(
+            &mut keys,
+            req.input.acl.as_ref().map(BucketCannedACL::as_str),
+        );
+        let checks = [check("s3:CreateBucket", bucket_arn(&b))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
+    async fn delete_bucket(&self, req: &mut S3Request<DeleteBucketInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:DeleteBucket").await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: &mut S3Request<GetBucketLocationInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:GetBucketLocation").await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: &mut S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:GetBucketVersioning").await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: &mut S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:PutBucketVersioning").await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: &mut S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:GetBucketPolicyStatus").await
+    }
+
+    async fn put_bucket_policy(&self, req: &mut S3Request<PutBucketPolicyInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.policy_management(req, &b, "s3:PutBucketPolicy").await
+    }
+
+    async fn get_bucket_policy(&self, req: &mut S3Request<GetBucketPolicyInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.policy_management(req, &b, "s3:GetBucketPolicy").await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: &mut S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.policy_management(req, &b, "s3:DeleteBucketPolicy")
+            .await
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: &mut S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:PutReplicationConfiguration")
+            .await
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: &mut S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:PutReplicationConfiguration")
+            .await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: &mut S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        self.on_bucket(req, &b, "s3:GetReplicationConfiguration")
+            .await
+    }
+}
