@@ -150,3 +150,87 @@ impl ObjectService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kms_default(key: Option<&str>, bucket_key: bool) -> BucketEncryption {
+        BucketEncryption {
+            sse_algorithm: "aws:kms".into(),
+            kms_master_key_id: key.map(str::to_owned),
+            bucket_key_enabled: bucket_key,
+            blocked_encryption_types: vec![],
+        }
+    }
+
+    fn customer_key() -> CustomerKey {
+        CustomerKey {
+            key: zeroize::Zeroizing::new([7; 32]),
+            key_md5: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn headers_win_else_the_bucket_default_and_both_see_the_same_key() {
+        let (svc, _dir) = super::super::test_service();
+        let asked = SseAsked::Kms {
+            key_id: Some("alias/k".into()),
+            context: BTreeMap::from([("team".into(), "blue".into())]),
+        };
+        let bucket_default = kms_default(Some("alias/default"), true);
+        let d = svc
+            .decide_encryption(asked, None, &bucket_default)
+            .await
+            .unwrap();
+        let SseRequest::Kms(req) = &d.sse else {
+            panic!("aws:kms header")
+        };
+        assert_eq!(req.key_id.as_deref(), Some("alias/k"));
+        assert!(req.bucket_key, "the bucket's BucketKeyEnabled applies");
+        assert_eq!(req.context.get("team").map(String::as_str), Some("blue"));
+        assert_eq!(d.effective.algorithm, "aws:kms");
+        assert_eq!(d.effective.kms_key_arn.as_deref(), Some("alias/k"));
+
+        let d = svc
+            .decide_encryption(SseAsked::BucketDefault, Some(false), &bucket_default)
+            .await
+            .unwrap();
+        let SseRequest::Kms(req) = &d.sse else {
+            panic!("bucket default")
+        };
+        assert_eq!(req.key_id.as_deref(), Some("alias/default"));
+        assert!(!req.bucket_key, "the request's header overrides the bucket");
+        assert_eq!(d.effective.kms_key_arn.as_deref(), Some("alias/default"));
+
+        let d = svc
+            .decide_encryption(SseAsked::BucketDefault, None, &BucketEncryption::default())
+            .await
+            .unwrap();
+        assert!(matches!(d.sse, SseRequest::S3));
+        assert_eq!(d.effective, EffectiveEncryption::of(&Sse::S3));
+    }
+
+    #[tokio::test]
+    async fn sse_c_is_refused_where_the_bucket_blocks_it() {
+        let (svc, _dir) = super::super::test_service();
+        let blocking = BucketEncryption {
+            blocked_encryption_types: vec!["SSE-C".into()],
+            ..BucketEncryption::default()
+        };
+        let refused = svc
+            .decide_encryption(SseAsked::C(customer_key()), None, &blocking)
+            .await;
+        assert!(matches!(refused, Err(ObjectError::SseCBlocked)));
+        let allowed = svc
+            .decide_encryption(
+                SseAsked::C(customer_key()),
+                None,
+                &BucketEncryption::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(allowed.effective.algorithm, "SSE-C");
+        assert!(allowed.customer_key().is_some());
+    }
+}

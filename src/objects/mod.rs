@@ -250,6 +250,25 @@ impl ObjectService {
     }
 }
 
+/// An object service over an in-memory catalog and a temporary blob directory.
+#[cfg(test)]
+pub(crate) fn test_service() -> (ObjectService, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let blobs = BlobStore::local(dir.path(), false).expect("blob directory");
+    let svc = ObjectService::new(
+        Catalog::in_memory(),
+        blobs,
+        Arc::new(RootKey::generate()),
+        crate::clock::system(),
+        ServiceSettings {
+            aead: AeadBackend::default(),
+            chunk_size: 4096,
+            orphan_grace_secs: 60,
+        },
+    );
+    (svc, dir)
+}
+
 fn customer_key_error(e: CryptoError) -> ObjectError {
     match e {
         CryptoError::WrongCustomerKey => ObjectError::CustomerKeyMismatch,

@@ -42,10 +42,8 @@ fn signed_region(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         .and_then(|v| v.split("Credential=").nth(1))
         .map(|c| c.split([',', ' ']).next().unwrap_or_default().to_owned());
     let from_query = || {
-        query?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == "X-Amz-Credential").then(|| v.replace("%2F", "/").replace("%2f", "/"))
-        })
+        form_urlencoded::parse(query?.as_bytes())
+            .find_map(|(k, v)| (k == "X-Amz-Credential").then(|| v.into_owned()))
     };
     let scope = from_header.or_else(from_query)?;
     scope.split('/').nth(2).map(str::to_owned)
