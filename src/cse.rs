@@ -10,12 +10,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use sealgate::client::credentials::{self, ProcessEnv};
-use sealgate::client::format::Context;
-use sealgate::client::get::{self, Get};
 use sealgate::client::http::{Client, Endpoint, Signer, Trust, tls_connector};
-use sealgate::client::kms::Kms;
-use sealgate::client::object::{S3Url, Session};
-use sealgate::client::put::{self, Put};
+use sealgate::s3ec::format::Context;
+use sealgate::s3ec::get::{self, Get};
+use sealgate::s3ec::kms::Kms;
+use sealgate::s3ec::object::{S3Url, Session};
+use sealgate::s3ec::put::{self, Put};
 
 #[derive(Subcommand)]
 pub enum CseCommand {

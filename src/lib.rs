@@ -2,6 +2,7 @@
 //! The layers and their promises are described in DESIGN.md; dependencies point down:
 //! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
 
+pub mod arn;
 pub mod audit;
 pub mod blobstore;
 pub mod bucket_settings;
@@ -18,5 +19,6 @@ pub mod objects;
 pub mod policy;
 pub mod replication;
 pub mod s3;
+pub mod s3ec;
 pub mod server;
 pub mod setup;

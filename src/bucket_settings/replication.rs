@@ -58,13 +58,9 @@ pub struct Destination {
 impl Destination {
     /// The bucket name of the ARN (validated when the configuration was put).
     pub fn bucket(&self) -> &str {
-        self.bucket_arn
-            .strip_prefix(BUCKET_ARN_PREFIX)
-            .unwrap_or(&self.bucket_arn)
+        crate::arn::s3_bucket_name(&self.bucket_arn).unwrap_or(&self.bucket_arn)
     }
 }
-
-const BUCKET_ARN_PREFIX: &str = "arn:aws:s3:::";
 
 /// What is known of a new version when rules are evaluated.
 #[derive(Debug, Clone, Copy)]
@@ -181,16 +177,12 @@ pub fn validate(cfg: &ReplicationConfig, source_bucket: &str) -> Result<(), Inva
                 "Delete marker replication is not supported if any Tag filter is specified. Please refer to S3 Developer Guide for more information.",
             ));
         }
-        let dest = r.destination.bucket();
-        if !r.destination.bucket_arn.starts_with(BUCKET_ARN_PREFIX)
-            || dest.is_empty()
-            || dest.contains('/')
-        {
+        let Some(dest) = crate::arn::s3_bucket_name(&r.destination.bucket_arn) else {
             return Err(invalid(
                 "InvalidArgument",
                 "Invalid destination bucket ARN: it must be arn:aws:s3:::BUCKET",
             ));
-        }
+        };
         if dest == source_bucket {
             return Err(invalid(
                 "InvalidRequest",

@@ -1,36 +1,39 @@
-//! Reading S3's small flat XML answers (errors, upload ids, bucket location and versioning)
-//! without an XML parser.
+//! Reading S3's small flat XML answers (errors, upload ids, bucket location and versioning):
+//! the text of one element, found with a real XML reader.
 
-/// The text of the first `<name>` element, attributes (`xmlns`) allowed, entities decoded;
-/// `Some("")` for `<name/>`.
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+/// The text of the first `<name>` element at any depth, entities decoded; `Some("")` for
+/// `<name/>`; `None` when there is no such element or the document is not well formed
+/// up to it.
 pub fn element_text(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}");
-    let mut from = 0;
-    while let Some(at) = xml[from..].find(&open) {
-        let after = from + at + open.len();
-        let rest = &xml[after..];
-        if rest.starts_with("/>") {
-            return Some(String::new());
-        }
-        if rest.starts_with('>') || rest.starts_with(' ') {
-            let start = after + rest.find('>')? + 1;
-            if xml[..start].ends_with("/>") {
+    let mut reader = Reader::from_str(xml);
+    let mut inside = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) if !inside && e.local_name().as_ref() == name => {
+                inside = true;
+            }
+            Event::Empty(e) if !inside && e.local_name().as_ref() == name => {
                 return Some(String::new());
             }
-            let end = xml[start..].find(&format!("</{name}>"))? + start;
-            return Some(unescape(&xml[start..end]));
+            Event::Text(t) if inside => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) if inside => {
+                let entity = r.into_inner();
+                text.push_str(&quick_xml::escape::unescape(&format!("&{entity};")).ok()?);
+            }
+            Event::CData(c) if inside => {
+                text.push_str(&c.into_inner());
+            }
+            Event::End(e) if inside && e.local_name().as_ref() == name => {
+                return Some(text);
+            }
+            Event::Eof => return None,
+            _ => {}
         }
-        from = after;
     }
-    None
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -57,5 +60,8 @@ mod tests {
             element_text("<Codes>x</Codes><Code>y</Code>", "Code").as_deref(),
             Some("y")
         );
+        let nested = r#"<?xml version="1.0"?><R><UploadId>a&lt;b&#65;</UploadId></R>"#;
+        assert_eq!(element_text(nested, "UploadId").as_deref(), Some("a<bA"));
+        assert_eq!(element_text("<Code>unclosed", "Code"), None);
     }
 }

@@ -13,8 +13,7 @@ use crate::catalog::Sse;
 use crate::crypto::{DataKey, WrappedKey, Wrapping};
 use crate::kms::{Caller, KmsError, KmsService, Note};
 
-/// The account's AWS managed key for S3, used when SSE-KMS names no key.
-pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
+pub use crate::arn::AWS_S3_ALIAS;
 /// How long one bucket key serves new objects before a fresh one is asked of the KMS.
 const BUCKET_KEY_LIFETIME_MS: i64 = 10 * 60 * 1000;
 /// Bound on cached bucket keys; past it the cache starts over (each entry is re-derivable).
@@ -91,8 +90,8 @@ pub fn s3_context(
 ) -> BTreeMap<String, String> {
     let mut ctx = user.clone();
     let arn = match key {
-        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
-        None => format!("arn:aws:s3:::{bucket}"),
+        Some(k) => crate::arn::s3_object(bucket, k),
+        None => crate::arn::s3_bucket(bucket),
     };
     ctx.insert("aws:s3:arn".into(), arn);
     ctx

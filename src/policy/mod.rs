@@ -115,7 +115,7 @@ impl Principal {
     /// The root user of `account`: `arn:aws:iam::ACCOUNT:root`.
     pub fn root(account: &str) -> Principal {
         Principal {
-            arn: format!("arn:aws:iam::{account}:root"),
+            arn: crate::arn::iam_root(account),
             account: account.to_string(),
             kind: PrincipalKind::Root,
         }
@@ -124,7 +124,7 @@ impl Principal {
     /// The IAM user `name` of `account`: `arn:aws:iam::ACCOUNT:user/NAME`.
     pub fn user(account: &str, name: &str) -> Principal {
         Principal {
-            arn: format!("arn:aws:iam::{account}:user/{name}"),
+            arn: crate::arn::iam_user(account, "/", name),
             account: account.to_string(),
             kind: PrincipalKind::User {
                 name: name.to_string(),

@@ -61,7 +61,7 @@ pub fn validate(bucket: &str, text: &str) -> S3Result<()> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|_| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
     ParsedPolicy::parse(text, PolicyKind::Resource).map_err(|e| malformed(&e.to_string()))?;
-    let own = format!("arn:aws:s3:::{bucket}");
+    let own = crate::arn::s3_bucket(bucket);
     let own_objects = format!("{own}/");
     for st in statements(&doc) {
         for key in ["Action", "NotAction"] {

@@ -145,11 +145,11 @@ fn check(action: &str, resource: String) -> Check {
 }
 
 fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+    crate::arn::s3_bucket(bucket)
 }
 
 fn object_arn(bucket: &str, key: &str) -> String {
-    format!("arn:aws:s3:::{bucket}/{key}")
+    crate::arn::s3_object(bucket, key)
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::format::Context;
-use super::http::{Client, Request};
+use crate::client::http::{Client, Request};
 
 /// KMS answers are small; anything larger is not a KMS answer.
 const MAX_RESPONSE: usize = 64 << 10;

@@ -17,10 +17,10 @@ use tokio::sync::Mutex;
 
 use super::format::{self, Context, Envelope};
 use super::gcm;
-use super::http::{Body, Client, Headers, Request, encode_path};
 use super::object::{CseError, META_PREFIX, S3Url, Session, io, s3_error};
-use super::xml::element_text;
 use super::{rfc2047, v3};
+use crate::client::http::{Body, Client, Headers, Request, encode_path};
+use crate::client::xml::element_text;
 
 const READ_CHUNK: usize = 256 << 10;
 /// Plaintext bytes per part. GCM caps an object at 64 GiB, so at most 1,024 parts.

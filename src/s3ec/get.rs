@@ -13,9 +13,9 @@ use hyper::body::Incoming;
 use tokio::io::AsyncWriteExt as _;
 
 use super::format::{self, Context, Envelope, FormatError, Location, Metadata, V2Cipher, Wrap};
-use super::http::Request;
 use super::object::{CseError, S3Url, Session, io, s3_error, user_metadata};
 use super::{ContentError, Opener, cbc, v2, v3};
+use crate::client::http::Request;
 
 /// Instruction files hold a handful of short strings.
 const MAX_INSTRUCTION_FILE: usize = 64 << 10;

@@ -7,10 +7,10 @@ use hyper::body::Incoming;
 
 use super::ContentError;
 use super::format::{self, FormatError, Metadata};
-use super::http::{Client, encode_path};
 use super::kms::Kms;
-use super::xml::element_text;
 use super::{rfc2047, v3};
+use crate::client::http::{Client, encode_path};
+use crate::client::xml::element_text;
 
 pub(super) const META_PREFIX: &str = "x-amz-meta-";
 const MAX_ERROR_BODY: usize = 64 << 10;
