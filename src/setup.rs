@@ -199,10 +199,7 @@ pub fn root_credentials(config: &Config) -> Result<RootCredentials, SetupError> 
 }
 
 fn random_token(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    // No entropy means no safe credentials; there is nothing to fall back to.
-    getrandom::fill(&mut b).expect("operating system random source");
-    hex::encode(b)
+    crate::crypto::random_hex(bytes)
 }
 
 /// The services of one gateway process, ready to serve.

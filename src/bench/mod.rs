@@ -286,7 +286,7 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     let plan = Arc::new(Plan {
         op: args.op,
         bucket_path,
-        prefix: format!("sealgate-bench/{}/", random_hex(6)?),
+        prefix: format!("sealgate-bench/{}/", sealgate::crypto::random_hex(6)),
         objects,
         body: random_body(args.size)?,
         put_headers,
@@ -367,7 +367,7 @@ fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
         }
         SseMode::SseC => {
             let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| format!("random SSE-C key: {e}"))?;
+            sealgate::crypto::fill_random(&mut key);
             let headers: Headers = vec![
                 (
                     "x-amz-server-side-encryption-customer-algorithm".into(),
@@ -387,17 +387,11 @@ fn sse_headers(args: &BenchArgs) -> Result<(Headers, Headers), String> {
     })
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).map_err(|e| format!("random: {e}"))?;
-    Ok(hex::encode(b))
-}
-
 /// Random, so that neither a compressing store nor a deduplicating one flatters the figures.
 fn random_body(size: u64) -> Result<Bytes, String> {
     let len = usize::try_from(size).map_err(|_| format!("--size {size} is too large here"))?;
     let mut body = vec![0u8; len];
-    getrandom::fill(&mut body).map_err(|e| format!("random body: {e}"))?;
+    sealgate::crypto::fill_random(&mut body);
     Ok(Bytes::from(body))
 }
 

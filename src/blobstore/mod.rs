@@ -53,7 +53,7 @@ impl BlobStore {
 
     /// A fresh opaque blob name: never derived from user keys, fanned out over 256 directories.
     pub fn new_name() -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = crate::crypto::random_id();
         format!("{}/{}", &id[..2], id)
     }
 

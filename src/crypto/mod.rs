@@ -60,10 +60,31 @@ pub struct WrappedKey {
     pub ciphertext: Vec<u8>,
 }
 
-/// Fills `buf` from the operating system's CSPRNG.
-pub(crate) fn fill_random(buf: &mut [u8]) {
+/// Fills `buf` from the operating system's CSPRNG: every random byte sealgate uses comes
+/// from here.
+pub fn fill_random(buf: &mut [u8]) {
     // Without an entropy source no key can be made safely; there is no fallback to take.
     getrandom::fill(buf).expect("operating system random source");
+}
+
+/// `n` random bytes as 2n lowercase hex digits.
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    fill_random(&mut b);
+    hex::encode(b)
+}
+
+/// A random 128-bit identifier as 32 lowercase hex digits (version and seal ids, upload
+/// ids, blob names).
+pub fn random_id() -> String {
+    random_hex(16)
+}
+
+/// A random (version 4) UUID: KMS key ids, request ids.
+pub fn random_uuid() -> uuid::Uuid {
+    let mut b = [0u8; 16];
+    fill_random(&mut b);
+    uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
 #[cfg(test)]

@@ -278,8 +278,5 @@ fn customer_key_error(e: CryptoError) -> ObjectError {
 
 /// 32 hex chars, as S3 shows ETags of objects whose ETag is not an MD5.
 fn random_etag() -> String {
-    let mut b = [0u8; 16];
-    // getrandom only fails when the OS has no entropy source; there is no sensible fallback.
-    getrandom::fill(&mut b).expect("operating system random source");
-    hex::encode(b)
+    crate::crypto::random_id()
 }

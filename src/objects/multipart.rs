@@ -57,7 +57,7 @@ impl ObjectService {
         // The wrapped upload key is kept as a header template: the encoding every part repeats.
         let template = SealHeader::new(0, self.chunk_size, wrapped).encode();
         let upload = Upload {
-            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            upload_id: crate::crypto::random_id(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             seal_id: new_seal_id(),

@@ -78,7 +78,7 @@ pub(super) struct Staged {
 }
 
 pub(super) fn new_seal_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::crypto::random_id()
 }
 
 /// What the blob being written belongs to.

@@ -16,9 +16,7 @@ pub fn delay_ms(attempt: u32, base_ms: u64, max_ms: u64, jitter: f64) -> u64 {
 /// A uniform value in `[0, 1)` from the operating system's random source.
 pub fn random_jitter() -> f64 {
     let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.5;
-    }
+    crate::crypto::fill_random(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
 

@@ -109,7 +109,7 @@ pub(super) fn from_dto(cfg: &ReplicationConfiguration) -> S3Result<ReplicationCo
                 .id
                 .clone()
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                .unwrap_or_else(crate::crypto::random_id),
             priority: r.priority,
             enabled: enabled(r.status.as_str())?,
             filter,
