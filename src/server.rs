@@ -136,16 +136,35 @@ async fn kms_transitions(kms: KmsService) {
     }
 }
 
-/// Serves until SIGINT/SIGTERM.
+/// Serves on `config.listen` until SIGINT/SIGTERM.
 pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
-    let tls = tls_config(config)?;
-    let service = s3_service(&gateway, config);
-    let listener = TcpListener::bind(config.listen)
+    let listener = bind(config).await?;
+    serve(gateway, config, listener, shutdown_signal()).await
+}
+
+/// The listening socket of `config.listen`; port 0 takes a free port, which
+/// [`serve`] reports.
+pub async fn bind(config: &Config) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
-        })?;
+        })
+}
+
+/// Serves S3, KMS and IAM on `listener` until `shutdown` completes, then lets open
+/// connections finish (at most 10 s). Announces the address it serves on stderr (and in
+/// the log) as `sealgate listening on SCHEME://ADDR`, which tools read to find a port
+/// the gateway chose.
+pub async fn serve(
+    gateway: Gateway,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let tls = tls_config(config)?;
+    let service = s3_service(&gateway, config);
     let local = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.listen,
         source,
@@ -186,7 +205,7 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let acceptor = tls.map(TlsAcceptor::from);
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (socket, peer_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {

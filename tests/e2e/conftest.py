@@ -1,4 +1,4 @@
-"""Fixtures: the real sealgate binary on a free loopback port, boto3 clients and the aws CLI.
+"""Fixtures: the real sealgate binary on a loopback port it picks, boto3 clients and the aws CLI.
 
 The binary is $SEALGATE_BIN (default: <repo>/target/release/sealgate). Every server gets its
 own data directory; session-scoped servers are shared by the fast tests, function-scoped ones
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,10 +48,8 @@ def _isolate_aws_environment() -> Path:
 AWS_HOME = _isolate_aws_environment()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# How the gateway announces where it listens (server::serve).
+LISTENING = re.compile(rb"sealgate listening on https?://127\.0\.0\.1:(\d+)")
 
 
 def make_client(endpoint: str, *, verify: bool = True, region: str = REGION, access_key: str = ACCESS_KEY,
@@ -118,11 +116,14 @@ class SealgateServer:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def start(self) -> "SealgateServer":
+        """Starts the gateway: the first time on a port it picks itself (port 0, read back from
+        its announcement, so no other process can take it in between); after that on the same
+        port, so clients made before a restart keep working."""
         if not SEALGATE_BIN.is_file():
             pytest.fail(f"sealgate binary not found at {SEALGATE_BIN} (build it or set SEALGATE_BIN)")
         assert not self.running(), "server already running"
-        self.port = free_port()
-        args = [str(SEALGATE_BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
+        args = [str(SEALGATE_BIN), "serve", "--listen", f"127.0.0.1:{self.port or 0}", "--data-dir",
+                str(self.data_dir)]
         if self.config_path:
             args += ["--config", str(self.config_path)]
         if self.region:
@@ -135,21 +136,23 @@ class SealgateServer:
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== {' '.join(args)}\n".encode())
             log.flush()
+            since = log.tell()
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          env=env, cwd=self.root)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                announced = LISTENING.search(log.read())
+            if announced:
+                self.port = int(announced.group(1))
+                return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sealgate exited with {self.proc.returncode} before listening; log:\n"
                                    f"{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"sealgate did not accept on port {self.port} within {START_TIMEOUT}s; log:\n"
+                raise RuntimeError(f"sealgate did not announce a port within {START_TIMEOUT}s; log:\n"
                                    f"{self.log_tail()}")
             time.sleep(0.05)
 

@@ -16,7 +16,6 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-import conftest
 from conftest import SEALGATE_BIN, SealgateServer, make_client
 from helpers import (
     ACCESS_KEY,
@@ -63,20 +62,9 @@ def source_config(dest_endpoint: str) -> str:
             + f'access_key_id = "{REPLICATOR[0]}"\nsecret_access_key = "{REPLICATOR[1]}"\n')
 
 
-def start_on_port(srv: SealgateServer, port: int) -> SealgateServer:
-    """Starts a server on a given port: a destination coming back where the source expects it."""
-    original = conftest.free_port
-    conftest.free_port = lambda: port
-    try:
-        return srv.start()
-    finally:
-        conftest.free_port = original
-
-
 class Regions:
     def __init__(self, root):
         self.dst = SealgateServer(root / "eu", name="eu-west-1", config=dest_config(), region=DST_REGION).start()
-        self.dst_port = self.dst.port
         self.src = SealgateServer(root / "us", name="us-east-1", config=source_config(self.dst.endpoint),
                                   region=SRC_REGION).start()
         self.src_kms_key = kms_client(self.src.endpoint, region=SRC_REGION).create_key()["KeyMetadata"]["Arn"]
@@ -92,7 +80,8 @@ class Regions:
         return make_client(self.dst.endpoint, region=DST_REGION, access_key=ak, secret_key=sk)
 
     def restart_dst(self):
-        start_on_port(self.dst, self.dst_port)
+        """The destination comes back on its port, where the source expects it."""
+        self.dst.start()
 
     def pair(self, *, prefix="", delete_markers=True, kms=True):
         """A versioned source bucket with a rule to a fresh versioned destination bucket."""
@@ -520,7 +509,7 @@ class AnswerDroppingProxy:
 
 
 def test_an_attempt_with_an_unknown_outcome_is_not_repeated_on_the_destination(regions, server_factory):
-    proxy = AnswerDroppingProxy(regions.dst_port, drops=1)
+    proxy = AnswerDroppingProxy(regions.dst.port, drops=1)
     try:
         src_srv = server_factory("us-via-proxy", config=source_config(f"http://127.0.0.1:{proxy.port}"),
                                  region=SRC_REGION)

@@ -1,0 +1,104 @@
+//! A real gateway in the test process: the same setup and listener as `sealgate serve`, on
+//! a port it picks, over a temporary data directory; and the AWS SDK for Rust pointed at it.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::net::SocketAddr;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use sealgate::config::Config;
+
+pub const REGION: &str = "us-east-1";
+
+pub struct TestGateway {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestGateway {
+    /// A gateway with the default configuration.
+    pub async fn start() -> TestGateway {
+        TestGateway::with_config("").await
+    }
+
+    /// A gateway configured by `toml` (as a config file would), listening on loopback.
+    pub async fn with_config(toml: &str) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config: Config = toml::from_str(toml).expect("test configuration");
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = dir.path().join("data");
+        config.storage.fsync = false;
+        config.audit.fsync = false;
+        config.credentials.root_access_key = Some("AKIATESTROOT00000001".into());
+        config.credentials.root_secret_key = Some("test-root-secret".into());
+        let gateway = sealgate::setup::open(&config, sealgate::clock::system())
+            .await
+            .expect("gateway setup");
+        let (access_key, secret_key) = (
+            gateway.credentials.access_key.clone(),
+            gateway.credentials.secret_key.clone(),
+        );
+        let listener = sealgate::server::bind(&config).await.expect("listener");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stop.await;
+            };
+            if let Err(e) = sealgate::server::serve(gateway, &config, listener, stopped).await {
+                panic!("gateway stopped: {e}");
+            }
+        });
+        TestGateway {
+            endpoint,
+            access_key,
+            secret_key,
+            _dir: dir,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// The SDK's S3 client as the root user, path-style.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3_as(&self.access_key.clone(), &self.secret_key.clone())
+    }
+
+    pub fn s3_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+            .force_path_style(true)
+            .http_client(http)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The error code and HTTP status an SDK call failed with.
+pub fn failure<E>(err: SdkError<E, HttpResponse>) -> (String, u16)
+where
+    E: ProvideErrorMetadata,
+{
+    let status = err.raw_response().map_or(0, |r| r.status().as_u16());
+    (err.code().unwrap_or_default().to_owned(), status)
+}
