@@ -189,8 +189,10 @@ pub async fn serve(
     let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
 
     let collector = Collector::new(gateway.objects.clone());
-    let collector =
-        tokio::spawn(collector.run(Duration::from_secs(config.storage.gc_interval_secs.max(1))));
+    let collector = tokio::spawn(collector.run(
+        Duration::from_secs(config.storage.gc_interval_secs.max(1)),
+        gateway.started,
+    ));
 
     let replication = Worker::new(
         Replication {

@@ -211,9 +211,13 @@ pub struct Gateway {
     pub credentials: RootCredentials,
     /// Other regions' endpoints, for bucket replication.
     pub remotes: Arc<Remotes>,
+    /// When this process opened the gateway: what interrupted writes left before it is
+    /// theirs to clean up.
+    pub started: std::time::SystemTime,
 }
 
 pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
+    let started = std::time::SystemTime::now();
     config.validate()?;
     let remotes =
         Arc::new(Remotes::from_settings(&config.replication).map_err(SetupError::Refused)?);
@@ -275,11 +279,11 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         .with_iam(iam.clone());
     let objects =
         ObjectService::new(catalog, blobs, Arc::new(root), clock, settings).with_kms(kms.clone());
-    let recovered = Collector::new(objects.clone()).recover().await?;
-    if recovered > 0 {
+    let orphans = Collector::new(objects.clone()).expire_orphans().await?;
+    if orphans > 0 {
         tracing::info!(
-            blobs = recovered,
-            "collected blobs left by interrupted writes"
+            blobs = orphans,
+            "blobs left by the last run will be collected in the background"
         );
     }
     Ok(Gateway {
@@ -289,6 +293,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         iam,
         credentials,
         remotes,
+        started,
     })
 }
 

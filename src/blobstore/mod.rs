@@ -4,6 +4,7 @@
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -101,28 +102,41 @@ impl BlobStore {
         }
     }
 
-    /// Removes staging files (`name#N`) that a killed process left in a local blob directory.
-    /// Only safe while no write is in flight, i.e. at start-up.
-    pub fn sweep_interrupted_writes(&self) -> Result<usize, BlobError> {
-        let Some(root) = &self.local_root else {
+    /// Removes staging files (`name#N`) of writes that a killed process left in a local
+    /// blob directory: those last modified before `before` (this process's start), so
+    /// writes of this process are never touched.
+    pub async fn sweep_interrupted_writes(&self, before: SystemTime) -> Result<usize, BlobError> {
+        let Some(root) = self.local_root.clone() else {
             return Ok(0);
         };
-        let mut removed = 0;
-        let mut dirs = vec![root.clone()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let path = entry.path();
-                if entry.file_type()?.is_dir() {
-                    dirs.push(path);
-                } else if entry.file_name().to_string_lossy().contains('#') {
-                    std::fs::remove_file(&path)?;
-                    removed += 1;
+        tokio::task::spawn_blocking(move || sweep_staging_files(&root, before))
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+    }
+}
+
+fn sweep_staging_files(root: &FsPath, before: SystemTime) -> Result<usize, BlobError> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if entry.file_name().to_string_lossy().contains('#')
+                && entry.metadata()?.modified()? < before
+            {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
-        Ok(removed)
     }
+    Ok(removed)
 }
 
 /// Bytes read from a local file per blocking call.
@@ -266,7 +280,14 @@ mod tests {
             .unwrap();
         std::mem::forget(w); // as if the process died mid-write
         assert!(store.read(&name, 0..1).await.is_err());
-        assert!(store.sweep_interrupted_writes().unwrap() >= 1);
-        assert_eq!(store.sweep_interrupted_writes().unwrap(), 0);
+        let long_ago = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            store.sweep_interrupted_writes(long_ago).await.unwrap(),
+            0,
+            "files written after the cut-off are a live process's"
+        );
+        let now = SystemTime::now() + std::time::Duration::from_secs(1);
+        assert!(store.sweep_interrupted_writes(now).await.unwrap() >= 1);
+        assert_eq!(store.sweep_interrupted_writes(now).await.unwrap(), 0);
     }
 }

@@ -1,7 +1,8 @@
 //! Deletes blobs nothing references any more: those of overwritten and deleted versions,
-//! aborted uploads, and writes that never committed (orphans of crashes).
+//! aborted uploads, and writes that never committed (orphans of crashes). It runs in the
+//! background, so however large the backlog a crash left, start-up does not wait for it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::{ObjectService, Result};
 
@@ -16,15 +17,15 @@ impl Collector {
         Collector { svc }
     }
 
-    /// Start-up recovery for a catalog this process owns alone: files of interrupted
-    /// writes are removed and every still-pending blob is an orphan of the last run.
-    pub async fn recover(&self) -> Result<usize> {
-        let swept = self.svc.blobs.sweep_interrupted_writes()?;
-        self.svc
+    /// Start-up, for a catalog this process owns alone: every blob still pending belongs
+    /// to a write that died with the last run, and every read grace ended with it, so all
+    /// of them are due now. One catalog statement; the deleting is left to [`Collector::run`].
+    pub async fn expire_orphans(&self) -> Result<usize> {
+        Ok(self
+            .svc
             .catalog
             .expire_pending_blobs(self.svc.now_ms())
-            .await?;
-        Ok(swept + self.collect_due().await?)
+            .await?)
     }
 
     /// Deletes every blob that is due now; returns how many.
@@ -51,7 +52,15 @@ impl Collector {
         }
     }
 
-    pub async fn run(self, every: Duration) {
+    /// Collects what is due every `every`, starting at once. The first pass also removes
+    /// what writes interrupted before `started` (this process's start) left half-written
+    /// in the store; later writes' own files are never touched.
+    pub async fn run(self, every: Duration, started: SystemTime) {
+        match self.svc.blobs.sweep_interrupted_writes(started).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed files of interrupted writes"),
+            Err(e) => tracing::warn!(error = %e, "sweeping files of interrupted writes failed"),
+        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
