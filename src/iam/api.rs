@@ -167,7 +167,7 @@ impl IamApi {
                 )
             })?;
         let auth = sigv4::parse_authorization(header)
-            .map_err(|e| IamError::new("IncompleteSignature", 400, e.message))?;
+            .map_err(|e| IamError::new("IncompleteSignature", 400, e.message()))?;
         let identity = self
             .identities
             .lookup(auth.access_key)
@@ -181,7 +181,7 @@ impl IamApi {
             body,
             time::OffsetDateTime::now_utc(),
         )
-        .map_err(|e| IamError::new("SignatureDoesNotMatch", 403, e.message))?;
+        .map_err(|e| IamError::new("SignatureDoesNotMatch", 403, e.message()))?;
         Ok(identity)
     }
 

@@ -83,12 +83,12 @@ fn response(
 }
 
 pub fn error_response(e: &KmsError, request_id: &str) -> Response<Bytes> {
-    let body = json!({ "__type": e.code, "message": e.message });
+    let body = json!({ "__type": e.code(), "message": e.message() });
     response(
         e.status(),
         body.to_string().into_bytes(),
         request_id,
-        Some(e.code),
+        Some(e.code()),
     )
 }
 
@@ -120,7 +120,7 @@ impl KmsApi {
         };
         let mut note = Note::default();
         let mut result = self.run(&caller, &operation, &body, &mut note).await;
-        let outcome = result.as_ref().err().map_or("Success", |e| e.code);
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
         if let Err(e) = self
             .service
             .record(&caller, &request_id, &operation, &note, outcome)
@@ -133,7 +133,7 @@ impl KmsApi {
             operation,
             principal = %caller.principal.arn,
             key = note.key_arn.as_deref().unwrap_or(""),
-            result = result.as_ref().err().map_or("Success", |e| e.code),
+            result = result.as_ref().err().map_or("Success", |e| e.code()),
             "kms request"
         );
         match result {

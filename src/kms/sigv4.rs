@@ -253,14 +253,14 @@ mod tests {
         assert_eq!(
             verify(&auth, "wrong", &http::Method::GET, &uri, &headers, b"", now)
                 .unwrap_err()
-                .code,
+                .code(),
             "InvalidSignatureException"
         );
         let late = time::macros::datetime!(2015-08-30 13:00 UTC);
         assert!(
             verify(&auth, secret, &http::Method::GET, &uri, &headers, b"", late)
                 .unwrap_err()
-                .message
+                .message()
                 .starts_with("Signature expired")
         );
     }
@@ -272,7 +272,7 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=a/b/c, Signature=x",
         ] {
             assert_eq!(
-                parse_authorization(bad).unwrap_err().code,
+                parse_authorization(bad).unwrap_err().code(),
                 "IncompleteSignatureException"
             );
         }

@@ -77,7 +77,7 @@ impl Fixture {
             )
             .await
             .map(|v| v["KeyMetadata"]["KeyState"].as_str().unwrap().to_owned())
-            .map_err(|e| e.code.to_owned())
+            .map_err(|e| e.code().to_owned())
     }
 
     async fn data_key(&self, key: &str) -> Result<Vec<u8>, &'static str> {
@@ -85,7 +85,7 @@ impl Fixture {
             .generate_data_key(&self.root, key, &BTreeMap::new(), 32, &mut Note::default())
             .await
             .map(|d| d.ciphertext_blob)
-            .map_err(|e| e.code)
+            .map_err(|e| e.code())
     }
 
     async fn decrypt(&self, blob: &[u8]) -> Result<(), &'static str> {
@@ -100,7 +100,7 @@ impl Fixture {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.code)
+            .map_err(|e| e.code())
     }
 
     async fn call(&self, op: &str, key: &str, extra: Value) -> Result<Value, &'static str> {
@@ -121,7 +121,7 @@ impl Fixture {
             "enable_rotation" => k.enable_key_rotation(r, &i, n).await,
             _ => panic!("unknown op {op}"),
         }
-        .map_err(|e| e.code)
+        .map_err(|e| e.code())
     }
 }
 

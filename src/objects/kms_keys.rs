@@ -137,7 +137,7 @@ impl ObjectService {
         result: std::result::Result<T, KmsError>,
     ) -> Result<T> {
         let kms = &self.kms_link()?.kms;
-        let outcome = result.as_ref().err().map_or("Success", |e| e.code);
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
         let request_id = uuid::Uuid::new_v4().to_string();
         kms.record(caller, &request_id, operation, note, outcome)
             .await
