@@ -9,6 +9,13 @@ use crate::config::Config;
 use crate::iam::IamService;
 use crate::policy::{Policy, PolicyKind, Principal};
 
+/// Per-connection facts an edge knows about who it talks to.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: Option<std::net::IpAddr>,
+    pub tls: bool,
+}
+
 pub struct Identity {
     pub principal: Principal,
     pub secret_key: String,

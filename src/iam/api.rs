@@ -14,8 +14,8 @@ use super::service::{
     IamError, IamResult, IamService, Target, group_of, no_such_policy_name, policy_name_of, user_of,
 };
 use super::xml::{self, Xml};
-use crate::identity::{Identities, Identity};
-use crate::kms::{Caller, KmsService, Note, Peer, sigv4};
+use crate::identity::{Identities, Identity, Peer};
+use crate::kms::{Caller, KmsService, Note, sigv4};
 use crate::policy::{self, Context, Decision, Mode, PrincipalKind, Request};
 
 const MAX_BODY: usize = 64 * 1024;

@@ -1,7 +1,6 @@
 //! The KMS wire protocol: `POST /` with `X-Amz-Target: TrentService.<Operation>`, a JSON 1.1
 //! body, SigV4 over the body; answers JSON, errors as `{"__type", "message"}`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,24 +9,16 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
 use serde_json::{Value, json};
 
-use super::access::Caller;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::input::Input;
 use super::quota::{Class, Quotas};
-use super::service::KmsService;
+use super::service::{KmsService, Note};
 use super::sigv4;
-use crate::identity::Identities;
+use crate::identity::{Identities, Peer};
 
 pub const TARGET_PREFIX: &str = "TrentService.";
 const MAX_BODY: usize = 256 * 1024;
-
-/// What an operation tells the audit trail besides its result.
-#[derive(Debug, Default)]
-pub struct Note {
-    pub key_arn: Option<String>,
-    pub key_version: Option<String>,
-    pub context: Option<BTreeMap<String, String>>,
-}
 
 /// Whether a request is for the KMS API rather than S3.
 pub fn is_kms_request<B>(req: &http::Request<B>) -> bool {
@@ -43,13 +34,6 @@ pub fn is_kms_request<B>(req: &http::Request<B>) -> bool {
         .and_then(|a| sigv4::parse_authorization(a).ok())
         .is_some_and(|a| a.service == "kms");
     by_target || by_scope
-}
-
-/// Per-connection facts the edge knows.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub ip: Option<std::net::IpAddr>,
-    pub tls: bool,
 }
 
 pub struct KmsApi {

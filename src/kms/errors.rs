@@ -91,22 +91,6 @@ impl KmsError {
     pub fn is_transient(&self) -> bool {
         matches!(self, KmsError::Throttling(_)) || self.status() != StatusCode::BAD_REQUEST
     }
-
-    /// The message of a key in the wrong state, as AWS words it.
-    pub fn for_state(key_arn: &str, state: super::model::KeyState) -> KmsError {
-        use super::model::KeyState;
-        match state {
-            KeyState::Disabled => KmsError::disabled(format!("{key_arn} is disabled.")),
-            other => KmsError::invalid_state(format!(
-                "{key_arn} is {}.",
-                match other {
-                    KeyState::PendingDeletion => "pending deletion",
-                    KeyState::PendingImport => "pending import",
-                    _ => "not usable",
-                }
-            )),
-        }
-    }
 }
 
 #[cfg(test)]

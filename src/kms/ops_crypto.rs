@@ -7,14 +7,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::ciphertext::{self, BlobHeader};
 use super::errors::{KmsError, KmsResult};
 use super::input::{Input, b64, must_not_be_null};
 use super::material::{Secret, random_bytes};
 use super::model::{KeySpec, KeyState, KeyUsage};
-use super::service::{KeyEntry, KmsService};
+use super::service::{KeyEntry, KmsService, Note};
 
 const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
@@ -38,7 +37,7 @@ struct Sealed<'a> {
 fn usable(entry: &KeyEntry) -> KmsResult<()> {
     match entry.record.state {
         KeyState::Enabled => Ok(()),
-        s => Err(KmsError::for_state(&entry.record.arn(), s)),
+        s => Err(s.refusal(&entry.record.arn())),
     }
 }
 
@@ -75,7 +74,7 @@ fn no_context_for_asymmetric(context: &BTreeMap<String, String>) -> KmsResult<()
 fn symmetric_current(entry: &KeyEntry) -> KmsResult<(u32, String, [u8; 32])> {
     let (info, secret) = entry
         .current_secret()
-        .ok_or_else(|| KmsError::for_state(&entry.record.arn(), KeyState::PendingImport))?;
+        .ok_or_else(|| KeyState::PendingImport.refusal(&entry.record.arn()))?;
     let material = secret
         .symmetric()
         .ok_or_else(|| KmsError::internal("symmetric key without symmetric material"))?;

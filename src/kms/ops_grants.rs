@@ -2,12 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::input::{Input, page_fields, paginate, string_map};
 use super::model::{GrantRecord, KeyState};
-use super::service::KmsService;
+use super::service::{KmsService, Note};
 
 const GRANT_OPERATIONS: &[&str] = &[
     "Decrypt",
@@ -147,7 +146,7 @@ impl KmsService {
             }
         }
         if r.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&r.arn(), r.state));
+            return Err(r.state.refusal(&r.arn()));
         }
         if input.opt_bool("DryRun")? == Some(true) {
             return Err(KmsError::dry_run(

@@ -6,15 +6,14 @@ use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey a
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::input::{Input, b64};
 use super::material::{Secret, rsa_generate, rsa_oaep_decrypt};
 use super::model::{
     ExpirationModel, ImportParameters, KeyRecord, KeyState, MaterialInfo, Origin, epoch_seconds,
 };
-use super::service::{DAY_MS, KeyEntry, KmsService};
+use super::service::{DAY_MS, KeyEntry, KmsService, Note};
 
 /// Import parameters stay valid for 24 hours, as in AWS.
 const PARAMETERS_VALID_MS: i64 = DAY_MS;
@@ -48,7 +47,7 @@ impl KmsService {
         self.authorize(caller, &entry.record, action, None, None, &[])?;
         external(&entry.record)?;
         if entry.record.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&entry.record.arn(), entry.record.state));
+            return Err(entry.record.state.refusal(&entry.record.arn()));
         }
         Ok(entry)
     }

@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::input::{Input, page_fields, paginate};
 use super::model::{
     AliasRecord, KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationType,
     epoch_seconds,
 };
-use super::service::{DAY_MS, KeyEntry, KmsService, default_key_policy};
+use super::service::{DAY_MS, KeyEntry, KmsService, Note, default_key_policy};
 use crate::policy::{Policy, PolicyKind};
 
 const MAX_TAGS: usize = 50;
@@ -276,7 +275,7 @@ impl KmsService {
                 };
                 Ok(())
             }
-            s => Err(KmsError::for_state(&r.arn(), s)),
+            s => Err(s.refusal(&r.arn())),
         })
         .await?;
         Ok(json!({}))
@@ -373,7 +372,7 @@ impl KmsService {
         }
         self.update_key(caller, input, note, "kms:UpdateKeyDescription", |r, _| {
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             r.description = description;
             Ok(())
@@ -394,7 +393,7 @@ impl KmsService {
         validate_tags(&tags)?;
         self.update_key(caller, input, note, "kms:TagResource", |r, _| {
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             r.tags.extend(tags);
             if r.tags.len() > MAX_TAGS {
@@ -417,7 +416,7 @@ impl KmsService {
             .ok_or_else(|| super::input::must_not_be_null("TagKeys"))?;
         self.update_key(caller, input, note, "kms:UntagResource", |r, _| {
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             for k in &keys {
                 r.tags.remove(k);
@@ -496,7 +495,7 @@ impl KmsService {
                 ));
             }
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             // Checked after the caller's permission, so strangers learn nothing from it.
             let policy = parse_policy(&text)?;
@@ -557,7 +556,7 @@ impl KmsService {
                 ));
             }
             if r.state != KeyState::Enabled {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             r.rotation_period_days = Some(days as u32);
             r.next_rotation_ms = Some(now + days * DAY_MS);
@@ -581,7 +580,7 @@ impl KmsService {
                 ));
             }
             if r.state != KeyState::Enabled {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             r.rotation_period_days = None;
             r.next_rotation_ms = None;
@@ -649,7 +648,7 @@ impl KmsService {
             ));
         }
         if r.state != KeyState::Enabled {
-            return Err(KmsError::for_state(&r.arn(), r.state));
+            return Err(r.state.refusal(&r.arn()));
         }
         let on_demand = r
             .materials
@@ -748,7 +747,7 @@ impl KmsService {
             ));
         }
         if entry.record.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&entry.record.arn(), entry.record.state));
+            return Err(entry.record.state.refusal(&entry.record.arn()));
         }
         Ok(entry)
     }

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::input::Input;
-use super::service::{DAY_MS, KmsService, KmsSettings};
+use super::service::{DAY_MS, KmsService, KmsSettings, Note};
 use crate::clock::ManualClock;
 use crate::crypto::RootKey;
 use crate::policy::Principal;
