@@ -19,3 +19,4 @@ pub mod replication;
 pub mod s3;
 pub mod server;
 pub mod setup;
+pub mod sigv4;

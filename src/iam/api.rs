@@ -15,8 +15,9 @@ use super::service::{
 };
 use super::xml::{self, Xml};
 use crate::identity::{Identities, Identity, Peer};
-use crate::kms::{Caller, KmsService, Note, sigv4};
+use crate::kms::{Caller, KmsService, Note};
 use crate::policy::{self, Context, Decision, Mode, PrincipalKind, Request};
+use crate::sigv4;
 
 const MAX_BODY: usize = 64 * 1024;
 

@@ -14,11 +14,20 @@ use super::errors::{KmsError, KmsResult};
 use super::input::Input;
 use super::quota::{Class, Quotas};
 use super::service::{KmsService, Note};
-use super::sigv4;
 use crate::identity::{Identities, Peer};
+use crate::sigv4::{self, SigV4Error};
 
 pub const TARGET_PREFIX: &str = "TrentService.";
 const MAX_BODY: usize = 256 * 1024;
+
+impl From<SigV4Error> for KmsError {
+    fn from(e: SigV4Error) -> KmsError {
+        match e {
+            SigV4Error::Incomplete(m) => KmsError::incomplete_signature(m),
+            SigV4Error::Invalid(m) => KmsError::invalid_signature(m),
+        }
+    }
+}
 
 /// Whether a request is for the KMS API rather than S3.
 pub fn is_kms_request<B>(req: &http::Request<B>) -> bool {
@@ -255,5 +264,24 @@ impl KmsApi {
                 "The operation {other} is not supported by this key service"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_failures_answer_kms_s_exceptions() {
+        let malformed = sigv4::parse_authorization("Basic abc").unwrap_err();
+        assert_eq!(
+            KmsError::from(malformed).code(),
+            "IncompleteSignatureException"
+        );
+        let wrong =
+            SigV4Error::Invalid("The request signature we calculated does not match".into());
+        let e = KmsError::from(wrong);
+        assert_eq!(e.code(), "InvalidSignatureException");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -17,7 +17,6 @@ mod ops_keys;
 pub mod quota;
 pub mod root;
 pub mod service;
-pub mod sigv4;
 mod store;
 
 pub use api::{KmsApi, is_kms_request};
