@@ -17,6 +17,7 @@ mod ops_keys;
 pub mod quota;
 pub mod root;
 pub mod service;
+mod shapes;
 mod store;
 
 pub use api::{KmsApi, is_kms_request};
