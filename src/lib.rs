@@ -3,6 +3,7 @@
 //! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
 
 pub mod audit;
+mod aws_error;
 pub mod blobstore;
 pub mod catalog;
 pub mod client;

@@ -3,86 +3,45 @@
 
 use http::StatusCode;
 
-macro_rules! kms_errors {
-    ($($variant:ident => $fn_name:ident, $code:literal, $status:ident;)*) => {
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub enum KmsError {
-            $($variant(String),)*
-        }
-
-        impl KmsError {
-            $(
-                pub fn $fn_name(message: impl Into<String>) -> KmsError {
-                    KmsError::$variant(message.into())
-                }
-            )*
-
-            /// The exception name clients match on (`__type`), e.g. `NotFoundException`.
-            pub fn code(&self) -> &'static str {
-                match self {
-                    $(KmsError::$variant(_) => $code,)*
-                }
-            }
-
-            pub fn status(&self) -> StatusCode {
-                match self {
-                    $(KmsError::$variant(_) => StatusCode::$status,)*
-                }
-            }
-
-            pub fn message(&self) -> &str {
-                match self {
-                    $(KmsError::$variant(m) => m,)*
-                }
-            }
-        }
-    };
-}
-
-kms_errors! {
-    NotFound => not_found, "NotFoundException", BAD_REQUEST;
-    Disabled => disabled, "DisabledException", BAD_REQUEST;
-    InvalidState => invalid_state, "KMSInvalidStateException", BAD_REQUEST;
-    InvalidArn => invalid_arn, "InvalidArnException", BAD_REQUEST;
-    InvalidCiphertext => invalid_ciphertext, "InvalidCiphertextException", BAD_REQUEST;
-    IncorrectKey => incorrect_key, "IncorrectKeyException", BAD_REQUEST;
-    InvalidKeyUsage => invalid_key_usage, "InvalidKeyUsageException", BAD_REQUEST;
-    Unsupported => unsupported, "UnsupportedOperationException", BAD_REQUEST;
-    AlreadyExists => already_exists, "AlreadyExistsException", BAD_REQUEST;
-    InvalidAliasName => invalid_alias_name, "InvalidAliasNameException", BAD_REQUEST;
-    InvalidMarker => invalid_marker, "InvalidMarkerException", BAD_REQUEST;
-    InvalidGrantId => invalid_grant_id, "InvalidGrantIdException", BAD_REQUEST;
-    InvalidGrantToken => invalid_grant_token, "InvalidGrantTokenException", BAD_REQUEST;
-    MalformedPolicy => malformed_policy, "MalformedPolicyDocumentException", BAD_REQUEST;
-    LimitExceeded => limit_exceeded, "LimitExceededException", BAD_REQUEST;
-    Tag => tag, "TagException", BAD_REQUEST;
-    Validation => validation, "ValidationException", BAD_REQUEST;
-    Serialization => serialization, "SerializationException", BAD_REQUEST;
-    AccessDenied => access_denied, "AccessDeniedException", BAD_REQUEST;
-    UnknownOperation => unknown_operation, "UnknownOperationException", BAD_REQUEST;
-    UnrecognizedClient => unrecognized_client, "UnrecognizedClientException", BAD_REQUEST;
-    InvalidSignature => invalid_signature, "InvalidSignatureException", BAD_REQUEST;
-    IncompleteSignature => incomplete_signature, "IncompleteSignatureException", BAD_REQUEST;
-    MissingAuthentication => missing_authentication, "MissingAuthenticationTokenException", BAD_REQUEST;
-    Throttling => throttling, "ThrottlingException", BAD_REQUEST;
-    Internal => internal, "KMSInternalException", INTERNAL_SERVER_ERROR;
-    DependencyTimeout => dependency_timeout, "DependencyTimeoutException", SERVICE_UNAVAILABLE;
-    KeyUnavailable => key_unavailable, "KeyUnavailableException", SERVICE_UNAVAILABLE;
-    InvalidSignatureValue => invalid_signature_value, "KMSInvalidSignatureException", BAD_REQUEST;
-    InvalidMac => invalid_mac, "KMSInvalidMacException", BAD_REQUEST;
-    ExpiredImportToken => expired_import_token, "ExpiredImportTokenException", BAD_REQUEST;
-    InvalidImportToken => invalid_import_token, "InvalidImportTokenException", BAD_REQUEST;
-    IncorrectKeyMaterial => incorrect_key_material, "IncorrectKeyMaterialException", BAD_REQUEST;
-    DryRun => dry_run, "DryRunOperationException", BAD_REQUEST;
-}
-
-impl std::fmt::Display for KmsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code(), self.message())
+crate::aws_error::aws_error_enum! {
+    /// A refusal or failure, as the AWS KMS exception it is.
+    pub enum KmsError {
+        NotFound => not_found, "NotFoundException", BAD_REQUEST;
+        Disabled => disabled, "DisabledException", BAD_REQUEST;
+        InvalidState => invalid_state, "KMSInvalidStateException", BAD_REQUEST;
+        InvalidArn => invalid_arn, "InvalidArnException", BAD_REQUEST;
+        InvalidCiphertext => invalid_ciphertext, "InvalidCiphertextException", BAD_REQUEST;
+        IncorrectKey => incorrect_key, "IncorrectKeyException", BAD_REQUEST;
+        InvalidKeyUsage => invalid_key_usage, "InvalidKeyUsageException", BAD_REQUEST;
+        Unsupported => unsupported, "UnsupportedOperationException", BAD_REQUEST;
+        AlreadyExists => already_exists, "AlreadyExistsException", BAD_REQUEST;
+        InvalidAliasName => invalid_alias_name, "InvalidAliasNameException", BAD_REQUEST;
+        InvalidMarker => invalid_marker, "InvalidMarkerException", BAD_REQUEST;
+        InvalidGrantId => invalid_grant_id, "InvalidGrantIdException", BAD_REQUEST;
+        InvalidGrantToken => invalid_grant_token, "InvalidGrantTokenException", BAD_REQUEST;
+        MalformedPolicy => malformed_policy, "MalformedPolicyDocumentException", BAD_REQUEST;
+        LimitExceeded => limit_exceeded, "LimitExceededException", BAD_REQUEST;
+        Tag => tag, "TagException", BAD_REQUEST;
+        Validation => validation, "ValidationException", BAD_REQUEST;
+        Serialization => serialization, "SerializationException", BAD_REQUEST;
+        AccessDenied => access_denied, "AccessDeniedException", BAD_REQUEST;
+        UnknownOperation => unknown_operation, "UnknownOperationException", BAD_REQUEST;
+        UnrecognizedClient => unrecognized_client, "UnrecognizedClientException", BAD_REQUEST;
+        InvalidSignature => invalid_signature, "InvalidSignatureException", BAD_REQUEST;
+        IncompleteSignature => incomplete_signature, "IncompleteSignatureException", BAD_REQUEST;
+        MissingAuthentication => missing_authentication, "MissingAuthenticationTokenException", BAD_REQUEST;
+        Throttling => throttling, "ThrottlingException", BAD_REQUEST;
+        Internal => internal, "KMSInternalException", INTERNAL_SERVER_ERROR;
+        DependencyTimeout => dependency_timeout, "DependencyTimeoutException", SERVICE_UNAVAILABLE;
+        KeyUnavailable => key_unavailable, "KeyUnavailableException", SERVICE_UNAVAILABLE;
+        InvalidSignatureValue => invalid_signature_value, "KMSInvalidSignatureException", BAD_REQUEST;
+        InvalidMac => invalid_mac, "KMSInvalidMacException", BAD_REQUEST;
+        ExpiredImportToken => expired_import_token, "ExpiredImportTokenException", BAD_REQUEST;
+        InvalidImportToken => invalid_import_token, "InvalidImportTokenException", BAD_REQUEST;
+        IncorrectKeyMaterial => incorrect_key_material, "IncorrectKeyMaterialException", BAD_REQUEST;
+        DryRun => dry_run, "DryRunOperationException", BAD_REQUEST;
     }
 }
-
-impl std::error::Error for KmsError {}
 
 pub type KmsResult<T> = Result<T, KmsError>;
 
