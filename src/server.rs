@@ -164,7 +164,8 @@ pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let iam = Arc::new(IamApi {
         iam: gateway.iam.clone(),
         identities: gateway.identities.clone(),
-        kms: gateway.kms.clone(),
+        audit: gateway.audit.clone(),
+        clock: gateway.clock.clone(),
     });
     let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
 
