@@ -278,7 +278,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     );
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
         .map_err(SetupError::Refused)?
-        .with_iam(iam.clone());
+        .with_directory(iam.clone());
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
         .with_kms(kms.clone());
     let recovered = Collector::new(objects.clone()).recover().await?;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::model::{AccessKey, AccountIam, Group, IamState, ManagedPolicy, User};
 use super::store::IamStore;
 use crate::clock::SharedClock;
-use crate::identity::Identity;
+use crate::identity::{Identity, UserDirectory};
 use crate::policy::{Policy, PolicyKind, Principal};
 
 /// AWS's limit of access keys per user.
@@ -190,15 +190,6 @@ impl IamService {
 
     fn now(&self) -> String {
         crate::audit::format_time(self.clock.now())
-    }
-
-    /// The identity of an active IAM-made access key.
-    pub fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.identities
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key)
-            .cloned()
     }
 
     /// Rebuilds access key -> identity from a state (policies were validated when stored).
@@ -565,6 +556,17 @@ impl IamService {
             }
             Ok(())
         })
+    }
+}
+
+/// The identities of active IAM-made access keys, for S3, the KMS and IAM itself.
+impl UserDirectory for IamService {
+    fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
+        self.identities
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key)
+            .cloned()
     }
 }
 
