@@ -256,6 +256,15 @@ impl IamApi {
             group_arn(acct, path.as_deref().unwrap_or("/"), name)
         };
         let gate = |resource: &str| self.authorize(caller, &format!("iam:{action}"), resource);
+        // Attach or detach a managed policy, after the target's gate.
+        let attachment = |target: Target<'_>, arn: &Option<String>| {
+            let attach = matches!(
+                request,
+                IamRequest::AttachUserPolicy(_) | IamRequest::AttachGroupPolicy(_)
+            );
+            iam.set_attachment(acct, target, required(arn, "PolicyArn")?, attach)?;
+            Ok(None)
+        };
         match &request {
             IamRequest::CreateUser(r) => {
                 let name = required(&r.user_name, "UserName")?;
@@ -485,14 +494,7 @@ impl IamApi {
             IamRequest::AttachUserPolicy(r) | IamRequest::DetachUserPolicy(r) => {
                 let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                let arn = required(&r.policy_arn, "PolicyArn")?;
-                iam.set_attachment(
-                    acct,
-                    Target::User(name),
-                    arn,
-                    matches!(request, IamRequest::AttachUserPolicy(_)),
-                )?;
-                Ok(None)
+                attachment(Target::User(name), &r.policy_arn)
             }
             IamRequest::ListAttachedUserPolicies(r) => {
                 let name = required(&r.user_name, "UserName")?;
@@ -597,14 +599,7 @@ impl IamApi {
             IamRequest::AttachGroupPolicy(r) | IamRequest::DetachGroupPolicy(r) => {
                 let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                let arn = required(&r.policy_arn, "PolicyArn")?;
-                iam.set_attachment(
-                    acct,
-                    Target::Group(name),
-                    arn,
-                    matches!(request, IamRequest::AttachGroupPolicy(_)),
-                )?;
-                Ok(None)
+                attachment(Target::Group(name), &r.policy_arn)
             }
             IamRequest::ListAttachedGroupPolicies(r) => {
                 let name = required(&r.group_name, "GroupName")?;

@@ -558,6 +558,21 @@ impl KmsService {
         Ok(())
     }
 
+    /// Whether the caller may rotate the key or change its rotation: an enabled customer
+    /// key that rotates at all (AWS managed keys rotate on their own).
+    fn rotation_changeable(r: &KeyRecord) -> KmsResult<()> {
+        Self::rotatable(r)?;
+        if r.manager == KeyManager::Aws {
+            return Err(KmsError::unsupported(
+                "AWS managed keys rotate on their own schedule",
+            ));
+        }
+        if r.state != KeyState::Enabled {
+            return Err(r.state.refusal(&r.arn()));
+        }
+        Ok(())
+    }
+
     pub(super) async fn enable_key_rotation(
         &self,
         caller: &Caller,
@@ -577,15 +592,7 @@ impl KmsService {
             note,
             "kms:EnableKeyRotation",
             |r, now| {
-                Self::rotatable(r)?;
-                if r.manager == KeyManager::Aws {
-                    return Err(KmsError::unsupported(
-                        "AWS managed keys rotate on their own schedule",
-                    ));
-                }
-                if r.state != KeyState::Enabled {
-                    return Err(r.state.refusal(&r.arn()));
-                }
+                Self::rotation_changeable(r)?;
                 r.rotation_period_days = Some(days as u32);
                 r.next_rotation_ms = Some(now + days * DAY_MS);
                 Ok(())
@@ -607,15 +614,7 @@ impl KmsService {
             note,
             "kms:DisableKeyRotation",
             |r, _| {
-                Self::rotatable(r)?;
-                if r.manager == KeyManager::Aws {
-                    return Err(KmsError::unsupported(
-                        "AWS managed keys rotate on their own schedule",
-                    ));
-                }
-                if r.state != KeyState::Enabled {
-                    return Err(r.state.refusal(&r.arn()));
-                }
+                Self::rotation_changeable(r)?;
                 r.rotation_period_days = None;
                 r.next_rotation_ms = None;
                 Ok(())
@@ -664,15 +663,7 @@ impl KmsService {
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
         let r = &entry.record;
-        Self::rotatable(r)?;
-        if r.manager == KeyManager::Aws {
-            return Err(KmsError::unsupported(
-                "AWS managed keys rotate on their own schedule",
-            ));
-        }
-        if r.state != KeyState::Enabled {
-            return Err(r.state.refusal(&r.arn()));
-        }
+        Self::rotation_changeable(r)?;
         let on_demand = r
             .materials
             .iter()

@@ -10,9 +10,42 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{Blob, Object, PageOut, StringMap, Tag, TagOut};
 
+/// Declares request and answer types. A `request` derives Deserialize, every member
+/// optional (`Option<T>` of the type given) and absent when null; an `answer` derives
+/// Serialize with its members as given. Both name members in AWS's PascalCase.
+macro_rules! shapes {
+    () => {};
+    (
+        $(#[$doc:meta])*
+        request $name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            $($(#[$attr])* pub $field: Option<$ty>,)*
+        }
+        shapes!($($rest)*);
+    };
+    (
+        $(#[$doc:meta])*
+        answer $name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            $($(#[$attr])* pub $field: $ty,)*
+        }
+        shapes!($($rest)*);
+    };
+}
+
 /// `GrantTokens`, type-checked like every member and then not needed: a grant here takes
 /// effect as soon as CreateGrant answers, so there is no eventual consistency to bridge.
-pub type GrantTokens = Option<Vec<String>>;
+pub type GrantTokens = Vec<String>;
 
 /// The answer of an operation that answers nothing but success.
 #[derive(Debug, Default, Serialize)]
@@ -20,470 +53,378 @@ pub struct Empty {}
 
 // ---- keys ------------------------------------------------------------------------------
 
-/// Operations that name a key and nothing else.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyRequest {
-    pub key_id: Option<String>,
-}
+shapes! {
+    /// Operations that name a key and nothing else.
+    request KeyRequest {
+        key_id: String,
+    }
 
-/// DescribeKey and GetPublicKey: a key, and grant tokens.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyWithGrantTokensRequest {
-    pub key_id: Option<String>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-}
+    /// DescribeKey and GetPublicKey: a key, and grant tokens.
+    request KeyWithGrantTokensRequest {
+        key_id: String,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateKeyRequest {
-    pub key_spec: Option<String>,
-    pub customer_master_key_spec: Option<String>,
-    pub key_usage: Option<String>,
-    pub origin: Option<String>,
-    pub multi_region: Option<bool>,
-    pub custom_key_store_id: Option<String>,
-    pub xks_key_id: Option<String>,
-    pub description: Option<String>,
-    pub tags: Option<Vec<Object<Tag>>>,
-    pub policy: Option<String>,
-    pub bypass_policy_lockout_safety_check: Option<bool>,
-}
+    request CreateKeyRequest {
+        key_spec: String,
+        customer_master_key_spec: String,
+        key_usage: String,
+        origin: String,
+        multi_region: bool,
+        custom_key_store_id: String,
+        xks_key_id: String,
+        description: String,
+        tags: Vec<Object<Tag>>,
+        policy: String,
+        bypass_policy_lockout_safety_check: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyMetadata {
-    #[serde(rename = "AWSAccountId")]
-    pub aws_account_id: String,
-    pub key_id: String,
-    pub arn: String,
-    pub creation_date: f64,
-    pub enabled: bool,
-    pub description: String,
-    pub key_usage: &'static str,
-    pub key_state: &'static str,
-    pub origin: &'static str,
-    pub key_manager: &'static str,
-    pub customer_master_key_spec: &'static str,
-    pub key_spec: &'static str,
-    pub multi_region: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub encryption_algorithms: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub signing_algorithms: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mac_algorithms: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deletion_date: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending_deletion_window_in_days: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expiration_model: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid_to: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_key_material_id: Option<String>,
-}
+    answer KeyMetadata {
+        #[serde(rename = "AWSAccountId")]
+        aws_account_id: String,
+        key_id: String,
+        arn: String,
+        creation_date: f64,
+        enabled: bool,
+        description: String,
+        key_usage: &'static str,
+        key_state: &'static str,
+        origin: &'static str,
+        key_manager: &'static str,
+        customer_master_key_spec: &'static str,
+        key_spec: &'static str,
+        multi_region: bool,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        encryption_algorithms: Vec<&'static str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        signing_algorithms: Vec<&'static str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        mac_algorithms: Vec<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deletion_date: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pending_deletion_window_in_days: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiration_model: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        valid_to: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        current_key_material_id: Option<String>,
+    }
 
-/// CreateKey and DescribeKey.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyMetadataResponse {
-    pub key_metadata: KeyMetadata,
-}
+    /// CreateKey and DescribeKey.
+    answer KeyMetadataResponse {
+        key_metadata: KeyMetadata,
+    }
 
-/// Operations that answer the key's ARN.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyIdResponse {
-    pub key_id: String,
-}
+    /// Operations that answer the key's ARN.
+    answer KeyIdResponse {
+        key_id: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListRequest {
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
+    request ListRequest {
+        limit: i64,
+        marker: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyListEntry {
-    pub key_id: String,
-    pub key_arn: String,
-}
+    answer KeyListEntry {
+        key_id: String,
+        key_arn: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListKeysResponse {
-    pub keys: Vec<KeyListEntry>,
-    #[serde(flatten)]
-    pub page: PageOut,
-}
+    answer ListKeysResponse {
+        keys: Vec<KeyListEntry>,
+        #[serde(flatten)]
+        page: PageOut,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScheduleKeyDeletionRequest {
-    pub key_id: Option<String>,
-    pub pending_window_in_days: Option<i64>,
-}
+    request ScheduleKeyDeletionRequest {
+        key_id: String,
+        pending_window_in_days: i64,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScheduleKeyDeletionResponse {
-    pub key_id: String,
-    pub deletion_date: f64,
-    pub key_state: &'static str,
-    pub pending_window_in_days: i64,
-}
+    answer ScheduleKeyDeletionResponse {
+        key_id: String,
+        deletion_date: f64,
+        key_state: &'static str,
+        pending_window_in_days: i64,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UpdateKeyDescriptionRequest {
-    pub key_id: Option<String>,
-    pub description: Option<String>,
-}
+    request UpdateKeyDescriptionRequest {
+        key_id: String,
+        description: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagResourceRequest {
-    pub key_id: Option<String>,
-    pub tags: Option<Vec<Object<Tag>>>,
-}
+    request TagResourceRequest {
+        key_id: String,
+        tags: Vec<Object<Tag>>,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UntagResourceRequest {
-    pub key_id: Option<String>,
-    pub tag_keys: Option<Vec<String>>,
-}
+    request UntagResourceRequest {
+        key_id: String,
+        tag_keys: Vec<String>,
+    }
 
-/// ListResourceTags, ListKeyRotations: a key and a page.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyListRequest {
-    pub key_id: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
+    /// ListResourceTags, ListKeyRotations: a key and a page.
+    request KeyListRequest {
+        key_id: String,
+        limit: i64,
+        marker: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListResourceTagsResponse {
-    pub tags: Vec<TagOut>,
-    #[serde(flatten)]
-    pub page: PageOut,
-}
+    answer ListResourceTagsResponse {
+        tags: Vec<TagOut>,
+        #[serde(flatten)]
+        page: PageOut,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyPolicyRequest {
-    pub key_id: Option<String>,
-    pub policy_name: Option<String>,
-}
+    request GetKeyPolicyRequest {
+        key_id: String,
+        policy_name: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyPolicyResponse {
-    pub policy: String,
-    pub policy_name: &'static str,
-}
+    answer GetKeyPolicyResponse {
+        policy: String,
+        policy_name: &'static str,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PutKeyPolicyRequest {
-    pub key_id: Option<String>,
-    pub policy_name: Option<String>,
-    pub policy: Option<String>,
-    pub bypass_policy_lockout_safety_check: Option<bool>,
-}
+    request PutKeyPolicyRequest {
+        key_id: String,
+        policy_name: String,
+        policy: String,
+        bypass_policy_lockout_safety_check: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListKeyPoliciesResponse {
-    pub policy_names: Vec<&'static str>,
-    pub truncated: bool,
-}
+    answer ListKeyPoliciesResponse {
+        policy_names: Vec<&'static str>,
+        truncated: bool,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EnableKeyRotationRequest {
-    pub key_id: Option<String>,
-    pub rotation_period_in_days: Option<i64>,
-}
+    request EnableKeyRotationRequest {
+        key_id: String,
+        rotation_period_in_days: i64,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyRotationStatusResponse {
-    pub key_id: String,
-    pub key_rotation_enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rotation_period_in_days: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_rotation_date: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub on_demand_rotation_start_date: Option<f64>,
-}
+    answer GetKeyRotationStatusResponse {
+        key_id: String,
+        key_rotation_enabled: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rotation_period_in_days: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_rotation_date: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        on_demand_rotation_start_date: Option<f64>,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RotationsListEntry {
-    pub key_id: String,
-    pub key_material_id: String,
-    pub key_material_state: &'static str,
-    pub rotation_date: f64,
-    pub rotation_type: &'static str,
-}
+    answer RotationsListEntry {
+        key_id: String,
+        key_material_id: String,
+        key_material_state: &'static str,
+        rotation_date: f64,
+        rotation_type: &'static str,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListKeyRotationsResponse {
-    pub rotations: Vec<RotationsListEntry>,
-    #[serde(flatten)]
-    pub page: PageOut,
-}
+    answer ListKeyRotationsResponse {
+        rotations: Vec<RotationsListEntry>,
+        #[serde(flatten)]
+        page: PageOut,
+    }
 
-// ---- aliases ---------------------------------------------------------------------------
+    // ---- aliases ---------------------------------------------------------------------------
 
-/// CreateAlias, UpdateAlias and DeleteAlias (which has no target).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AliasRequest {
-    pub alias_name: Option<String>,
-    pub target_key_id: Option<String>,
-}
+    /// CreateAlias, UpdateAlias and DeleteAlias (which has no target).
+    request AliasRequest {
+        alias_name: String,
+        target_key_id: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListAliasesRequest {
-    pub key_id: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
+    request ListAliasesRequest {
+        key_id: String,
+        limit: i64,
+        marker: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AliasListEntry {
-    pub alias_name: String,
-    pub alias_arn: String,
-    pub target_key_id: String,
-    pub creation_date: f64,
-    pub last_updated_date: f64,
-}
+    answer AliasListEntry {
+        alias_name: String,
+        alias_arn: String,
+        target_key_id: String,
+        creation_date: f64,
+        last_updated_date: f64,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListAliasesResponse {
-    pub aliases: Vec<AliasListEntry>,
-    #[serde(flatten)]
-    pub page: PageOut,
-}
+    answer ListAliasesResponse {
+        aliases: Vec<AliasListEntry>,
+        #[serde(flatten)]
+        page: PageOut,
+    }
 
-// ---- cryptographic operations ----------------------------------------------------------
+    // ---- cryptographic operations ----------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EncryptRequest {
-    pub key_id: Option<String>,
-    pub plaintext: Option<Blob>,
-    pub encryption_context: Option<StringMap>,
-    pub encryption_algorithm: Option<String>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    request EncryptRequest {
+        key_id: String,
+        plaintext: Blob,
+        encryption_context: StringMap,
+        encryption_algorithm: String,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EncryptResponse {
-    pub ciphertext_blob: Blob,
-    pub key_id: String,
-    pub encryption_algorithm: String,
-}
+    answer EncryptResponse {
+        ciphertext_blob: Blob,
+        key_id: String,
+        encryption_algorithm: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DecryptRequest {
-    pub ciphertext_blob: Option<Blob>,
-    pub key_id: Option<String>,
-    pub encryption_context: Option<StringMap>,
-    pub encryption_algorithm: Option<String>,
-    pub recipient: Option<Object<IgnoredAny>>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    request DecryptRequest {
+        ciphertext_blob: Blob,
+        key_id: String,
+        encryption_context: StringMap,
+        encryption_algorithm: String,
+        recipient: Object<IgnoredAny>,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DecryptResponse {
-    pub key_id: String,
-    pub plaintext: Blob,
-    pub encryption_algorithm: String,
-    pub key_material_id: String,
-}
+    answer DecryptResponse {
+        key_id: String,
+        plaintext: Blob,
+        encryption_algorithm: String,
+        key_material_id: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ReEncryptRequest {
-    pub ciphertext_blob: Option<Blob>,
-    pub source_encryption_context: Option<StringMap>,
-    pub source_key_id: Option<String>,
-    pub destination_key_id: Option<String>,
-    pub destination_encryption_context: Option<StringMap>,
-    pub source_encryption_algorithm: Option<String>,
-    pub destination_encryption_algorithm: Option<String>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    request ReEncryptRequest {
+        ciphertext_blob: Blob,
+        source_encryption_context: StringMap,
+        source_key_id: String,
+        destination_key_id: String,
+        destination_encryption_context: StringMap,
+        source_encryption_algorithm: String,
+        destination_encryption_algorithm: String,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ReEncryptResponse {
-    pub ciphertext_blob: Blob,
-    pub source_key_id: String,
-    pub key_id: String,
-    pub source_encryption_algorithm: String,
-    pub destination_encryption_algorithm: String,
-    pub source_key_material_id: String,
-    pub destination_key_material_id: String,
-}
+    answer ReEncryptResponse {
+        ciphertext_blob: Blob,
+        source_key_id: String,
+        key_id: String,
+        source_encryption_algorithm: String,
+        destination_encryption_algorithm: String,
+        source_key_material_id: String,
+        destination_key_material_id: String,
+    }
 
-/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateDataKeyRequest {
-    pub key_id: Option<String>,
-    pub encryption_context: Option<StringMap>,
-    pub number_of_bytes: Option<i64>,
-    pub key_spec: Option<String>,
-    pub recipient: Option<Object<IgnoredAny>>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    /// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+    request GenerateDataKeyRequest {
+        key_id: String,
+        encryption_context: StringMap,
+        number_of_bytes: i64,
+        key_spec: String,
+        recipient: Object<IgnoredAny>,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateDataKeyResponse {
-    pub ciphertext_blob: Blob,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plaintext: Option<Blob>,
-    pub key_id: String,
-    pub key_material_id: String,
-}
+    answer GenerateDataKeyResponse {
+        ciphertext_blob: Blob,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plaintext: Option<Blob>,
+        key_id: String,
+        key_material_id: String,
+    }
 
-/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateDataKeyPairRequest {
-    pub key_id: Option<String>,
-    pub encryption_context: Option<StringMap>,
-    pub key_pair_spec: Option<String>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext.
+    request GenerateDataKeyPairRequest {
+        key_id: String,
+        encryption_context: StringMap,
+        key_pair_spec: String,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateDataKeyPairResponse {
-    pub private_key_ciphertext_blob: Blob,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_key_plaintext: Option<Blob>,
-    pub public_key: Blob,
-    pub key_id: String,
-    pub key_pair_spec: &'static str,
-    pub key_material_id: String,
-}
+    answer GenerateDataKeyPairResponse {
+        private_key_ciphertext_blob: Blob,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        private_key_plaintext: Option<Blob>,
+        public_key: Blob,
+        key_id: String,
+        key_pair_spec: &'static str,
+        key_material_id: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateRandomRequest {
-    pub number_of_bytes: Option<i64>,
-    pub custom_key_store_id: Option<String>,
-}
+    request GenerateRandomRequest {
+        number_of_bytes: i64,
+        custom_key_store_id: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateRandomResponse {
-    pub plaintext: Blob,
-}
+    answer GenerateRandomResponse {
+        plaintext: Blob,
+    }
 
-/// Sign and Verify (which also carries the signature).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SignatureRequest {
-    pub key_id: Option<String>,
-    pub message: Option<Blob>,
-    pub message_type: Option<String>,
-    pub signature: Option<Blob>,
-    pub signing_algorithm: Option<String>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    /// Sign and Verify (which also carries the signature).
+    request SignatureRequest {
+        key_id: String,
+        message: Blob,
+        message_type: String,
+        signature: Blob,
+        signing_algorithm: String,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SignResponse {
-    pub key_id: String,
-    pub signature: Blob,
-    pub signing_algorithm: String,
-}
+    answer SignResponse {
+        key_id: String,
+        signature: Blob,
+        signing_algorithm: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct VerifyResponse {
-    pub key_id: String,
-    pub signature_valid: bool,
-    pub signing_algorithm: String,
-}
+    answer VerifyResponse {
+        key_id: String,
+        signature_valid: bool,
+        signing_algorithm: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetPublicKeyResponse {
-    pub key_id: String,
-    pub public_key: Blob,
-    pub customer_master_key_spec: &'static str,
-    pub key_spec: &'static str,
-    pub key_usage: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_algorithms: Option<Vec<&'static str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_algorithms: Option<Vec<&'static str>>,
-}
+    answer GetPublicKeyResponse {
+        key_id: String,
+        public_key: Blob,
+        customer_master_key_spec: &'static str,
+        key_spec: &'static str,
+        key_usage: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signing_algorithms: Option<Vec<&'static str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption_algorithms: Option<Vec<&'static str>>,
+    }
 
-/// GenerateMac and VerifyMac (which also carries the MAC).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MacRequest {
-    pub key_id: Option<String>,
-    pub message: Option<Blob>,
-    pub mac_algorithm: Option<String>,
-    pub mac: Option<Blob>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub dry_run: Option<bool>,
-}
+    /// GenerateMac and VerifyMac (which also carries the MAC).
+    request MacRequest {
+        key_id: String,
+        message: Blob,
+        mac_algorithm: String,
+        mac: Blob,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateMacResponse {
-    pub key_id: String,
-    pub mac: Blob,
-    pub mac_algorithm: String,
-}
+    answer GenerateMacResponse {
+        key_id: String,
+        mac: Blob,
+        mac_algorithm: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct VerifyMacResponse {
-    pub key_id: String,
-    pub mac_valid: bool,
-    pub mac_algorithm: String,
+    answer VerifyMacResponse {
+        key_id: String,
+        mac_valid: bool,
+        mac_algorithm: String,
+    }
 }
 
 // ---- grants ----------------------------------------------------------------------------
@@ -528,129 +469,105 @@ impl<'de> Deserialize<'de> for GrantConstraints {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GrantConstraintsOut {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_context_equals: Option<StringMap>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_context_subset: Option<StringMap>,
-}
+shapes! {
+    answer GrantConstraintsOut {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption_context_equals: Option<StringMap>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption_context_subset: Option<StringMap>,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateGrantRequest {
-    pub key_id: Option<String>,
-    pub grantee_principal: Option<String>,
-    pub retiring_principal: Option<String>,
-    pub operations: Option<Vec<String>>,
-    pub constraints: Option<GrantConstraints>,
-    #[allow(dead_code)]
-    pub grant_tokens: GrantTokens,
-    pub name: Option<String>,
-    pub dry_run: Option<bool>,
-}
+    request CreateGrantRequest {
+        key_id: String,
+        grantee_principal: String,
+        retiring_principal: String,
+        operations: Vec<String>,
+        constraints: GrantConstraints,
+        #[allow(dead_code)]
+        grant_tokens: GrantTokens,
+        name: String,
+        dry_run: bool,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateGrantResponse {
-    pub grant_id: String,
-    pub grant_token: String,
-}
+    answer CreateGrantResponse {
+        grant_id: String,
+        grant_token: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListGrantsRequest {
-    pub key_id: Option<String>,
-    pub grant_id: Option<String>,
-    pub grantee_principal: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
+    request ListGrantsRequest {
+        key_id: String,
+        grant_id: String,
+        grantee_principal: String,
+        limit: i64,
+        marker: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListRetirableGrantsRequest {
-    pub retiring_principal: Option<String>,
-    pub limit: Option<i64>,
-    pub marker: Option<String>,
-}
+    request ListRetirableGrantsRequest {
+        retiring_principal: String,
+        limit: i64,
+        marker: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GrantListEntry {
-    pub key_id: String,
-    pub grant_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub creation_date: f64,
-    pub grantee_principal: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retiring_principal: Option<String>,
-    pub issuing_account: String,
-    pub operations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub constraints: Option<GrantConstraintsOut>,
-}
+    answer GrantListEntry {
+        key_id: String,
+        grant_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        creation_date: f64,
+        grantee_principal: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retiring_principal: Option<String>,
+        issuing_account: String,
+        operations: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        constraints: Option<GrantConstraintsOut>,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListGrantsResponse {
-    pub grants: Vec<GrantListEntry>,
-    #[serde(flatten)]
-    pub page: PageOut,
-}
+    answer ListGrantsResponse {
+        grants: Vec<GrantListEntry>,
+        #[serde(flatten)]
+        page: PageOut,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RetireGrantRequest {
-    pub grant_token: Option<String>,
-    pub key_id: Option<String>,
-    pub grant_id: Option<String>,
-}
+    request RetireGrantRequest {
+        grant_token: String,
+        key_id: String,
+        grant_id: String,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RevokeGrantRequest {
-    pub key_id: Option<String>,
-    pub grant_id: Option<String>,
-}
+    request RevokeGrantRequest {
+        key_id: String,
+        grant_id: String,
+    }
 
-// ---- imported key material -------------------------------------------------------------
+    // ---- imported key material -------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetParametersForImportRequest {
-    pub key_id: Option<String>,
-    pub wrapping_algorithm: Option<String>,
-    pub wrapping_key_spec: Option<String>,
-}
+    request GetParametersForImportRequest {
+        key_id: String,
+        wrapping_algorithm: String,
+        wrapping_key_spec: String,
+    }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetParametersForImportResponse {
-    pub key_id: String,
-    pub import_token: Blob,
-    pub public_key: Blob,
-    pub parameters_valid_to: f64,
-}
+    answer GetParametersForImportResponse {
+        key_id: String,
+        import_token: Blob,
+        public_key: Blob,
+        parameters_valid_to: f64,
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ImportKeyMaterialRequest {
-    pub key_id: Option<String>,
-    pub import_token: Option<Blob>,
-    pub encrypted_key_material: Option<Blob>,
-    /// Epoch seconds, possibly fractional.
-    pub valid_to: Option<f64>,
-    pub expiration_model: Option<String>,
-    pub import_type: Option<String>,
-}
+    request ImportKeyMaterialRequest {
+        key_id: String,
+        import_token: Blob,
+        encrypted_key_material: Blob,
+        /// Epoch seconds, possibly fractional.
+        valid_to: f64,
+        expiration_model: String,
+        import_type: String,
+    }
 
-/// ImportKeyMaterial and DeleteImportedKeyMaterial.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyMaterialResponse {
-    pub key_id: String,
-    pub key_material_id: String,
+    /// ImportKeyMaterial and DeleteImportedKeyMaterial.
+    answer KeyMaterialResponse {
+        key_id: String,
+        key_material_id: String,
+    }
 }
