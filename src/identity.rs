@@ -1,13 +1,20 @@
 //! Who a request comes from: the root users of the gateway's accounts, the IAM users of
-//! the config, and the users made through the IAM API, each with an access key and the
-//! identity policies that say what it may do.
+//! the config, and the users made at run time (through the IAM API), each with an access
+//! key and the identity policies that say what it may do. Run-time users come from a
+//! [`UserDirectory`] handed in at setup, so this module knows no IAM service.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::iam::IamService;
 use crate::policy::{Policy, PolicyKind, Principal};
+
+/// Per-connection facts an edge knows about who it talks to.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: Option<std::net::IpAddr>,
+    pub tls: bool,
+}
 
 pub struct Identity {
     pub principal: Principal,
@@ -23,11 +30,16 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// Users made while the gateway runs, looked up by access key.
+pub trait UserDirectory: Send + Sync {
+    fn lookup(&self, access_key: &str) -> Option<Arc<Identity>>;
+}
+
 #[derive(Default)]
 pub struct Identities {
     /// Root users and config users: fixed for the life of the process.
     configured: HashMap<String, Arc<Identity>>,
-    iam: Option<Arc<IamService>>,
+    directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl Identities {
@@ -81,9 +93,9 @@ impl Identities {
         Ok(ids)
     }
 
-    /// Adds the users made through the IAM API.
-    pub fn with_iam(mut self, iam: Arc<IamService>) -> Identities {
-        self.iam = Some(iam);
+    /// Adds the users made at run time; the configured ones come first.
+    pub fn with_directory(mut self, directory: Arc<dyn UserDirectory>) -> Identities {
+        self.directory = Some(directory);
         self
     }
 
@@ -91,6 +103,6 @@ impl Identities {
         self.configured
             .get(access_key)
             .cloned()
-            .or_else(|| self.iam.as_ref()?.lookup(access_key))
+            .or_else(|| self.directory.as_ref()?.lookup(access_key))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod arn;
 pub mod audit;
+mod aws_error;
 pub mod blobstore;
 pub mod bucket_settings;
 pub mod catalog;
@@ -22,3 +23,4 @@ pub mod s3;
 pub mod s3ec;
 pub mod server;
 pub mod setup;
+pub mod sigv4;

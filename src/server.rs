@@ -16,8 +16,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::iam::{IamApi, is_iam_request};
+use crate::identity::Peer;
 use crate::kms::quota::Quotas;
-use crate::kms::{KmsApi, KmsService, Peer, is_kms_request};
+use crate::kms::{KmsApi, KmsService, is_kms_request};
 use crate::objects::Collector;
 use crate::replication::replicate::Replication;
 use crate::replication::worker::Worker;
@@ -184,7 +185,8 @@ pub async fn serve(
     let iam = Arc::new(IamApi {
         iam: gateway.iam.clone(),
         identities: gateway.identities.clone(),
-        kms: gateway.kms.clone(),
+        audit: gateway.audit.clone(),
+        clock: gateway.clock.clone(),
     });
     let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
 

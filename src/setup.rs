@@ -208,6 +208,9 @@ pub struct Gateway {
     pub kms: KmsService,
     pub identities: Arc<Identities>,
     pub iam: Arc<IamService>,
+    /// The audit trail every KMS operation and IAM change is recorded in.
+    pub audit: AuditLog,
+    pub clock: SharedClock,
     pub credentials: RootCredentials,
     /// Other regions' endpoints, for bucket replication.
     pub remotes: Arc<Remotes>,
@@ -251,7 +254,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             region: config.region.clone(),
             account: config.account_id.clone(),
             fsync: config.storage.fsync,
-            audit: Some(audit),
+            audit: Some(audit.clone()),
         },
     )
     .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;
@@ -276,9 +279,9 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     );
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
         .map_err(SetupError::Refused)?
-        .with_iam(iam.clone());
-    let objects =
-        ObjectService::new(catalog, blobs, Arc::new(root), clock, settings).with_kms(kms.clone());
+        .with_directory(iam.clone());
+    let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
+        .with_kms(kms.clone());
     let orphans = Collector::new(objects.clone()).expire_orphans().await?;
     if orphans > 0 {
         tracing::info!(
@@ -291,6 +294,8 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         kms,
         identities: Arc::new(identities),
         iam,
+        audit,
+        clock,
         credentials,
         remotes,
         started,

@@ -2,7 +2,6 @@
 //! form-encoded, SigV4 with credential scope service `iam`), authorized by the caller's
 //! identity policies within its own account, answered in IAM's XML, and audited.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,13 +9,16 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
 
 use super::model::{AccountIam, User, group_arn, policy_arn, user_arn};
+use super::requests::{Form, IamRequest, required};
 use super::service::{
     IamError, IamResult, IamService, Target, group_of, no_such_policy_name, policy_name_of, user_of,
 };
 use super::xml::{self, Xml};
-use crate::identity::{Identities, Identity};
-use crate::kms::{Caller, KmsService, Note, Peer, sigv4};
+use crate::audit::{AuditError, AuditLog, AuditRecord};
+use crate::clock::SharedClock;
+use crate::identity::{Identities, Identity, Peer};
 use crate::policy::{self, Context, Decision, Mode, PrincipalKind, Request};
+use crate::sigv4;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -33,40 +35,30 @@ pub struct IamApi {
     pub iam: Arc<IamService>,
     pub identities: Arc<Identities>,
     /// Where IAM changes are audited, next to the KMS's records.
-    pub kms: KmsService,
+    pub audit: AuditLog,
+    /// The time audit records carry.
+    pub clock: SharedClock,
 }
 
-/// One request's parameters.
-struct Params(HashMap<String, String>);
+/// The authenticated caller of an IAM action.
+struct Caller {
+    identity: Arc<Identity>,
+    peer: Peer,
+}
 
-impl Params {
-    fn opt(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+impl Caller {
+    fn principal(&self) -> &policy::Principal {
+        &self.identity.principal
     }
 
-    fn req(&self, name: &str) -> IamResult<&str> {
-        self.opt(name).ok_or_else(|| {
-            IamError::validation(format!(
-                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-                lower_first(name)
-            ))
-        })
+    fn source_ip(&self) -> Option<String> {
+        self.peer.ip.map(|ip| ip.to_string())
     }
 }
 
-fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_lowercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-fn answer(status: u16, body: String, request_id: &str) -> Response<Bytes> {
+fn answer(status: StatusCode, body: String, request_id: &str) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
@@ -95,83 +87,81 @@ impl IamApi {
             Ok(b) => b.to_bytes(),
             Err(_) => {
                 let e = IamError::validation("The request body is too large or could not be read");
-                return answer(e.status, xml::error(&e, &request_id), &request_id);
+                return answer(e.status(), xml::error(&e, &request_id), &request_id);
             }
         };
         let identity = match self.authenticate(&parts, &body) {
             Ok(i) => i,
-            Err(e) => return answer(e.status, xml::error(&e, &request_id), &request_id),
+            Err(e) => return answer(e.status(), xml::error(&e, &request_id), &request_id),
         };
-        let mut params: HashMap<String, String> = HashMap::new();
-        for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .chain(form_urlencoded::parse(&body))
-        {
-            params.insert(k.into_owned(), v.into_owned());
-        }
-        let params = Params(params);
-        let action = params.opt("Action").unwrap_or("").to_owned();
-        let caller = Caller {
-            principal: identity.principal.clone(),
-            identity_policies: identity.policies.clone(),
-            source_ip: peer.ip.map(|ip| ip.to_string()),
-            secure_transport: peer.tls,
-            via_service: Some("iam.amazonaws.com".into()),
-        };
+        let form = Form::parse(parts.uri.query(), &body);
+        let action = form.action().to_owned();
+        let caller = Caller { identity, peer };
         // A change is stored (written, fsynced, renamed) before it is answered; on a
         // multi-threaded runtime that blocking work must not stall the other requests of
         // this worker thread.
         let mut result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                tokio::task::block_in_place(|| self.run(&caller, &action, &params))
+                tokio::task::block_in_place(|| self.run(&caller, &form))
             }
-            _ => self.run(&caller, &action, &params),
+            _ => self.run(&caller, &form),
         };
         if !is_read_only(&action) {
-            let outcome = result.as_ref().err().map_or("Success", |e| e.code);
-            let note = Note::default();
-            let op = format!("iam:{action}");
-            if let Err(e) = self
-                .kms
-                .record(&caller, &request_id, &op, &note, outcome)
-                .await
-            {
-                tracing::error!(error = %e, "audit record of an IAM change failed");
+            let outcome = result.as_ref().err().map_or("Success", |e| e.code());
+            if let Err(e) = self.record(&caller, &request_id, &action, outcome).await {
+                tracing::error!(error = %e, "audit record of an IAM change failed; refusing the operation");
                 result = Err(IamError::internal(
                     "The audit trail could not record this operation",
                 ));
             }
         }
         match result {
-            Ok(out) => answer(200, xml::response(&action, out, &request_id), &request_id),
-            Err(e) => answer(e.status, xml::error(&e, &request_id), &request_id),
+            Ok(out) => answer(
+                StatusCode::OK,
+                xml::response(&action, out, &request_id),
+                &request_id,
+            ),
+            Err(e) => answer(e.status(), xml::error(&e, &request_id), &request_id),
         }
     }
 
+    /// Appends the audit record of one IAM change; the answer waits for it.
+    async fn record(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        action: &str,
+        result: &str,
+    ) -> Result<(), AuditError> {
+        self.audit
+            .append(AuditRecord {
+                time: crate::audit::format_time(self.clock.now()),
+                request_id: request_id.to_owned(),
+                principal: caller.principal().arn.clone(),
+                source_ip: caller.source_ip(),
+                service: "iam".to_owned(),
+                operation: format!("iam:{action}"),
+                key_arn: None,
+                key_version: None,
+                encryption_context: None,
+                result: result.to_owned(),
+            })
+            .await
+    }
+
     fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> IamResult<Arc<Identity>> {
-        let invalid_token = || {
-            IamError::new(
-                "InvalidClientTokenId",
-                403,
-                "The security token included in the request is invalid.",
-            )
-        };
         let header = parts
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                IamError::new(
-                    "MissingAuthenticationToken",
-                    403,
-                    "Request is missing Authentication Token",
-                )
+                IamError::missing_authentication("Request is missing Authentication Token")
             })?;
         let auth = sigv4::parse_authorization(header)
-            .map_err(|e| IamError::new("IncompleteSignature", 400, e.message))?;
-        let identity = self
-            .identities
-            .lookup(auth.access_key)
-            .ok_or_else(invalid_token)?;
+            .map_err(|e| IamError::incomplete_signature(e.message()))?;
+        let identity = self.identities.lookup(auth.access_key).ok_or_else(|| {
+            IamError::invalid_client_token("The security token included in the request is invalid.")
+        })?;
         sigv4::verify(
             &auth,
             &identity.secret_key,
@@ -181,20 +171,20 @@ impl IamApi {
             body,
             time::OffsetDateTime::now_utc(),
         )
-        .map_err(|e| IamError::new("SignatureDoesNotMatch", 403, e.message))?;
+        .map_err(|e| IamError::signature_mismatch(e.message()))?;
         Ok(identity)
     }
 
     /// Decides `action` on `resource` for the caller within its own account.
     fn authorize(&self, caller: &Caller, action: &str, resource: &str) -> IamResult<()> {
-        let p = &caller.principal;
+        let p = caller.principal();
         let mut context = Context::new();
-        if let Some(ip) = &caller.source_ip {
-            context.set("aws:SourceIp", ip.clone());
+        if let Some(ip) = caller.source_ip() {
+            context.set("aws:SourceIp", ip);
         }
-        context.set("aws:SecureTransport", caller.secure_transport.to_string());
+        context.set("aws:SecureTransport", caller.peer.tls.to_string());
         let identity: Vec<&policy::Policy> =
-            caller.identity_policies.iter().map(Arc::as_ref).collect();
+            caller.identity.policies.iter().map(Arc::as_ref).collect();
         let req = Request {
             principal: p,
             action,
@@ -215,13 +205,18 @@ impl IamApi {
     }
 
     /// The user an action is about: named, or else the calling IAM user itself.
-    fn subject_user<'a>(&self, caller: &'a Caller, params: &'a Params) -> IamResult<&'a str> {
-        if let Some(name) = params.opt("UserName") {
+    fn subject_user<'a>(
+        &self,
+        caller: &'a Caller,
+        user_name: &'a Option<String>,
+    ) -> IamResult<&'a str> {
+        if let Some(name) = user_name {
             return Ok(name);
         }
-        match &caller.principal.kind {
+        let p = caller.principal();
+        match &p.kind {
             PrincipalKind::User { name } => {
-                self.refuse_config_user(&caller.principal.account, name)?;
+                self.refuse_config_user(&p.account, name)?;
                 Ok(name)
             }
             _ => Err(IamError::validation(
@@ -234,26 +229,24 @@ impl IamApi {
     /// policies, groups, deletion) is in the config, not in the API's reach.
     fn refuse_config_user(&self, account: &str, name: &str) -> IamResult<()> {
         match self.iam.config_user(account, name) {
-            Some((name, _)) => Err(IamError::new(
-                "UnmodifiableEntity",
-                400,
-                format!(
-                    "User {name} is defined in the gateway's config; its access key, policies and group memberships are managed there, not through the IAM API."
-                ),
-            )),
+            Some((name, _)) => Err(IamError::unmodifiable(format!(
+                "User {name} is defined in the gateway's config; its access key, policies and group memberships are managed there, not through the IAM API."
+            ))),
             None => Ok(()),
         }
     }
 
-    fn run(&self, caller: &Caller, action: &str, p: &Params) -> IamResult<Option<Xml>> {
-        let account = caller.principal.account.clone();
-        let acct = account.as_str();
+    fn run(&self, caller: &Caller, form: &Form) -> IamResult<Option<Xml>> {
+        let action = form.action();
+        let acct = caller.principal().account.as_str();
         let iam = &self.iam;
-        if let Some(name) = p.opt("UserName")
+        // Whatever the action, a config user is not the API's to change.
+        if let Some(name) = form.get("UserName")
             && !matches!(action, "CreateUser" | "GetUser" | "ListUsers")
         {
             self.refuse_config_user(acct, name)?;
         }
+        let request = IamRequest::parse(form)?;
         let user_res = |name: &str| {
             let path = iam.read(acct, |a| a.users.get(name).map(|u| u.path.clone()));
             user_arn(acct, path.as_deref().unwrap_or("/"), name)
@@ -263,22 +256,31 @@ impl IamApi {
             group_arn(acct, path.as_deref().unwrap_or("/"), name)
         };
         let gate = |resource: &str| self.authorize(caller, &format!("iam:{action}"), resource);
-        match action {
-            "CreateUser" => {
-                let name = p.req("UserName")?;
+        // Attach or detach a managed policy, after the target's gate.
+        let attachment = |target: Target<'_>, arn: &Option<String>| {
+            let attach = matches!(
+                request,
+                IamRequest::AttachUserPolicy(_) | IamRequest::AttachGroupPolicy(_)
+            );
+            iam.set_attachment(acct, target, required(arn, "PolicyArn")?, attach)?;
+            Ok(None)
+        };
+        match &request {
+            IamRequest::CreateUser(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                let u = iam.create_user(acct, name, p.opt("Path").unwrap_or("/"))?;
+                let u = iam.create_user(acct, name, r.path.as_deref().unwrap_or("/"))?;
                 Ok(Some(Xml::new().wrap("User", xml::user(acct, name, &u))))
             }
-            "GetUser" => {
-                let name = match (p.opt("UserName"), &caller.principal.kind) {
+            IamRequest::GetUser(r) => {
+                let name = match (r.user_name.as_deref(), &caller.principal().kind) {
                     (Some(n), _) => n.to_owned(),
                     (None, PrincipalKind::User { name }) => name.clone(),
                     (None, _) => {
-                        gate(&caller.principal.arn)?;
+                        gate(&caller.principal().arn)?;
                         let root = Xml::new()
                             .el("UserId", acct)
-                            .el("Arn", &caller.principal.arn);
+                            .el("Arn", &caller.principal().arn);
                         return Ok(Some(Xml::new().wrap("User", root)));
                     }
                 };
@@ -291,9 +293,9 @@ impl IamApi {
                     Ok(Some(Xml::new().wrap("User", xml::user(acct, &name, u))))
                 })
             }
-            "ListUsers" => {
+            IamRequest::ListUsers(r) => {
                 gate(&format!("arn:aws:iam::{acct}:user/"))?;
-                let prefix = p.opt("PathPrefix").unwrap_or("/");
+                let prefix = r.path_prefix.as_deref().unwrap_or("/");
                 let mut users: Vec<(String, User)> = iam
                     .config_user_names(acct)
                     .iter()
@@ -313,22 +315,22 @@ impl IamApi {
                     ),
                 ))
             }
-            "DeleteUser" => {
-                let name = p.req("UserName")?;
+            IamRequest::DeleteUser(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
                 iam.delete_user(acct, name)?;
                 Ok(None)
             }
-            "CreateAccessKey" => {
-                let name = self.subject_user(caller, p)?;
+            IamRequest::CreateAccessKey(r) => {
+                let name = self.subject_user(caller, &r.user_name)?;
                 gate(&user_res(name))?;
                 let k = iam.create_access_key(acct, name)?;
                 let x =
                     xml::key_metadata(&k.user_name, &k.key).el("SecretAccessKey", &k.key.secret);
                 Ok(Some(Xml::new().wrap("AccessKey", x)))
             }
-            "ListAccessKeys" => {
-                let name = self.subject_user(caller, p)?;
+            IamRequest::ListAccessKeys(r) => {
+                let name = self.subject_user(caller, &r.user_name)?;
                 gate(&user_res(name))?;
                 iam.read(acct, |a| {
                     let u = user_of(a, name)?;
@@ -342,9 +344,9 @@ impl IamApi {
                     ))
                 })
             }
-            "UpdateAccessKey" | "DeleteAccessKey" => {
-                let key_id = p.req("AccessKeyId")?;
-                let name = match p.opt("UserName") {
+            IamRequest::UpdateAccessKey(r) | IamRequest::DeleteAccessKey(r) => {
+                let key_id = required(&r.access_key_id, "AccessKeyId")?;
+                let name = match r.user_name.as_deref() {
                     Some(n) => n.to_owned(),
                     None => iam.user_of_key(acct, key_id).ok_or_else(|| {
                         IamError::no_such_entity(format!(
@@ -353,10 +355,10 @@ impl IamApi {
                     })?,
                 };
                 gate(&user_res(&name))?;
-                if action == "DeleteAccessKey" {
+                if matches!(request, IamRequest::DeleteAccessKey(_)) {
                     iam.delete_access_key(acct, &name, key_id)?;
                 } else {
-                    let active = match p.req("Status")? {
+                    let active = match required(&r.status, "Status")? {
                         "Active" => true,
                         "Inactive" => false,
                         other => {
@@ -369,19 +371,22 @@ impl IamApi {
                 }
                 Ok(None)
             }
-            "PutUserPolicy" => {
-                let name = p.req("UserName")?;
+            IamRequest::PutUserPolicy(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
                 iam.put_inline_policy(
                     acct,
                     Target::User(name),
-                    p.req("PolicyName")?,
-                    p.req("PolicyDocument")?,
+                    required(&r.policy_name, "PolicyName")?,
+                    required(&r.policy_document, "PolicyDocument")?,
                 )?;
                 Ok(None)
             }
-            "GetUserPolicy" => {
-                let (name, policy) = (p.req("UserName")?, p.req("PolicyName")?);
+            IamRequest::GetUserPolicy(r) => {
+                let (name, policy) = (
+                    required(&r.user_name, "UserName")?,
+                    required(&r.policy_name, "PolicyName")?,
+                );
                 gate(&user_res(name))?;
                 iam.read(acct, |a| {
                     let doc = user_of(a, name)?
@@ -396,14 +401,18 @@ impl IamApi {
                     ))
                 })
             }
-            "DeleteUserPolicy" => {
-                let name = p.req("UserName")?;
+            IamRequest::DeleteUserPolicy(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                iam.delete_inline_policy(acct, Target::User(name), p.req("PolicyName")?)?;
+                iam.delete_inline_policy(
+                    acct,
+                    Target::User(name),
+                    required(&r.policy_name, "PolicyName")?,
+                )?;
                 Ok(None)
             }
-            "ListUserPolicies" => {
-                let name = p.req("UserName")?;
+            IamRequest::ListUserPolicies(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
                 iam.read(acct, |a| {
                     let u = user_of(a, name)?;
@@ -412,23 +421,23 @@ impl IamApi {
                     ))
                 })
             }
-            "CreatePolicy" => {
-                let name = p.req("PolicyName")?;
-                let path = p.opt("Path").unwrap_or("/");
+            IamRequest::CreatePolicy(r) => {
+                let name = required(&r.policy_name, "PolicyName")?;
+                let path = r.path.as_deref().unwrap_or("/");
                 gate(&policy_arn(acct, path, name))?;
                 let (name, policy) = iam.create_policy(
                     acct,
                     name,
                     path,
-                    p.opt("Description").unwrap_or(""),
-                    p.req("PolicyDocument")?,
+                    r.description.as_deref().unwrap_or(""),
+                    required(&r.policy_document, "PolicyDocument")?,
                 )?;
                 Ok(Some(
                     Xml::new().wrap("Policy", xml::policy(acct, &name, &policy, 0)),
                 ))
             }
-            "GetPolicy" => {
-                let arn = p.req("PolicyArn")?;
+            IamRequest::GetPolicy(r) => {
+                let arn = required(&r.policy_arn, "PolicyArn")?;
                 gate(arn)?;
                 iam.read(acct, |a| {
                     let name = policy_name_of(a, acct, arn)?;
@@ -436,10 +445,10 @@ impl IamApi {
                     Ok(Some(Xml::new().wrap("Policy", x)))
                 })
             }
-            "GetPolicyVersion" => {
-                let arn = p.req("PolicyArn")?;
+            IamRequest::GetPolicyVersion(r) => {
+                let arn = required(&r.policy_arn, "PolicyArn")?;
                 gate(arn)?;
-                let version = p.req("VersionId")?;
+                let version = required(&r.version_id, "VersionId")?;
                 iam.read(acct, |a| {
                     let name = policy_name_of(a, acct, arn)?;
                     if version != "v1" {
@@ -456,11 +465,11 @@ impl IamApi {
                     Ok(Some(Xml::new().wrap("PolicyVersion", x)))
                 })
             }
-            "ListPolicies" => {
+            IamRequest::ListPolicies(r) => {
                 gate(&format!("arn:aws:iam::{acct}:policy/"))?;
                 // Only customer managed policies exist here: Scope=AWS lists none.
-                let aws_only = p.opt("Scope") == Some("AWS");
-                let only_attached = p.opt("OnlyAttached") == Some("true");
+                let aws_only = r.scope.as_deref() == Some("AWS");
+                let only_attached = r.only_attached.as_deref() == Some("true");
                 Ok(Some(iam.read(acct, |a| {
                     Xml::new().list(
                         "Policies",
@@ -476,35 +485,33 @@ impl IamApi {
                     )
                 })))
             }
-            "DeletePolicy" => {
-                let arn = p.req("PolicyArn")?;
+            IamRequest::DeletePolicy(r) => {
+                let arn = required(&r.policy_arn, "PolicyArn")?;
                 gate(arn)?;
                 iam.delete_policy(acct, arn)?;
                 Ok(None)
             }
-            "AttachUserPolicy" | "DetachUserPolicy" => {
-                let name = p.req("UserName")?;
+            IamRequest::AttachUserPolicy(r) | IamRequest::DetachUserPolicy(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                let arn = p.req("PolicyArn")?;
-                iam.set_attachment(acct, Target::User(name), arn, action == "AttachUserPolicy")?;
-                Ok(None)
+                attachment(Target::User(name), &r.policy_arn)
             }
-            "ListAttachedUserPolicies" => {
-                let name = p.req("UserName")?;
+            IamRequest::ListAttachedUserPolicies(r) => {
+                let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
                 iam.read(acct, |a| {
                     let attached = &user_of(a, name)?.attached;
                     Ok(Some(attached_list(a, acct, attached)))
                 })
             }
-            "CreateGroup" => {
-                let name = p.req("GroupName")?;
+            IamRequest::CreateGroup(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                let g = iam.create_group(acct, name, p.opt("Path").unwrap_or("/"))?;
+                let g = iam.create_group(acct, name, r.path.as_deref().unwrap_or("/"))?;
                 Ok(Some(Xml::new().wrap("Group", xml::group(acct, name, &g))))
             }
-            "GetGroup" => {
-                let name = p.req("GroupName")?;
+            IamRequest::GetGroup(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
                 iam.read(acct, |a| {
                     let g = group_of(a, name)?;
@@ -519,7 +526,7 @@ impl IamApi {
                     ))
                 })
             }
-            "ListGroups" => {
+            IamRequest::ListGroups(_) => {
                 gate(&format!("arn:aws:iam::{acct}:group/"))?;
                 Ok(Some(iam.read(acct, |a| {
                     Xml::new().list(
@@ -528,20 +535,25 @@ impl IamApi {
                     )
                 })))
             }
-            "DeleteGroup" => {
-                let name = p.req("GroupName")?;
+            IamRequest::DeleteGroup(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
                 iam.delete_group(acct, name)?;
                 Ok(None)
             }
-            "AddUserToGroup" | "RemoveUserFromGroup" => {
-                let name = p.req("GroupName")?;
+            IamRequest::AddUserToGroup(r) | IamRequest::RemoveUserFromGroup(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                iam.set_membership(acct, name, p.req("UserName")?, action == "AddUserToGroup")?;
+                iam.set_membership(
+                    acct,
+                    name,
+                    required(&r.user_name, "UserName")?,
+                    matches!(request, IamRequest::AddUserToGroup(_)),
+                )?;
                 Ok(None)
             }
-            "ListGroupsForUser" => {
-                let user = p.req("UserName")?;
+            IamRequest::ListGroupsForUser(r) => {
+                let user = required(&r.user_name, "UserName")?;
                 gate(&user_res(user))?;
                 iam.read(acct, |a| {
                     user_of(a, user)?;
@@ -553,25 +565,29 @@ impl IamApi {
                     Ok(Some(Xml::new().list("Groups", groups)))
                 })
             }
-            "PutGroupPolicy" => {
-                let name = p.req("GroupName")?;
+            IamRequest::PutGroupPolicy(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
                 iam.put_inline_policy(
                     acct,
                     Target::Group(name),
-                    p.req("PolicyName")?,
-                    p.req("PolicyDocument")?,
+                    required(&r.policy_name, "PolicyName")?,
+                    required(&r.policy_document, "PolicyDocument")?,
                 )?;
                 Ok(None)
             }
-            "DeleteGroupPolicy" => {
-                let name = p.req("GroupName")?;
+            IamRequest::DeleteGroupPolicy(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                iam.delete_inline_policy(acct, Target::Group(name), p.req("PolicyName")?)?;
+                iam.delete_inline_policy(
+                    acct,
+                    Target::Group(name),
+                    required(&r.policy_name, "PolicyName")?,
+                )?;
                 Ok(None)
             }
-            "ListGroupPolicies" => {
-                let name = p.req("GroupName")?;
+            IamRequest::ListGroupPolicies(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
                 iam.read(acct, |a| {
                     let g = group_of(a, name)?;
@@ -580,36 +596,19 @@ impl IamApi {
                     ))
                 })
             }
-            "AttachGroupPolicy" | "DetachGroupPolicy" => {
-                let name = p.req("GroupName")?;
+            IamRequest::AttachGroupPolicy(r) | IamRequest::DetachGroupPolicy(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                let arn = p.req("PolicyArn")?;
-                iam.set_attachment(
-                    acct,
-                    Target::Group(name),
-                    arn,
-                    action == "AttachGroupPolicy",
-                )?;
-                Ok(None)
+                attachment(Target::Group(name), &r.policy_arn)
             }
-            "ListAttachedGroupPolicies" => {
-                let name = p.req("GroupName")?;
+            IamRequest::ListAttachedGroupPolicies(r) => {
+                let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
                 iam.read(acct, |a| {
                     let attached = &group_of(a, name)?.attached;
                     Ok(Some(attached_list(a, acct, attached)))
                 })
             }
-            "" => Err(IamError::new(
-                "MissingAction",
-                400,
-                "Could not find operation",
-            )),
-            other => Err(IamError::new(
-                "InvalidAction",
-                400,
-                format!("Could not find operation {other} for version 2010-05-08"),
-            )),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod model;
+mod requests;
 pub mod service;
 pub mod store;
 mod xml;

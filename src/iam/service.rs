@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::model::{AccessKey, AccountIam, Group, IamState, ManagedPolicy, User};
 use super::store::IamStore;
 use crate::clock::SharedClock;
-use crate::identity::Identity;
+use crate::identity::{Identity, UserDirectory};
 use crate::policy::{Policy, PolicyKind, Principal};
 
 /// AWS's limit of access keys per user.
@@ -16,51 +16,24 @@ const MAX_KEYS_PER_USER: usize = 2;
 const MAX_NAME: usize = 64;
 const MAX_POLICY_NAME: usize = 128;
 
-/// An IAM error with the code, HTTP status and message AWS answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IamError {
-    pub code: &'static str,
-    pub status: u16,
-    pub message: String,
-}
-
-impl std::fmt::Display for IamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl IamError {
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> IamError {
-        IamError {
-            code,
-            status,
-            message: message.into(),
-        }
-    }
-    pub fn no_such_entity(m: impl Into<String>) -> IamError {
-        IamError::new("NoSuchEntity", 404, m)
-    }
-    pub fn exists(m: impl Into<String>) -> IamError {
-        IamError::new("EntityAlreadyExists", 409, m)
-    }
-    pub fn conflict(m: impl Into<String>) -> IamError {
-        IamError::new("DeleteConflict", 409, m)
-    }
-    pub fn limit(m: impl Into<String>) -> IamError {
-        IamError::new("LimitExceeded", 409, m)
-    }
-    pub fn validation(m: impl Into<String>) -> IamError {
-        IamError::new("ValidationError", 400, m)
-    }
-    pub fn malformed_policy(m: impl Into<String>) -> IamError {
-        IamError::new("MalformedPolicyDocument", 400, m)
-    }
-    pub fn access_denied(m: impl Into<String>) -> IamError {
-        IamError::new("AccessDenied", 403, m)
-    }
-    pub fn internal(m: impl Into<String>) -> IamError {
-        IamError::new("ServiceFailure", 500, m)
+crate::aws_error::aws_error_enum! {
+    /// An IAM error with the code, HTTP status and message AWS answers.
+    pub enum IamError {
+        NoSuchEntity => no_such_entity, "NoSuchEntity", NOT_FOUND;
+        EntityAlreadyExists => exists, "EntityAlreadyExists", CONFLICT;
+        DeleteConflict => conflict, "DeleteConflict", CONFLICT;
+        LimitExceeded => limit, "LimitExceeded", CONFLICT;
+        Validation => validation, "ValidationError", BAD_REQUEST;
+        MalformedPolicy => malformed_policy, "MalformedPolicyDocument", BAD_REQUEST;
+        UnmodifiableEntity => unmodifiable, "UnmodifiableEntity", BAD_REQUEST;
+        AccessDenied => access_denied, "AccessDenied", FORBIDDEN;
+        MissingAuthenticationToken => missing_authentication, "MissingAuthenticationToken", FORBIDDEN;
+        InvalidClientTokenId => invalid_client_token, "InvalidClientTokenId", FORBIDDEN;
+        IncompleteSignature => incomplete_signature, "IncompleteSignature", BAD_REQUEST;
+        SignatureDoesNotMatch => signature_mismatch, "SignatureDoesNotMatch", FORBIDDEN;
+        MissingAction => missing_action, "MissingAction", BAD_REQUEST;
+        InvalidAction => invalid_action, "InvalidAction", BAD_REQUEST;
+        ServiceFailure => internal, "ServiceFailure", INTERNAL_SERVER_ERROR;
     }
 }
 
@@ -217,15 +190,6 @@ impl IamService {
 
     fn now(&self) -> String {
         crate::audit::format_time(self.clock.now())
-    }
-
-    /// The identity of an active IAM-made access key.
-    pub fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.identities
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key)
-            .cloned()
     }
 
     /// Rebuilds access key -> identity from a state (policies were validated when stored).
@@ -595,6 +559,17 @@ impl IamService {
     }
 }
 
+/// The identities of active IAM-made access keys, for S3, the KMS and IAM itself.
+impl UserDirectory for IamService {
+    fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
+        self.identities
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key)
+            .cloned()
+    }
+}
+
 /// What a managed policy is attached to.
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
@@ -754,7 +729,7 @@ mod tests {
         let iam = service(dir.path(), &root);
         // Names are compared without case, as IAM does.
         assert_eq!(
-            iam.create_user(ACCT, "FromConfig", "/").unwrap_err().code,
+            iam.create_user(ACCT, "FromConfig", "/").unwrap_err().code(),
             "EntityAlreadyExists"
         );
         let (name, user) = iam.config_user(ACCT, "FROMCONFIG").unwrap();
@@ -823,12 +798,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let iam = service(dir.path(), &RootKey::generate());
         assert_eq!(
-            iam.create_user(ACCT, "fromconfig", "/").unwrap_err().code,
+            iam.create_user(ACCT, "fromconfig", "/").unwrap_err().code(),
             "EntityAlreadyExists"
         );
         for bad in ["team/", "/team", "/a team/", "/équipe/"] {
             assert_eq!(
-                iam.create_user(ACCT, "bob", bad).unwrap_err().code,
+                iam.create_user(ACCT, "bob", bad).unwrap_err().code(),
                 "ValidationError",
                 "{bad}"
             );
@@ -842,15 +817,15 @@ mod tests {
                 r#"{"Statement":[{"Effect":"Maybe"}]}"#,
             )
             .unwrap_err();
-        assert_eq!(err.code, "MalformedPolicyDocument");
+        assert_eq!(err.code(), "MalformedPolicyDocument");
         iam.create_access_key(ACCT, "bob").unwrap();
         iam.create_access_key(ACCT, "bob").unwrap();
         assert_eq!(
-            iam.create_access_key(ACCT, "bob").unwrap_err().code,
+            iam.create_access_key(ACCT, "bob").unwrap_err().code(),
             "LimitExceeded"
         );
         assert_eq!(
-            iam.delete_user(ACCT, "bob").unwrap_err().code,
+            iam.delete_user(ACCT, "bob").unwrap_err().code(),
             "DeleteConflict"
         );
         iam.read(ACCT, |a| {

@@ -122,15 +122,15 @@ pub fn response(action: &str, result: Option<Xml>, request_id: &str) -> String {
 }
 
 pub fn error(e: &IamError, request_id: &str) -> String {
-    let kind = if e.status >= 500 {
+    let kind = if e.status().is_server_error() {
         "Receiver"
     } else {
         "Sender"
     };
     format!(
         "<ErrorResponse xmlns=\"{NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-        e.code,
-        escape(&e.message)
+        e.code(),
+        escape(e.message())
     )
 }
 

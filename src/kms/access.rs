@@ -5,21 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::model::KeyRecord;
 use super::service::KmsService;
-use crate::policy::{self, Context, Decision, Mode, Policy, PolicyKind, Principal, Request};
-
-/// The authenticated caller of a KMS operation.
-#[derive(Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub identity_policies: Vec<Arc<Policy>>,
-    pub source_ip: Option<String>,
-    pub secure_transport: bool,
-    /// Set when a service (S3) calls on the principal's behalf, e.g. `s3.us-east-1.amazonaws.com`.
-    pub via_service: Option<String>,
-}
+use crate::policy::{self, Context, Decision, Mode, Policy, PolicyKind, Request};
 
 impl KmsService {
     fn context_for(

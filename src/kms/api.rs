@@ -1,32 +1,33 @@
 //! The KMS wire protocol: `POST /` with `X-Amz-Target: TrentService.<Operation>`, a JSON 1.1
 //! body, SigV4 over the body; answers JSON, errors as `{"__type", "message"}`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::json;
 
-use super::access::Caller;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
-use super::input::Input;
 use super::quota::{Class, Quotas};
-use super::service::KmsService;
-use super::sigv4;
-use crate::identity::Identities;
+use super::service::{KmsService, Note};
+use crate::identity::{Identities, Peer};
+use crate::sigv4::{self, SigV4Error};
 
 pub const TARGET_PREFIX: &str = "TrentService.";
 const MAX_BODY: usize = 256 * 1024;
 
-/// What an operation tells the audit trail besides its result.
-#[derive(Debug, Default)]
-pub struct Note {
-    pub key_arn: Option<String>,
-    pub key_version: Option<String>,
-    pub context: Option<BTreeMap<String, String>>,
+impl From<SigV4Error> for KmsError {
+    fn from(e: SigV4Error) -> KmsError {
+        match e {
+            SigV4Error::Incomplete(m) => KmsError::incomplete_signature(m),
+            SigV4Error::Invalid(m) => KmsError::invalid_signature(m),
+        }
+    }
 }
 
 /// Whether a request is for the KMS API rather than S3.
@@ -43,13 +44,6 @@ pub fn is_kms_request<B>(req: &http::Request<B>) -> bool {
         .and_then(|a| sigv4::parse_authorization(a).ok())
         .is_some_and(|a| a.service == "kms");
     by_target || by_scope
-}
-
-/// Per-connection facts the edge knows.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub ip: Option<std::net::IpAddr>,
-    pub tls: bool,
 }
 
 pub struct KmsApi {
@@ -83,12 +77,12 @@ fn response(
 }
 
 pub fn error_response(e: &KmsError, request_id: &str) -> Response<Bytes> {
-    let body = json!({ "__type": e.code, "message": e.message });
+    let body = json!({ "__type": e.code(), "message": e.message() });
     response(
         e.status(),
         body.to_string().into_bytes(),
         request_id,
-        Some(e.code),
+        Some(e.code()),
     )
 }
 
@@ -120,7 +114,7 @@ impl KmsApi {
         };
         let mut note = Note::default();
         let mut result = self.run(&caller, &operation, &body, &mut note).await;
-        let outcome = result.as_ref().err().map_or("Success", |e| e.code);
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
         if let Err(e) = self
             .service
             .record(&caller, &request_id, &operation, &note, outcome)
@@ -133,16 +127,11 @@ impl KmsApi {
             operation,
             principal = %caller.principal.arn,
             key = note.key_arn.as_deref().unwrap_or(""),
-            result = result.as_ref().err().map_or("Success", |e| e.code),
+            result = result.as_ref().err().map_or("Success", |e| e.code()),
             "kms request"
         );
         match result {
-            Ok(v) => response(
-                StatusCode::OK,
-                v.to_string().into_bytes(),
-                &request_id,
-                None,
-            ),
+            Ok(body) => response(StatusCode::OK, body, &request_id, None),
             Err(e) => error_response(&e, &request_id),
         }
     }
@@ -197,13 +186,14 @@ impl KmsApi {
         })
     }
 
+    /// Runs one operation: its typed request read from the body, its answer serialized.
     async fn run(
         &self,
         caller: &Caller,
         operation: &str,
         body: &[u8],
         note: &mut Note,
-    ) -> KmsResult<Value> {
+    ) -> KmsResult<Vec<u8>> {
         if operation.is_empty() {
             return Err(KmsError::unknown_operation(
                 "Missing or invalid X-Amz-Target header",
@@ -214,62 +204,204 @@ impl KmsApi {
             Class::of(operation),
             Instant::now(),
         )?;
-        let input = Input::parse(body)?;
         let s = &self.service;
-        match operation {
-            "CreateKey" => s.create_key(caller, &input, note).await,
-            "DescribeKey" => s.describe_key(caller, &input, note).await,
-            "ListKeys" => s.list_keys(caller, &input).await,
-            "EnableKey" => s.enable_key(caller, &input, note).await,
-            "DisableKey" => s.disable_key(caller, &input, note).await,
-            "ScheduleKeyDeletion" => s.schedule_key_deletion(caller, &input, note).await,
-            "CancelKeyDeletion" => s.cancel_key_deletion(caller, &input, note).await,
-            "UpdateKeyDescription" => s.update_key_description(caller, &input, note).await,
-            "TagResource" => s.tag_resource(caller, &input, note).await,
-            "UntagResource" => s.untag_resource(caller, &input, note).await,
-            "ListResourceTags" => s.list_resource_tags(caller, &input, note).await,
-            "GetKeyPolicy" => s.get_key_policy(caller, &input, note).await,
-            "PutKeyPolicy" => s.put_key_policy(caller, &input, note).await,
-            "ListKeyPolicies" => s.list_key_policies(caller, &input, note).await,
-            "EnableKeyRotation" => s.enable_key_rotation(caller, &input, note).await,
-            "DisableKeyRotation" => s.disable_key_rotation(caller, &input, note).await,
-            "GetKeyRotationStatus" => s.get_key_rotation_status(caller, &input, note).await,
-            "RotateKeyOnDemand" => s.rotate_key_on_demand(caller, &input, note).await,
-            "ListKeyRotations" => s.list_key_rotations(caller, &input, note).await,
-            "CreateAlias" => s.create_alias(caller, &input, note).await,
-            "UpdateAlias" => s.update_alias(caller, &input, note).await,
-            "DeleteAlias" => s.delete_alias(caller, &input, note).await,
-            "ListAliases" => s.list_aliases(caller, &input, note).await,
-            "Encrypt" => s.encrypt(caller, &input, note).await,
-            "Decrypt" => s.decrypt(caller, &input, note).await,
-            "ReEncrypt" => s.re_encrypt(caller, &input, note).await,
-            "GenerateDataKey" => s.generate_data_key_op(caller, &input, note, true).await,
-            "GenerateDataKeyWithoutPlaintext" => {
-                s.generate_data_key_op(caller, &input, note, false).await
-            }
-            "GenerateDataKeyPair" => s.generate_data_key_pair(caller, &input, note, true).await,
-            "GenerateDataKeyPairWithoutPlaintext" => {
-                s.generate_data_key_pair(caller, &input, note, false).await
-            }
-            "GenerateRandom" => s.generate_random(caller, &input).await,
-            "Sign" => s.sign(caller, &input, note).await,
-            "Verify" => s.verify(caller, &input, note).await,
-            "GetPublicKey" => s.get_public_key(caller, &input, note).await,
-            "GenerateMac" => s.generate_mac(caller, &input, note).await,
-            "VerifyMac" => s.verify_mac(caller, &input, note).await,
-            "CreateGrant" => s.create_grant(caller, &input, note).await,
-            "ListGrants" => s.list_grants(caller, &input, note).await,
-            "ListRetirableGrants" => s.list_retirable_grants(caller, &input).await,
-            "RetireGrant" => s.retire_grant(caller, &input, note).await,
-            "RevokeGrant" => s.revoke_grant(caller, &input, note).await,
-            "GetParametersForImport" => s.get_parameters_for_import(caller, &input, note).await,
-            "ImportKeyMaterial" => s.import_key_material(caller, &input, note).await,
-            "DeleteImportedKeyMaterial" => {
-                s.delete_imported_key_material(caller, &input, note).await
-            }
-            other => Err(KmsError::unknown_operation(format!(
-                "The operation {other} is not supported by this key service"
-            ))),
+        // The request of `$method` is whatever type its second parameter names.
+        macro_rules! op {
+            ($method:ident($($arg:expr),*)) => {{
+                let request = parse(body)?;
+                answer(&s.$method(caller, &request $(, $arg)*).await?)
+            }};
         }
+        match operation {
+            "CreateKey" => op!(create_key(note)),
+            "DescribeKey" => op!(describe_key(note)),
+            "ListKeys" => op!(list_keys()),
+            "EnableKey" => op!(enable_key(note)),
+            "DisableKey" => op!(disable_key(note)),
+            "ScheduleKeyDeletion" => op!(schedule_key_deletion(note)),
+            "CancelKeyDeletion" => op!(cancel_key_deletion(note)),
+            "UpdateKeyDescription" => op!(update_key_description(note)),
+            "TagResource" => op!(tag_resource(note)),
+            "UntagResource" => op!(untag_resource(note)),
+            "ListResourceTags" => op!(list_resource_tags(note)),
+            "GetKeyPolicy" => op!(get_key_policy(note)),
+            "PutKeyPolicy" => op!(put_key_policy(note)),
+            "ListKeyPolicies" => op!(list_key_policies(note)),
+            "EnableKeyRotation" => op!(enable_key_rotation(note)),
+            "DisableKeyRotation" => op!(disable_key_rotation(note)),
+            "GetKeyRotationStatus" => op!(get_key_rotation_status(note)),
+            "RotateKeyOnDemand" => op!(rotate_key_on_demand(note)),
+            "ListKeyRotations" => op!(list_key_rotations(note)),
+            "CreateAlias" => op!(create_alias(note)),
+            "UpdateAlias" => op!(update_alias(note)),
+            "DeleteAlias" => op!(delete_alias(note)),
+            "ListAliases" => op!(list_aliases(note)),
+            "Encrypt" => op!(encrypt(note)),
+            "Decrypt" => op!(decrypt(note)),
+            "ReEncrypt" => op!(re_encrypt(note)),
+            "GenerateDataKey" => op!(generate_data_key_op(note, true)),
+            "GenerateDataKeyWithoutPlaintext" => op!(generate_data_key_op(note, false)),
+            "GenerateDataKeyPair" => op!(generate_data_key_pair(note, true)),
+            "GenerateDataKeyPairWithoutPlaintext" => op!(generate_data_key_pair(note, false)),
+            "GenerateRandom" => op!(generate_random()),
+            "Sign" => op!(sign(note)),
+            "Verify" => op!(verify(note)),
+            "GetPublicKey" => op!(get_public_key(note)),
+            "GenerateMac" => op!(generate_mac(note)),
+            "VerifyMac" => op!(verify_mac(note)),
+            "CreateGrant" => op!(create_grant(note)),
+            "ListGrants" => op!(list_grants(note)),
+            "ListRetirableGrants" => op!(list_retirable_grants()),
+            "RetireGrant" => op!(retire_grant(note)),
+            "RevokeGrant" => op!(revoke_grant(note)),
+            "GetParametersForImport" => op!(get_parameters_for_import(note)),
+            "ImportKeyMaterial" => op!(import_key_material(note)),
+            "DeleteImportedKeyMaterial" => op!(delete_imported_key_material(note)),
+            other => {
+                // A body that is not JSON is refused as such, whatever the operation.
+                parse::<IgnoredAny>(body)?;
+                Err(KmsError::unknown_operation(format!(
+                    "The operation {other} is not supported by this key service"
+                )))
+            }
+        }
+    }
+}
+
+/// Reads a request: a JSON object (an empty body is an empty one) whose members have the
+/// JSON types the operation declares. Anything else is a SerializationException naming
+/// the member at fault.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> KmsResult<T> {
+    let body: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => body,
+        Some(_) => {
+            return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+                Ok(_) => KmsError::serialization("The request body must be a JSON object"),
+                Err(e) => malformed(e),
+            });
+        }
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => {
+                KmsError::serialization(format!("{path}: {inner}"))
+            }
+            serde_json::error::Category::Data => KmsError::serialization(inner.to_string()),
+            _ => malformed(inner),
+        }
+    })?;
+    de.end().map_err(malformed)?;
+    Ok(request)
+}
+
+fn malformed(e: serde_json::Error) -> KmsError {
+    KmsError::serialization(format!("Malformed JSON: {e}"))
+}
+
+fn answer<T: Serialize>(response: &T) -> KmsResult<Vec<u8>> {
+    serde_json::to_vec(response)
+        .map_err(|e| KmsError::internal(format!("encoding the answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::shapes::{
+        CreateGrantRequest, CreateKeyRequest, DecryptRequest, EncryptRequest,
+        GenerateDataKeyRequest, KeyWithGrantTokensRequest, ListRequest,
+    };
+    use super::*;
+
+    fn refused<T: DeserializeOwned>(body: &str) -> KmsError {
+        match parse::<T>(body.as_bytes()) {
+            Ok(_) => panic!("{body} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    fn serialization<T: DeserializeOwned>(body: &str) -> String {
+        let e = refused::<T>(body);
+        assert_eq!(e.code(), "SerializationException", "{body}: {e}");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        e.message().to_owned()
+    }
+
+    #[test]
+    fn members_of_the_wrong_json_type_are_serialization_exceptions() {
+        let m = serialization::<EncryptRequest>(r#"{"KeyId": "k", "GrantTokens": "x"}"#);
+        assert!(m.starts_with("GrantTokens: invalid type: string"), "{m}");
+        let m = serialization::<KeyWithGrantTokensRequest>(r#"{"KeyId": 1234}"#);
+        assert!(m.starts_with("KeyId: invalid type: integer"), "{m}");
+        serialization::<KeyWithGrantTokensRequest>(r#"{"KeyId": "k", "GrantTokens": [1]}"#);
+        serialization::<KeyWithGrantTokensRequest>(r#"{"KeyId": ["k"]}"#);
+        serialization::<EncryptRequest>(r#"{"KeyId": "k", "DryRun": "true"}"#);
+        serialization::<EncryptRequest>(r#"{"KeyId": "k", "EncryptionContext": ["a"]}"#);
+        serialization::<EncryptRequest>(r#"{"KeyId": "k", "EncryptionContext": {"a": 1}}"#);
+        serialization::<ListRequest>(r#"{"Limit": "10"}"#);
+        serialization::<ListRequest>(r#"{"Limit": 10.5}"#);
+        serialization::<GenerateDataKeyRequest>(r#"{"KeyId": "k", "NumberOfBytes": 1e100}"#);
+        serialization::<DecryptRequest>(r#"{"CiphertextBlob": "AQ==", "Recipient": "x"}"#);
+        // An object's members in an array are not the object.
+        serialization::<CreateKeyRequest>(r#"{"Tags": [["k", "v"]]}"#);
+        serialization::<CreateGrantRequest>(r#"{"KeyId": "k", "Constraints": [{}]}"#);
+        serialization::<CreateGrantRequest>(
+            r#"{"KeyId": "k", "Constraints": {"EncryptionContextEquals": "a=b"}}"#,
+        );
+    }
+
+    #[test]
+    fn blobs_are_base64_strings() {
+        let m = serialization::<EncryptRequest>(r#"{"KeyId": "k", "Plaintext": "not base64!"}"#);
+        assert!(m.starts_with("Plaintext: not valid base64"), "{m}");
+        serialization::<EncryptRequest>(r#"{"KeyId": "k", "Plaintext": [104, 105]}"#);
+        let r: EncryptRequest = parse(br#"{"KeyId": "k", "Plaintext": "aGk="}"#).unwrap();
+        assert_eq!(r.plaintext.unwrap().as_bytes(), b"hi");
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_objects_are_serialization_exceptions() {
+        let m = serialization::<ListRequest>("{");
+        assert!(m.starts_with("Malformed JSON"), "{m}");
+        let m = serialization::<ListRequest>(r#"{"Limit": 1} x"#);
+        assert!(m.starts_with("Malformed JSON"), "{m}");
+        let m = serialization::<KeyWithGrantTokensRequest>(r#"["k"]"#);
+        assert_eq!(m, "The request body must be a JSON object");
+        assert!(serialization::<ListRequest>("[").starts_with("Malformed JSON"));
+    }
+
+    #[test]
+    fn empty_bodies_null_and_unknown_members_are_absent() {
+        let r: ListRequest = parse(b"").unwrap();
+        assert!(r.limit.is_none() && r.marker.is_none());
+        let r: ListRequest = parse(b" \n").unwrap();
+        assert!(r.limit.is_none());
+        let r: EncryptRequest = parse(
+            br#"{"KeyId": null, "GrantTokens": null, "Unknown": [1, {"x": 2}], "Plaintext": null}"#,
+        )
+        .unwrap();
+        assert!(r.key_id.is_none() && r.plaintext.is_none());
+        let r: CreateGrantRequest =
+            parse(br#"{"Constraints": {"EncryptionContextSubset": {"a": "b"}, "Other": 1}}"#)
+                .unwrap();
+        let c = r.constraints.unwrap();
+        assert!(c.others);
+        assert_eq!(c.encryption_context_subset.unwrap()["a"], "b");
+    }
+
+    #[test]
+    fn signature_failures_answer_kms_s_exceptions() {
+        let malformed = sigv4::parse_authorization("Basic abc").unwrap_err();
+        assert_eq!(
+            KmsError::from(malformed).code(),
+            "IncompleteSignatureException"
+        );
+        let wrong =
+            SigV4Error::Invalid("The request signature we calculated does not match".into());
+        let e = KmsError::from(wrong);
+        assert_eq!(e.code(), "InvalidSignatureException");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
 }

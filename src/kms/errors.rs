@@ -1,100 +1,84 @@
-//! KMS errors, named and shaped as AWS KMS answers them (`__type` + `message`).
+//! KMS errors, named and shaped as AWS KMS answers them (`__type` + `message`): one variant
+//! per AWS exception, its name and HTTP status decided here and nowhere else.
 
 use http::StatusCode;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KmsError {
-    /// The exception name clients match on, e.g. `NotFoundException`.
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for KmsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+crate::aws_error::aws_error_enum! {
+    /// A refusal or failure, as the AWS KMS exception it is.
+    pub enum KmsError {
+        NotFound => not_found, "NotFoundException", BAD_REQUEST;
+        Disabled => disabled, "DisabledException", BAD_REQUEST;
+        InvalidState => invalid_state, "KMSInvalidStateException", BAD_REQUEST;
+        InvalidArn => invalid_arn, "InvalidArnException", BAD_REQUEST;
+        InvalidCiphertext => invalid_ciphertext, "InvalidCiphertextException", BAD_REQUEST;
+        IncorrectKey => incorrect_key, "IncorrectKeyException", BAD_REQUEST;
+        InvalidKeyUsage => invalid_key_usage, "InvalidKeyUsageException", BAD_REQUEST;
+        Unsupported => unsupported, "UnsupportedOperationException", BAD_REQUEST;
+        AlreadyExists => already_exists, "AlreadyExistsException", BAD_REQUEST;
+        InvalidAliasName => invalid_alias_name, "InvalidAliasNameException", BAD_REQUEST;
+        InvalidMarker => invalid_marker, "InvalidMarkerException", BAD_REQUEST;
+        InvalidGrantId => invalid_grant_id, "InvalidGrantIdException", BAD_REQUEST;
+        InvalidGrantToken => invalid_grant_token, "InvalidGrantTokenException", BAD_REQUEST;
+        MalformedPolicy => malformed_policy, "MalformedPolicyDocumentException", BAD_REQUEST;
+        LimitExceeded => limit_exceeded, "LimitExceededException", BAD_REQUEST;
+        Tag => tag, "TagException", BAD_REQUEST;
+        Validation => validation, "ValidationException", BAD_REQUEST;
+        Serialization => serialization, "SerializationException", BAD_REQUEST;
+        AccessDenied => access_denied, "AccessDeniedException", BAD_REQUEST;
+        UnknownOperation => unknown_operation, "UnknownOperationException", BAD_REQUEST;
+        UnrecognizedClient => unrecognized_client, "UnrecognizedClientException", BAD_REQUEST;
+        InvalidSignature => invalid_signature, "InvalidSignatureException", BAD_REQUEST;
+        IncompleteSignature => incomplete_signature, "IncompleteSignatureException", BAD_REQUEST;
+        MissingAuthentication => missing_authentication, "MissingAuthenticationTokenException", BAD_REQUEST;
+        Throttling => throttling, "ThrottlingException", BAD_REQUEST;
+        Internal => internal, "KMSInternalException", INTERNAL_SERVER_ERROR;
+        DependencyTimeout => dependency_timeout, "DependencyTimeoutException", SERVICE_UNAVAILABLE;
+        KeyUnavailable => key_unavailable, "KeyUnavailableException", SERVICE_UNAVAILABLE;
+        InvalidSignatureValue => invalid_signature_value, "KMSInvalidSignatureException", BAD_REQUEST;
+        InvalidMac => invalid_mac, "KMSInvalidMacException", BAD_REQUEST;
+        ExpiredImportToken => expired_import_token, "ExpiredImportTokenException", BAD_REQUEST;
+        InvalidImportToken => invalid_import_token, "InvalidImportTokenException", BAD_REQUEST;
+        IncorrectKeyMaterial => incorrect_key_material, "IncorrectKeyMaterialException", BAD_REQUEST;
+        DryRun => dry_run, "DryRunOperationException", BAD_REQUEST;
     }
 }
 
-impl std::error::Error for KmsError {}
-
 pub type KmsResult<T> = Result<T, KmsError>;
-
-macro_rules! constructors {
-    ($($fn_name:ident => $code:literal),* $(,)?) => {
-        impl KmsError {
-            $(
-                pub fn $fn_name(message: impl Into<String>) -> KmsError {
-                    KmsError { code: $code, message: message.into() }
-                }
-            )*
-        }
-    };
-}
-
-constructors! {
-    not_found => "NotFoundException",
-    disabled => "DisabledException",
-    invalid_state => "KMSInvalidStateException",
-    invalid_arn => "InvalidArnException",
-    invalid_ciphertext => "InvalidCiphertextException",
-    incorrect_key => "IncorrectKeyException",
-    invalid_key_usage => "InvalidKeyUsageException",
-    unsupported => "UnsupportedOperationException",
-    already_exists => "AlreadyExistsException",
-    invalid_alias_name => "InvalidAliasNameException",
-    invalid_marker => "InvalidMarkerException",
-    invalid_grant_id => "InvalidGrantIdException",
-    invalid_grant_token => "InvalidGrantTokenException",
-    malformed_policy => "MalformedPolicyDocumentException",
-    limit_exceeded => "LimitExceededException",
-    tag => "TagException",
-    validation => "ValidationException",
-    serialization => "SerializationException",
-    access_denied => "AccessDeniedException",
-    unknown_operation => "UnknownOperationException",
-    unrecognized_client => "UnrecognizedClientException",
-    invalid_signature => "InvalidSignatureException",
-    incomplete_signature => "IncompleteSignatureException",
-    missing_authentication => "MissingAuthenticationTokenException",
-    throttling => "ThrottlingException",
-    internal => "KMSInternalException",
-    invalid_signature_value => "KMSInvalidSignatureException",
-    invalid_mac => "KMSInvalidMacException",
-    expired_import_token => "ExpiredImportTokenException",
-    invalid_import_token => "InvalidImportTokenException",
-    incorrect_key_material => "IncorrectKeyMaterialException",
-    dry_run => "DryRunOperationException",
-}
 
 impl KmsError {
     /// An outage or a quota, not a refusal: the same call may succeed later.
     pub fn is_transient(&self) -> bool {
-        self.status() != StatusCode::BAD_REQUEST || self.code == "ThrottlingException"
+        matches!(self, KmsError::Throttling(_)) || self.status() != StatusCode::BAD_REQUEST
     }
+}
 
-    pub fn status(&self) -> StatusCode {
-        match self.code {
-            "KMSInternalException" => StatusCode::INTERNAL_SERVER_ERROR,
-            "DependencyTimeoutException" | "KeyUnavailableException" => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The message of a key in the wrong state, as AWS words it.
-    pub fn for_state(key_arn: &str, state: super::model::KeyState) -> KmsError {
-        use super::model::KeyState;
-        match state {
-            KeyState::Disabled => KmsError::disabled(format!("{key_arn} is disabled.")),
-            other => KmsError::invalid_state(format!(
-                "{key_arn} is {}.",
-                match other {
-                    KeyState::PendingDeletion => "pending deletion",
-                    KeyState::PendingImport => "pending import",
-                    _ => "not usable",
-                }
-            )),
-        }
+    #[test]
+    fn names_and_statuses_are_aws_s() {
+        let e = KmsError::not_found("Invalid keyId 'x'");
+        assert_eq!(
+            (e.code(), e.status(), e.message()),
+            (
+                "NotFoundException",
+                StatusCode::BAD_REQUEST,
+                "Invalid keyId 'x'"
+            )
+        );
+        assert_eq!(e.to_string(), "NotFoundException: Invalid keyId 'x'");
+        assert_eq!(
+            KmsError::internal("").status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            KmsError::key_unavailable("").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(KmsError::throttling("").is_transient());
+        assert!(KmsError::internal("").is_transient());
+        assert!(!KmsError::disabled("").is_transient());
+        assert!(!KmsError::access_denied("").is_transient());
     }
 }

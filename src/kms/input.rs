@@ -1,15 +1,115 @@
-//! Reading a KMS JSON request: typed accessors that answer AWS's errors for missing or
-//! malformed members (`ValidationException`, `SerializationException`).
+//! The members KMS requests and answers are made of, and the checks AWS makes on them.
+//!
+//! Requests are typed (`shapes`): a member of the wrong JSON type fails deserialization
+//! (SerializationException, at the edge). What is left to each operation are the checks AWS
+//! answers with ValidationException (a missing required member, a length, a range), made
+//! with the helpers here in the order the operation always made them.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use zeroize::Zeroizing;
 
 use super::errors::{KmsError, KmsResult};
 
-pub struct Input(pub Map<String, Value>);
+/// Binary data, base64 on the wire in both directions. Zeroized when dropped: it may be a
+/// plaintext or a data key.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct Blob(Zeroizing<Vec<u8>>);
+
+impl Blob {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(bytes: Vec<u8>) -> Blob {
+        Blob(Zeroizing::new(bytes))
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for Blob {
+    fn from(bytes: Zeroizing<Vec<u8>>) -> Blob {
+        Blob(bytes)
+    }
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&base64::display::Base64Display::new(&self.0, &BASE64))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+        struct Base64;
+        impl Visitor<'_> for Base64 {
+            type Value = Blob;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a base64-encoded string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Blob, E> {
+                BASE64
+                    .decode(s)
+                    .map(Blob::from)
+                    .map_err(|_| E::custom("not valid base64"))
+            }
+        }
+        d.deserialize_str(Base64)
+    }
+}
+
+/// A JSON object, and nothing else: serde's derived structs would also take an array of
+/// their members in order, which AWS never accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
+        struct Members<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Members<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Members(PhantomData)).map(Object)
+    }
+}
+
+/// A string map: EncryptionContext and grant constraints.
+pub type StringMap = BTreeMap<String, String>;
+
+/// `{TagKey, TagValue}`; a tag without both is a TagException, not a type error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+}
+
+/// A tag as answered by ListResourceTags.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagOut {
+    pub tag_key: String,
+    pub tag_value: String,
+}
 
 /// AWS names members in messages with a lower-case first letter.
 fn member(name: &str) -> String {
@@ -17,10 +117,6 @@ fn member(name: &str) -> String {
     c.next()
         .map(|f| f.to_lowercase().chain(c).collect())
         .unwrap_or_default()
-}
-
-fn wrong_type(name: &str, expected: &str) -> KmsError {
-    KmsError::serialization(format!("{name} must be {expected}"))
 }
 
 pub fn must_not_be_null(name: &str) -> KmsError {
@@ -37,204 +133,113 @@ pub fn length_error(name: &str, min: usize, max: usize) -> KmsError {
     ))
 }
 
-pub fn range_error(name: &str, value: i64, min: i64, max: i64) -> KmsError {
+fn range_error(name: &str, value: i64, min: i64, max: i64) -> KmsError {
     KmsError::validation(format!(
         "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must have value between {min} and {max}",
         member(name)
     ))
 }
 
-impl Input {
-    pub fn parse(body: &[u8]) -> KmsResult<Input> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Input(Map::new()));
-        }
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => Ok(Input(m)),
-            Ok(_) => Err(KmsError::serialization(
-                "The request body must be a JSON object",
-            )),
-            Err(e) => Err(KmsError::serialization(format!("Malformed JSON: {e}"))),
-        }
-    }
+/// A required member: absent or null is AWS's "must not be null".
+pub fn required<'a, T>(value: &'a Option<T>, name: &str) -> KmsResult<&'a T> {
+    value.as_ref().ok_or_else(|| must_not_be_null(name))
+}
 
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).filter(|v| !v.is_null())
+/// A required string of bounded length (KeyId: 1..2048 and so on).
+pub fn required_len<'a>(
+    value: &'a Option<String>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> KmsResult<&'a str> {
+    let s = required(value, name)?;
+    if s.len() < min || s.len() > max {
+        return Err(length_error(name, min, max));
     }
+    Ok(s)
+}
 
-    pub fn opt_str(&self, name: &str) -> KmsResult<Option<&str>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(wrong_type(name, "a string")),
-        }
-    }
+pub fn key_id(value: &Option<String>) -> KmsResult<&str> {
+    required_len(value, "KeyId", 1, 2048)
+}
 
-    pub fn str(&self, name: &str) -> KmsResult<&str> {
-        self.opt_str(name)?.ok_or_else(|| must_not_be_null(name))
-    }
-
-    /// A required string of bounded length (KeyId: 1..2048 and so on).
-    pub fn str_len(&self, name: &str, min: usize, max: usize) -> KmsResult<&str> {
-        let s = self.str(name)?;
-        if s.len() < min || s.len() > max {
-            return Err(length_error(name, min, max));
-        }
-        Ok(s)
-    }
-
-    pub fn key_id(&self) -> KmsResult<&str> {
-        self.str_len("KeyId", 1, 2048)
-    }
-
-    pub fn opt_bool(&self, name: &str) -> KmsResult<Option<bool>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(wrong_type(name, "a boolean")),
-        }
-    }
-
-    pub fn opt_int(&self, name: &str, min: i64, max: i64) -> KmsResult<Option<i64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => {
-                let v = n.as_i64().ok_or_else(|| wrong_type(name, "an integer"))?;
-                if v < min || v > max {
-                    return Err(range_error(name, v, min, max));
-                }
-                Ok(Some(v))
-            }
-            Some(_) => Err(wrong_type(name, "an integer")),
-        }
-    }
-
-    /// Epoch seconds (possibly fractional) as milliseconds.
-    pub fn opt_timestamp_ms(&self, name: &str) -> KmsResult<Option<i64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .map(|s| Some((s * 1000.0) as i64))
-                .ok_or_else(|| wrong_type(name, "a timestamp")),
-            Some(_) => Err(wrong_type(name, "a timestamp")),
-        }
-    }
-
-    pub fn opt_blob(&self, name: &str, max: usize) -> KmsResult<Option<Vec<u8>>> {
-        let Some(s) = self.opt_str(name)? else {
-            return Ok(None);
-        };
-        let bytes = BASE64
-            .decode(s)
-            .map_err(|_| KmsError::serialization(format!("{name} is not valid base64")))?;
-        if bytes.is_empty() || bytes.len() > max {
-            return Err(length_error(name, 1, max));
-        }
-        Ok(Some(bytes))
-    }
-
-    pub fn blob(&self, name: &str, max: usize) -> KmsResult<Vec<u8>> {
-        self.opt_blob(name, max)?
-            .ok_or_else(|| must_not_be_null(name))
-    }
-
-    pub fn opt_str_list(&self, name: &str) -> KmsResult<Option<Vec<String>>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| wrong_type(name, "a list of strings"))
-                })
-                .collect::<KmsResult<Vec<_>>>()
-                .map(Some),
-            Some(_) => Err(wrong_type(name, "a list of strings")),
-        }
-    }
-
-    /// A map of strings (EncryptionContext and grant constraints).
-    pub fn opt_string_map(&self, name: &str) -> KmsResult<Option<BTreeMap<String, String>>> {
-        string_map(self.get(name), name)
-    }
-
-    pub fn context(&self, name: &str) -> KmsResult<BTreeMap<String, String>> {
-        Ok(self.opt_string_map(name)?.unwrap_or_default())
-    }
-
-    pub fn object(&self, name: &str) -> KmsResult<Option<&Map<String, Value>>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m)),
-            Some(_) => Err(wrong_type(name, "an object")),
-        }
-    }
-
-    /// `Tags: [{TagKey, TagValue}]`.
-    pub fn tags(&self) -> KmsResult<Option<Vec<(String, String)>>> {
-        let Some(v) = self.get("Tags") else {
-            return Ok(None);
-        };
-        let items = v.as_array().ok_or_else(|| wrong_type("Tags", "a list"))?;
-        items
-            .iter()
-            .map(|t| {
-                let key = t.get("TagKey").and_then(Value::as_str);
-                let value = t.get("TagValue").and_then(Value::as_str);
-                match (key, value) {
-                    (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
-                    _ => Err(KmsError::tag("Each tag needs a TagKey and a TagValue")),
-                }
-            })
-            .collect::<KmsResult<Vec<_>>>()
-            .map(Some)
-    }
-
-    /// `Limit` and `Marker` of List operations: (limit, start index).
-    pub fn page(&self, default: i64, max: i64) -> KmsResult<(usize, usize)> {
-        let limit = self.opt_int("Limit", 1, max)?.unwrap_or(default) as usize;
-        let start = match self.opt_str("Marker")? {
-            None => 0,
-            Some(m) => m
-                .parse::<usize>()
-                .map_err(|_| KmsError::invalid_marker("Invalid marker"))?,
-        };
-        Ok((limit, start))
+/// An optional integer within AWS's range for it.
+pub fn in_range(value: Option<i64>, name: &str, min: i64, max: i64) -> KmsResult<Option<i64>> {
+    match value {
+        Some(v) if v < min || v > max => Err(range_error(name, v, min, max)),
+        v => Ok(v),
     }
 }
 
-pub fn string_map(v: Option<&Value>, name: &str) -> KmsResult<Option<BTreeMap<String, String>>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                v.as_str()
-                    .map(|s| (k.clone(), s.to_owned()))
-                    .ok_or_else(|| wrong_type(name, "a map of strings"))
-            })
-            .collect::<KmsResult<BTreeMap<_, _>>>()
-            .map(Some),
-        Some(_) => Err(wrong_type(name, "a map of strings")),
+/// An optional blob of 1..=max bytes.
+pub fn blob_len<'a>(
+    value: &'a Option<Blob>,
+    name: &str,
+    max: usize,
+) -> KmsResult<Option<&'a [u8]>> {
+    match value {
+        None => Ok(None),
+        Some(b) if b.0.is_empty() || b.0.len() > max => Err(length_error(name, 1, max)),
+        Some(b) => Ok(Some(b.as_bytes())),
     }
 }
 
-pub fn b64(bytes: &[u8]) -> Value {
-    Value::String(BASE64.encode(bytes))
+pub fn required_blob<'a>(value: &'a Option<Blob>, name: &str, max: usize) -> KmsResult<&'a [u8]> {
+    blob_len(value, name, max)?.ok_or_else(|| must_not_be_null(name))
 }
 
-/// One page of a list, with AWS's `Truncated`/`NextMarker`.
-pub fn paginate<T: Clone>(items: &[T], limit: usize, start: usize) -> (Vec<T>, Option<String>) {
-    let page: Vec<T> = items.iter().skip(start).take(limit).cloned().collect();
+/// `Tags: [{TagKey, TagValue}]` as (key, value) pairs.
+pub fn tags(value: &Option<Vec<Object<Tag>>>) -> KmsResult<Option<Vec<(String, String)>>> {
+    let Some(items) = value else {
+        return Ok(None);
+    };
+    items
+        .iter()
+        .map(|Object(t)| match (&t.tag_key, &t.tag_value) {
+            (Some(k), Some(v)) => Ok((k.clone(), v.clone())),
+            _ => Err(KmsError::tag("Each tag needs a TagKey and a TagValue")),
+        })
+        .collect::<KmsResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// `Limit` and `Marker` of List operations: (limit, start index).
+pub fn page(
+    limit: Option<i64>,
+    marker: Option<&str>,
+    default: i64,
+    max: i64,
+) -> KmsResult<(usize, usize)> {
+    let limit = in_range(limit, "Limit", 1, max)?.unwrap_or(default) as usize;
+    let start = match marker {
+        None => 0,
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| KmsError::invalid_marker("Invalid marker"))?,
+    };
+    Ok((limit, start))
+}
+
+/// AWS's `Truncated` and `NextMarker` of a List answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageOut {
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+/// One page of a list.
+pub fn paginate<T>(items: Vec<T>, limit: usize, start: usize) -> (Vec<T>, PageOut) {
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
     let next = start + page.len();
-    (page, (next < items.len()).then(|| next.to_string()))
-}
-
-pub fn page_fields(out: &mut Map<String, Value>, next: Option<String>) {
-    out.insert("Truncated".into(), Value::Bool(next.is_some()));
-    if let Some(m) = next {
-        out.insert("NextMarker".into(), Value::String(m));
-    }
+    let next_marker = (next < total).then(|| next.to_string());
+    (
+        page,
+        PageOut {
+            truncated: next_marker.is_some(),
+            next_marker,
+        },
+    )
 }

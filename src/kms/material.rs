@@ -359,7 +359,7 @@ mod tests {
         let sig = s.sign("ECDSA_SHA_256", &d, true).unwrap();
         assert!(s.verify("ECDSA_SHA_256", b"m", false, &sig).unwrap());
         assert_eq!(
-            s.sign("ECDSA_SHA_256", b"short", true).unwrap_err().code,
+            s.sign("ECDSA_SHA_256", b"short", true).unwrap_err().code(),
             "ValidationException"
         );
     }

@@ -4,6 +4,7 @@
 
 mod access;
 pub mod api;
+mod caller;
 pub mod ciphertext;
 pub mod errors;
 mod input;
@@ -16,13 +17,13 @@ mod ops_keys;
 pub mod quota;
 pub mod root;
 pub mod service;
-pub mod sigv4;
+mod shapes;
 mod store;
 
-pub use access::Caller;
-pub use api::{KmsApi, Note, Peer, is_kms_request};
+pub use api::{KmsApi, is_kms_request};
+pub use caller::Caller;
 pub use errors::{KmsError, KmsResult};
 pub use ops_crypto::DataKeyOutput;
-pub use service::{KmsService, KmsSettings};
+pub use service::{KmsService, KmsSettings, Note};
 #[cfg(test)]
 mod tests;

@@ -68,6 +68,23 @@ wire_enum!(KeyState {
     PendingImport => "PendingImport",
 });
 
+impl KeyState {
+    /// Why a key in this state refuses an operation, as AWS words it.
+    pub fn refusal(self, key_arn: &str) -> KmsError {
+        match self {
+            KeyState::Disabled => KmsError::disabled(format!("{key_arn} is disabled.")),
+            other => KmsError::invalid_state(format!(
+                "{key_arn} is {}.",
+                match other {
+                    KeyState::PendingDeletion => "pending deletion",
+                    KeyState::PendingImport => "pending import",
+                    _ => "not usable",
+                }
+            )),
+        }
+    }
+}
+
 wire_enum!(Origin {
     AwsKms => "AWS_KMS",
     External => "EXTERNAL",

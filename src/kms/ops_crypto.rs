@@ -4,17 +4,24 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::ciphertext::{self, BlobHeader};
 use super::errors::{KmsError, KmsResult};
-use super::input::{Input, b64, must_not_be_null};
+use super::input::{
+    StringMap, in_range, key_id, must_not_be_null, required, required_blob, required_len,
+};
 use super::material::{Secret, random_bytes};
 use super::model::{KeySpec, KeyState, KeyUsage};
-use super::service::{KeyEntry, KmsService};
+use super::service::{KeyEntry, KmsService, Note};
+use super::shapes::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyPairRequest,
+    GenerateDataKeyPairResponse, GenerateDataKeyRequest, GenerateDataKeyResponse,
+    GenerateMacResponse, GenerateRandomRequest, GenerateRandomResponse, GetPublicKeyResponse,
+    KeyWithGrantTokensRequest, MacRequest, ReEncryptRequest, ReEncryptResponse, SignResponse,
+    SignatureRequest, VerifyMacResponse, VerifyResponse,
+};
 
 const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
@@ -38,7 +45,7 @@ struct Sealed<'a> {
 fn usable(entry: &KeyEntry) -> KmsResult<()> {
     match entry.record.state {
         KeyState::Enabled => Ok(()),
-        s => Err(KmsError::for_state(&entry.record.arn(), s)),
+        s => Err(s.refusal(&entry.record.arn())),
     }
 }
 
@@ -53,8 +60,8 @@ fn needs_usage(entry: &KeyEntry, usage: KeyUsage, op: &str) -> KmsResult<()> {
     Ok(())
 }
 
-fn dry_run(input: &Input) -> KmsResult<()> {
-    if input.opt_bool("DryRun")? == Some(true) {
+fn dry_run(dry_run: Option<bool>) -> KmsResult<()> {
+    if dry_run == Some(true) {
         return Err(KmsError::dry_run(
             "The request would have succeeded, but the DryRun option is set.",
         ));
@@ -75,7 +82,7 @@ fn no_context_for_asymmetric(context: &BTreeMap<String, String>) -> KmsResult<()
 fn symmetric_current(entry: &KeyEntry) -> KmsResult<(u32, String, [u8; 32])> {
     let (info, secret) = entry
         .current_secret()
-        .ok_or_else(|| KmsError::for_state(&entry.record.arn(), KeyState::PendingImport))?;
+        .ok_or_else(|| KeyState::PendingImport.refusal(&entry.record.arn()))?;
     let material = secret
         .symmetric()
         .ok_or_else(|| KmsError::internal("symmetric key without symmetric material"))?;
@@ -143,11 +150,16 @@ fn encrypt_with(
     ))
 }
 
-fn encryption_algorithm(input: &Input, name: &str) -> KmsResult<String> {
-    Ok(input
-        .opt_str(name)?
+fn encryption_algorithm(algorithm: &Option<String>) -> String {
+    algorithm
+        .as_deref()
         .unwrap_or("SYMMETRIC_DEFAULT")
-        .to_owned())
+        .to_owned()
+}
+
+/// The context a request gives, empty when it gives none.
+fn context(context: &Option<StringMap>) -> StringMap {
+    context.clone().unwrap_or_default()
 }
 
 fn check_algorithm(entry: &KeyEntry, algorithm: &str) -> KmsResult<()> {
@@ -162,10 +174,10 @@ fn check_algorithm(entry: &KeyEntry, algorithm: &str) -> KmsResult<()> {
     Ok(())
 }
 
-fn data_key_len(input: &Input) -> KmsResult<usize> {
+fn data_key_len(req: &GenerateDataKeyRequest) -> KmsResult<usize> {
     match (
-        input.opt_str("KeySpec")?,
-        input.opt_int("NumberOfBytes", 1, 1024)?,
+        req.key_spec.as_deref(),
+        in_range(req.number_of_bytes, "NumberOfBytes", 1, 1024)?,
     ) {
         (Some(_), Some(_)) => Err(KmsError::validation(
             "Please specify either number of bytes or key spec, not both.",
@@ -338,17 +350,17 @@ impl KmsService {
     pub(super) async fn encrypt(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &EncryptRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let plaintext = Zeroizing::new(input.blob("Plaintext", MAX_PLAINTEXT)?);
-        let context = input.context("EncryptionContext")?;
-        let algorithm = encryption_algorithm(input, "EncryptionAlgorithm")?;
+    ) -> KmsResult<EncryptResponse> {
+        let plaintext = required_blob(&req.plaintext, "Plaintext", MAX_PLAINTEXT)?;
+        let context = context(&req.encryption_context);
+        let algorithm = encryption_algorithm(&req.encryption_algorithm);
         note.context = Some(context.clone());
         let entry = self
             .encrypting_key(
                 caller,
-                input.key_id()?,
+                key_id(&req.key_id)?,
                 "kms:Encrypt",
                 "Encrypt",
                 &context,
@@ -356,14 +368,14 @@ impl KmsService {
             )
             .await?;
         check_algorithm(&entry, &algorithm)?;
-        dry_run(input)?;
-        let (blob, material_id) = encrypt_with(&entry, &algorithm, &context, &plaintext)?;
+        dry_run(req.dry_run)?;
+        let (blob, material_id) = encrypt_with(&entry, &algorithm, &context, plaintext)?;
         note.key_version = Some(material_id.clone());
-        Ok(json!({
-            "CiphertextBlob": b64(&blob),
-            "KeyId": entry.record.arn(),
-            "EncryptionAlgorithm": algorithm,
-        }))
+        Ok(EncryptResponse {
+            ciphertext_blob: blob.into(),
+            key_id: entry.record.arn(),
+            encryption_algorithm: algorithm,
+        })
     }
 
     /// Opens any ciphertext (symmetric or RSA) for Decrypt and ReEncrypt.
@@ -416,14 +428,14 @@ impl KmsService {
     pub(super) async fn decrypt(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &DecryptRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let blob = input.blob("CiphertextBlob", MAX_CIPHERTEXT)?;
-        let context = input.context("EncryptionContext")?;
-        let algorithm = encryption_algorithm(input, "EncryptionAlgorithm")?;
+    ) -> KmsResult<DecryptResponse> {
+        let blob = required_blob(&req.ciphertext_blob, "CiphertextBlob", MAX_CIPHERTEXT)?;
+        let context = context(&req.encryption_context);
+        let algorithm = encryption_algorithm(&req.encryption_algorithm);
         note.context = Some(context.clone());
-        if input.object("Recipient")?.is_some() {
+        if req.recipient.is_some() {
             return Err(KmsError::unsupported(
                 "Recipient (Nitro Enclaves attestation) is not supported",
             ));
@@ -432,8 +444,8 @@ impl KmsService {
             .open_any(
                 caller,
                 Sealed {
-                    blob: &blob,
-                    key_ref: input.opt_str("KeyId")?,
+                    blob,
+                    key_ref: req.key_id.as_deref(),
                     algorithm: &algorithm,
                     context: &context,
                 },
@@ -441,33 +453,33 @@ impl KmsService {
                 note,
             )
             .await?;
-        dry_run(input)?;
-        Ok(json!({
-            "KeyId": entry.record.arn(),
-            "Plaintext": b64(&plain),
-            "EncryptionAlgorithm": algorithm,
-            "KeyMaterialId": material_id,
-        }))
+        dry_run(req.dry_run)?;
+        Ok(DecryptResponse {
+            key_id: entry.record.arn(),
+            plaintext: plain.into(),
+            encryption_algorithm: algorithm,
+            key_material_id: material_id,
+        })
     }
 
     pub(super) async fn re_encrypt(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &ReEncryptRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let blob = input.blob("CiphertextBlob", MAX_CIPHERTEXT)?;
-        let source_context = input.context("SourceEncryptionContext")?;
-        let dest_context = input.context("DestinationEncryptionContext")?;
-        let source_alg = encryption_algorithm(input, "SourceEncryptionAlgorithm")?;
-        let dest_alg = encryption_algorithm(input, "DestinationEncryptionAlgorithm")?;
-        let dest_ref = input.str_len("DestinationKeyId", 1, 2048)?;
+    ) -> KmsResult<ReEncryptResponse> {
+        let blob = required_blob(&req.ciphertext_blob, "CiphertextBlob", MAX_CIPHERTEXT)?;
+        let source_context = context(&req.source_encryption_context);
+        let dest_context = context(&req.destination_encryption_context);
+        let source_alg = encryption_algorithm(&req.source_encryption_algorithm);
+        let dest_alg = encryption_algorithm(&req.destination_encryption_algorithm);
+        let dest_ref = required_len(&req.destination_key_id, "DestinationKeyId", 1, 2048)?;
         let (plain, source, source_material) = self
             .open_any(
                 caller,
                 Sealed {
-                    blob: &blob,
-                    key_ref: input.opt_str("SourceKeyId")?,
+                    blob,
+                    key_ref: req.source_key_id.as_deref(),
                     algorithm: &source_alg,
                     context: &source_context,
                 },
@@ -487,35 +499,35 @@ impl KmsService {
             )
             .await?;
         check_algorithm(&dest, &dest_alg)?;
-        dry_run(input)?;
+        dry_run(req.dry_run)?;
         let (new_blob, dest_material) = encrypt_with(&dest, &dest_alg, &dest_context, &plain)?;
-        Ok(json!({
-            "CiphertextBlob": b64(&new_blob),
-            "SourceKeyId": source.record.arn(),
-            "KeyId": dest.record.arn(),
-            "SourceEncryptionAlgorithm": source_alg,
-            "DestinationEncryptionAlgorithm": dest_alg,
-            "SourceKeyMaterialId": source_material,
-            "DestinationKeyMaterialId": dest_material,
-        }))
+        Ok(ReEncryptResponse {
+            ciphertext_blob: new_blob.into(),
+            source_key_id: source.record.arn(),
+            key_id: dest.record.arn(),
+            source_encryption_algorithm: source_alg,
+            destination_encryption_algorithm: dest_alg,
+            source_key_material_id: source_material,
+            destination_key_material_id: dest_material,
+        })
     }
 
     pub(super) async fn generate_data_key_op(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &GenerateDataKeyRequest,
         note: &mut Note,
         with_plaintext: bool,
-    ) -> KmsResult<Value> {
-        let len = data_key_len(input)?;
-        let context = input.context("EncryptionContext")?;
+    ) -> KmsResult<GenerateDataKeyResponse> {
+        let len = data_key_len(req)?;
+        let context = context(&req.encryption_context);
         note.context = Some(context.clone());
-        if input.object("Recipient")?.is_some() {
+        if req.recipient.is_some() {
             return Err(KmsError::unsupported(
                 "Recipient (Nitro Enclaves attestation) is not supported",
             ));
         }
-        let key_ref = input.key_id()?;
+        let key_ref = key_id(&req.key_id)?;
         let out = if with_plaintext {
             self.generate_data_key(caller, key_ref, &context, len, note)
                 .await?
@@ -544,33 +556,30 @@ impl KmsService {
                 material_id,
             }
         };
-        dry_run(input)?;
+        dry_run(req.dry_run)?;
         note.key_version = Some(out.material_id.clone());
-        let mut v = json!({
-            "CiphertextBlob": b64(&out.ciphertext_blob),
-            "KeyId": out.key_arn,
-            "KeyMaterialId": out.material_id,
-        });
-        if with_plaintext {
-            v["Plaintext"] = b64(&out.plaintext);
-        }
-        Ok(v)
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: out.ciphertext_blob.into(),
+            plaintext: with_plaintext.then(|| out.plaintext.into()),
+            key_id: out.key_arn,
+            key_material_id: out.material_id,
+        })
     }
 
     pub(super) async fn generate_data_key_pair(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &GenerateDataKeyPairRequest,
         note: &mut Note,
         with_plaintext: bool,
-    ) -> KmsResult<Value> {
-        let pair_spec_text = input.str("KeyPairSpec")?;
+    ) -> KmsResult<GenerateDataKeyPairResponse> {
+        let pair_spec_text = required(&req.key_pair_spec, "KeyPairSpec")?;
         let pair_spec = KeySpec::parse(pair_spec_text)
             .filter(|s| s.is_asymmetric())
             .ok_or_else(|| {
                 KmsError::unsupported(format!("KeyPairSpec {pair_spec_text} is not supported"))
             })?;
-        let context = input.context("EncryptionContext")?;
+        let context = context(&req.encryption_context);
         note.context = Some(context.clone());
         let (action, op) = if with_plaintext {
             ("kms:GenerateDataKeyPair", "GenerateDataKeyPair")
@@ -581,14 +590,14 @@ impl KmsService {
             )
         };
         let entry = self
-            .encrypting_key(caller, input.key_id()?, action, op, &context, note)
+            .encrypting_key(caller, key_id(&req.key_id)?, action, op, &context, note)
             .await?;
         if entry.record.spec != KeySpec::SymmetricDefault {
             return Err(KmsError::invalid_key_usage(
                 "Data key pairs are protected by a symmetric key.",
             ));
         }
-        dry_run(input)?;
+        dry_run(req.dry_run)?;
         let pair = tokio::task::spawn_blocking(move || Secret::generate(pair_spec))
             .await
             .map_err(|e| KmsError::internal(format!("key generation: {e}")))??;
@@ -596,41 +605,43 @@ impl KmsService {
         let public = pair.public_key_der()?;
         let (blob, material_id) = seal_symmetric(&entry, &context, &private)?;
         note.key_version = Some(material_id.clone());
-        let mut v = json!({
-            "PrivateKeyCiphertextBlob": b64(&blob),
-            "PublicKey": b64(&public),
-            "KeyId": entry.record.arn(),
-            "KeyPairSpec": pair_spec.as_str(),
-            "KeyMaterialId": material_id,
-        });
-        if with_plaintext {
-            v["PrivateKeyPlaintext"] = b64(&private);
-        }
-        Ok(v)
+        Ok(GenerateDataKeyPairResponse {
+            private_key_ciphertext_blob: blob.into(),
+            private_key_plaintext: with_plaintext.then(|| private.into()),
+            public_key: public.into(),
+            key_id: entry.record.arn(),
+            key_pair_spec: pair_spec.as_str(),
+            key_material_id: material_id,
+        })
     }
 
-    pub(super) async fn generate_random(&self, caller: &Caller, input: &Input) -> KmsResult<Value> {
-        let n = input
-            .opt_int("NumberOfBytes", 1, 1024)?
+    pub(super) async fn generate_random(
+        &self,
+        caller: &Caller,
+        req: &GenerateRandomRequest,
+    ) -> KmsResult<GenerateRandomResponse> {
+        let n = in_range(req.number_of_bytes, "NumberOfBytes", 1, 1024)?
             .ok_or_else(|| must_not_be_null("NumberOfBytes"))?;
-        if input.opt_str("CustomKeyStoreId")?.is_some() {
+        if req.custom_key_store_id.is_some() {
             return Err(KmsError::unsupported("Custom key stores are not supported"));
         }
         self.authorize_account(caller, "kms:GenerateRandom")?;
-        Ok(json!({ "Plaintext": b64(&random_bytes(n as usize)) }))
+        Ok(GenerateRandomResponse {
+            plaintext: random_bytes(n as usize).into(),
+        })
     }
 
     /// The key of Sign, Verify, GenerateMac and VerifyMac after every check.
     async fn usage_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        key: &Option<String>,
         allow_alias: bool,
         usage: KeyUsage,
         op: &str,
         note: &mut Note,
     ) -> KmsResult<(Arc<KeyEntry>, Arc<Secret>)> {
-        let entry = self.resolve(input.key_id()?, allow_alias).await?;
+        let entry = self.resolve(key_id(key)?, allow_alias).await?;
         note.key_arn = Some(entry.record.arn());
         self.authorize(
             caller,
@@ -650,9 +661,9 @@ impl KmsService {
         Ok((entry, secret))
     }
 
-    fn message(input: &Input) -> KmsResult<(Vec<u8>, bool)> {
-        let message = input.blob("Message", MAX_PLAINTEXT)?;
-        let is_digest = match input.opt_str("MessageType")? {
+    fn message(req: &SignatureRequest) -> KmsResult<(Vec<u8>, bool)> {
+        let message = required_blob(&req.message, "Message", MAX_PLAINTEXT)?.to_vec();
+        let is_digest = match req.message_type.as_deref() {
             None | Some("RAW") => false,
             Some("DIGEST") => true,
             Some(other) => {
@@ -664,8 +675,8 @@ impl KmsService {
         Ok((message, is_digest))
     }
 
-    fn signing_algorithm<'a>(input: &'a Input, entry: &KeyEntry) -> KmsResult<&'a str> {
-        let alg = input.str("SigningAlgorithm")?;
+    fn signing_algorithm<'a>(req: &'a SignatureRequest, entry: &KeyEntry) -> KmsResult<&'a str> {
+        let alg = required(&req.signing_algorithm, "SigningAlgorithm")?.as_str();
         if !entry
             .record
             .spec
@@ -683,50 +694,70 @@ impl KmsService {
     pub(super) async fn sign(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &SignatureRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let (message, is_digest) = Self::message(input)?;
+    ) -> KmsResult<SignResponse> {
+        let (message, is_digest) = Self::message(req)?;
         let (entry, secret) = self
-            .usage_key(caller, input, true, KeyUsage::SignVerify, "Sign", note)
+            .usage_key(
+                caller,
+                &req.key_id,
+                true,
+                KeyUsage::SignVerify,
+                "Sign",
+                note,
+            )
             .await?;
-        let alg = Self::signing_algorithm(input, &entry)?.to_owned();
-        dry_run(input)?;
+        let alg = Self::signing_algorithm(req, &entry)?.to_owned();
+        dry_run(req.dry_run)?;
         let a = alg.clone();
         let signature = tokio::task::spawn_blocking(move || secret.sign(&a, &message, is_digest))
             .await
             .map_err(|e| KmsError::internal(format!("signing: {e}")))??;
-        Ok(
-            json!({ "KeyId": entry.record.arn(), "Signature": b64(&signature), "SigningAlgorithm": alg }),
-        )
+        Ok(SignResponse {
+            key_id: entry.record.arn(),
+            signature: signature.into(),
+            signing_algorithm: alg,
+        })
     }
 
     pub(super) async fn verify(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &SignatureRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let (message, is_digest) = Self::message(input)?;
-        let signature = input.blob("Signature", MAX_CIPHERTEXT)?;
+    ) -> KmsResult<VerifyResponse> {
+        let (message, is_digest) = Self::message(req)?;
+        let signature = required_blob(&req.signature, "Signature", MAX_CIPHERTEXT)?;
         let (entry, secret) = self
-            .usage_key(caller, input, true, KeyUsage::SignVerify, "Verify", note)
+            .usage_key(
+                caller,
+                &req.key_id,
+                true,
+                KeyUsage::SignVerify,
+                "Verify",
+                note,
+            )
             .await?;
-        let alg = Self::signing_algorithm(input, &entry)?.to_owned();
-        dry_run(input)?;
-        if !secret.verify(&alg, &message, is_digest, &signature)? {
+        let alg = Self::signing_algorithm(req, &entry)?.to_owned();
+        dry_run(req.dry_run)?;
+        if !secret.verify(&alg, &message, is_digest, signature)? {
             return Err(KmsError::invalid_signature_value(""));
         }
-        Ok(json!({ "KeyId": entry.record.arn(), "SignatureValid": true, "SigningAlgorithm": alg }))
+        Ok(VerifyResponse {
+            key_id: entry.record.arn(),
+            signature_valid: true,
+            signing_algorithm: alg,
+        })
     }
 
     pub(super) async fn get_public_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyWithGrantTokensRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.resolve(input.key_id()?, true).await?;
+    ) -> KmsResult<GetPublicKeyResponse> {
+        let entry = self.resolve(key_id(&req.key_id)?, true).await?;
         note.key_arn = Some(entry.record.arn());
         self.authorize(
             caller,
@@ -747,24 +778,20 @@ impl KmsService {
         let (_, secret) = entry
             .current_secret()
             .ok_or_else(|| KmsError::internal("key without material"))?;
-        let mut v = json!({
-            "KeyId": r.arn(),
-            "PublicKey": b64(&secret.public_key_der()?),
-            "CustomerMasterKeySpec": r.spec.as_str(),
-            "KeySpec": r.spec.as_str(),
-            "KeyUsage": r.usage.as_str(),
-        });
-        match r.usage {
-            KeyUsage::SignVerify => {
-                v["SigningAlgorithms"] = json!(r.spec.signing_algorithms(r.usage))
-            }
-            _ => v["EncryptionAlgorithms"] = json!(r.spec.encryption_algorithms(r.usage)),
-        }
-        Ok(v)
+        let signing = r.usage == KeyUsage::SignVerify;
+        Ok(GetPublicKeyResponse {
+            key_id: r.arn(),
+            public_key: secret.public_key_der()?.into(),
+            customer_master_key_spec: r.spec.as_str(),
+            key_spec: r.spec.as_str(),
+            key_usage: r.usage.as_str(),
+            signing_algorithms: signing.then(|| r.spec.signing_algorithms(r.usage)),
+            encryption_algorithms: (!signing).then(|| r.spec.encryption_algorithms(r.usage)),
+        })
     }
 
-    fn mac_algorithm<'a>(input: &'a Input, entry: &KeyEntry) -> KmsResult<&'a str> {
-        let alg = input.str("MacAlgorithm")?;
+    fn mac_algorithm<'a>(req: &'a MacRequest, entry: &KeyEntry) -> KmsResult<&'a str> {
+        let alg = required(&req.mac_algorithm, "MacAlgorithm")?.as_str();
         if !entry.record.spec.mac_algorithms().contains(&alg) {
             return Err(KmsError::invalid_key_usage(format!(
                 "MAC algorithm {alg} is not supported by {}.",
@@ -778,42 +805,57 @@ impl KmsService {
     async fn mac_of(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &MacRequest,
         op: &str,
         note: &mut Note,
     ) -> KmsResult<(String, String, Vec<u8>)> {
-        let message = input.blob("Message", MAX_PLAINTEXT)?;
+        let message = required_blob(&req.message, "Message", MAX_PLAINTEXT)?;
         let (entry, secret) = self
-            .usage_key(caller, input, false, KeyUsage::GenerateVerifyMac, op, note)
+            .usage_key(
+                caller,
+                &req.key_id,
+                false,
+                KeyUsage::GenerateVerifyMac,
+                op,
+                note,
+            )
             .await?;
-        let alg = Self::mac_algorithm(input, &entry)?.to_owned();
-        dry_run(input)?;
-        let mac = secret.mac(&alg, &message)?;
+        let alg = Self::mac_algorithm(req, &entry)?.to_owned();
+        dry_run(req.dry_run)?;
+        let mac = secret.mac(&alg, message)?;
         Ok((entry.record.arn(), alg, mac))
     }
 
     pub(super) async fn generate_mac(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &MacRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let (arn, alg, mac) = self.mac_of(caller, input, "GenerateMac", note).await?;
-        Ok(json!({ "KeyId": arn, "Mac": b64(&mac), "MacAlgorithm": alg }))
+    ) -> KmsResult<GenerateMacResponse> {
+        let (key_id, mac_algorithm, mac) = self.mac_of(caller, req, "GenerateMac", note).await?;
+        Ok(GenerateMacResponse {
+            key_id,
+            mac: mac.into(),
+            mac_algorithm,
+        })
     }
 
     pub(super) async fn verify_mac(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &MacRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let given = input.blob("Mac", MAX_CIPHERTEXT)?;
-        let (arn, alg, mac) = self.mac_of(caller, input, "VerifyMac", note).await?;
+    ) -> KmsResult<VerifyMacResponse> {
+        let given = required_blob(&req.mac, "Mac", MAX_CIPHERTEXT)?;
+        let (key_id, mac_algorithm, mac) = self.mac_of(caller, req, "VerifyMac", note).await?;
         use subtle::ConstantTimeEq as _;
-        if !bool::from(mac.ct_eq(&given)) {
+        if !bool::from(mac.ct_eq(given)) {
             return Err(KmsError::invalid_mac(""));
         }
-        Ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": alg }))
+        Ok(VerifyMacResponse {
+            key_id,
+            mac_valid: true,
+            mac_algorithm,
+        })
     }
 }

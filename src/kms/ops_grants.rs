@@ -1,13 +1,15 @@
 //! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
 
-use serde_json::{Map, Value, json};
-
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
-use super::input::{Input, page_fields, paginate, string_map};
+use super::input::{page, paginate, required, required_len};
 use super::model::{GrantRecord, KeyState};
-use super::service::KmsService;
+use super::service::{KmsService, Note};
+use super::shapes::{
+    CreateGrantRequest, CreateGrantResponse, Empty, GrantConstraintsOut, GrantListEntry,
+    ListGrantsRequest, ListGrantsResponse, ListRetirableGrantsRequest, RetireGrantRequest,
+    RevokeGrantRequest,
+};
 
 const GRANT_OPERATIONS: &[&str] = &[
     "Decrypt",
@@ -30,37 +32,23 @@ const GRANT_OPERATIONS: &[&str] = &[
 
 const MAX_GRANTS_PER_KEY: usize = 50_000;
 
-fn grant_entry(g: &GrantRecord, key_arn: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("KeyId".into(), json!(key_arn));
-    m.insert("GrantId".into(), json!(g.grant_id));
-    if let Some(n) = &g.name {
-        m.insert("Name".into(), json!(n));
+fn grant_entry(g: &GrantRecord, key_arn: String) -> GrantListEntry {
+    let constraints =
+        (g.context_equals.is_some() || g.context_subset.is_some()).then(|| GrantConstraintsOut {
+            encryption_context_equals: g.context_equals.clone(),
+            encryption_context_subset: g.context_subset.clone(),
+        });
+    GrantListEntry {
+        key_id: key_arn,
+        grant_id: g.grant_id.clone(),
+        name: g.name.clone(),
+        creation_date: super::model::epoch_seconds(g.created_ms),
+        grantee_principal: g.grantee_principal.clone(),
+        retiring_principal: g.retiring_principal.clone(),
+        issuing_account: format!("arn:aws:iam::{}:root", g.issuing_account),
+        operations: g.operations.clone(),
+        constraints,
     }
-    m.insert(
-        "CreationDate".into(),
-        json!(super::model::epoch_seconds(g.created_ms)),
-    );
-    m.insert("GranteePrincipal".into(), json!(g.grantee_principal));
-    if let Some(r) = &g.retiring_principal {
-        m.insert("RetiringPrincipal".into(), json!(r));
-    }
-    m.insert(
-        "IssuingAccount".into(),
-        json!(format!("arn:aws:iam::{}:root", g.issuing_account)),
-    );
-    m.insert("Operations".into(), json!(g.operations));
-    let mut c = Map::new();
-    if let Some(eq) = &g.context_equals {
-        c.insert("EncryptionContextEquals".into(), json!(eq));
-    }
-    if let Some(sub) = &g.context_subset {
-        c.insert("EncryptionContextSubset".into(), json!(sub));
-    }
-    if !c.is_empty() {
-        m.insert("Constraints".into(), Value::Object(c));
-    }
-    Value::Object(m)
 }
 
 fn principal_arn(name: &str, value: &str) -> KmsResult<String> {
@@ -81,18 +69,19 @@ impl KmsService {
     pub(super) async fn create_grant(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &CreateGrantRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
-        let grantee = principal_arn("GranteePrincipal", input.str("GranteePrincipal")?)?;
-        let retiring = match input.opt_str("RetiringPrincipal")? {
+    ) -> KmsResult<CreateGrantResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
+        let grantee = principal_arn(
+            "GranteePrincipal",
+            required(&req.grantee_principal, "GranteePrincipal")?,
+        )?;
+        let retiring = match &req.retiring_principal {
             Some(r) => Some(principal_arn("RetiringPrincipal", r)?),
             None => None,
         };
-        let mut operations = input
-            .opt_str_list("Operations")?
-            .ok_or_else(|| super::input::must_not_be_null("Operations"))?;
+        let mut operations = required(&req.operations, "Operations")?.clone();
         if operations.is_empty() {
             return Err(KmsError::validation(
                 "Operations must name at least one operation",
@@ -108,22 +97,19 @@ impl KmsService {
         }
         operations.sort();
         operations.dedup();
-        let (context_equals, context_subset) = match input.object("Constraints")? {
+        let (context_equals, context_subset) = match &req.constraints {
             None => (None, None),
-            Some(c) => {
-                let eq = string_map(c.get("EncryptionContextEquals"), "EncryptionContextEquals")?;
-                let sub = string_map(c.get("EncryptionContextSubset"), "EncryptionContextSubset")?;
-                if c.keys()
-                    .any(|k| k != "EncryptionContextEquals" && k != "EncryptionContextSubset")
-                {
-                    return Err(KmsError::unsupported(
-                        "Only encryption context grant constraints are supported",
-                    ));
-                }
-                (eq, sub)
+            Some(c) if c.others => {
+                return Err(KmsError::unsupported(
+                    "Only encryption context grant constraints are supported",
+                ));
             }
+            Some(c) => (
+                c.encryption_context_equals.clone(),
+                c.encryption_context_subset.clone(),
+            ),
         };
-        let name = input.opt_str("Name")?.map(str::to_owned);
+        let name = req.name.clone();
         let r = &entry.record;
         let extra = [
             ("kms:GrantOperations", operations.clone()),
@@ -147,9 +133,9 @@ impl KmsService {
             }
         }
         if r.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&r.arn(), r.state));
+            return Err(r.state.refusal(&r.arn()));
         }
-        if input.opt_bool("DryRun")? == Some(true) {
+        if req.dry_run == Some(true) {
             return Err(KmsError::dry_run(
                 "The request would have succeeded, but the DryRun option is set.",
             ));
@@ -204,19 +190,22 @@ impl KmsService {
         // The token carries a fresh nonce, so each CreateGrant answers a new token.
         let nonce = hex::encode(super::material::random_bytes(8));
         let token = self.mint_token("grant", &format!("{grant_id}:{nonce}"));
-        Ok(json!({ "GrantId": grant_id, "GrantToken": token }))
+        Ok(CreateGrantResponse {
+            grant_id,
+            grant_token: token,
+        })
     }
 
     pub(super) async fn list_grants(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &ListGrantsRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<ListGrantsResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         self.authorize(caller, &entry.record, "kms:ListGrants", None, None, &[])?;
-        let grant_id = input.opt_str("GrantId")?;
-        let grantee = input.opt_str("GranteePrincipal")?;
+        let grant_id = req.grant_id.as_deref();
+        let grantee = req.grantee_principal.as_deref();
         let grants: Vec<GrantRecord> = self
             .read()
             .grants
@@ -226,16 +215,16 @@ impl KmsService {
             .filter(|g| grantee.is_none_or(|p| g.grantee_principal == p))
             .cloned()
             .collect();
-        self.grant_page(grants, input)
+        self.grant_page(grants, req.limit, req.marker.as_deref())
     }
 
     pub(super) async fn list_retirable_grants(
         &self,
         caller: &Caller,
-        input: &Input,
-    ) -> KmsResult<Value> {
+        req: &ListRetirableGrantsRequest,
+    ) -> KmsResult<ListGrantsResponse> {
         self.authorize_account(caller, "kms:ListRetirableGrants")?;
-        let retiring = input.str_len("RetiringPrincipal", 1, 256)?;
+        let retiring = required_len(&req.retiring_principal, "RetiringPrincipal", 1, 256)?;
         let grants: Vec<GrantRecord> = self
             .read()
             .grants
@@ -243,22 +232,26 @@ impl KmsService {
             .filter(|g| g.retiring_principal.as_deref() == Some(retiring))
             .cloned()
             .collect();
-        self.grant_page(grants, input)
+        self.grant_page(grants, req.limit, req.marker.as_deref())
     }
 
     /// One page of grants, oldest first, as ListGrants and ListRetirableGrants answer.
-    fn grant_page(&self, mut grants: Vec<GrantRecord>, input: &Input) -> KmsResult<Value> {
-        let (limit, start) = input.page(50, 100)?;
+    fn grant_page(
+        &self,
+        mut grants: Vec<GrantRecord>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<ListGrantsResponse> {
+        let (limit, start) = page(limit, marker, 50, 100)?;
         grants.sort_by_key(|g| (g.created_ms, g.grant_id.clone()));
-        let (page, next) = paginate(&grants, limit, start);
-        let entries: Vec<Value> = page
-            .iter()
-            .map(|g| grant_entry(g, &self.key_arn(&g.key_id)))
-            .collect();
-        let mut out = Map::new();
-        out.insert("Grants".into(), Value::Array(entries));
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        let (grants, page) = paginate(grants, limit, start);
+        Ok(ListGrantsResponse {
+            grants: grants
+                .iter()
+                .map(|g| grant_entry(g, self.key_arn(&g.key_id)))
+                .collect(),
+            page,
+        })
     }
 
     async fn remove_grant(&self, grant_id: &str) -> KmsResult<()> {
@@ -271,10 +264,10 @@ impl KmsService {
     pub(super) async fn retire_grant(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &RetireGrantRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let grant_id = match (input.opt_str("GrantToken")?, input.opt_str("GrantId")?) {
+    ) -> KmsResult<Empty> {
+        let grant_id = match (req.grant_token.as_deref(), req.grant_id.as_deref()) {
             (Some(token), _) => {
                 let inner = self
                     .open_token("grant", token)
@@ -282,7 +275,7 @@ impl KmsService {
                 inner.split(':').next().unwrap_or_default().to_owned()
             }
             (None, Some(id)) => {
-                if input.opt_str("KeyId")?.is_none() {
+                if req.key_id.is_none() {
                     return Err(KmsError::validation(
                         "RetireGrant needs GrantToken, or KeyId with GrantId",
                     ));
@@ -297,7 +290,7 @@ impl KmsService {
         };
         // Resolved before taking the write lock: resolving may apply due transitions,
         // which take that lock themselves.
-        let named_key = match input.opt_str("KeyId")? {
+        let named_key = match req.key_id.as_deref() {
             Some(k) => Some(self.resolve(k, false).await?.record.id.clone()),
             None => None,
         };
@@ -326,17 +319,17 @@ impl KmsService {
             )));
         }
         self.remove_grant(&grant_id).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn revoke_grant(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &RevokeGrantRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
-        let grant_id = input.str_len("GrantId", 1, 128)?;
+    ) -> KmsResult<Empty> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
+        let grant_id = required_len(&req.grant_id, "GrantId", 1, 128)?;
         self.authorize(caller, &entry.record, "kms:RevokeGrant", None, None, &[])?;
         let _guard = self.inner.write.lock().await;
         let exists = self
@@ -350,6 +343,6 @@ impl KmsService {
             )));
         }
         self.remove_grant(grant_id).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 }

@@ -3,18 +3,20 @@
 use std::sync::Arc;
 
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _};
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
-use super::input::{Input, b64};
+use super::input::{required, required_blob};
 use super::material::{Secret, rsa_generate, rsa_oaep_decrypt};
 use super::model::{
     ExpirationModel, ImportParameters, KeyRecord, KeyState, MaterialInfo, Origin, epoch_seconds,
 };
-use super::service::{DAY_MS, KeyEntry, KmsService};
+use super::service::{DAY_MS, KeyEntry, KmsService, Note};
+use super::shapes::{
+    GetParametersForImportRequest, GetParametersForImportResponse, ImportKeyMaterialRequest,
+    KeyMaterialResponse, KeyRequest,
+};
 
 /// Import parameters stay valid for 24 hours, as in AWS.
 const PARAMETERS_VALID_MS: i64 = DAY_MS;
@@ -40,15 +42,15 @@ impl KmsService {
     async fn external_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        key: &Option<String>,
         note: &mut Note,
         action: &str,
     ) -> KmsResult<Arc<KeyEntry>> {
-        let entry = self.key_for(input, false, note).await?;
+        let entry = self.key_for(key, false, note).await?;
         self.authorize(caller, &entry.record, action, None, None, &[])?;
         external(&entry.record)?;
         if entry.record.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&entry.record.arn(), entry.record.state));
+            return Err(entry.record.state.refusal(&entry.record.arn()));
         }
         Ok(entry)
     }
@@ -56,10 +58,10 @@ impl KmsService {
     pub(super) async fn get_parameters_for_import(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &GetParametersForImportRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let algorithm = input.str("WrappingAlgorithm")?.to_owned();
+    ) -> KmsResult<GetParametersForImportResponse> {
+        let algorithm = required(&req.wrapping_algorithm, "WrappingAlgorithm")?.clone();
         if !matches!(
             algorithm.as_str(),
             "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256"
@@ -68,7 +70,7 @@ impl KmsService {
                 "WrappingAlgorithm {algorithm} is not supported; use RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1"
             )));
         }
-        let bits = match input.str("WrappingKeySpec")? {
+        let bits = match required(&req.wrapping_key_spec, "WrappingKeySpec")?.as_str() {
             "RSA_2048" => 2048,
             "RSA_3072" => 3072,
             "RSA_4096" => 4096,
@@ -79,7 +81,7 @@ impl KmsService {
             }
         };
         let entry = self
-            .external_key(caller, input, note, "kms:GetParametersForImport")
+            .external_key(caller, &req.key_id, note, "kms:GetParametersForImport")
             .await?;
         let pair = tokio::task::spawn_blocking(move || rsa_generate(bits))
             .await
@@ -113,34 +115,36 @@ impl KmsService {
         });
         self.save_key(record, entry.secrets.clone(), None).await?;
         let token = self.mint_token("import", &format!("{}:{token_id}", entry.record.id));
-        Ok(json!({
-            "KeyId": entry.record.arn(),
-            "ImportToken": b64(token.as_bytes()),
-            "PublicKey": b64(public.as_bytes()),
-            "ParametersValidTo": epoch_seconds(valid_to),
-        }))
+        Ok(GetParametersForImportResponse {
+            key_id: entry.record.arn(),
+            import_token: token.into_bytes().into(),
+            public_key: public.as_bytes().to_vec().into(),
+            parameters_valid_to: epoch_seconds(valid_to),
+        })
     }
 
     pub(super) async fn import_key_material(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &ImportKeyMaterialRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let token = input.blob("ImportToken", 6144)?;
-        let wrapped = input.blob("EncryptedKeyMaterial", 6144)?;
-        let model = match input.opt_str("ExpirationModel")? {
+    ) -> KmsResult<KeyMaterialResponse> {
+        let token = required_blob(&req.import_token, "ImportToken", 6144)?;
+        let wrapped =
+            required_blob(&req.encrypted_key_material, "EncryptedKeyMaterial", 6144)?.to_vec();
+        let model = match req.expiration_model.as_deref() {
             Some(m) => ExpirationModel::parse_field("ExpirationModel", m)?,
             None => ExpirationModel::Expires,
         };
-        let valid_to = input.opt_timestamp_ms("ValidTo")?;
-        if input.opt_str("ImportType")? == Some("NEW_KEY_MATERIAL") {
+        // Epoch seconds, possibly fractional.
+        let valid_to = req.valid_to.map(|s| (s * 1000.0) as i64);
+        if req.import_type.as_deref() == Some("NEW_KEY_MATERIAL") {
             return Err(KmsError::unsupported(
                 "Keys here hold one imported material; re-import the same material instead",
             ));
         }
         let entry = self
-            .external_key(caller, input, note, "kms:ImportKeyMaterial")
+            .external_key(caller, &req.key_id, note, "kms:ImportKeyMaterial")
             .await?;
         let now = self.now_ms();
         let valid_to = match (model, valid_to) {
@@ -161,7 +165,7 @@ impl KmsService {
             }
             (_, v) => v,
         };
-        let token_text = std::str::from_utf8(&token)
+        let token_text = std::str::from_utf8(token)
             .ok()
             .and_then(|t| self.open_token("import", t))
             .ok_or_else(|| KmsError::invalid_import_token("The import token is not valid"))?;
@@ -232,17 +236,20 @@ impl KmsService {
         self.save_key(record, entry.secrets.clone(), Some((IMPORTED_SEQ, secret)))
             .await?;
         note.key_version = Some(material_id.clone());
-        Ok(json!({ "KeyId": r.arn(), "KeyMaterialId": material_id }))
+        Ok(KeyMaterialResponse {
+            key_id: r.arn(),
+            key_material_id: material_id,
+        })
     }
 
     pub(super) async fn delete_imported_key_material(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
+    ) -> KmsResult<KeyMaterialResponse> {
         let entry = self
-            .external_key(caller, input, note, "kms:DeleteImportedKeyMaterial")
+            .external_key(caller, &req.key_id, note, "kms:DeleteImportedKeyMaterial")
             .await?;
         let _guard = self.inner.write.lock().await;
         let entry = self
@@ -257,7 +264,10 @@ impl KmsService {
         record.state = KeyState::PendingImport;
         let arn = record.arn();
         self.save_key(record, entry.secrets.clone(), None).await?;
-        Ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
+        Ok(KeyMaterialResponse {
+            key_id: arn,
+            key_material_id: material_id,
+        })
     }
 
     /// AWS's KeyMaterialId for imported material: the same material always gets the same id,

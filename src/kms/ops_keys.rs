@@ -3,75 +3,70 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
-
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
-use super::input::{Input, page_fields, paginate};
+use super::input::{
+    self, TagOut, key_id, length_error, must_not_be_null, page, paginate, required, required_len,
+};
 use super::model::{
     AliasRecord, KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationType,
     epoch_seconds,
 };
-use super::service::{DAY_MS, KeyEntry, KmsService, default_key_policy};
+use super::service::{DAY_MS, KeyEntry, KmsService, Note, default_key_policy};
+use super::shapes::{
+    AliasListEntry, AliasRequest, CreateKeyRequest, Empty, EnableKeyRotationRequest,
+    GetKeyPolicyRequest, GetKeyPolicyResponse, GetKeyRotationStatusResponse, KeyIdResponse,
+    KeyListEntry, KeyListRequest, KeyMetadata, KeyMetadataResponse, KeyRequest,
+    KeyWithGrantTokensRequest, ListAliasesRequest, ListAliasesResponse, ListKeyPoliciesResponse,
+    ListKeyRotationsResponse, ListKeysResponse, ListRequest, ListResourceTagsResponse,
+    PutKeyPolicyRequest, RotationsListEntry, ScheduleKeyDeletionRequest,
+    ScheduleKeyDeletionResponse, TagResourceRequest, UntagResourceRequest,
+    UpdateKeyDescriptionRequest,
+};
 use crate::policy::{Policy, PolicyKind};
 
 const MAX_TAGS: usize = 50;
 const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
-pub fn key_metadata(r: &KeyRecord) -> Value {
-    let mut m = Map::new();
-    m.insert("AWSAccountId".into(), json!(r.account));
-    m.insert("KeyId".into(), json!(r.id));
-    m.insert("Arn".into(), json!(r.arn()));
-    m.insert("CreationDate".into(), json!(epoch_seconds(r.created_ms)));
-    m.insert("Enabled".into(), json!(r.state == KeyState::Enabled));
-    m.insert("Description".into(), json!(r.description));
-    m.insert("KeyUsage".into(), json!(r.usage.as_str()));
-    m.insert("KeyState".into(), json!(r.state.as_str()));
-    m.insert("Origin".into(), json!(r.origin.as_str()));
-    m.insert("KeyManager".into(), json!(r.manager.as_str()));
-    m.insert("CustomerMasterKeySpec".into(), json!(r.spec.as_str()));
-    m.insert("KeySpec".into(), json!(r.spec.as_str()));
-    m.insert("MultiRegion".into(), json!(false));
-    for (name, list) in [
-        (
-            "EncryptionAlgorithms",
-            r.spec.encryption_algorithms(r.usage),
-        ),
-        ("SigningAlgorithms", r.spec.signing_algorithms(r.usage)),
-        ("MacAlgorithms", r.spec.mac_algorithms()),
-    ] {
-        if !list.is_empty() {
-            m.insert(name.into(), json!(list));
-        }
+pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
+    let pending_deletion = r.state == KeyState::PendingDeletion;
+    let imported = if r.origin == Origin::External {
+        r.current_material()
+    } else {
+        None
+    };
+    KeyMetadata {
+        aws_account_id: r.account.clone(),
+        key_id: r.id.clone(),
+        arn: r.arn(),
+        creation_date: epoch_seconds(r.created_ms),
+        enabled: r.state == KeyState::Enabled,
+        description: r.description.clone(),
+        key_usage: r.usage.as_str(),
+        key_state: r.state.as_str(),
+        origin: r.origin.as_str(),
+        key_manager: r.manager.as_str(),
+        customer_master_key_spec: r.spec.as_str(),
+        key_spec: r.spec.as_str(),
+        multi_region: false,
+        encryption_algorithms: r.spec.encryption_algorithms(r.usage),
+        signing_algorithms: r.spec.signing_algorithms(r.usage),
+        mac_algorithms: r.spec.mac_algorithms(),
+        deletion_date: r
+            .deletion_date_ms
+            .filter(|_| pending_deletion)
+            .map(epoch_seconds),
+        pending_deletion_window_in_days: r.pending_window_days.filter(|_| pending_deletion),
+        expiration_model: imported
+            .and_then(|m| m.expiration_model)
+            .map(|m| m.as_str()),
+        valid_to: imported.and_then(|m| m.valid_to_ms).map(epoch_seconds),
+        current_key_material_id: r.current_material().map(|m| m.material_id.clone()),
     }
-    if r.state == KeyState::PendingDeletion {
-        if let Some(d) = r.deletion_date_ms {
-            m.insert("DeletionDate".into(), json!(epoch_seconds(d)));
-        }
-        if let Some(w) = r.pending_window_days {
-            m.insert("PendingDeletionWindowInDays".into(), json!(w));
-        }
-    }
-    if r.origin == Origin::External
-        && let Some(cur) = r.current_material()
-    {
-        if let Some(model) = cur.expiration_model {
-            m.insert("ExpirationModel".into(), json!(model.as_str()));
-        }
-        if let Some(v) = cur.valid_to_ms {
-            m.insert("ValidTo".into(), json!(epoch_seconds(v)));
-        }
-    }
-    if let Some(cur) = r.current_material() {
-        m.insert("CurrentKeyMaterialId".into(), json!(cur.material_id));
-    }
-    Value::Object(m)
 }
 
-fn key_id_out(r: &KeyRecord) -> Value {
-    json!({ "KeyId": r.arn() })
+fn key_id_out(r: &KeyRecord) -> KeyIdResponse {
+    KeyIdResponse { key_id: r.arn() }
 }
 
 fn validate_tags(tags: &[(String, String)]) -> KmsResult<()> {
@@ -96,11 +91,11 @@ impl KmsService {
     /// Resolves a key for an operation that must not act on AWS managed keys' internals.
     pub(super) async fn key_for(
         &self,
-        input: &Input,
+        key: &Option<String>,
         allow_alias: bool,
         note: &mut Note,
     ) -> KmsResult<Arc<KeyEntry>> {
-        let entry = self.resolve(input.key_id()?, allow_alias).await?;
+        let entry = self.resolve(key_id(key)?, allow_alias).await?;
         note.key_arn = Some(entry.record.arn());
         Ok(entry)
     }
@@ -108,13 +103,13 @@ impl KmsService {
     pub(super) async fn create_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &CreateKeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
+    ) -> KmsResult<KeyMetadataResponse> {
         self.authorize_account(caller, "kms:CreateKey")?;
         let spec_text = match (
-            input.opt_str("KeySpec")?,
-            input.opt_str("CustomerMasterKeySpec")?,
+            req.key_spec.as_deref(),
+            req.customer_master_key_spec.as_deref(),
         ) {
             (Some(_), Some(_)) => {
                 return Err(KmsError::validation(
@@ -129,7 +124,7 @@ impl KmsService {
                 "KeySpec {spec_text} is not supported by this key service"
             ))
         })?;
-        let usage = match input.opt_str("KeyUsage")? {
+        let usage = match req.key_usage.as_deref() {
             Some(u) => KeyUsage::parse_field("KeyUsage", u)?,
             None => KeyUsage::EncryptDecrypt,
         };
@@ -140,7 +135,7 @@ impl KmsService {
                 spec.as_str()
             )));
         }
-        let origin = match input.opt_str("Origin")? {
+        let origin = match req.origin.as_deref() {
             None | Some("AWS_KMS") => Origin::AwsKms,
             Some("EXTERNAL") => Origin::External,
             Some(o @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
@@ -155,28 +150,28 @@ impl KmsService {
                 "Imported key material is supported for SYMMETRIC_DEFAULT keys only",
             ));
         }
-        if input.opt_bool("MultiRegion")? == Some(true) {
+        if req.multi_region == Some(true) {
             return Err(KmsError::unsupported("Multi-Region keys are not supported"));
         }
-        if input.opt_str("CustomKeyStoreId")?.is_some() || input.opt_str("XksKeyId")?.is_some() {
+        if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
             return Err(KmsError::unsupported("Custom key stores are not supported"));
         }
-        let description = input.opt_str("Description")?.unwrap_or("").to_owned();
+        let description = req.description.clone().unwrap_or_default();
         if description.len() > 8192 {
-            return Err(super::input::length_error("Description", 0, 8192));
+            return Err(length_error("Description", 0, 8192));
         }
-        let tags = input.tags()?.unwrap_or_default();
+        let tags = input::tags(&req.tags)?.unwrap_or_default();
         validate_tags(&tags)?;
         if tags.len() > MAX_TAGS {
             return Err(KmsError::tag("A key can have at most 50 tags"));
         }
-        let policy_text = match input.opt_str("Policy")? {
-            Some(p) => p.to_owned(),
+        let policy_text = match &req.policy {
+            Some(p) => p.clone(),
             None => default_key_policy(self.account()),
         };
         let policy = parse_policy(&policy_text)?;
         let mut record = self.new_record(spec, usage, origin, description, policy_text);
-        if input.opt_bool("BypassPolicyLockoutSafetyCheck")? != Some(true)
+        if req.bypass_policy_lockout_safety_check != Some(true)
             && !self.policy_keeps_admin(caller, &record, &policy)
         {
             return Err(KmsError::malformed_policy(
@@ -187,16 +182,18 @@ impl KmsService {
         let _guard = self.inner.write.lock().await;
         let entry = self.insert_new_key(record).await?;
         note.key_arn = Some(entry.record.arn());
-        Ok(json!({ "KeyMetadata": key_metadata(&entry.record) }))
+        Ok(KeyMetadataResponse {
+            key_metadata: key_metadata(&entry.record),
+        })
     }
 
     pub(super) async fn describe_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyWithGrantTokensRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, true, note).await?;
+    ) -> KmsResult<KeyMetadataResponse> {
+        let entry = self.key_for(&req.key_id, true, note).await?;
         self.authorize(
             caller,
             &entry.record,
@@ -205,13 +202,19 @@ impl KmsService {
             None,
             &[],
         )?;
-        Ok(json!({ "KeyMetadata": key_metadata(&entry.record) }))
+        Ok(KeyMetadataResponse {
+            key_metadata: key_metadata(&entry.record),
+        })
     }
 
-    pub(super) async fn list_keys(&self, caller: &Caller, input: &Input) -> KmsResult<Value> {
+    pub(super) async fn list_keys(
+        &self,
+        caller: &Caller,
+        req: &ListRequest,
+    ) -> KmsResult<ListKeysResponse> {
         self.authorize_account(caller, "kms:ListKeys")?;
         self.apply_due().await?;
-        let (limit, start) = input.page(100, 1000)?;
+        let (limit, start) = page(req.limit, req.marker.as_deref(), 100, 1000)?;
         let mut keys: Vec<(i64, String, String)> = self
             .read()
             .keys
@@ -219,18 +222,14 @@ impl KmsService {
             .map(|k| (k.record.created_ms, k.record.id.clone(), k.record.arn()))
             .collect();
         keys.sort();
-        let (page, next) = paginate(&keys, limit, start);
-        let mut out = Map::new();
-        out.insert(
-            "Keys".into(),
-            json!(
-                page.iter()
-                    .map(|(_, id, arn)| json!({"KeyId": id, "KeyArn": arn}))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        let (keys, page) = paginate(keys, limit, start);
+        Ok(ListKeysResponse {
+            keys: keys
+                .into_iter()
+                .map(|(_, key_id, key_arn)| KeyListEntry { key_id, key_arn })
+                .collect(),
+            page,
+        })
     }
 
     /// Read-modify-write of one key under the write lock, with the caller's permission and
@@ -238,12 +237,12 @@ impl KmsService {
     async fn update_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        key: &Option<String>,
         note: &mut Note,
         action: &str,
         change: impl FnOnce(&mut KeyRecord, i64) -> KmsResult<()>,
     ) -> KmsResult<Arc<KeyEntry>> {
-        let entry = self.key_for(input, false, note).await?;
+        let entry = self.key_for(key, false, note).await?;
         self.authorize(caller, &entry.record, action, None, None, &[])?;
         let _guard = self.inner.write.lock().await;
         let entry = self
@@ -258,16 +257,16 @@ impl KmsService {
     async fn set_enabled(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
         enabled: bool,
-    ) -> KmsResult<Value> {
+    ) -> KmsResult<Empty> {
         let action = if enabled {
             "kms:EnableKey"
         } else {
             "kms:DisableKey"
         };
-        self.update_key(caller, input, note, action, |r, _| match r.state {
+        self.update_key(caller, &req.key_id, note, action, |r, _| match r.state {
             KeyState::Enabled | KeyState::Disabled => {
                 r.state = if enabled {
                     KeyState::Enabled
@@ -276,87 +275,100 @@ impl KmsService {
                 };
                 Ok(())
             }
-            s => Err(KmsError::for_state(&r.arn(), s)),
+            s => Err(s.refusal(&r.arn())),
         })
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn enable_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        self.set_enabled(caller, input, note, true).await
+    ) -> KmsResult<Empty> {
+        self.set_enabled(caller, req, note, true).await
     }
 
     pub(super) async fn disable_key(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        self.set_enabled(caller, input, note, false).await
+    ) -> KmsResult<Empty> {
+        self.set_enabled(caller, req, note, false).await
     }
 
     pub(super) async fn schedule_key_deletion(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &ScheduleKeyDeletionRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let days = input.opt_int("PendingWindowInDays", 7, 30)?.unwrap_or(30);
+    ) -> KmsResult<ScheduleKeyDeletionResponse> {
+        let days = input::in_range(req.pending_window_in_days, "PendingWindowInDays", 7, 30)?
+            .unwrap_or(30);
         let entry = self
-            .update_key(caller, input, note, "kms:ScheduleKeyDeletion", |r, now| {
-                if r.state == KeyState::PendingDeletion {
-                    return Err(KmsError::invalid_state(format!(
-                        "{} is pending deletion.",
-                        r.arn()
-                    )));
-                }
-                if r.manager == KeyManager::Aws {
-                    return Err(KmsError::unsupported("AWS managed keys cannot be deleted"));
-                }
-                r.state = KeyState::PendingDeletion;
-                r.deletion_date_ms = Some(now + days * DAY_MS);
-                r.pending_window_days = Some(days as u32);
-                Ok(())
-            })
+            .update_key(
+                caller,
+                &req.key_id,
+                note,
+                "kms:ScheduleKeyDeletion",
+                |r, now| {
+                    if r.state == KeyState::PendingDeletion {
+                        return Err(KmsError::invalid_state(format!(
+                            "{} is pending deletion.",
+                            r.arn()
+                        )));
+                    }
+                    if r.manager == KeyManager::Aws {
+                        return Err(KmsError::unsupported("AWS managed keys cannot be deleted"));
+                    }
+                    r.state = KeyState::PendingDeletion;
+                    r.deletion_date_ms = Some(now + days * DAY_MS);
+                    r.pending_window_days = Some(days as u32);
+                    Ok(())
+                },
+            )
             .await?;
         let r = &entry.record;
-        Ok(json!({
-            "KeyId": r.arn(),
-            "DeletionDate": epoch_seconds(r.deletion_date_ms.unwrap_or_default()),
-            "KeyState": r.state.as_str(),
-            "PendingWindowInDays": days,
-        }))
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: r.arn(),
+            deletion_date: epoch_seconds(r.deletion_date_ms.unwrap_or_default()),
+            key_state: r.state.as_str(),
+            pending_window_in_days: days,
+        })
     }
 
     pub(super) async fn cancel_key_deletion(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
+    ) -> KmsResult<KeyIdResponse> {
         let entry = self
-            .update_key(caller, input, note, "kms:CancelKeyDeletion", |r, _| {
-                if r.state != KeyState::PendingDeletion {
-                    return Err(KmsError::invalid_state(format!(
-                        "{} is not pending deletion (it is {}).",
-                        r.arn(),
-                        r.state.as_str()
-                    )));
-                }
-                r.state = if r.materials.is_empty() {
-                    KeyState::PendingImport
-                } else {
-                    KeyState::Disabled
-                };
-                r.deletion_date_ms = None;
-                r.pending_window_days = None;
-                Ok(())
-            })
+            .update_key(
+                caller,
+                &req.key_id,
+                note,
+                "kms:CancelKeyDeletion",
+                |r, _| {
+                    if r.state != KeyState::PendingDeletion {
+                        return Err(KmsError::invalid_state(format!(
+                            "{} is not pending deletion (it is {}).",
+                            r.arn(),
+                            r.state.as_str()
+                        )));
+                    }
+                    r.state = if r.materials.is_empty() {
+                        KeyState::PendingImport
+                    } else {
+                        KeyState::Disabled
+                    };
+                    r.deletion_date_ms = None;
+                    r.pending_window_days = None;
+                    Ok(())
+                },
+            )
             .await?;
         Ok(key_id_out(&entry.record))
     }
@@ -364,37 +376,41 @@ impl KmsService {
     pub(super) async fn update_key_description(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &UpdateKeyDescriptionRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let description = input.str("Description")?.to_owned();
+    ) -> KmsResult<Empty> {
+        let description = required(&req.description, "Description")?.clone();
         if description.len() > 8192 {
-            return Err(super::input::length_error("Description", 0, 8192));
+            return Err(length_error("Description", 0, 8192));
         }
-        self.update_key(caller, input, note, "kms:UpdateKeyDescription", |r, _| {
-            if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
-            }
-            r.description = description;
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            &req.key_id,
+            note,
+            "kms:UpdateKeyDescription",
+            |r, _| {
+                if r.state == KeyState::PendingDeletion {
+                    return Err(r.state.refusal(&r.arn()));
+                }
+                r.description = description;
+                Ok(())
+            },
+        )
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn tag_resource(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &TagResourceRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let tags = input
-            .tags()?
-            .ok_or_else(|| super::input::must_not_be_null("Tags"))?;
+    ) -> KmsResult<Empty> {
+        let tags = input::tags(&req.tags)?.ok_or_else(|| must_not_be_null("Tags"))?;
         validate_tags(&tags)?;
-        self.update_key(caller, input, note, "kms:TagResource", |r, _| {
+        self.update_key(caller, &req.key_id, note, "kms:TagResource", |r, _| {
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             r.tags.extend(tags);
             if r.tags.len() > MAX_TAGS {
@@ -403,38 +419,36 @@ impl KmsService {
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn untag_resource(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &UntagResourceRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let keys = input
-            .opt_str_list("TagKeys")?
-            .ok_or_else(|| super::input::must_not_be_null("TagKeys"))?;
-        self.update_key(caller, input, note, "kms:UntagResource", |r, _| {
+    ) -> KmsResult<Empty> {
+        let keys = required(&req.tag_keys, "TagKeys")?;
+        self.update_key(caller, &req.key_id, note, "kms:UntagResource", |r, _| {
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
-            for k in &keys {
+            for k in keys {
                 r.tags.remove(k);
             }
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn list_resource_tags(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyListRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<ListResourceTagsResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         self.authorize(
             caller,
             &entry.record,
@@ -443,24 +457,22 @@ impl KmsService {
             None,
             &[],
         )?;
-        let (limit, start) = input.page(50, 50)?;
-        let tags: Vec<(String, String)> = entry.record.tags.clone().into_iter().collect();
-        let (page, next) = paginate(&tags, limit, start);
-        let mut out = Map::new();
-        out.insert(
-            "Tags".into(),
-            json!(
-                page.iter()
-                    .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        let (limit, start) = page(req.limit, req.marker.as_deref(), 50, 50)?;
+        let tags: Vec<TagOut> = entry
+            .record
+            .tags
+            .iter()
+            .map(|(k, v)| TagOut {
+                tag_key: k.clone(),
+                tag_value: v.clone(),
+            })
+            .collect();
+        let (tags, page) = paginate(tags, limit, start);
+        Ok(ListResourceTagsResponse { tags, page })
     }
 
-    fn policy_name(input: &Input) -> KmsResult<()> {
-        match input.opt_str("PolicyName")? {
+    fn policy_name(name: Option<&str>) -> KmsResult<()> {
+        match name {
             None | Some("default") => Ok(()),
             Some(other) => Err(KmsError::not_found(format!("No such policy: {other}"))),
         }
@@ -469,34 +481,37 @@ impl KmsService {
     pub(super) async fn get_key_policy(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &GetKeyPolicyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        Self::policy_name(input)?;
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<GetKeyPolicyResponse> {
+        Self::policy_name(req.policy_name.as_deref())?;
+        let entry = self.key_for(&req.key_id, false, note).await?;
         self.authorize(caller, &entry.record, "kms:GetKeyPolicy", None, None, &[])?;
-        Ok(json!({ "Policy": entry.record.policy, "PolicyName": "default" }))
+        Ok(GetKeyPolicyResponse {
+            policy: entry.record.policy.clone(),
+            policy_name: "default",
+        })
     }
 
     pub(super) async fn put_key_policy(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &PutKeyPolicyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        Self::policy_name(input)?;
-        let text = input.str_len("Policy", 1, 32768)?.to_owned();
-        let bypass = input.opt_bool("BypassPolicyLockoutSafetyCheck")? == Some(true);
+    ) -> KmsResult<Empty> {
+        Self::policy_name(req.policy_name.as_deref())?;
+        let text = required_len(&req.policy, "Policy", 1, 32768)?.to_owned();
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
         let caller_copy = caller.clone();
         let this = self.clone();
-        self.update_key(caller, input, note, "kms:PutKeyPolicy", move |r, _| {
+        self.update_key(caller, &req.key_id, note, "kms:PutKeyPolicy", move |r, _| {
             if r.manager == KeyManager::Aws {
                 return Err(KmsError::unsupported(
                     "The policy of an AWS managed key cannot be changed",
                 ));
             }
             if r.state == KeyState::PendingDeletion {
-                return Err(KmsError::for_state(&r.arn(), r.state));
+                return Err(r.state.refusal(&r.arn()));
             }
             // Checked after the caller's permission, so strangers learn nothing from it.
             let policy = parse_policy(&text)?;
@@ -509,16 +524,16 @@ impl KmsService {
             Ok(())
         })
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn list_key_policies(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<ListKeyPoliciesResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         self.authorize(
             caller,
             &entry.record,
@@ -527,7 +542,10 @@ impl KmsService {
             None,
             &[],
         )?;
-        Ok(json!({ "PolicyNames": ["default"], "Truncated": false }))
+        Ok(ListKeyPoliciesResponse {
+            policy_names: vec!["default"],
+            truncated: false,
+        })
     }
 
     fn rotatable(r: &KeyRecord) -> KmsResult<()> {
@@ -540,95 +558,98 @@ impl KmsService {
         Ok(())
     }
 
+    /// Whether the caller may rotate the key or change its rotation: an enabled customer
+    /// key that rotates at all (AWS managed keys rotate on their own).
+    fn rotation_changeable(r: &KeyRecord) -> KmsResult<()> {
+        Self::rotatable(r)?;
+        if r.manager == KeyManager::Aws {
+            return Err(KmsError::unsupported(
+                "AWS managed keys rotate on their own schedule",
+            ));
+        }
+        if r.state != KeyState::Enabled {
+            return Err(r.state.refusal(&r.arn()));
+        }
+        Ok(())
+    }
+
     pub(super) async fn enable_key_rotation(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &EnableKeyRotationRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let days = input
-            .opt_int("RotationPeriodInDays", 90, 2560)?
-            .unwrap_or(365);
-        self.update_key(caller, input, note, "kms:EnableKeyRotation", |r, now| {
-            Self::rotatable(r)?;
-            if r.manager == KeyManager::Aws {
-                return Err(KmsError::unsupported(
-                    "AWS managed keys rotate on their own schedule",
-                ));
-            }
-            if r.state != KeyState::Enabled {
-                return Err(KmsError::for_state(&r.arn(), r.state));
-            }
-            r.rotation_period_days = Some(days as u32);
-            r.next_rotation_ms = Some(now + days * DAY_MS);
-            Ok(())
-        })
+    ) -> KmsResult<Empty> {
+        let days = input::in_range(
+            req.rotation_period_in_days,
+            "RotationPeriodInDays",
+            90,
+            2560,
+        )?
+        .unwrap_or(365);
+        self.update_key(
+            caller,
+            &req.key_id,
+            note,
+            "kms:EnableKeyRotation",
+            |r, now| {
+                Self::rotation_changeable(r)?;
+                r.rotation_period_days = Some(days as u32);
+                r.next_rotation_ms = Some(now + days * DAY_MS);
+                Ok(())
+            },
+        )
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn disable_key_rotation(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        self.update_key(caller, input, note, "kms:DisableKeyRotation", |r, _| {
-            Self::rotatable(r)?;
-            if r.manager == KeyManager::Aws {
-                return Err(KmsError::unsupported(
-                    "AWS managed keys rotate on their own schedule",
-                ));
-            }
-            if r.state != KeyState::Enabled {
-                return Err(KmsError::for_state(&r.arn(), r.state));
-            }
-            r.rotation_period_days = None;
-            r.next_rotation_ms = None;
-            Ok(())
-        })
+    ) -> KmsResult<Empty> {
+        self.update_key(
+            caller,
+            &req.key_id,
+            note,
+            "kms:DisableKeyRotation",
+            |r, _| {
+                Self::rotation_changeable(r)?;
+                r.rotation_period_days = None;
+                r.next_rotation_ms = None;
+                Ok(())
+            },
+        )
         .await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn get_key_rotation_status(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<GetKeyRotationStatusResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         let r = &entry.record;
         self.authorize(caller, r, "kms:GetKeyRotationStatus", None, None, &[])?;
         Self::rotatable(r)?;
-        let mut out = Map::new();
-        out.insert("KeyId".into(), json!(r.arn()));
-        out.insert(
-            "KeyRotationEnabled".into(),
-            json!(r.rotation_period_days.is_some()),
-        );
-        if let Some(days) = r.rotation_period_days {
-            out.insert("RotationPeriodInDays".into(), json!(days));
-        }
-        if let Some(next) = r.next_rotation_ms {
-            out.insert("NextRotationDate".into(), json!(epoch_seconds(next)));
-        }
-        if let Some(started) = r.on_demand_rotation_started_ms {
-            out.insert(
-                "OnDemandRotationStartDate".into(),
-                json!(epoch_seconds(started)),
-            );
-        }
-        Ok(Value::Object(out))
+        Ok(GetKeyRotationStatusResponse {
+            key_id: r.arn(),
+            key_rotation_enabled: r.rotation_period_days.is_some(),
+            rotation_period_in_days: r.rotation_period_days,
+            next_rotation_date: r.next_rotation_ms.map(epoch_seconds),
+            on_demand_rotation_start_date: r.on_demand_rotation_started_ms.map(epoch_seconds),
+        })
     }
 
     pub(super) async fn rotate_key_on_demand(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<KeyIdResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         self.authorize(
             caller,
             &entry.record,
@@ -642,15 +663,7 @@ impl KmsService {
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
         let r = &entry.record;
-        Self::rotatable(r)?;
-        if r.manager == KeyManager::Aws {
-            return Err(KmsError::unsupported(
-                "AWS managed keys rotate on their own schedule",
-            ));
-        }
-        if r.state != KeyState::Enabled {
-            return Err(KmsError::for_state(&r.arn(), r.state));
-        }
+        Self::rotation_changeable(r)?;
         let on_demand = r
             .materials
             .iter()
@@ -673,38 +686,39 @@ impl KmsService {
     pub(super) async fn list_key_rotations(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &KeyListRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let entry = self.key_for(input, false, note).await?;
+    ) -> KmsResult<ListKeyRotationsResponse> {
+        let entry = self.key_for(&req.key_id, false, note).await?;
         let r = &entry.record;
         self.authorize(caller, r, "kms:ListKeyRotations", None, None, &[])?;
         Self::rotatable(r)?;
-        let (limit, start) = input.page(100, 1000)?;
+        let (limit, start) = page(req.limit, req.marker.as_deref(), 100, 1000)?;
         let current = r.current_material().map(|m| m.seq);
-        let rotations: Vec<Value> = r
+        let rotations: Vec<RotationsListEntry> = r
             .materials
             .iter()
             .filter_map(|m| {
                 let kind = m.rotation_type?;
-                Some(json!({
-                    "KeyId": r.arn(),
-                    "KeyMaterialId": m.material_id,
-                    "KeyMaterialState": if Some(m.seq) == current { "CURRENT" } else { "NON_CURRENT" },
-                    "RotationDate": epoch_seconds(m.created_ms),
-                    "RotationType": kind.as_str(),
-                }))
+                Some(RotationsListEntry {
+                    key_id: r.arn(),
+                    key_material_id: m.material_id.clone(),
+                    key_material_state: if Some(m.seq) == current {
+                        "CURRENT"
+                    } else {
+                        "NON_CURRENT"
+                    },
+                    rotation_date: epoch_seconds(m.created_ms),
+                    rotation_type: kind.as_str(),
+                })
             })
             .collect();
-        let (page, next) = paginate(&rotations, limit, start);
-        let mut out = Map::new();
-        out.insert("Rotations".into(), Value::Array(page));
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        let (rotations, page) = paginate(rotations, limit, start);
+        Ok(ListKeyRotationsResponse { rotations, page })
     }
 
-    fn alias_name(input: &Input) -> KmsResult<String> {
-        let name = input.str_len("AliasName", 1, 256)?;
+    fn alias_name(req: &AliasRequest) -> KmsResult<String> {
+        let name = required_len(&req.alias_name, "AliasName", 1, 256)?;
         if !name.starts_with("alias/")
             || name.len() <= "alias/".len()
             || !name
@@ -734,11 +748,11 @@ impl KmsService {
     async fn alias_target(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &AliasRequest,
         note: &mut Note,
         action: &str,
     ) -> KmsResult<Arc<KeyEntry>> {
-        let target = input.str_len("TargetKeyId", 1, 2048)?;
+        let target = required_len(&req.target_key_id, "TargetKeyId", 1, 2048)?;
         let entry = self.resolve(target, false).await?;
         note.key_arn = Some(entry.record.arn());
         self.authorize(caller, &entry.record, action, None, None, &[])?;
@@ -748,7 +762,7 @@ impl KmsService {
             ));
         }
         if entry.record.state == KeyState::PendingDeletion {
-            return Err(KmsError::for_state(&entry.record.arn(), entry.record.state));
+            return Err(entry.record.state.refusal(&entry.record.arn()));
         }
         Ok(entry)
     }
@@ -756,13 +770,13 @@ impl KmsService {
     pub(super) async fn create_alias(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &AliasRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let name = Self::alias_name(input)?;
+    ) -> KmsResult<Empty> {
+        let name = Self::alias_name(req)?;
         Self::user_alias(&name)?;
         let entry = self
-            .alias_target(caller, input, note, "kms:CreateAlias")
+            .alias_target(caller, req, note, "kms:CreateAlias")
             .await?;
         let _guard = self.inner.write.lock().await;
         if self.read().aliases.contains_key(&name) {
@@ -779,19 +793,19 @@ impl KmsService {
             updated_ms: now,
         };
         self.save_alias(alias).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn update_alias(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &AliasRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let name = Self::alias_name(input)?;
+    ) -> KmsResult<Empty> {
+        let name = Self::alias_name(req)?;
         Self::user_alias(&name)?;
         let entry = self
-            .alias_target(caller, input, note, "kms:UpdateAlias")
+            .alias_target(caller, req, note, "kms:UpdateAlias")
             .await?;
         let _guard = self.inner.write.lock().await;
         let Some(mut alias) = self.read().aliases.get(&name).cloned() else {
@@ -808,16 +822,16 @@ impl KmsService {
         alias.target_key_id = entry.record.id.clone();
         alias.updated_ms = self.now_ms();
         self.save_alias(alias).await?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn delete_alias(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &AliasRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let name = Self::alias_name(input)?;
+    ) -> KmsResult<Empty> {
+        let name = Self::alias_name(req)?;
         Self::user_alias(&name)?;
         let _guard = self.inner.write.lock().await;
         let Some(alias) = self.read().aliases.get(&name).cloned() else {
@@ -830,16 +844,16 @@ impl KmsService {
         let n = name.clone();
         self.persist(move |s| s.delete_alias(&n)).await?;
         self.write_state().aliases.remove(&name);
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
     pub(super) async fn list_aliases(
         &self,
         caller: &Caller,
-        input: &Input,
+        req: &ListAliasesRequest,
         note: &mut Note,
-    ) -> KmsResult<Value> {
-        let key = match input.opt_str("KeyId")? {
+    ) -> KmsResult<ListAliasesResponse> {
+        let key = match req.key_id.as_deref() {
             Some(k) => {
                 let entry = self.resolve(k, false).await?;
                 note.key_arn = Some(entry.record.arn());
@@ -852,26 +866,21 @@ impl KmsService {
             }
         };
         self.apply_due().await?;
-        let (limit, start) = input.page(50, 100)?;
-        let aliases: Vec<Value> = self
+        let (limit, start) = page(req.limit, req.marker.as_deref(), 50, 100)?;
+        let aliases: Vec<AliasListEntry> = self
             .read()
             .aliases
             .values()
             .filter(|a| key.as_ref().is_none_or(|k| &a.target_key_id == k))
-            .map(|a| {
-                json!({
-                    "AliasName": a.name,
-                    "AliasArn": self.alias_arn(&a.name),
-                    "TargetKeyId": a.target_key_id,
-                    "CreationDate": epoch_seconds(a.created_ms),
-                    "LastUpdatedDate": epoch_seconds(a.updated_ms),
-                })
+            .map(|a| AliasListEntry {
+                alias_name: a.name.clone(),
+                alias_arn: self.alias_arn(&a.name),
+                target_key_id: a.target_key_id.clone(),
+                creation_date: epoch_seconds(a.created_ms),
+                last_updated_date: epoch_seconds(a.updated_ms),
             })
             .collect();
-        let (page, next) = paginate(&aliases, limit, start);
-        let mut out = Map::new();
-        out.insert("Aliases".into(), Value::Array(page));
-        page_fields(&mut out, next);
-        Ok(Value::Object(out))
+        let (aliases, page) = paginate(aliases, limit, start);
+        Ok(ListAliasesResponse { aliases, page })
     }
 }

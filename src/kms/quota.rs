@@ -98,7 +98,7 @@ mod tests {
             q.take("a", Class::Cryptographic, t0).unwrap();
         }
         let err = q.take("a", Class::Cryptographic, t0).unwrap_err();
-        assert_eq!(err.code, "ThrottlingException");
+        assert_eq!(err.code(), "ThrottlingException");
         // Another account and the unlimited class are unaffected.
         q.take("b", Class::Cryptographic, t0).unwrap();
         for _ in 0..1000 {

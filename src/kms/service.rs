@@ -8,8 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
-use super::access::Caller;
-use super::api::Note;
+use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::material::Secret;
 use super::model::{
@@ -48,6 +47,14 @@ impl KeyEntry {
         let m = self.record.current_material()?;
         Some((m, self.secrets.get(&m.seq)?))
     }
+}
+
+/// What an operation tells the audit trail besides its result.
+#[derive(Debug, Default)]
+pub struct Note {
+    pub key_arn: Option<String>,
+    pub key_version: Option<String>,
+    pub context: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Default)]

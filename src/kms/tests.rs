@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::access::Caller;
-use super::api::Note;
-use super::input::Input;
-use super::service::{DAY_MS, KmsService, KmsSettings};
+use super::caller::Caller;
+use super::service::{DAY_MS, KmsService, KmsSettings, Note};
 use crate::clock::ManualClock;
 use crate::crypto::RootKey;
 use crate::policy::Principal;
@@ -54,8 +53,9 @@ fn fixture() -> Fixture {
     }
 }
 
-fn input(v: Value) -> Input {
-    Input(v.as_object().cloned().unwrap_or_default())
+/// A typed request from its JSON.
+fn input<T: DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
 }
 
 impl Fixture {
@@ -65,7 +65,7 @@ impl Fixture {
             .create_key(&self.root, &input(params), &mut Note::default())
             .await
             .unwrap();
-        out["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
+        out.key_metadata.key_id
     }
 
     async fn state(&self, key: &str) -> Result<String, String> {
@@ -76,8 +76,18 @@ impl Fixture {
                 &mut Note::default(),
             )
             .await
-            .map(|v| v["KeyMetadata"]["KeyState"].as_str().unwrap().to_owned())
-            .map_err(|e| e.code.to_owned())
+            .map(|v| v.key_metadata.key_state.to_owned())
+            .map_err(|e| e.code().to_owned())
+    }
+
+    /// DescribeKey's refusal of a request: (code, message).
+    async fn state_of(&self, request: Value) -> (&'static str, String) {
+        let e = self
+            .kms
+            .describe_key(&self.root, &input(request), &mut Note::default())
+            .await
+            .unwrap_err();
+        (e.code(), e.message().to_owned())
     }
 
     async fn data_key(&self, key: &str) -> Result<Vec<u8>, &'static str> {
@@ -85,7 +95,7 @@ impl Fixture {
             .generate_data_key(&self.root, key, &BTreeMap::new(), 32, &mut Note::default())
             .await
             .map(|d| d.ciphertext_blob)
-            .map_err(|e| e.code)
+            .map_err(|e| e.code())
     }
 
     async fn decrypt(&self, blob: &[u8]) -> Result<(), &'static str> {
@@ -100,28 +110,30 @@ impl Fixture {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.code)
+            .map_err(|e| e.code())
     }
 
-    async fn call(&self, op: &str, key: &str, extra: Value) -> Result<Value, &'static str> {
+    async fn call(&self, op: &str, key: &str, extra: Value) -> Result<(), &'static str> {
         let mut params = json!({"KeyId": key});
         if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());
         }
-        let i = input(params);
         let n = &mut Note::default();
         let k = &self.kms;
         let r = &self.root;
         match op {
-            "enable" => k.enable_key(r, &i, n).await,
-            "disable" => k.disable_key(r, &i, n).await,
-            "schedule" => k.schedule_key_deletion(r, &i, n).await,
-            "cancel" => k.cancel_key_deletion(r, &i, n).await,
-            "rotate" => k.rotate_key_on_demand(r, &i, n).await,
-            "enable_rotation" => k.enable_key_rotation(r, &i, n).await,
+            "enable" => k.enable_key(r, &input(params), n).await.map(drop),
+            "disable" => k.disable_key(r, &input(params), n).await.map(drop),
+            "schedule" => k
+                .schedule_key_deletion(r, &input(params), n)
+                .await
+                .map(drop),
+            "cancel" => k.cancel_key_deletion(r, &input(params), n).await.map(drop),
+            "rotate" => k.rotate_key_on_demand(r, &input(params), n).await.map(drop),
+            "enable_rotation" => k.enable_key_rotation(r, &input(params), n).await.map(drop),
             _ => panic!("unknown op {op}"),
         }
-        .map_err(|e| e.code)
+        .map_err(|e| e.code())
     }
 }
 
@@ -248,7 +260,7 @@ async fn retiring_a_grant_by_key_while_a_transition_is_due_does_not_deadlock() {
         .await
         .unwrap();
     f.clock.advance(time::Duration::days(8));
-    let params = input(json!({"KeyId": key, "GrantId": grant["GrantId"]}));
+    let params = input(json!({"KeyId": key, "GrantId": grant.grant_id}));
     let mut note = Note::default();
     let retire = f.kms.retire_grant(&f.root, &params, &mut note);
     tokio::time::timeout(std::time::Duration::from_secs(10), retire)
@@ -256,4 +268,47 @@ async fn retiring_a_grant_by_key_while_a_transition_is_due_does_not_deadlock() {
         .expect("RetireGrant finished")
         .unwrap();
     assert!(f.kms.by_id(&doomed).is_none());
+}
+
+#[tokio::test]
+async fn missing_members_lengths_and_ranges_are_validation_exceptions() {
+    let f = fixture();
+    let e = f.state_of(json!({})).await;
+    assert_eq!(
+        e,
+        (
+            "ValidationException",
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null".to_owned()
+        )
+    );
+    let e = f.state_of(json!({"KeyId": ""})).await;
+    assert_eq!(
+        e.1,
+        "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048"
+    );
+    let key = f.create(json!({})).await;
+    let e = f
+        .call("schedule", &key, json!({"PendingWindowInDays": 6}))
+        .await
+        .unwrap_err();
+    assert_eq!(e, "ValidationException");
+    let e = f
+        .kms
+        .list_keys(&f.root, &input(json!({"Limit": 1001})))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value between 1 and 1000"
+    );
+    let e = f
+        .kms
+        .create_key(
+            &f.root,
+            &input(json!({"Tags": [{"TagKey": "k"}]})),
+            &mut Note::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "TagException");
 }

@@ -136,7 +136,7 @@ impl ObjectService {
         result: std::result::Result<T, KmsError>,
     ) -> Result<T> {
         let kms = &self.kms_link()?.kms;
-        let outcome = result.as_ref().err().map_or("Success", |e| e.code);
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
         let request_id = crate::crypto::random_uuid().to_string();
         kms.record(caller, &request_id, operation, note, outcome)
             .await

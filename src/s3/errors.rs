@@ -130,17 +130,17 @@ impl From<ObjectError> for S3Error {
 /// KMS message (which names the action and the key); anything else keeps the KMS
 /// exception's name behind a `KMS.` prefix, as S3 does.
 fn kms_error(e: KmsError) -> S3Error {
-    let status = match e.code {
-        "AccessDeniedException" => {
-            return S3Error::with_message(S3ErrorCode::AccessDenied, e.message);
+    let status = match e {
+        KmsError::AccessDenied(message) => {
+            return S3Error::with_message(S3ErrorCode::AccessDenied, message);
         }
-        "KMSInternalException" => return internal(&e),
-        "ThrottlingException" => http::StatusCode::SERVICE_UNAVAILABLE,
+        KmsError::Internal(_) => return internal(&e),
+        KmsError::Throttling(_) => http::StatusCode::SERVICE_UNAVAILABLE,
         _ => http::StatusCode::BAD_REQUEST,
     };
     let mut err = S3Error::with_message(
-        S3ErrorCode::Custom(format!("KMS.{}", e.code).into()),
-        e.message,
+        S3ErrorCode::Custom(format!("KMS.{}", e.code()).into()),
+        e.message().to_owned(),
     );
     err.set_status_code(status);
     err

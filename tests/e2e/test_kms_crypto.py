@@ -244,6 +244,12 @@ def test_wire_protocol_errors(kms_server):
     for (target, body, kw), code in [
         (("TrentService.Nope", b"{}", {}), "UnknownOperationException"),
         (("TrentService.ListKeys", b"{", {}), "SerializationException"),
+        # Members of the wrong JSON type are refused, never taken for something else.
+        (("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "aGk=", "GrantTokens": "x"}', {}),
+         "SerializationException"),
+        (("TrentService.DescribeKey", b'{"KeyId": 1234}', {}), "SerializationException"),
+        (("TrentService.DescribeKey", b"[]", {}), "SerializationException"),
+        (("TrentService.DescribeKey", b"{}", {}), "ValidationException"),
         (("TrentService.ListKeys", b"{}", {"secret": "wrong"}), "InvalidSignatureException"),
         (("TrentService.ListKeys", b"{}", {"access": "AKIAUNKNOWN000000000"}), "UnrecognizedClientException"),
         (("TrentService.ListKeys", b"{}", {"region": "eu-west-1"}), "InvalidSignatureException"),

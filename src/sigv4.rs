@@ -1,15 +1,16 @@
-//! SigV4 verification for KMS requests. s3s checks S3 signatures only (it rejects service
-//! `kms` and wants `x-amz-content-sha256`, which KMS clients don't send), so the KMS edge
-//! checks its own: the canonical request over the method, path, query, signed headers and
-//! the SHA-256 of the body.
+//! SigV4 verification for the KMS and IAM edges. s3s checks S3 signatures only (it rejects
+//! other services and wants `x-amz-content-sha256`, which KMS and IAM clients don't send),
+//! so those edges check their own: the canonical request over the method, path, query,
+//! signed headers and the SHA-256 of the body. Each edge names the failures its own way.
+
+use std::borrow::Cow;
 
 use hmac::{KeyInit as _, Mac as _};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 use time::macros::format_description;
-
-use super::errors::KmsError;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const MAX_SKEW_SECS: i64 = 15 * 60;
@@ -25,11 +26,34 @@ pub struct Authorization<'a> {
     pub signature: &'a str,
 }
 
-fn incomplete(msg: &str) -> KmsError {
-    KmsError::incomplete_signature(msg.to_owned())
+/// Why a request's signature is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigV4Error {
+    /// The Authorization header or X-Amz-Date is missing or malformed.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Well formed, but the signature, its date or its payload hash does not hold.
+    #[error("{0}")]
+    Invalid(String),
 }
 
-pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, KmsError> {
+impl SigV4Error {
+    pub fn message(&self) -> &str {
+        match self {
+            SigV4Error::Incomplete(m) | SigV4Error::Invalid(m) => m,
+        }
+    }
+}
+
+fn incomplete(msg: &str) -> SigV4Error {
+    SigV4Error::Incomplete(msg.to_owned())
+}
+
+fn invalid(msg: impl Into<String>) -> SigV4Error {
+    SigV4Error::Invalid(msg.into())
+}
+
+pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, SigV4Error> {
     let rest = header.strip_prefix(ALGORITHM).ok_or_else(|| {
         incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm")
     })?;
@@ -72,38 +96,21 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// RFC 3986 encoding of a path or query component, as SigV4 wants it.
-fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What SigV4 leaves unencoded in a query component: RFC 3986's unreserved characters.
+/// Everything else is `%XY` in upper-case hex, a space `%20` (never `+`).
+const QUERY_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// In the path, `/` separates segments and stays as it is.
+const PATH: &AsciiSet = &QUERY_COMPONENT.remove(b'/');
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A component as the client sent it, decoded and encoded again the one way SigV4 wants.
+/// A `+` is a plus sign here, not a space: the query is not form data.
+fn canonical_encoding(sent: &str, set: &'static AsciiSet) -> String {
+    let raw: Cow<'_, [u8]> = percent_decode_str(sent).into();
+    percent_encode(&raw, set).to_string()
 }
 
 fn canonical_query(query: Option<&str>) -> String {
@@ -114,8 +121,8 @@ fn canonical_query(query: Option<&str>) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&percent_decode(k), false),
-                uri_encode(&percent_decode(v), false),
+                canonical_encoding(k, QUERY_COMPONENT),
+                canonical_encoding(v, QUERY_COMPONENT),
             )
         })
         .collect();
@@ -150,11 +157,9 @@ pub fn verify(
     headers: &http::HeaderMap,
     body: &[u8],
     now: OffsetDateTime,
-) -> Result<(), KmsError> {
+) -> Result<(), SigV4Error> {
     if !auth.signed_headers.contains(&"host") {
-        return Err(KmsError::invalid_signature(
-            "'Host' must be a signed header",
-        ));
+        return Err(invalid("'Host' must be a signed header"));
     }
     let amz_date = headers
         .get("x-amz-date")
@@ -165,20 +170,20 @@ pub fn verify(
         .map_err(|_| incomplete("X-Amz-Date must have the form YYYYMMDDTHHMMSSZ"))?
         .assume_utc();
     if !amz_date.starts_with(auth.date) {
-        return Err(KmsError::invalid_signature(
+        return Err(invalid(
             "Credential date does not match the date of X-Amz-Date",
         ));
     }
     let skew = (now - signed_at).whole_seconds();
     if skew.abs() > MAX_SKEW_SECS {
-        return Err(KmsError::invalid_signature(format!(
+        return Err(invalid(format!(
             "Signature expired: {amz_date} is now earlier or later than 15 minutes from the server's time."
         )));
     }
     let mut canonical = format!(
         "{}\n{}\n{}\n",
         method.as_str(),
-        uri_encode(&percent_decode(uri.path()), true),
+        canonical_encoding(uri.path(), PATH),
         canonical_query(uri.query())
     );
     for name in &auth.signed_headers {
@@ -212,14 +217,12 @@ pub fn verify(
     }
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
     if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        return Err(KmsError::invalid_signature(
+        return Err(invalid(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
         ));
     }
     if payload_hash != "UNSIGNED-PAYLOAD" && payload_hash != hex::encode(Sha256::digest(body)) {
-        return Err(KmsError::invalid_signature(
-            "The body does not match x-amz-content-sha256",
-        ));
+        return Err(invalid("The body does not match x-amz-content-sha256"));
     }
     Ok(())
 }
@@ -250,17 +253,15 @@ mod tests {
         let now = time::macros::datetime!(2015-08-30 12:40 UTC);
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
         verify(&auth, secret, &http::Method::GET, &uri, &headers, b"", now).unwrap();
-        assert_eq!(
-            verify(&auth, "wrong", &http::Method::GET, &uri, &headers, b"", now)
-                .unwrap_err()
-                .code,
-            "InvalidSignatureException"
-        );
+        assert!(matches!(
+            verify(&auth, "wrong", &http::Method::GET, &uri, &headers, b"", now).unwrap_err(),
+            SigV4Error::Invalid(_)
+        ));
         let late = time::macros::datetime!(2015-08-30 13:00 UTC);
         assert!(
             verify(&auth, secret, &http::Method::GET, &uri, &headers, b"", late)
                 .unwrap_err()
-                .message
+                .message()
                 .starts_with("Signature expired")
         );
     }
@@ -271,10 +272,80 @@ mod tests {
             "Basic abc",
             "AWS4-HMAC-SHA256 Credential=a/b/c, Signature=x",
         ] {
-            assert_eq!(
-                parse_authorization(bad).unwrap_err().code,
-                "IncompleteSignatureException"
-            );
+            assert!(matches!(
+                parse_authorization(bad).unwrap_err(),
+                SigV4Error::Incomplete(_)
+            ));
         }
+    }
+
+    #[test]
+    fn components_are_encoded_as_sigv4_wants() {
+        // A `+` is a plus sign, sent raw or as %2B (form decoding would make it a space); a
+        // space is %20, never `+`; unreserved characters stay, the rest is upper-case hex.
+        assert_eq!(
+            canonical_query(Some("Marker=a+b%2Bc&Name=x%20y&Path=%2fp~q&b=&a")),
+            "Marker=a%2Bb%2Bc&Name=x%20y&Path=%2Fp~q&a=&b="
+        );
+        assert_eq!(
+            canonical_encoding("/a b/%7Ec+/%C3%A9", PATH),
+            "/a%20b/~c%2B/%C3%A9"
+        );
+    }
+
+    /// A query value with a `+` in it, signed by the AWS SDK's signer, verifies.
+    #[test]
+    fn a_plus_in_a_query_value_signed_by_the_sdk_verifies() {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_smithy_runtime_api::client::identity::Identity;
+
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let identity: Identity =
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "test")
+                .into();
+        let signed_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("iam")
+            .time(signed_at)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let url =
+            "https://iam.amazonaws.com/?Action=ListUsers&Marker=a%2Bb%2F%3D&Version=2010-05-08";
+        let request = SignableRequest::new(
+            "GET",
+            url,
+            [("host", "iam.amazonaws.com")].into_iter(),
+            SignableBody::Bytes(b""),
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "iam.amazonaws.com".parse().unwrap());
+        for (name, value) in instructions.headers() {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            headers.insert(name, value.parse().unwrap());
+        }
+        let header = headers[http::header::AUTHORIZATION].to_str().unwrap();
+        let auth = parse_authorization(header).unwrap();
+        let uri: http::Uri = url.parse().unwrap();
+        let now = time::macros::datetime!(2015-08-30 12:40 UTC);
+        verify(&auth, secret, &http::Method::GET, &uri, &headers, b"", now).unwrap();
+        let plus_as_space: http::Uri = url.replace("%2B", "%20").parse().unwrap();
+        assert!(
+            verify(
+                &auth,
+                secret,
+                &http::Method::GET,
+                &plus_as_space,
+                &headers,
+                b"",
+                now
+            )
+            .is_err()
+        );
     }
 }
