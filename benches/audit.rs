@@ -1,6 +1,12 @@
 //! Audited operations per second: 64 concurrent appenders on a 2-worker runtime sharing one
 //! log, with fsync on and off. `cargo bench --bench audit`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

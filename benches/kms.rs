@@ -3,6 +3,12 @@
 //! evaluation, HKDF, AES-GCM; no HTTP, no audit), and the permission re-check a cached
 //! S3 Bucket Key gets on every use. `cargo bench --bench kms`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use std::collections::BTreeMap;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

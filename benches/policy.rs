@@ -2,6 +2,12 @@
 //! with SSE, prefix and IP conditions, decided for a GetObject and a PutObject; and the
 //! parse of that bucket policy. `cargo bench --bench policy`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sealgate::policy::{
     Context, Decision, Mode, Policy, PolicyKind, Principal, Request, authorize,

@@ -8,6 +8,12 @@
 //! The `in_memory` rows instead feed straight from one array far larger than the cache;
 //! they show what reading input from DRAM adds.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

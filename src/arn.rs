@@ -8,24 +8,24 @@ pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
 const S3_PREFIX: &str = "arn:aws:s3:::";
 
 /// `arn:aws:s3:::BUCKET`
-pub fn s3_bucket(bucket: &str) -> String {
+pub(crate) fn s3_bucket(bucket: &str) -> String {
     format!("{S3_PREFIX}{bucket}")
 }
 
 /// `arn:aws:s3:::BUCKET/KEY`
-pub fn s3_object(bucket: &str, key: &str) -> String {
+pub(crate) fn s3_object(bucket: &str, key: &str) -> String {
     format!("{S3_PREFIX}{bucket}/{key}")
 }
 
 /// The bucket an `arn:aws:s3:::BUCKET` names; `None` for anything else (an object ARN
 /// included).
-pub fn s3_bucket_name(arn: &str) -> Option<&str> {
+pub(crate) fn s3_bucket_name(arn: &str) -> Option<&str> {
     arn.strip_prefix(S3_PREFIX)
         .filter(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// `arn:aws:iam::ACCOUNT:root`
-pub fn iam_root(account: &str) -> String {
+pub(crate) fn iam_root(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
 }
 
@@ -45,12 +45,12 @@ pub fn iam_policy(account: &str, path: &str, name: &str) -> String {
 }
 
 /// `arn:aws:kms:REGION:ACCOUNT:key/ID`
-pub fn kms_key(region: &str, account: &str, key_id: &str) -> String {
+pub(crate) fn kms_key(region: &str, account: &str, key_id: &str) -> String {
     format!("arn:aws:kms:{region}:{account}:key/{key_id}")
 }
 
 /// `arn:aws:kms:REGION:ACCOUNT:alias/NAME` for an alias name that starts with `alias/`.
-pub fn kms_alias(region: &str, account: &str, alias: &str) -> String {
+pub(crate) fn kms_alias(region: &str, account: &str, alias: &str) -> String {
     format!("arn:aws:kms:{region}:{account}:{alias}")
 }
 

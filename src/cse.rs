@@ -18,7 +18,7 @@ use sealgate::s3ec::object::{S3Url, Session};
 use sealgate::s3ec::put::{self, Put};
 
 #[derive(Subcommand)]
-pub enum CseCommand {
+pub(crate) enum CseCommand {
     /// Encrypt FILE locally and upload it to s3://BUCKET/KEY (format v3).
     Put(PutArgs),
     /// Download s3://BUCKET/KEY and decrypt it into FILE (formats v3 and v2).
@@ -26,7 +26,7 @@ pub enum CseCommand {
 }
 
 #[derive(Args)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// S3 endpoint, e.g. http://127.0.0.1:8014; also the KMS endpoint unless
     /// --kms-endpoint-url is given [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL].
     #[arg(long)]
@@ -49,7 +49,7 @@ pub struct Connection {
 }
 
 #[derive(Args)]
-pub struct PutArgs {
+pub(crate) struct PutArgs {
     file: PathBuf,
     /// s3://BUCKET/KEY
     dest: String,
@@ -61,7 +61,7 @@ pub struct PutArgs {
 }
 
 #[derive(Args)]
-pub struct GetArgs {
+pub(crate) struct GetArgs {
     /// s3://BUCKET/KEY
     src: String,
     file: PathBuf,
@@ -180,7 +180,7 @@ fn end_progress(task: Option<tokio::task::JoinHandle<()>>) {
     }
 }
 
-pub fn run(command: CseCommand) -> Result<(), String> {
+pub(crate) fn run(command: CseCommand) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         match command {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 /// Temp file (0600) + fsync + rename + directory fsync: after a crash the file holds either
 /// the old state or the new one, whole.
-pub fn write_atomically(path: &Path, contents: &[u8], fsync: bool) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, contents: &[u8], fsync: bool) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("tmp");

@@ -2,17 +2,17 @@
 //! The layers and their promises are described in DESIGN.md; dependencies point down:
 //! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
 
-pub mod arn;
+mod arn;
 pub mod audit;
 mod aws_error;
 pub mod blobstore;
-pub mod bucket_settings;
+mod bucket_settings;
 pub mod catalog;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod fsutil;
+mod fsutil;
 pub mod iam;
 pub mod identity;
 pub mod kms;
@@ -23,4 +23,4 @@ pub mod s3;
 pub mod s3ec;
 pub mod server;
 pub mod setup;
-pub mod sigv4;
+mod sigv4;

@@ -1,3 +1,5 @@
+//! The `sealgate` command: `serve`, `audit verify`, `cse put/get`, `replicate`, `bench`.
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

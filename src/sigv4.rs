@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -17,7 +17,7 @@ const MAX_SKEW_SECS: i64 = 15 * 60;
 
 /// The parts of an Authorization header.
 #[derive(Debug)]
-pub struct Authorization<'a> {
+pub(crate) struct Authorization<'a> {
     pub access_key: &'a str,
     pub date: &'a str,
     pub region: &'a str,
@@ -53,7 +53,7 @@ fn invalid(msg: impl Into<String>) -> SigV4Error {
     SigV4Error::Invalid(msg.into())
 }
 
-pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, SigV4Error> {
+pub(crate) fn parse_authorization(header: &str) -> Result<Authorization<'_>, SigV4Error> {
     let rest = header.strip_prefix(ALGORITHM).ok_or_else(|| {
         incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm")
     })?;
@@ -90,8 +90,7 @@ pub fn parse_authorization(header: &str) -> Result<Authorization<'_>, SigV4Error
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // Infallible: HMAC takes keys of any length.
-    let mut m = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC key");
+    let mut m = crate::crypto::hmac_sha256(key);
     m.update(data);
     m.finalize().into_bytes().to_vec()
 }
@@ -149,7 +148,7 @@ fn header_value(headers: &http::HeaderMap, name: &str) -> String {
 }
 
 /// Checks a request's signature with the caller's secret; `now` bounds the clock skew.
-pub fn verify(
+pub(crate) fn verify(
     auth: &Authorization<'_>,
     secret_key: &str,
     method: &http::Method,

@@ -1,5 +1,11 @@
 //! `sealgate audit verify` as an operator runs it, against a log the library wrote.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;

@@ -1,6 +1,12 @@
 //! The object service on a real catalog and blob directory, below the S3 edge: what a write
 //! leaves on disk, what a read authenticates, and what the collector removes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -2,6 +2,12 @@
 //! objects, ranges, conditions, copies, multipart uploads, checksums, versioning, listings
 //! and the encryption each write gets, happy and unhappy paths, as an SDK user sees them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails by panicking"
+)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use super::{AuditError, AuditKey, AuditRecord};
 
-pub type Mac = [u8; 32];
-pub const ZERO_MAC: Mac = [0; 32];
+pub(super) type Mac = [u8; 32];
+pub(super) const ZERO_MAC: Mac = [0; 32];
 
 const MAC_OPEN: &[u8] = br#","mac":""#;
 const MAC_CLOSE: &[u8] = br#""}"#;
@@ -19,16 +19,16 @@ const MAC_SUFFIX_LEN: usize = MAC_OPEN.len() + 64 + MAC_CLOSE.len();
 const RECORD_DOMAIN: &[u8] = b"";
 const HEAD_DOMAIN: &[u8] = b"sealgate/v1/audit HEAD\n";
 
-pub const HEAD_FILE: &str = "HEAD";
-pub const HEAD_TMP_FILE: &str = "HEAD.tmp";
-pub const LOCK_FILE: &str = "LOCK";
+pub(super) const HEAD_FILE: &str = "HEAD";
+pub(super) const HEAD_TMP_FILE: &str = "HEAD.tmp";
+pub(super) const LOCK_FILE: &str = "LOCK";
 
-pub fn log_file_name(number: u64) -> String {
+pub(super) fn log_file_name(number: u64) -> String {
     format!("audit-{number:06}.log")
 }
 
 /// The number in `audit-NNNNNN.log`, or None for any other name.
-pub fn log_file_number(name: &str) -> Option<u64> {
+pub(super) fn log_file_number(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("audit-")?.strip_suffix(".log")?;
     if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -38,15 +38,11 @@ pub fn log_file_number(name: &str) -> Option<u64> {
 
 /// The audit key, keyed once; each MAC starts from a clone of this state.
 #[derive(Clone)]
-pub struct Macer(hmac::Hmac<sha2::Sha256>);
+pub(super) struct Macer(hmac::Hmac<sha2::Sha256>);
 
 impl Macer {
-    pub fn new(key: &AuditKey) -> Macer {
-        // Infallible: HMAC accepts a key of any length.
-        Macer(
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
-                .expect("HMAC takes any key length"),
-        )
+    pub(super) fn new(key: &AuditKey) -> Macer {
+        Macer(crate::crypto::hmac_sha256(key.as_bytes()))
     }
 
     fn mac(&self, domain: &[u8], canonical: &[u8]) -> Mac {
@@ -60,7 +56,7 @@ impl Macer {
 /// A record as it sits in the chain. The field order here *is* the canonical order.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
+pub(super) struct Entry {
     pub seq: u64,
     pub prev: String,
     pub time: String,
@@ -76,7 +72,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(seq: u64, prev: &Mac, r: AuditRecord) -> Entry {
+    pub(super) fn new(seq: u64, prev: &Mac, r: AuditRecord) -> Entry {
         Entry {
             seq,
             prev: hex::encode(prev),
@@ -107,7 +103,7 @@ fn seal_into<T: Serialize>(
     out.pop(); // the closing brace; it comes back after the mac member
     out.extend_from_slice(MAC_OPEN);
     let mut hex = [0u8; 64];
-    // Infallible: 32 bytes always fit 64 hex digits.
+    #[allow(clippy::expect_used, reason = "32 bytes always fit 64 hex digits")]
     hex::encode_to_slice(mac, &mut hex).expect("64 hex digits for 32 bytes");
     out.extend_from_slice(&hex);
     out.extend_from_slice(MAC_CLOSE);
@@ -116,13 +112,17 @@ fn seal_into<T: Serialize>(
 }
 
 /// Appends one record line to `out`; returns its MAC, the next record's `prev`.
-pub fn encode_record(macer: &Macer, entry: &Entry, out: &mut Vec<u8>) -> Result<Mac, AuditError> {
+pub(super) fn encode_record(
+    macer: &Macer,
+    entry: &Entry,
+    out: &mut Vec<u8>,
+) -> Result<Mac, AuditError> {
     seal_into(macer, RECORD_DOMAIN, entry, out)
 }
 
 /// Why a line is not an authentic record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineFault {
+pub(super) enum LineFault {
     /// Not `{…},"mac":"<64 lowercase hex>"}`, or authentic bytes that are not a record.
     Malformed(&'static str),
     /// The MAC does not match the bytes.
@@ -155,7 +155,7 @@ fn open_line(macer: &Macer, domain: &[u8], line: &[u8]) -> Result<(Vec<u8>, Mac)
 
 /// Checks one record line (without its newline): MAC first, since nothing in a line whose
 /// MAC fails can be trusted, not even its seq.
-pub fn decode_record(macer: &Macer, line: &[u8]) -> Result<(Entry, Mac), LineFault> {
+pub(super) fn decode_record(macer: &Macer, line: &[u8]) -> Result<(Entry, Mac), LineFault> {
     let (canonical, mac) = open_line(macer, RECORD_DOMAIN, line)?;
     let entry = serde_json::from_slice(&canonical)
         .map_err(|_| LineFault::Malformed("authentic but not a record"))?;
@@ -164,7 +164,7 @@ pub fn decode_record(macer: &Macer, line: &[u8]) -> Result<(Entry, Mac), LineFau
 
 /// The checkpoint: a record known to be durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Head {
+pub(super) struct Head {
     pub seq: u64,
     pub record_mac: Mac,
 }
@@ -176,7 +176,7 @@ struct HeadBody {
     record_mac: String,
 }
 
-pub fn encode_head(macer: &Macer, head: &Head) -> Result<Vec<u8>, AuditError> {
+pub(super) fn encode_head(macer: &Macer, head: &Head) -> Result<Vec<u8>, AuditError> {
     let body = HeadBody {
         seq: head.seq,
         record_mac: hex::encode(head.record_mac),
@@ -186,7 +186,7 @@ pub fn encode_head(macer: &Macer, head: &Head) -> Result<Vec<u8>, AuditError> {
     Ok(out)
 }
 
-pub fn decode_head(macer: &Macer, bytes: &[u8]) -> Result<Head, LineFault> {
+pub(super) fn decode_head(macer: &Macer, bytes: &[u8]) -> Result<Head, LineFault> {
     let line = bytes
         .strip_suffix(b"\n")
         .ok_or(LineFault::Malformed("HEAD does not end with a newline"))?;
@@ -232,7 +232,7 @@ mod tests {
 
         // The rule in the docs, applied by hand: drop the last 75 bytes, close the object.
         let canonical = [&out[..out.len() - 75], b"}"].concat();
-        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        let mut m = crate::crypto::hmac_sha256(key.as_bytes());
         m.update(&canonical);
         assert_eq!(<[u8; 32]>::from(m.finalize().into_bytes()), mac);
         let parsed: serde_json::Value = serde_json::from_slice(&canonical).unwrap();

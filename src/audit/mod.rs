@@ -171,7 +171,7 @@ mod time_tests {
 mod test_support {
     use super::*;
 
-    pub fn record(i: u64) -> AuditRecord {
+    pub(super) fn record(i: u64) -> AuditRecord {
         AuditRecord {
             time: format!("2026-01-01T00:00:{:02}.{:03}Z", i % 60, i % 1000),
             request_id: format!("req-{i}"),

@@ -453,7 +453,7 @@ pub(super) mod faults {
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
     #[derive(Default)]
-    pub struct Faults {
+    pub(crate) struct Faults {
         /// Writes still to fail, each after writing half its bytes (as a full disk does).
         pub failing_writes: AtomicU32,
         /// Whether cutting a failed write back off fails too.

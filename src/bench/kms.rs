@@ -98,7 +98,7 @@ async fn worker(
     (c, tally)
 }
 
-pub async fn bench(
+pub(super) async fn bench(
     args: &BenchArgs,
     endpoint: Arc<Endpoint>,
     tls: Option<tokio_rustls::TlsConnector>,

@@ -29,7 +29,7 @@ const MAX_OBJECT_SIZE: u64 = 5 << 30;
 const MAX_ERROR_BODY: usize = 64 << 10;
 
 #[derive(Args, Debug)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// S3 endpoint, e.g. http://127.0.0.1:8014 (path-style requests are sent).
     #[arg(long)]
     endpoint: String,
@@ -121,7 +121,7 @@ impl SseMode {
 }
 
 /// Parses `4KiB`, `1MiB`, `1.5M`, `4096`, `10MB` (decimal units are powers of 1000).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -157,7 +157,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Parses `10s`, `500ms`, `1.5m`, `1h`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -220,7 +220,7 @@ impl Plan {
 
 /// Runs the benchmark, prints the report and writes `--json`. Fails when setting up fails,
 /// or, after reporting, when any operation failed, so that CI notices.
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub(crate) fn run(args: BenchArgs) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let report = runtime.block_on(bench(&args))?;
     print!("{report}");

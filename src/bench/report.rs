@@ -12,7 +12,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OpKind {
+pub(super) enum OpKind {
     Put,
     Get,
     /// A KMS request (GenerateDataKey or Decrypt).
@@ -32,14 +32,14 @@ impl OpKind {
 /// What one operation that failed is filed under: its HTTP status ("501") or, when no
 /// response came back, a word ("connection", "timeout", "length-mismatch").
 #[derive(Debug)]
-pub struct Failure {
+pub(super) struct Failure {
     pub kind: String,
     /// The S3 error code and message, or the transport error, shown once per kind.
     pub detail: String,
 }
 
 #[derive(Clone)]
-pub struct OpStats {
+pub(super) struct OpStats {
     ops: u64,
     bytes: u64,
     errors: BTreeMap<String, u64>,
@@ -50,7 +50,7 @@ pub struct OpStats {
 }
 
 impl OpStats {
-    pub fn new() -> Result<OpStats, String> {
+    pub(super) fn new() -> Result<OpStats, String> {
         // Auto-resizing: memory follows the longest latency seen, not a preset bound, which
         // matters with thousands of workers.
         let latency_us = Histogram::new(3).map_err(|e| format!("latency histogram: {e}"))?;
@@ -63,7 +63,7 @@ impl OpStats {
         })
     }
 
-    pub fn record_ok(&mut self, latency: Duration, bytes: u64) {
+    pub(super) fn record_ok(&mut self, latency: Duration, bytes: u64) {
         self.ops += 1;
         self.bytes += bytes;
         let us = u64::try_from(latency.as_micros())
@@ -75,14 +75,14 @@ impl OpStats {
         }
     }
 
-    pub fn record_err(&mut self, failure: Failure) {
+    pub(super) fn record_err(&mut self, failure: Failure) {
         *self.errors.entry(failure.kind.clone()).or_default() += 1;
         self.error_samples
             .entry(failure.kind)
             .or_insert(failure.detail);
     }
 
-    pub fn merge(&mut self, other: &OpStats) -> Result<(), String> {
+    pub(super) fn merge(&mut self, other: &OpStats) -> Result<(), String> {
         self.ops += other.ops;
         self.bytes += other.bytes;
         for (kind, n) in &other.errors {
@@ -98,11 +98,11 @@ impl OpStats {
             .map_err(|e| format!("merging latency histograms: {e}"))
     }
 
-    pub fn errors(&self) -> u64 {
+    pub(super) fn errors(&self) -> u64 {
         self.errors.values().sum()
     }
 
-    pub fn summary(&self, elapsed: Duration) -> OpSummary {
+    pub(super) fn summary(&self, elapsed: Duration) -> OpSummary {
         let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
         let h = &self.latency_us;
         let ms = |us: u64| us as f64 / 1000.0;
@@ -132,14 +132,14 @@ impl OpStats {
 
 /// A worker's tally, one `OpStats` per kind of operation it ran.
 #[derive(Clone)]
-pub struct Tally {
+pub(super) struct Tally {
     pub put: OpStats,
     pub get: OpStats,
     pub kms: OpStats,
 }
 
 impl Tally {
-    pub fn new() -> Result<Tally, String> {
+    pub(super) fn new() -> Result<Tally, String> {
         Ok(Tally {
             put: OpStats::new()?,
             get: OpStats::new()?,
@@ -147,7 +147,7 @@ impl Tally {
         })
     }
 
-    pub fn of(&mut self, kind: OpKind) -> &mut OpStats {
+    pub(super) fn of(&mut self, kind: OpKind) -> &mut OpStats {
         match kind {
             OpKind::Put => &mut self.put,
             OpKind::Get => &mut self.get,
@@ -163,7 +163,7 @@ impl Tally {
         }
     }
 
-    pub fn merge(&mut self, other: &Tally) -> Result<(), String> {
+    pub(super) fn merge(&mut self, other: &Tally) -> Result<(), String> {
         self.put.merge(&other.put)?;
         self.get.merge(&other.get)?;
         self.kms.merge(&other.kms)
@@ -171,7 +171,7 @@ impl Tally {
 }
 
 #[derive(Debug, Default, Serialize, PartialEq)]
-pub struct Latency {
+pub(super) struct Latency {
     pub p50: f64,
     pub p99: f64,
     pub p999: f64,
@@ -180,7 +180,7 @@ pub struct Latency {
 }
 
 #[derive(Debug, Serialize)]
-pub struct OpSummary {
+pub(super) struct OpSummary {
     /// Operations that succeeded (and, for GET, returned the whole body).
     pub ops: u64,
     pub errors: u64,
@@ -193,7 +193,7 @@ pub struct OpSummary {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(super) struct Report {
     pub endpoint: String,
     pub bucket: String,
     pub op: String,
@@ -207,7 +207,11 @@ pub struct Report {
 }
 
 /// Builds the report from the merged tally of every worker.
-pub fn build(header: ReportHeader, tally: &Tally, elapsed: Duration) -> Result<Report, String> {
+pub(super) fn build(
+    header: ReportHeader,
+    tally: &Tally,
+    elapsed: Duration,
+) -> Result<Report, String> {
     let mut total = tally.put.clone();
     total.merge(&tally.get)?;
     total.merge(&tally.kms)?;
@@ -233,7 +237,7 @@ pub fn build(header: ReportHeader, tally: &Tally, elapsed: Duration) -> Result<R
 }
 
 /// What the run was, repeated in the report so a JSON file stands on its own.
-pub struct ReportHeader {
+pub(super) struct ReportHeader {
     pub endpoint: String,
     pub bucket: String,
     pub op: String,
@@ -243,7 +247,7 @@ pub struct ReportHeader {
     pub sse: String,
 }
 
-pub fn format_size(bytes: u64) -> String {
+pub(super) fn format_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (unit, scale) in UNITS {
         if bytes >= scale && bytes.is_multiple_of(scale) {

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::StoredSetting;
 
 /// `BlockedEncryptionTypes` value that refuses SSE-C writes.
-pub const SSE_C: &str = "SSE-C";
-pub const AES256: &str = "AES256";
-pub const AWS_KMS: &str = "aws:kms";
+pub(crate) const SSE_C: &str = "SSE-C";
+pub(crate) const AES256: &str = "AES256";
+pub(crate) const AWS_KMS: &str = "aws:kms";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketEncryption {

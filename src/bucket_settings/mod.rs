@@ -9,11 +9,11 @@
 //! silently dropping a bucket's KMS default or its blocked encryption types would weaken
 //! what the owner asked for.
 
-pub mod encryption;
-pub mod replication;
+pub(crate) mod encryption;
+pub(crate) mod replication;
 
-pub use encryption::BucketEncryption;
-pub use replication::ReplicationConfig;
+pub(crate) use encryption::BucketEncryption;
+pub(crate) use replication::ReplicationConfig;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,14 +22,14 @@ use serde_json::Value;
 /// A stored setting that cannot be read.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("stored {setting} (version {version}) cannot be read: {reason}")]
-pub struct SettingError {
+pub(crate) struct SettingError {
     pub setting: &'static str,
     pub version: u32,
     pub reason: String,
 }
 
 /// A setting with a versioned stored form.
-pub trait StoredSetting: Serialize + DeserializeOwned {
+pub(crate) trait StoredSetting: Serialize + DeserializeOwned {
     /// Names the setting in errors.
     const NAME: &'static str;
     /// The version `encode` writes.
@@ -46,13 +46,13 @@ pub trait StoredSetting: Serialize + DeserializeOwned {
 }
 
 /// The stored form of a setting.
-pub fn encode<T: StoredSetting>(setting: &T) -> String {
+pub(crate) fn encode<T: StoredSetting>(setting: &T) -> String {
     serde_json::json!({ "version": T::VERSION, "value": setting }).to_string()
 }
 
 /// Reads a stored setting of any version this build knows; a newer version than this
 /// build writes is refused rather than guessed at.
-pub fn decode<T: StoredSetting>(text: &str) -> Result<T, SettingError> {
+pub(crate) fn decode<T: StoredSetting>(text: &str) -> Result<T, SettingError> {
     let error = |version, reason: String| SettingError {
         setting: T::NAME,
         version,

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::StoredSetting;
 
 /// S3's limit on rules per configuration.
-pub const MAX_RULES: usize = 1000;
+pub(crate) const MAX_RULES: usize = 1000;
 /// S3's limit on a rule id's length.
-pub const MAX_RULE_ID: usize = 255;
+pub(crate) const MAX_RULE_ID: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationConfig {
@@ -111,7 +111,7 @@ impl StoredSetting for ReplicationConfig {
 
 /// A configuration S3 would refuse: the error code and message it answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     pub code: &'static str,
     pub message: String,
 }
@@ -125,7 +125,7 @@ fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
 
 /// The checks S3 makes of a configuration's content (the XML already parsed), for a
 /// configuration put on `source_bucket`.
-pub fn validate(cfg: &ReplicationConfig, source_bucket: &str) -> Result<(), Invalid> {
+pub(crate) fn validate(cfg: &ReplicationConfig, source_bucket: &str) -> Result<(), Invalid> {
     if cfg.rules.is_empty() || cfg.rules.len() > MAX_RULES {
         return Err(invalid(
             "MalformedXML",

@@ -1,3 +1,6 @@
+//! The collector's queue: blobs registered before they are written (so a crash leaves them
+//! collectable), garbage due at once or after a read grace, and what the collector deleted.
+
 use rusqlite::params;
 
 use super::{Catalog, Result};

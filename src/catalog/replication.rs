@@ -139,7 +139,10 @@ pub(super) fn enqueue_if_matched(
     Ok(Some(TaskStatus::Pending.as_str()))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a task row's columns, written in one place"
+)]
 fn insert_task(
     tx: &Connection,
     bucket: &str,

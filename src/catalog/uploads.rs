@@ -1,3 +1,6 @@
+//! Multipart uploads and their parts: created, listed, completed into a version in one
+//! transaction (the parts not chosen are queued for collection), or aborted.
+
 use rusqlite::{OptionalExtension, params};
 
 use super::buckets::require_bucket;

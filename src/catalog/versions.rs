@@ -1,3 +1,7 @@
+//! Object versions as S3 keeps them: the latest flag, "null" versions of unversioned and
+//! suspended buckets, delete markers, preconditions checked inside the commit, and the
+//! listings in key order.
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::bucket_settings::replication::Candidate;

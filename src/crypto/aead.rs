@@ -50,8 +50,11 @@ impl AeadBackend {
 pub struct RingAead(ring::aead::LessSafeKey);
 
 impl RingAead {
+    #[allow(
+        clippy::expect_used,
+        reason = "AES-256-GCM takes any 32-byte key; the length is fixed by the type"
+    )]
     pub fn new(key: &[u8; 32]) -> RingAead {
-        // AES-256-GCM takes any 32-byte key; the length is fixed by the type.
         let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key)
             .expect("32-byte AES-256 key");
         RingAead(ring::aead::LessSafeKey::new(unbound))
@@ -61,7 +64,10 @@ impl RingAead {
 impl ChunkAead for RingAead {
     fn seal_detached(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
-        // Fails only for inputs beyond GCM's 64 GiB message limit; chunks are at most 16 MiB.
+        #[allow(
+            clippy::expect_used,
+            reason = "fails only beyond GCM's 64 GiB message limit; chunks are at most 16 MiB"
+        )]
         let tag = self
             .0
             .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
@@ -98,7 +104,10 @@ impl RustCryptoAead {
 impl ChunkAead for RustCryptoAead {
     fn seal_detached(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         use aes_gcm::AeadInOut as _;
-        // Fails only for inputs beyond GCM's limits; chunks are at most 16 MiB.
+        #[allow(
+            clippy::expect_used,
+            reason = "fails only beyond GCM's 64 GiB message limit; chunks are at most 16 MiB"
+        )]
         self.0
             .encrypt_inout_detached(&(*nonce).into(), aad, buf.into())
             .expect("chunk within GCM limits")

@@ -6,7 +6,7 @@ use super::{CryptoError, TAG_LEN, WrappedKey, Wrapping};
 pub const MAGIC: &[u8; 4] = b"SGB1";
 pub const FORMAT_VERSION: u8 = 1;
 /// AES-256-GCM over fixed-size chunks with STREAM nonces.
-pub const ALG_AES256_GCM_STREAM: u8 = 1;
+pub(super) const ALG_AES256_GCM_STREAM: u8 = 1;
 pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
 pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 /// The chunk index is 32 bits of the nonce.

@@ -1,8 +1,7 @@
 //! Data keys and the root key with everything derived from it: the SSE-S3 master key,
 //! SSE-C key fingerprints and wraps, the key sealing catalog metadata and the audit log key.
 
-use hmac::{KeyInit as _, Mac as _};
-use sha2::Sha256;
+use hmac::Mac as _;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
@@ -71,10 +70,7 @@ impl std::fmt::Debug for RootKey {
 
 fn derive(ikm: &[u8], salt: Option<&[u8]>, label: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
-    // Infallible: HKDF-SHA256 expands to up to 255 * 32 bytes.
-    hkdf::Hkdf::<Sha256>::new(salt, ikm)
-        .expand(label, out.as_mut())
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    super::hkdf_sha256(salt, ikm, label, out.as_mut());
     out
 }
 
@@ -165,9 +161,7 @@ impl RootKey {
 
     fn sse_c_fingerprint(&self, customer_key: &[u8; 32], salt: &[u8; 16]) -> [u8; 32] {
         let fp_key = derive(self.0.as_ref(), None, SSE_C_FINGERPRINT);
-        // Infallible: HMAC accepts a key of any length.
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(fp_key.as_ref())
-            .expect("HMAC takes any key length");
+        let mut mac = super::hmac_sha256(fp_key.as_ref());
         mac.update(salt);
         mac.update(customer_key);
         mac.finalize().into_bytes().into()

@@ -62,9 +62,31 @@ pub struct WrappedKey {
 
 /// Fills `buf` from the operating system's CSPRNG: every random byte sealgate uses comes
 /// from here.
+#[allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "the one use of the OS source; without entropy no key can be made safely"
+)]
 pub fn fill_random(buf: &mut [u8]) {
-    // Without an entropy source no key can be made safely; there is no fallback to take.
     getrandom::fill(buf).expect("operating system random source");
+}
+
+/// HMAC-SHA256 keyed with `key`, ready for `update`.
+#[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::KeyInit as _;
+    hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+/// HKDF-SHA256 (extract with `salt`, expand with `info`) filling `out`, at most 8160 bytes.
+#[allow(
+    clippy::expect_used,
+    reason = "every caller asks for a fixed length far below HKDF-SHA256's 8160-byte limit"
+)]
+pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    hkdf::Hkdf::<sha2::Sha256>::new(salt, ikm)
+        .expand(info, out)
+        .expect("HKDF-SHA256 output length within 255 hash lengths");
 }
 
 /// `n` random bytes as 2n lowercase hex digits.

@@ -50,10 +50,12 @@ impl BlobCipher {
         aead: AeadBackend,
     ) -> BlobCipher {
         let mut okm = Zeroizing::new([0u8; 39]);
-        // Infallible: HKDF-SHA256 expands to up to 255 * 32 bytes.
-        hkdf::Hkdf::<Sha256>::new(Some(&header.salt), dk.as_bytes())
-            .expand(CONTENT_LABEL, okm.as_mut())
-            .expect("39 bytes is a valid HKDF-SHA256 output length");
+        super::hkdf_sha256(
+            Some(&header.salt),
+            dk.as_bytes(),
+            CONTENT_LABEL,
+            okm.as_mut(),
+        );
         let mut key = Zeroizing::new([0u8; 32]);
         key.copy_from_slice(&okm[..32]);
         let mut nonce_prefix = [0u8; 7];

@@ -81,7 +81,7 @@ impl IamApi {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::crypto::random_uuid().to_string();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
@@ -294,7 +294,7 @@ impl IamApi {
                 })
             }
             IamRequest::ListUsers(r) => {
-                gate(&format!("arn:aws:iam::{acct}:user/"))?;
+                gate(&crate::arn::iam_user(acct, "/", ""))?;
                 let prefix = r.path_prefix.as_deref().unwrap_or("/");
                 let mut users: Vec<(String, User)> = iam
                     .config_user_names(acct)
@@ -466,7 +466,7 @@ impl IamApi {
                 })
             }
             IamRequest::ListPolicies(r) => {
-                gate(&format!("arn:aws:iam::{acct}:policy/"))?;
+                gate(&crate::arn::iam_policy(acct, "/", ""))?;
                 // Only customer managed policies exist here: Scope=AWS lists none.
                 let aws_only = r.scope.as_deref() == Some("AWS");
                 let only_attached = r.only_attached.as_deref() == Some("true");
@@ -527,7 +527,7 @@ impl IamApi {
                 })
             }
             IamRequest::ListGroups(_) => {
-                gate(&format!("arn:aws:iam::{acct}:group/"))?;
+                gate(&crate::arn::iam_group(acct, "/", ""))?;
                 Ok(Some(iam.read(acct, |a| {
                     Xml::new().list(
                         "Groups",

@@ -68,17 +68,7 @@ pub struct ManagedPolicy {
     pub created: String,
 }
 
-pub fn user_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:user{path}{name}")
-}
-
-pub fn group_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:group{path}{name}")
-}
-
-pub fn policy_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:policy{path}{name}")
-}
+pub use crate::arn::{iam_group as group_arn, iam_policy as policy_arn, iam_user as user_arn};
 
 impl AccountIam {
     /// How many users and groups a managed policy is attached to.

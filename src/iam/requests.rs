@@ -13,10 +13,10 @@ use super::service::{IamError, IamResult};
 
 /// The form fields of one request: the query string's, then the body's, a later field
 /// replacing an earlier one of the same name; an empty value is no value.
-pub struct Form(Value);
+pub(super) struct Form(Value);
 
 impl Form {
-    pub fn parse(query: Option<&str>, body: &[u8]) -> Form {
+    pub(super) fn parse(query: Option<&str>, body: &[u8]) -> Form {
         let mut fields = Map::new();
         for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .chain(form_urlencoded::parse(body))
@@ -27,11 +27,11 @@ impl Form {
         Form(Value::Object(fields))
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(Value::as_str)
     }
 
-    pub fn action(&self) -> &str {
+    pub(super) fn action(&self) -> &str {
         self.get("Action").unwrap_or("")
     }
 
@@ -48,7 +48,7 @@ fn lower_first(s: &str) -> String {
 }
 
 /// A member the action cannot do without.
-pub fn required<'a>(value: &'a Option<String>, name: &str) -> IamResult<&'a str> {
+pub(super) fn required<'a>(value: &'a Option<String>, name: &str) -> IamResult<&'a str> {
     value.as_deref().ok_or_else(|| {
         IamError::validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
@@ -63,8 +63,8 @@ macro_rules! shapes {
             $(#[$doc])*
             #[derive(Debug, Default, Deserialize)]
             #[serde(rename_all = "PascalCase")]
-            pub struct $name {
-                $(pub $field: Option<String>,)*
+            pub(crate) struct $name {
+                $(pub(crate) $field: Option<String>,)*
             }
         )*
     };
@@ -104,13 +104,13 @@ macro_rules! actions {
     ($($action:ident($shape:ident)),* $(,)?) => {
         /// A request of one of the IAM actions the gateway serves.
         #[derive(Debug)]
-        pub enum IamRequest {
+        pub(crate) enum IamRequest {
             $($action($shape),)*
         }
 
         impl IamRequest {
             /// The request a form asks for; an action this IAM does not have is refused.
-            pub fn parse(form: &Form) -> IamResult<IamRequest> {
+            pub(crate) fn parse(form: &Form) -> IamResult<IamRequest> {
                 match form.action() {
                     $(stringify!($action) => Ok(IamRequest::$action(form.read()?)),)*
                     "" => Err(IamError::missing_action("Could not find operation")),

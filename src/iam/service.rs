@@ -114,8 +114,7 @@ fn parse_policy(document: &str) -> IamResult<Arc<Policy>> {
 fn random_id(prefix: &str, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bytes = vec![0u8; len];
-    // Without an entropy source there are no safe credentials to make.
-    getrandom::fill(&mut bytes).expect("operating system random source");
+    crate::crypto::fill_random(&mut bytes);
     let tail: String = bytes
         .iter()
         .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
@@ -138,7 +137,7 @@ fn config_user_id(account: &str, name: &str) -> String {
 fn random_secret() -> String {
     use base64::Engine as _;
     let mut bytes = [0u8; 30];
-    getrandom::fill(&mut bytes).expect("operating system random source");
+    crate::crypto::fill_random(&mut bytes);
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 

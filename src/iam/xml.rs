@@ -23,20 +23,20 @@ fn escape(s: &str) -> String {
 
 /// An XML fragment being built; element values are escaped.
 #[derive(Default)]
-pub struct Xml(String);
+pub(super) struct Xml(String);
 
 impl Xml {
-    pub fn new() -> Xml {
+    pub(super) fn new() -> Xml {
         Xml::default()
     }
 
-    pub fn el(mut self, name: &str, value: &str) -> Xml {
+    pub(super) fn el(mut self, name: &str, value: &str) -> Xml {
         self.0
             .push_str(&format!("<{name}>{}</{name}>", escape(value)));
         self
     }
 
-    pub fn opt(self, name: &str, value: Option<&str>) -> Xml {
+    pub(super) fn opt(self, name: &str, value: Option<&str>) -> Xml {
         match value {
             Some(v) => self.el(name, v),
             None => self,
@@ -44,25 +44,25 @@ impl Xml {
     }
 
     /// `<name>` around an already built fragment.
-    pub fn wrap(mut self, name: &str, inner: Xml) -> Xml {
+    pub(super) fn wrap(mut self, name: &str, inner: Xml) -> Xml {
         self.0.push_str(&format!("<{name}>{}</{name}>", inner.0));
         self
     }
 
     /// `<name><member>…</member>…</name>`, then `<IsTruncated>false</IsTruncated>`.
-    pub fn list(self, name: &str, members: impl IntoIterator<Item = Xml>) -> Xml {
+    pub(super) fn list(self, name: &str, members: impl IntoIterator<Item = Xml>) -> Xml {
         let inner = members
             .into_iter()
             .fold(Xml::new(), |acc, m| acc.wrap("member", m));
         self.wrap(name, inner).el("IsTruncated", "false")
     }
 
-    pub fn text_members(self, name: &str, values: impl IntoIterator<Item = String>) -> Xml {
+    pub(super) fn text_members(self, name: &str, values: impl IntoIterator<Item = String>) -> Xml {
         self.list(name, values.into_iter().map(|v| Xml(escape(&v))))
     }
 }
 
-pub fn user(account: &str, name: &str, u: &User) -> Xml {
+pub(super) fn user(account: &str, name: &str, u: &User) -> Xml {
     Xml::new()
         .el("Path", &u.path)
         .el("UserName", name)
@@ -71,7 +71,7 @@ pub fn user(account: &str, name: &str, u: &User) -> Xml {
         .el("CreateDate", &u.created)
 }
 
-pub fn group(account: &str, name: &str, g: &Group) -> Xml {
+pub(super) fn group(account: &str, name: &str, g: &Group) -> Xml {
     Xml::new()
         .el("Path", &g.path)
         .el("GroupName", name)
@@ -80,7 +80,7 @@ pub fn group(account: &str, name: &str, g: &Group) -> Xml {
         .el("CreateDate", &g.created)
 }
 
-pub fn key_metadata(user_name: &str, k: &AccessKey) -> Xml {
+pub(super) fn key_metadata(user_name: &str, k: &AccessKey) -> Xml {
     Xml::new()
         .el("UserName", user_name)
         .el("AccessKeyId", &k.id)
@@ -88,7 +88,7 @@ pub fn key_metadata(user_name: &str, k: &AccessKey) -> Xml {
         .el("CreateDate", &k.created)
 }
 
-pub fn policy(account: &str, name: &str, p: &ManagedPolicy, attachments: usize) -> Xml {
+pub(super) fn policy(account: &str, name: &str, p: &ManagedPolicy, attachments: usize) -> Xml {
     Xml::new()
         .el("PolicyName", name)
         .el("DefaultVersionId", "v1")
@@ -106,13 +106,13 @@ pub fn policy(account: &str, name: &str, p: &ManagedPolicy, attachments: usize) 
 }
 
 /// Policy documents travel URL-encoded in IAM answers, as AWS sends them.
-pub fn encoded_document(doc: &str) -> String {
+pub(super) fn encoded_document(doc: &str) -> String {
     form_urlencoded::byte_serialize(doc.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
 }
 
-pub fn response(action: &str, result: Option<Xml>, request_id: &str) -> String {
+pub(super) fn response(action: &str, result: Option<Xml>, request_id: &str) -> String {
     let result = result
         .map(|r| format!("<{action}Result>{}</{action}Result>", r.0))
         .unwrap_or_default();
@@ -121,7 +121,7 @@ pub fn response(action: &str, result: Option<Xml>, request_id: &str) -> String {
     )
 }
 
-pub fn error(e: &IamError, request_id: &str) -> String {
+pub(super) fn error(e: &IamError, request_id: &str) -> String {
     let kind = if e.status().is_server_error() {
         "Receiver"
     } else {

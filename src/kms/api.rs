@@ -92,7 +92,7 @@ impl KmsApi {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::crypto::random_uuid().to_string();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),

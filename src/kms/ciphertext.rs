@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::errors::KmsError;
@@ -46,15 +45,12 @@ pub fn canonical_context(context: &BTreeMap<String, String>) -> Vec<u8> {
 fn message_key(material: &[u8; 32], nonce: &[u8], key_id: &uuid::Uuid) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     let info = [DERIVE_LABEL, key_id.as_bytes()].concat();
-    // Infallible: 32 bytes is a valid HKDF-SHA256 output length.
-    hkdf::Hkdf::<Sha256>::new(Some(nonce), material)
-        .expand(&info, out.as_mut())
-        .expect("32-byte HKDF output");
+    crate::crypto::hkdf_sha256(Some(nonce), material, &info, out.as_mut());
     out
 }
 
+#[allow(clippy::expect_used, reason = "AES-256 takes any 32-byte key")]
 fn aead(key: &[u8; 32]) -> LessSafeKey {
-    // Infallible: AES-256 takes a 32-byte key.
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES key"))
 }
 
@@ -74,7 +70,10 @@ pub fn encrypt(
     let aad = [AAD_LABEL, &blob, &canonical_context(context)].concat();
     let key = message_key(material, &nonce, &header.key_id);
     let mut body = plaintext.to_vec();
-    // Infallible for inputs under 64 GiB.
+    #[allow(
+        clippy::expect_used,
+        reason = "GCM fails only beyond 64 GiB; KMS plaintexts are at most 4 KiB"
+    )]
     aead(&key)
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key([0; 12]),
@@ -139,7 +138,7 @@ mod tests {
     #[test]
     fn a_data_key_blob_is_compact_and_round_trips() {
         let h = BlobHeader {
-            key_id: uuid::Uuid::new_v4(),
+            key_id: crate::crypto::random_uuid(),
             material_seq: 3,
         };
         let m = [7u8; 32];
@@ -153,7 +152,7 @@ mod tests {
     #[test]
     fn context_material_header_and_bytes_are_all_bound() {
         let h = BlobHeader {
-            key_id: uuid::Uuid::new_v4(),
+            key_id: crate::crypto::random_uuid(),
             material_seq: 1,
         };
         let m = [1u8; 32];
@@ -173,7 +172,7 @@ mod tests {
     #[test]
     fn the_same_plaintext_never_gives_the_same_blob() {
         let h = BlobHeader {
-            key_id: uuid::Uuid::new_v4(),
+            key_id: crate::crypto::random_uuid(),
             material_seq: 1,
         };
         let c = ctx(&[]);

@@ -20,10 +20,10 @@ use super::errors::{KmsError, KmsResult};
 /// Binary data, base64 on the wire in both directions. Zeroized when dropped: it may be a
 /// plaintext or a data key.
 #[derive(Default, Clone, PartialEq, Eq)]
-pub struct Blob(Zeroizing<Vec<u8>>);
+pub(super) struct Blob(Zeroizing<Vec<u8>>);
 
 impl Blob {
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(super) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }
@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for Blob {
 /// A JSON object, and nothing else: serde's derived structs would also take an array of
 /// their members in order, which AWS never accepts.
 #[derive(Debug, Clone, Default)]
-pub struct Object<T>(pub T);
+pub(super) struct Object<T>(pub T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
@@ -93,12 +93,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 }
 
 /// A string map: EncryptionContext and grant constraints.
-pub type StringMap = BTreeMap<String, String>;
+pub(super) type StringMap = BTreeMap<String, String>;
 
 /// `{TagKey, TagValue}`; a tag without both is a TagException, not a type error.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Tag {
+pub(super) struct Tag {
     pub tag_key: Option<String>,
     pub tag_value: Option<String>,
 }
@@ -106,7 +106,7 @@ pub struct Tag {
 /// A tag as answered by ListResourceTags.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct TagOut {
+pub(super) struct TagOut {
     pub tag_key: String,
     pub tag_value: String,
 }
@@ -119,14 +119,14 @@ fn member(name: &str) -> String {
         .unwrap_or_default()
 }
 
-pub fn must_not_be_null(name: &str) -> KmsError {
+pub(super) fn must_not_be_null(name: &str) -> KmsError {
     KmsError::validation(format!(
         "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
         member(name)
     ))
 }
 
-pub fn length_error(name: &str, min: usize, max: usize) -> KmsError {
+pub(super) fn length_error(name: &str, min: usize, max: usize) -> KmsError {
     KmsError::validation(format!(
         "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between {min} and {max}",
         member(name)
@@ -141,12 +141,12 @@ fn range_error(name: &str, value: i64, min: i64, max: i64) -> KmsError {
 }
 
 /// A required member: absent or null is AWS's "must not be null".
-pub fn required<'a, T>(value: &'a Option<T>, name: &str) -> KmsResult<&'a T> {
+pub(super) fn required<'a, T>(value: &'a Option<T>, name: &str) -> KmsResult<&'a T> {
     value.as_ref().ok_or_else(|| must_not_be_null(name))
 }
 
 /// A required string of bounded length (KeyId: 1..2048 and so on).
-pub fn required_len<'a>(
+pub(super) fn required_len<'a>(
     value: &'a Option<String>,
     name: &str,
     min: usize,
@@ -159,12 +159,17 @@ pub fn required_len<'a>(
     Ok(s)
 }
 
-pub fn key_id(value: &Option<String>) -> KmsResult<&str> {
+pub(super) fn key_id(value: &Option<String>) -> KmsResult<&str> {
     required_len(value, "KeyId", 1, 2048)
 }
 
 /// An optional integer within AWS's range for it.
-pub fn in_range(value: Option<i64>, name: &str, min: i64, max: i64) -> KmsResult<Option<i64>> {
+pub(super) fn in_range(
+    value: Option<i64>,
+    name: &str,
+    min: i64,
+    max: i64,
+) -> KmsResult<Option<i64>> {
     match value {
         Some(v) if v < min || v > max => Err(range_error(name, v, min, max)),
         v => Ok(v),
@@ -172,7 +177,7 @@ pub fn in_range(value: Option<i64>, name: &str, min: i64, max: i64) -> KmsResult
 }
 
 /// An optional blob of 1..=max bytes.
-pub fn blob_len<'a>(
+pub(super) fn blob_len<'a>(
     value: &'a Option<Blob>,
     name: &str,
     max: usize,
@@ -184,12 +189,16 @@ pub fn blob_len<'a>(
     }
 }
 
-pub fn required_blob<'a>(value: &'a Option<Blob>, name: &str, max: usize) -> KmsResult<&'a [u8]> {
+pub(super) fn required_blob<'a>(
+    value: &'a Option<Blob>,
+    name: &str,
+    max: usize,
+) -> KmsResult<&'a [u8]> {
     blob_len(value, name, max)?.ok_or_else(|| must_not_be_null(name))
 }
 
 /// `Tags: [{TagKey, TagValue}]` as (key, value) pairs.
-pub fn tags(value: &Option<Vec<Object<Tag>>>) -> KmsResult<Option<Vec<(String, String)>>> {
+pub(super) fn tags(value: &Option<Vec<Object<Tag>>>) -> KmsResult<Option<Vec<(String, String)>>> {
     let Some(items) = value else {
         return Ok(None);
     };
@@ -204,7 +213,7 @@ pub fn tags(value: &Option<Vec<Object<Tag>>>) -> KmsResult<Option<Vec<(String, S
 }
 
 /// `Limit` and `Marker` of List operations: (limit, start index).
-pub fn page(
+pub(super) fn page(
     limit: Option<i64>,
     marker: Option<&str>,
     default: i64,
@@ -223,14 +232,14 @@ pub fn page(
 /// AWS's `Truncated` and `NextMarker` of a List answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct PageOut {
+pub(super) struct PageOut {
     pub truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
 }
 
 /// One page of a list.
-pub fn paginate<T>(items: Vec<T>, limit: usize, start: usize) -> (Vec<T>, PageOut) {
+pub(super) fn paginate<T>(items: Vec<T>, limit: usize, start: usize) -> (Vec<T>, PageOut) {
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
     let next = start + page.len();

@@ -240,10 +240,7 @@ pub struct ImportParameters {
 
 impl KeyRecord {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account, self.id
-        )
+        crate::arn::kms_key(&self.region, &self.account, &self.id)
     }
 
     pub fn current_material(&self) -> Option<&MaterialInfo> {

@@ -45,7 +45,7 @@ fn grant_entry(g: &GrantRecord, key_arn: String) -> GrantListEntry {
         creation_date: super::model::epoch_seconds(g.created_ms),
         grantee_principal: g.grantee_principal.clone(),
         retiring_principal: g.retiring_principal.clone(),
-        issuing_account: format!("arn:aws:iam::{}:root", g.issuing_account),
+        issuing_account: crate::arn::iam_root(&g.issuing_account),
         operations: g.operations.clone(),
         constraints,
     }
@@ -311,7 +311,7 @@ impl KmsService {
         let allowed = grant.retiring_principal.as_deref() == Some(me.arn.as_str())
             || (grant.grantee_principal == me.arn
                 && grant.operations.iter().any(|o| o == "RetireGrant"))
-            || (me.arn == format!("arn:aws:iam::{}:root", grant.issuing_account));
+            || (me.arn == crate::arn::iam_root(&grant.issuing_account));
         if !allowed {
             return Err(KmsError::access_denied(format!(
                 "User: {} is not authorized to retire grant {grant_id}",

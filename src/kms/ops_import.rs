@@ -273,10 +273,8 @@ impl KmsService {
     /// AWS's KeyMaterialId for imported material: the same material always gets the same id,
     /// and the id reveals nothing of the material without the root key.
     fn material_fingerprint(&self, key_id: &str, material: &[u8]) -> String {
-        use hmac::{KeyInit as _, Mac as _};
-        // Infallible: HMAC takes keys of any length.
-        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.inner.token_key.as_ref())
-            .expect("HMAC key");
+        use hmac::Mac as _;
+        let mut m = crate::crypto::hmac_sha256(self.inner.token_key.as_ref());
         m.update(b"imported-material|");
         m.update(key_id.as_bytes());
         m.update(b"|");

@@ -28,7 +28,7 @@ use crate::policy::{Policy, PolicyKind};
 const MAX_TAGS: usize = 50;
 const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
-pub fn key_metadata(r: &KeyRecord) -> KeyMetadata {
+pub(super) fn key_metadata(r: &KeyRecord) -> KeyMetadata {
     let pending_deletion = r.state == KeyState::PendingDeletion;
     let imported = if r.origin == Origin::External {
         r.current_material()

@@ -22,7 +22,7 @@ use crate::crypto::{CatalogSealer, RootKey};
 use crate::policy::{Policy, PolicyKind};
 
 pub const DAY_MS: i64 = 86_400_000;
-pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
+pub use crate::arn::AWS_S3_ALIAS;
 
 /// A key with its unwrapped material, by material seq.
 pub struct KeyEntry {
@@ -224,10 +224,7 @@ impl KmsService {
     }
 
     pub fn alias_arn(&self, name: &str) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:{name}",
-            self.inner.region, self.inner.account
-        )
+        crate::arn::kms_alias(&self.inner.region, &self.inner.account, name)
     }
 
     /// Runs a store write off the async threads.
@@ -404,7 +401,7 @@ impl KmsService {
         policy: String,
     ) -> KeyRecord {
         KeyRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::crypto::random_uuid().to_string(),
             account: self.inner.account.clone(),
             region: self.inner.region.clone(),
             created_ms: self.now_ms(),
@@ -568,10 +565,8 @@ impl KmsService {
     }
 
     fn token_mac(&self, kind: &str, id: &str) -> [u8; 32] {
-        use hmac::{KeyInit as _, Mac as _};
-        // Infallible: HMAC takes keys of any length.
-        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.inner.token_key.as_ref())
-            .expect("HMAC key");
+        use hmac::Mac as _;
+        let mut m = crate::crypto::hmac_sha256(self.inner.token_key.as_ref());
         m.update(kind.as_bytes());
         m.update(b"|");
         m.update(id.as_bytes());
@@ -619,7 +614,7 @@ fn aws_managed_policy(account: &str, region: &str, service: &str) -> String {
             {
                 "Sid": "Allow direct access to key metadata to the account",
                 "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Principal": {"AWS": crate::arn::iam_root(account)},
                 "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
                 "Resource": "*"
             }
@@ -636,7 +631,7 @@ pub fn default_key_policy(account: &str) -> String {
         "Statement": [{
             "Sid": "Enable IAM User Permissions",
             "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Principal": {"AWS": crate::arn::iam_root(account)},
             "Action": "kms:*",
             "Resource": "*"
         }]

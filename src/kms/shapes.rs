@@ -23,8 +23,8 @@ macro_rules! shapes {
         $(#[$doc])*
         #[derive(Debug, Default, Deserialize)]
         #[serde(rename_all = "PascalCase")]
-        pub struct $name {
-            $($(#[$attr])* pub $field: Option<$ty>,)*
+        pub(crate) struct $name {
+            $($(#[$attr])* pub(crate) $field: Option<$ty>,)*
         }
         shapes!($($rest)*);
     };
@@ -36,8 +36,8 @@ macro_rules! shapes {
         $(#[$doc])*
         #[derive(Debug, Serialize)]
         #[serde(rename_all = "PascalCase")]
-        pub struct $name {
-            $($(#[$attr])* pub $field: $ty,)*
+        pub(crate) struct $name {
+            $($(#[$attr])* pub(crate) $field: $ty,)*
         }
         shapes!($($rest)*);
     };
@@ -45,11 +45,11 @@ macro_rules! shapes {
 
 /// `GrantTokens`, type-checked like every member and then not needed: a grant here takes
 /// effect as soon as CreateGrant answers, so there is no eventual consistency to bridge.
-pub type GrantTokens = Vec<String>;
+pub(super) type GrantTokens = Vec<String>;
 
 /// The answer of an operation that answers nothing but success.
 #[derive(Debug, Default, Serialize)]
-pub struct Empty {}
+pub(super) struct Empty {}
 
 // ---- keys ------------------------------------------------------------------------------
 
@@ -62,7 +62,7 @@ shapes! {
     /// DescribeKey and GetPublicKey: a key, and grant tokens.
     request KeyWithGrantTokensRequest {
         key_id: String,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
     }
 
@@ -266,7 +266,7 @@ shapes! {
         plaintext: Blob,
         encryption_context: StringMap,
         encryption_algorithm: String,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -283,7 +283,7 @@ shapes! {
         encryption_context: StringMap,
         encryption_algorithm: String,
         recipient: Object<IgnoredAny>,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -303,7 +303,7 @@ shapes! {
         destination_encryption_context: StringMap,
         source_encryption_algorithm: String,
         destination_encryption_algorithm: String,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -325,7 +325,7 @@ shapes! {
         number_of_bytes: i64,
         key_spec: String,
         recipient: Object<IgnoredAny>,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -343,7 +343,7 @@ shapes! {
         key_id: String,
         encryption_context: StringMap,
         key_pair_spec: String,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -374,7 +374,7 @@ shapes! {
         message_type: String,
         signature: Blob,
         signing_algorithm: String,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -409,7 +409,7 @@ shapes! {
         message: Blob,
         mac_algorithm: String,
         mac: Blob,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         dry_run: bool,
     }
@@ -432,7 +432,7 @@ shapes! {
 /// Grant constraints. Only encryption context constraints exist; any other member is
 /// noted so CreateGrant can refuse it rather than silently grant more than was asked.
 #[derive(Debug, Default)]
-pub struct GrantConstraints {
+pub(super) struct GrantConstraints {
     pub encryption_context_equals: Option<StringMap>,
     pub encryption_context_subset: Option<StringMap>,
     pub others: bool,
@@ -483,7 +483,7 @@ shapes! {
         retiring_principal: String,
         operations: Vec<String>,
         constraints: GrantConstraints,
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "read only to check its type, as AWS does")]
         grant_tokens: GrantTokens,
         name: String,
         dry_run: bool,

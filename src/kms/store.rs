@@ -11,12 +11,12 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::errors::KmsError;
 use super::model::{AliasRecord, GrantRecord, KeyRecord};
 
-pub struct Store {
+pub(super) struct Store {
     conn: Mutex<Connection>,
 }
 
 /// Everything read at start-up.
-pub struct Loaded {
+pub(super) struct Loaded {
     pub keys: Vec<KeyRecord>,
     /// (key id, material seq, sealed material)
     pub materials: Vec<(String, u32, Vec<u8>)>,
@@ -38,7 +38,7 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, KmsError> {
 }
 
 impl Store {
-    pub fn open(path: &Path, fsync: bool) -> Result<Store, KmsError> {
+    pub(super) fn open(path: &Path, fsync: bool) -> Result<Store, KmsError> {
         let conn = Connection::open(path).map_err(db)?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA secure_delete=ON;
@@ -67,7 +67,7 @@ impl Store {
         f(&mut conn).map_err(db)
     }
 
-    pub fn load(&self) -> Result<Loaded, KmsError> {
+    pub(super) fn load(&self) -> Result<Loaded, KmsError> {
         let (keys, materials, aliases, grants) = self.with(|c| {
             let docs = |sql: &str| -> rusqlite::Result<Vec<String>> {
                 c.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
@@ -91,7 +91,7 @@ impl Store {
 
     /// Writes a key record, with any new material and the removal of destroyed material, in
     /// one transaction.
-    pub fn put_key(
+    pub(super) fn put_key(
         &self,
         key: &KeyRecord,
         new_material: Option<(u32, &[u8])>,
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// Crypto-shredding: the key, all its material, aliases and grants are gone.
-    pub fn delete_key(&self, key_id: &str) -> Result<(), KmsError> {
+    pub(super) fn delete_key(&self, key_id: &str) -> Result<(), KmsError> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM kms_materials WHERE key_id = ?1", [key_id])?;
@@ -150,7 +150,7 @@ impl Store {
         })
     }
 
-    pub fn put_alias(&self, alias: &AliasRecord) -> Result<(), KmsError> {
+    pub(super) fn put_alias(&self, alias: &AliasRecord) -> Result<(), KmsError> {
         let doc = json(alias)?;
         self.with(|c| {
             c.execute(
@@ -161,14 +161,14 @@ impl Store {
         })
     }
 
-    pub fn delete_alias(&self, name: &str) -> Result<(), KmsError> {
+    pub(super) fn delete_alias(&self, name: &str) -> Result<(), KmsError> {
         self.with(|c| {
             c.execute("DELETE FROM kms_aliases WHERE name = ?1", [name])
                 .map(|_| ())
         })
     }
 
-    pub fn put_grant(&self, grant: &GrantRecord) -> Result<(), KmsError> {
+    pub(super) fn put_grant(&self, grant: &GrantRecord) -> Result<(), KmsError> {
         let doc = json(grant)?;
         self.with(|c| {
             c.execute(
@@ -180,7 +180,7 @@ impl Store {
         })
     }
 
-    pub fn delete_grant(&self, grant_id: &str) -> Result<(), KmsError> {
+    pub(super) fn delete_grant(&self, grant_id: &str) -> Result<(), KmsError> {
         self.with(|c| {
             c.execute("DELETE FROM kms_grants WHERE grant_id = ?1", [grant_id])
                 .map(|_| ())

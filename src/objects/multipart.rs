@@ -17,7 +17,7 @@ use crate::kms::Caller;
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-pub const MAX_PART_NUMBER: u32 = 10_000;
+pub(super) const MAX_PART_NUMBER: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct CompletedPart {
@@ -97,7 +97,10 @@ impl ObjectService {
     /// Writes one part: sealed under the upload's data key, checked against the digests
     /// the client stated, then listed. Parts of an upload with a checksum algorithm carry
     /// that checksum.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "what UploadPart carries, each its own thing"
+    )]
     pub async fn upload_part(
         &self,
         upload: &Upload,

@@ -50,7 +50,11 @@ fn signed_region(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 }
 
 /// Refuses requests signed for another region, with S3's error and message.
-pub fn check_region(expected: &str, headers: &HeaderMap, query: Option<&str>) -> S3Result<()> {
+pub(super) fn check_region(
+    expected: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> S3Result<()> {
     match signed_region(headers, query) {
         Some(region) if region != expected => Err(s3_error!(
             AuthorizationHeaderMalformed,

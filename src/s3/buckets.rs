@@ -1,3 +1,6 @@
+//! CreateBucket, DeleteBucket, HeadBucket, ListBuckets, GetBucketLocation and bucket
+//! versioning, as S3 answers them.
+
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

@@ -1,3 +1,6 @@
+//! Multipart uploads at the S3 edge: create, upload part (and part copy), list parts and
+//! uploads, complete, abort.
+
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 

@@ -1,3 +1,7 @@
+//! PutObject (and form uploads), GetObject, HeadObject, GetObjectAttributes, DeleteObject(s)
+//! and CopyObject: S3's inputs parsed and checked, the object service called, S3's outputs
+//! and headers answered.
+
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use sync_wrapper::SyncStream;

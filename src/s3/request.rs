@@ -17,46 +17,49 @@ use crate::objects::{
 /// S3's limit on user-defined metadata: keys plus values, in bytes.
 const MAX_USER_METADATA: usize = 2048;
 
-pub fn transport(ext: &http::Extensions) -> super::Transport {
+pub(super) fn transport(ext: &http::Extensions) -> super::Transport {
     ext.get::<super::Transport>()
         .copied()
         .unwrap_or(super::Transport { tls: false })
 }
 
-pub fn timestamp(ms: i64) -> Timestamp {
+pub(super) fn timestamp(ms: i64) -> Timestamp {
     let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
 }
 
 /// Whole seconds, as HTTP dates compare.
-pub fn seconds(ms: i64) -> i64 {
+pub(super) fn seconds(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
 
-pub fn timestamp_seconds(t: &Timestamp) -> i64 {
+pub(super) fn timestamp_seconds(t: &Timestamp) -> i64 {
     let t: OffsetDateTime = t.clone().into();
     t.unix_timestamp()
 }
 
-pub fn etag(value: &str) -> ETag {
+pub(super) fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
 
-pub fn format_http_date(t: &Timestamp) -> Option<String> {
+pub(super) fn format_http_date(t: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();
     t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
         .ok()?;
     String::from_utf8(buf).ok()
 }
 
-pub fn parse_http_date(s: &str) -> Option<Timestamp> {
+pub(super) fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok()
 }
 
 /// Object attributes from the standard headers and `x-amz-meta-*` of a write.
-#[allow(clippy::too_many_arguments)]
-pub fn object_meta(
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the standard content headers, each its own thing"
+)]
+pub(super) fn object_meta(
     content_type: Option<String>,
     content_encoding: Option<String>,
     content_disposition: Option<String>,
@@ -99,7 +102,9 @@ pub fn object_meta(
     })
 }
 
-pub fn user_metadata(meta: &ObjectMeta) -> Option<std::collections::HashMap<String, String>> {
+pub(super) fn user_metadata(
+    meta: &ObjectMeta,
+) -> Option<std::collections::HashMap<String, String>> {
     (!meta.user.is_empty()).then(|| {
         meta.user
             .iter()
@@ -111,7 +116,7 @@ pub fn user_metadata(meta: &ObjectMeta) -> Option<std::collections::HashMap<Stri
 /// SSE fields of a response: x-amz-server-side-encryption, the SSE-C algorithm and key
 /// MD5, the KMS key ARN and whether a bucket key is in use.
 #[derive(Default)]
-pub struct SseFields {
+pub(super) struct SseFields {
     pub sse: Option<s3s::dto::ServerSideEncryption>,
     pub customer_algorithm: Option<String>,
     pub customer_key_md5: Option<String>,
@@ -120,7 +125,10 @@ pub struct SseFields {
 }
 
 /// The SSE-C key MD5 is echoed from the request: the gateway does not keep it.
-pub fn sse_fields(sse: Option<&Sse>, customer: Option<&crate::objects::CustomerKey>) -> SseFields {
+pub(super) fn sse_fields(
+    sse: Option<&Sse>,
+    customer: Option<&crate::objects::CustomerKey>,
+) -> SseFields {
     use s3s::dto::ServerSideEncryption as E;
     match sse {
         Some(Sse::S3) => SseFields {
@@ -148,7 +156,7 @@ pub fn sse_fields(sse: Option<&Sse>, customer: Option<&crate::objects::CustomerK
 
 /// `x-amz-server-side-encryption-context` of a write's answer: the context the data key
 /// was bound to, as base64 JSON.
-pub fn kms_context_field(sse: &Sse, bucket: &str, key: &str) -> Option<String> {
+pub(super) fn kms_context_field(sse: &Sse, bucket: &str, key: &str) -> Option<String> {
     let Sse::Kms {
         context,
         bucket_key,
@@ -165,12 +173,12 @@ pub fn kms_context_field(sse: &Sse, bucket: &str, key: &str) -> Option<String> {
 }
 
 /// S3 writes "null" version ids as absent on unversioned buckets.
-pub fn reported_version(version_id: &str) -> Option<String> {
+pub(super) fn reported_version(version_id: &str) -> Option<String> {
     (version_id != "null").then(|| version_id.to_owned())
 }
 
 /// Version ids are ours (32 hex) or "null"; anything else is refused as S3 refuses it.
-pub fn check_version_id(v: Option<&str>) -> S3Result<()> {
+pub(super) fn check_version_id(v: Option<&str>) -> S3Result<()> {
     match v {
         None | Some("null") => Ok(()),
         Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
@@ -178,7 +186,7 @@ pub fn check_version_id(v: Option<&str>) -> S3Result<()> {
     }
 }
 
-pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
+pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
     match body {
         Some(b) => b.map_err(body_error).boxed(),
         None => futures::stream::empty().boxed(),
@@ -198,7 +206,7 @@ fn body_error(e: s3s::StdError) -> ObjectError {
 
 /// Reads and discards what a refused request still sends, so the client gets the error
 /// response instead of a connection reset mid-upload. Bounded: a huge body is cut off.
-pub async fn drain_body(mut body: ByteStream) {
+pub(super) async fn drain_body(mut body: ByteStream) {
     const MAX_DRAIN: usize = 64 * 1024 * 1024;
     let mut seen = 0;
     let drain = async {
@@ -214,7 +222,10 @@ pub async fn drain_body(mut body: ByteStream) {
 
 /// The exact plaintext length of a write body: Content-Length (s3s substitutes the decoded
 /// length of aws-chunked bodies) or, for POST forms, the buffered file's length.
-pub fn body_length(content_length: Option<i64>, body: Option<&StreamingBlob>) -> S3Result<u64> {
+pub(super) fn body_length(
+    content_length: Option<i64>,
+    body: Option<&StreamingBlob>,
+) -> S3Result<u64> {
     use s3s::stream::ByteStream as _;
     if let Some(n) = content_length {
         return u64::try_from(n)
@@ -235,7 +246,7 @@ pub fn body_length(content_length: Option<i64>, body: Option<&StreamingBlob>) ->
     }
 }
 
-pub struct ChecksumHeaders<'a> {
+pub(super) struct ChecksumHeaders<'a> {
     pub algorithm: Option<&'a str>,
     pub crc32: Option<&'a str>,
     pub crc32c: Option<&'a str>,
@@ -264,7 +275,7 @@ pub(crate) use checksum_headers;
 
 /// What a write's headers state about its body: `Content-MD5`, and a flexible checksum
 /// whose value is in a header or, announced by `x-amz-trailer`, follows the body.
-pub fn stated_digests(
+pub(super) fn stated_digests(
     content_md5: Option<&str>,
     h: ChecksumHeaders<'_>,
     headers: &HeaderMap,
@@ -355,7 +366,7 @@ fn from_trailer(algorithm: ChecksumAlgorithm, trailers: Option<TrailingHeaders>)
     }))
 }
 
-pub fn invalid_checksum_value(algorithm: ChecksumAlgorithm) -> s3s::S3Error {
+pub(super) fn invalid_checksum_value(algorithm: ChecksumAlgorithm) -> s3s::S3Error {
     s3_error!(
         InvalidRequest,
         "Value for {} header is invalid.",
@@ -365,7 +376,7 @@ pub fn invalid_checksum_value(algorithm: ChecksumAlgorithm) -> s3s::S3Error {
 
 /// Checksum fields of a response for one stored checksum.
 #[derive(Default)]
-pub struct ChecksumFields {
+pub(super) struct ChecksumFields {
     pub crc32: Option<String>,
     pub crc32c: Option<String>,
     pub crc64nvme: Option<String>,
@@ -374,7 +385,7 @@ pub struct ChecksumFields {
     pub kind: Option<s3s::dto::ChecksumType>,
 }
 
-pub fn checksum_fields(c: Option<&Checksum>) -> ChecksumFields {
+pub(super) fn checksum_fields(c: Option<&Checksum>) -> ChecksumFields {
     let mut f = ChecksumFields::default();
     let Some(c) = c else { return f };
     let v = Some(c.value.clone());
@@ -393,7 +404,7 @@ pub fn checksum_fields(c: Option<&Checksum>) -> ChecksumFields {
 }
 
 /// Percent-encodes a listing value for `encoding-type=url`, keeping '/' readable.
-pub fn url_encode(s: &str) -> String {
+pub(super) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

@@ -30,8 +30,10 @@ impl Decryptor {
 
     fn decrypt(&mut self, blocks: &mut [u8]) {
         for block in blocks.chunks_exact_mut(BLOCK) {
-            let block: &mut [u8; BLOCK] = block.try_into().expect("whole blocks");
-            self.mode.decrypt_block(block.into());
+            let mut whole = [0u8; BLOCK];
+            whole.copy_from_slice(block);
+            self.mode.decrypt_block((&mut whole).into());
+            block.copy_from_slice(&whole);
         }
     }
 

@@ -25,20 +25,20 @@ pub const CMK_ID_CONTEXT_KEY: &str = "kms_cmk_id";
 const V3_WRAP_KMS_CONTEXT: &str = "12";
 
 mod key {
-    pub const V1_KEY: &str = "x-amz-key";
-    pub const V2_KEY: &str = "x-amz-key-v2";
-    pub const V2_IV: &str = "x-amz-iv";
-    pub const V2_CEK_ALG: &str = "x-amz-cek-alg";
-    pub const V2_WRAP_ALG: &str = "x-amz-wrap-alg";
-    pub const V2_MATDESC: &str = "x-amz-matdesc";
-    pub const V2_TAG_LEN: &str = "x-amz-tag-len";
-    pub const V3_KEY: &str = "x-amz-3";
-    pub const V3_CONTENT_CIPHER: &str = "x-amz-c";
-    pub const V3_WRAP_ALG: &str = "x-amz-w";
-    pub const V3_MESSAGE_ID: &str = "x-amz-i";
-    pub const V3_COMMITMENT: &str = "x-amz-d";
-    pub const V3_CONTEXT: &str = "x-amz-t";
-    pub const V3_MATDESC: &str = "x-amz-m";
+    pub(super) const V1_KEY: &str = "x-amz-key";
+    pub(super) const V2_KEY: &str = "x-amz-key-v2";
+    pub(super) const V2_IV: &str = "x-amz-iv";
+    pub(super) const V2_CEK_ALG: &str = "x-amz-cek-alg";
+    pub(super) const V2_WRAP_ALG: &str = "x-amz-wrap-alg";
+    pub(super) const V2_MATDESC: &str = "x-amz-matdesc";
+    pub(super) const V2_TAG_LEN: &str = "x-amz-tag-len";
+    pub(super) const V3_KEY: &str = "x-amz-3";
+    pub(super) const V3_CONTENT_CIPHER: &str = "x-amz-c";
+    pub(super) const V3_WRAP_ALG: &str = "x-amz-w";
+    pub(super) const V3_MESSAGE_ID: &str = "x-amz-i";
+    pub(super) const V3_COMMITMENT: &str = "x-amz-d";
+    pub(super) const V3_CONTEXT: &str = "x-amz-t";
+    pub(super) const V3_MATDESC: &str = "x-amz-m";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

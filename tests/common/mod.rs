@@ -1,7 +1,7 @@
 //! A real gateway in the test process: the same setup and listener as `sealgate serve`, on
 //! a port it picks, over a temporary data directory; and the AWS SDK for Rust pointed at it.
 
-#![allow(dead_code)] // each test binary uses part of this
+#![allow(dead_code, reason = "each test binary uses part of this")]
 
 use std::net::SocketAddr;
 
@@ -10,9 +10,9 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use sealgate::config::Config;
 
-pub const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 
-pub struct TestGateway {
+pub(crate) struct TestGateway {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
@@ -22,12 +22,12 @@ pub struct TestGateway {
 
 impl TestGateway {
     /// A gateway with the default configuration.
-    pub async fn start() -> TestGateway {
+    pub(crate) async fn start() -> TestGateway {
         TestGateway::with_config("").await
     }
 
     /// A gateway configured by `toml` (as a config file would), listening on loopback.
-    pub async fn with_config(toml: &str) -> TestGateway {
+    pub(crate) async fn with_config(toml: &str) -> TestGateway {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config: Config = toml::from_str(toml).expect("test configuration");
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -64,11 +64,11 @@ impl TestGateway {
     }
 
     /// The SDK's S3 client as the root user, path-style.
-    pub fn s3(&self) -> aws_sdk_s3::Client {
+    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
         self.s3_as(&self.access_key.clone(), &self.secret_key.clone())
     }
 
-    pub fn s3_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    pub(crate) fn s3_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -95,7 +95,7 @@ impl Drop for TestGateway {
 }
 
 /// The error code and HTTP status an SDK call failed with.
-pub fn failure<E>(err: SdkError<E, HttpResponse>) -> (String, u16)
+pub(crate) fn failure<E>(err: SdkError<E, HttpResponse>) -> (String, u16)
 where
     E: ProvideErrorMetadata,
 {

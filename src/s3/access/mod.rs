@@ -393,9 +393,7 @@ impl Authorizer {
         ))
     }
 
-    /// Authorizes `checks` on `bucket` for the request's caller; the caller goes into the
-    /// extensions.
-    #[allow(clippy::too_many_arguments)]
+    /// Authorizes `checks` on `target` for `caller`; the decision's marks go into `ext`.
     async fn authorize(
         &self,
         caller: &CallerIdentity,
