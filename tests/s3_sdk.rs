@@ -243,6 +243,70 @@ async fn ranges_and_conditional_reads() {
     );
 }
 
+/// Uploads `parts` (numbered from 1) to an upload; the parts to complete it with.
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+    parts: &[&[u8]],
+) -> Vec<CompletedPart> {
+    let mut done = Vec::new();
+    for (n, part) in (1..).zip(parts) {
+        let up = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(part.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(up.e_tag().unwrap())
+                .build(),
+        );
+    }
+    done
+}
+
+async fn complete(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+    parts: Vec<CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    (String, u16),
+> {
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(failure)
+}
+
+async fn list_parts(
+    s3: &aws_sdk_s3::Client,
+    (bucket, key, id): (&str, &str, &str),
+) -> Result<usize, (String, u16)> {
+    s3.list_parts()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .send()
+        .await
+        .map(|l| l.parts().len())
+        .map_err(failure)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_uploads_complete_list_and_abort() {
     let gw = TestGateway::start().await;
@@ -260,71 +324,23 @@ async fn multipart_uploads_complete_list_and_abort() {
         create.server_side_encryption(),
         Some(&ServerSideEncryption::AwsKms)
     );
-    let id = create.upload_id().unwrap();
+    let big = ("multipart", "big", create.upload_id().unwrap());
     let (p1, p2) = (data(5 * MIB), b"the tail".to_vec());
-    let mut done = Vec::new();
-    for (n, part) in [(1, &p1), (2, &p2)] {
-        let up = s3
-            .upload_part()
-            .bucket("multipart")
-            .key("big")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(part.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(up.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let listed = s3
-        .list_parts()
-        .bucket("multipart")
-        .key("big")
-        .upload_id(id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.parts().len(), 2);
-    let wrong_etag = s3
-        .complete_multipart_upload()
-        .bucket("multipart")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag("\"ffff\"")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await;
+    let done = upload_parts(&s3, big, &[&p1, &p2]).await;
+    assert_eq!(list_parts(&s3, big).await, Ok(2));
+    let wrong_etag = CompletedPart::builder()
+        .part_number(1)
+        .e_tag("\"ffff\"")
+        .build();
     assert_eq!(
-        failure(wrong_etag.unwrap_err()),
+        complete(&s3, big, vec![wrong_etag]).await.unwrap_err(),
         ("InvalidPart".into(), 400)
     );
-    let complete = s3
-        .complete_multipart_upload()
-        .bucket("multipart")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(complete.e_tag().unwrap().ends_with("-2\""), "{complete:?}");
+    let completed = complete(&s3, big, done).await.unwrap();
+    assert!(
+        completed.e_tag().unwrap().ends_with("-2\""),
+        "{completed:?}"
+    );
     let whole = s3
         .get_object()
         .bucket("multipart")
@@ -353,57 +369,23 @@ async fn multipart_uploads_complete_list_and_abort() {
         .send()
         .await
         .unwrap();
-    let small_id = small.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for n in 1..=2 {
-        let up = s3
-            .upload_part()
-            .bucket("multipart")
-            .key("small")
-            .upload_id(small_id)
-            .part_number(n)
-            .body(ByteStream::from_static(b"tiny"))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(up.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let refused = s3
-        .complete_multipart_upload()
-        .bucket("multipart")
-        .key("small")
-        .upload_id(small_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await;
+    let small = ("multipart", "small", small.upload_id().unwrap());
+    let parts = upload_parts(&s3, small, &[b"tiny", b"tiny"]).await;
     assert_eq!(
-        failure(refused.unwrap_err()),
+        complete(&s3, small, parts).await.unwrap_err(),
         ("EntityTooSmall".into(), 400)
     );
     s3.abort_multipart_upload()
         .bucket("multipart")
         .key("small")
-        .upload_id(small_id)
+        .upload_id(small.2)
         .send()
         .await
         .unwrap();
-    let gone = s3
-        .list_parts()
-        .bucket("multipart")
-        .key("small")
-        .upload_id(small_id)
-        .send()
-        .await;
-    assert_eq!(failure(gone.unwrap_err()), ("NoSuchUpload".into(), 404));
+    assert_eq!(
+        list_parts(&s3, small).await,
+        Err(("NoSuchUpload".into(), 404))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,17 +213,18 @@ impl Catalog {
             .await
     }
 
-    /// A replication configuration needs versioning Enabled, as on S3; checked in the
+    /// Puts (or, with `None`, deletes) one setting of a bucket. A replication
+    /// configuration needs versioning Enabled, as on S3; that is checked in the
     /// transaction that stores it.
-    pub async fn set_replication(
+    pub(crate) async fn set_setting<T: BucketSetting>(
         &self,
         name: &str,
-        replication: Option<&ReplicationConfig>,
+        value: Option<&T>,
     ) -> Result<()> {
         let name = name.to_owned();
-        let replication = replication.map(bucket_settings::encode);
+        let value = value.map(bucket_settings::encode);
         self.call(move |conn| {
-            if replication.is_some() {
+            if T::NEEDS_VERSIONING && value.is_some() {
                 let versioning: String = conn
                     .query_row(
                         "SELECT versioning FROM buckets WHERE name = ?1",
@@ -236,21 +237,26 @@ impl Catalog {
                     return Err(CatalogError::VersioningNotEnabled);
                 }
             }
-            set_column(conn, &name, "replication", replication)
+            set_column(conn, &name, T::COLUMN, value)
         })
         .await
     }
+}
 
-    pub async fn set_encryption(
-        &self,
-        name: &str,
-        encryption: Option<&BucketEncryption>,
-    ) -> Result<()> {
-        let name = name.to_owned();
-        let encryption = encryption.map(bucket_settings::encode);
-        self.call(move |conn| set_column(conn, &name, "encryption", encryption))
-            .await
-    }
+/// A bucket setting and the column it rests in.
+pub(crate) trait BucketSetting: StoredSetting + Send + Sync + 'static {
+    const COLUMN: &'static str;
+    /// Whether the bucket must have versioning Enabled to hold it.
+    const NEEDS_VERSIONING: bool = false;
+}
+
+impl BucketSetting for BucketEncryption {
+    const COLUMN: &'static str = "encryption";
+}
+
+impl BucketSetting for ReplicationConfig {
+    const COLUMN: &'static str = "replication";
+    const NEEDS_VERSIONING: bool = true;
 }
 
 /// Whether a settings column of a bucket holds a record (raw: a record that cannot be read
@@ -340,7 +346,7 @@ mod tests {
             bucket_key_enabled: false,
             blocked_encryption_types: vec!["SSE-C".into()],
         };
-        c.set_encryption("b", Some(&kms)).await.unwrap();
+        c.set_setting("b", Some(&kms)).await.unwrap();
         assert_eq!(
             c.bucket("b").await.unwrap().encryption().unwrap(),
             Some(&kms)
@@ -369,7 +375,7 @@ mod tests {
         );
         assert_eq!(c.list_buckets().await.unwrap()[0].name, "b");
         // The owner can still replace the record.
-        c.set_encryption("b", None).await.unwrap();
+        c.set_setting::<BucketEncryption>("b", None).await.unwrap();
         assert!(c.bucket("b").await.unwrap().default_encryption().is_ok());
     }
 }

@@ -21,6 +21,7 @@ use crate::bucket_settings::{BucketEncryption, ReplicationConfig, SettingError};
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use buckets::BucketSetting;
 pub use replication::{BatchProgress, ReplicationStats, ReplicationTask, TaskStatus};
 pub use versions::{CommitOutcome, DeleteOutcome, ListedVersion, Precondition};
 

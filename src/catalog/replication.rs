@@ -535,9 +535,7 @@ mod tests {
         c.commit_version(version("before", "s0"), Precondition::None, 1)
             .await
             .unwrap();
-        c.set_replication("src", Some(&config("logs/")))
-            .await
-            .unwrap();
+        c.set_setting("src", Some(&config("logs/"))).await.unwrap();
         let v1 = c
             .commit_version(version("logs/a", "s1"), Precondition::None, 2)
             .await
@@ -631,7 +629,7 @@ mod tests {
             .await
             .unwrap();
         }
-        c.set_replication("src", Some(&config(""))).await.unwrap();
+        c.set_setting("src", Some(&config(""))).await.unwrap();
         let p = c.batch_enqueue("src", 2, 10).await.unwrap();
         assert_eq!((p.enqueued, p.done), (2, false));
         // An interruption here loses nothing: the next step starts after the checkpoint.

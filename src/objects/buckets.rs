@@ -4,8 +4,7 @@
 //! catalog in the transaction that makes the change.
 
 use super::{ObjectService, Result};
-use crate::bucket_settings::{BucketEncryption, ReplicationConfig};
-use crate::catalog::{Bucket, BucketEntry, Versioning};
+use crate::catalog::{Bucket, BucketEntry, BucketSetting, Versioning};
 
 impl ObjectService {
     /// Creates a bucket owned by `owner_account`.
@@ -39,19 +38,12 @@ impl ObjectService {
         Ok(self.catalog.set_policy(name, policy).await?)
     }
 
-    pub async fn set_bucket_encryption(
+    /// Puts (or, with `None`, deletes) a setting: default encryption or replication.
+    pub(crate) async fn set_bucket_setting<T: BucketSetting>(
         &self,
         name: &str,
-        encryption: Option<&BucketEncryption>,
+        value: Option<&T>,
     ) -> Result<()> {
-        Ok(self.catalog.set_encryption(name, encryption).await?)
-    }
-
-    pub async fn set_replication(
-        &self,
-        name: &str,
-        replication: Option<&ReplicationConfig>,
-    ) -> Result<()> {
-        Ok(self.catalog.set_replication(name, replication).await?)
+        Ok(self.catalog.set_setting(name, value).await?)
     }
 }

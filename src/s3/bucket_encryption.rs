@@ -198,12 +198,14 @@ impl S3Route for BucketEncryptionRoute {
                     })?;
                 let cfg = parse(&body)?;
                 self.svc
-                    .set_bucket_encryption(&bucket_name, Some(&cfg))
+                    .set_bucket_setting(&bucket_name, Some(&cfg))
                     .await?;
                 Ok(S3Response::new(Body::empty()))
             }
             _ => {
-                self.svc.set_bucket_encryption(&bucket_name, None).await?;
+                self.svc
+                    .set_bucket_setting::<BucketEncryption>(&bucket_name, None)
+                    .await?;
                 let mut resp = S3Response::new(Body::empty());
                 resp.status = Some(StatusCode::NO_CONTENT);
                 Ok(resp)

@@ -288,7 +288,9 @@ impl SealgateS3 {
         let cfg = from_dto(&input.replication_configuration)?;
         rules::validate(&cfg, &input.bucket).map_err(invalid)?;
         self.check_destinations(&cfg).await?;
-        self.svc.set_replication(&input.bucket, Some(&cfg)).await?;
+        self.svc
+            .set_bucket_setting(&input.bucket, Some(&cfg))
+            .await?;
         Ok(S3Response::new(PutBucketReplicationOutput::default()))
     }
 
@@ -307,7 +309,9 @@ impl SealgateS3 {
         &self,
         req: S3Request<DeleteBucketReplicationInput>,
     ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
-        self.svc.set_replication(&req.input.bucket, None).await?;
+        self.svc
+            .set_bucket_setting::<ReplicationConfig>(&req.input.bucket, None)
+            .await?;
         Ok(S3Response::new(DeleteBucketReplicationOutput::default()))
     }
 }

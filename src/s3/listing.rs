@@ -21,6 +21,23 @@ pub(super) struct Page<T> {
     pub last: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The page's common prefixes as S3 lists them, each through `enc`.
+    pub(super) fn common_prefixes(
+        &self,
+        enc: impl Fn(&str) -> String,
+    ) -> Option<Vec<CommonPrefix>> {
+        Some(
+            self.prefixes
+                .iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(enc(p)),
+                })
+                .collect(),
+        )
+    }
+}
+
 fn max_keys(n: Option<i32>) -> S3Result<usize> {
     match n {
         None => Ok(MAX_KEYS as usize),
@@ -196,14 +213,7 @@ impl SealgateS3 {
                     .map(|v| object_entry(v, encode, Some(self.bucket_owner(&req.extensions))))
                     .collect(),
             ),
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: page.common_prefixes(&enc),
             encoding_type,
             ..Default::default()
         };
@@ -263,14 +273,7 @@ impl SealgateS3 {
                     .map(|v| object_entry(v, encode, owner.clone()))
                     .collect(),
             ),
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: page.common_prefixes(&enc),
             encoding_type,
             ..Default::default()
         };
@@ -374,14 +377,7 @@ impl SealgateS3 {
                 .flatten(),
             versions: Some(versions),
             delete_markers: Some(markers),
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: page.common_prefixes(&enc),
             encoding_type,
             ..Default::default()
         };

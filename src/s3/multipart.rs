@@ -69,16 +69,7 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
-        let meta = object_meta(
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-            input.expires.as_ref(),
-            input.website_redirect_location,
-            input.metadata,
-        )?;
+        let meta = object_meta!(input)?;
         let checksum = match &input.checksum_algorithm {
             None => None,
             Some(a) => {
@@ -109,20 +100,14 @@ impl SealgateS3 {
             .await?;
         let s = sse_fields(Some(&upload.sse), encryption.customer_key());
         let context = kms_context_field(&upload.sse, &upload.bucket, &upload.key);
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        Ok(S3Response::new(output!(CreateMultipartUploadOutput {
             bucket: Some(upload.bucket),
             key: Some(upload.key),
             upload_id: Some(upload.upload_id),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
             ssekms_encryption_context: context,
-            bucket_key_enabled: s.bucket_key,
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: input.checksum_type,
-            ..Default::default()
-        }))
+        } sse(s) sse_c(s))))
     }
 
     pub(super) async fn upload_part_op(
@@ -191,20 +176,9 @@ impl SealgateS3 {
             .await?;
         let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
-        Ok(S3Response::new(UploadPartOutput {
+        Ok(S3Response::new(output!(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
-            bucket_key_enabled: s.bucket_key,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            ..Default::default()
-        }))
+        } sse(s) sse_c(s) checksums(c))))
     }
 
     pub(super) async fn upload_part_copy_op(
@@ -263,23 +237,12 @@ impl SealgateS3 {
             .await?;
         let s = sse_fields(Some(&upload.sse), customer.as_ref());
         let c = checksum_fields(part.checksum.as_ref());
-        Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
+        Ok(S3Response::new(output!(UploadPartCopyOutput {
+            copy_part_result: Some(output!(CopyPartResult {
                 e_tag: Some(etag(&part.etag)),
                 last_modified: Some(timestamp(part.last_modified_ms)),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-            }),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
-            bucket_key_enabled: s.bucket_key,
-            ..Default::default()
-        }))
+            } checksums(c))),
+        } sse(s) sse_c(s))))
     }
 
     pub(super) async fn list_parts_op(
@@ -321,17 +284,12 @@ impl SealgateS3 {
                     .iter()
                     .map(|p| {
                         let c = checksum_fields(p.checksum.as_ref());
-                        Part {
+                        output!(Part {
                             part_number: Some(p.part_number as i32),
                             e_tag: Some(etag(&p.etag)),
                             size: Some(p.size as i64),
                             last_modified: Some(timestamp(p.last_modified_ms)),
-                            checksum_crc32: c.crc32,
-                            checksum_crc32c: c.crc32c,
-                            checksum_crc64nvme: c.crc64nvme,
-                            checksum_sha1: c.sha1,
-                            checksum_sha256: c.sha256,
-                        }
+                        } checksums(c))
                     })
                     .collect(),
             ),
@@ -377,6 +335,7 @@ impl SealgateS3 {
             },
         )
         .await?;
+        let common_prefixes = page.common_prefixes(str::to_owned);
         let (uploads, truncated) = (page.entries, page.truncated);
         let last = uploads.last();
         Ok(S3Response::new(ListMultipartUploadsOutput {
@@ -389,14 +348,7 @@ impl SealgateS3 {
                 .then(|| last.map(|u| u.upload_id.clone()))
                 .flatten(),
             delimiter: input.delimiter,
-            common_prefixes: Some(
-                page.prefixes
-                    .iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(p.clone()),
-                    })
-                    .collect(),
-            ),
+            common_prefixes,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
             uploads: Some(
@@ -480,23 +432,13 @@ impl SealgateS3 {
             .await?;
         let s = sse_fields(Some(&w.sse), customer.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
+        Ok(S3Response::new(output!(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", w.bucket, w.key)),
             bucket: Some(w.bucket),
             key: Some(w.key),
             e_tag: Some(etag(&w.etag)),
             version_id: reported_version(&w.version_id),
-            server_side_encryption: s.sse,
-            ssekms_key_id: s.kms_key_id,
-            bucket_key_enabled: s.bucket_key,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
-            ..Default::default()
-        }))
+        } sse(s) checksums(c) checksum_type(c))))
     }
 
     pub(super) async fn abort_multipart_upload_op(

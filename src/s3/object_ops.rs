@@ -217,7 +217,7 @@ macro_rules! read_output {
     ($ty:ident, $v:expr, $plan:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
         let s = sse_fields($v.sse.as_ref(), $plan.customer.as_ref());
         let c = checksum_fields($v.checksum.as_ref().filter(|_| $plan.with_checksum));
-        $ty {
+        output!($ty {
             $($field: $value,)*
             content_length: Some(range_len($plan.range, $v.size) as i64),
             content_range: $plan.content_range,
@@ -234,20 +234,8 @@ macro_rules! read_output {
             expires: $v.meta.expires.as_deref().and_then(parse_http_date),
             website_redirect_location: $v.meta.website_redirect_location.clone(),
             metadata: user_metadata(&$v.meta),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
-            bucket_key_enabled: s.bucket_key,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
             replication_status: $v.replication_status.clone().map(ReplicationStatus::from),
-            ..Default::default()
-        }
+        } sse(s) sse_c(s) checksums(c) checksum_type(c))
     }};
 }
 
@@ -317,16 +305,7 @@ impl SealgateS3 {
                 "Your proposed upload exceeds the maximum allowed object size."
             ));
         }
-        let meta = object_meta(
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-            input.expires.as_ref(),
-            input.website_redirect_location,
-            input.metadata,
-        )?;
+        let meta = object_meta!(input)?;
         let stated = stated_digests(
             input.content_md5.as_deref(),
             checksum_headers!(input),
@@ -359,23 +338,11 @@ impl SealgateS3 {
         let context = kms_context_field(&w.sse, &w.bucket, &w.key);
         let s = sse_fields(Some(&w.sse), written_key.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
-        let output = PutObjectOutput {
+        let output = output!(PutObjectOutput {
             e_tag: Some(etag(&w.etag)),
             version_id: reported_version(&w.version_id),
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
             ssekms_encryption_context: context,
-            bucket_key_enabled: s.bucket_key,
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
-            ..Default::default()
-        };
+        } sse(s) sse_c(s) checksums(c) checksum_type(c));
         Ok(S3Response::new(output))
     }
 
@@ -477,14 +444,8 @@ impl SealgateS3 {
             && let Some(c) = &v.checksum
         {
             let f = checksum_fields(Some(c));
-            out.checksum = Some(Checksum {
-                checksum_crc32: f.crc32,
-                checksum_crc32c: f.crc32c,
-                checksum_crc64nvme: f.crc64nvme,
-                checksum_sha1: f.sha1,
-                checksum_sha256: f.sha256,
-                checksum_type: f.kind,
-            });
+            out.checksum = Some(output!(Checksum {
+            } checksums(f) checksum_type(f)));
         }
         if wants(ObjectAttributes::OBJECT_PARTS)
             && let Some(count) = v.parts_count
@@ -508,15 +469,10 @@ impl SealgateS3 {
                     page.iter()
                         .map(|p| {
                             let f = checksum_fields(p.checksum.as_ref());
-                            ObjectPart {
+                            output!(ObjectPart {
                                 part_number: Some(p.part_number as i32),
                                 size: Some(p.size as i64),
-                                checksum_crc32: f.crc32,
-                                checksum_crc32c: f.crc32c,
-                                checksum_crc64nvme: f.crc64nvme,
-                                checksum_sha1: f.sha1,
-                                checksum_sha256: f.sha256,
-                            }
+                            } checksums(f))
                         })
                         .collect(),
                 ),
@@ -680,16 +636,7 @@ impl SealgateS3 {
             ));
         }
         let meta = if replace {
-            object_meta(
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-                input.expires.as_ref(),
-                input.website_redirect_location,
-                input.metadata,
-            )?
+            object_meta!(input)?
         } else {
             v.meta.clone()
         };
@@ -723,27 +670,15 @@ impl SealgateS3 {
         let context = kms_context_field(&w.sse, &w.bucket, &w.key);
         let s = sse_fields(Some(&w.sse), written_key.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
+        Ok(S3Response::new(output!(CopyObjectOutput {
+            copy_object_result: Some(output!(CopyObjectResult {
                 e_tag: Some(etag(&w.etag)),
                 last_modified: Some(timestamp(w.last_modified_ms)),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-                checksum_type: c.kind,
-            }),
+            } checksums(c) checksum_type(c))),
             version_id: reported_version(&w.version_id),
             copy_source_version_id: source_version_id,
-            server_side_encryption: s.sse,
-            sse_customer_algorithm: s.customer_algorithm,
-            sse_customer_key_md5: s.customer_key_md5,
-            ssekms_key_id: s.kms_key_id,
             ssekms_encryption_context: context,
-            bucket_key_enabled: s.bucket_key,
-            ..Default::default()
-        }))
+        } sse(s) sse_c(s))))
     }
 }
 

@@ -54,12 +54,29 @@ pub(super) fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok()
 }
 
+/// Object attributes from a write input's standard headers and `x-amz-meta-*`.
+macro_rules! object_meta {
+    ($input:expr) => {
+        $crate::s3::request::meta_of_headers(
+            $input.content_type,
+            $input.content_encoding,
+            $input.content_disposition,
+            $input.content_language,
+            $input.cache_control,
+            $input.expires.as_ref(),
+            $input.website_redirect_location,
+            $input.metadata,
+        )
+    };
+}
+pub(crate) use object_meta;
+
 /// Object attributes from the standard headers and `x-amz-meta-*` of a write.
 #[allow(
     clippy::too_many_arguments,
     reason = "the standard content headers, each its own thing"
 )]
-pub(super) fn object_meta(
+pub(super) fn meta_of_headers(
     content_type: Option<String>,
     content_encoding: Option<String>,
     content_disposition: Option<String>,
@@ -373,6 +390,43 @@ pub(super) fn invalid_checksum_value(algorithm: ChecksumAlgorithm) -> s3s::S3Err
         algorithm.header_name()
     )
 }
+
+/// An S3 output struct: the fields given, then the SSE fields of an [`SseFields`]
+/// (`sse(s)`: algorithm, KMS key, bucket key; `sse_c(s)`: the SSE-C algorithm and key MD5)
+/// and the checksum fields of a [`ChecksumFields`] (`checksums(c)`, `checksum_type(c)`),
+/// which S3's outputs all name alike; the rest default.
+macro_rules! output {
+    ($ty:ident { $($field:ident: $value:expr),* $(,)? }
+        $(sse($s:ident))? $(sse_c($sc:ident))? $(checksums($c:ident))? $(checksum_type($k:ident))?) => {{
+        #[allow(
+            clippy::needless_update,
+            reason = "some outputs have no fields beyond those named"
+        )]
+        let output = $ty {
+            $($field: $value,)*
+            $(
+                server_side_encryption: $s.sse,
+                ssekms_key_id: $s.kms_key_id,
+                bucket_key_enabled: $s.bucket_key,
+            )?
+            $(
+                sse_customer_algorithm: $sc.customer_algorithm,
+                sse_customer_key_md5: $sc.customer_key_md5,
+            )?
+            $(
+                checksum_crc32: $c.crc32,
+                checksum_crc32c: $c.crc32c,
+                checksum_crc64nvme: $c.crc64nvme,
+                checksum_sha1: $c.sha1,
+                checksum_sha256: $c.sha256,
+            )?
+            $(checksum_type: $k.kind,)?
+            ..Default::default()
+        };
+        output
+    }};
+}
+pub(crate) use output;
 
 /// Checksum fields of a response for one stored checksum.
 #[derive(Default)]

@@ -173,3 +173,11 @@ def put_multipart(client, bucket: str, key: str, parts: list[bytes], create_args
         done.append({"PartNumber": n, "ETag": r["ETag"]})
     return client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"],
                                             MultipartUpload={"Parts": done}, **(complete_args or {}))
+
+
+def refused_put(c, bucket: str, key: str, status: int, code: str, **kw) -> None:
+    """A PUT the gateway must refuse with `status` and `code`, leaving nothing stored."""
+    with client_error(status, code):
+        c.put_object(Bucket=bucket, Key=key, **kw)
+    with client_error(404):
+        c.head_object(Bucket=bucket, Key=key)

@@ -92,3 +92,26 @@ def clock_mover(srv):
         yield move
     finally:
         srv.clock_file.write_text("0")
+
+
+def clocked_kms_fixtures(name: str):
+    """The fixtures of a module that tests the KMS on its own clocked gateway: `kms_server`
+    (module-scoped), `kms` (a boto3 client) and `advance` (moves the clock, reset after)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def kms_server(tmp_path_factory):
+        srv = clocked_server(tmp_path_factory.mktemp(name), name)
+        yield srv
+        srv.kill()
+
+    @pytest.fixture
+    def kms(kms_server):
+        return kms_client(kms_server.endpoint)
+
+    @pytest.fixture
+    def advance(kms_server):
+        with clock_mover(kms_server) as move:
+            yield move
+
+    return kms_server, kms, advance

@@ -18,27 +18,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from helpers import ACCESS_KEY, REGION, SECRET_KEY
-from kms_helpers import assert_error, clock_mover, clocked_server, kms_client, kms_config
+from kms_helpers import assert_error, clocked_kms_fixtures, kms_client, kms_config
 
 CTX = {"aws:s3:arn": "arn:aws:s3:::bucket/key", "tenant": "t1"}
 
 
-@pytest.fixture(scope="module")
-def kms_server(tmp_path_factory):
-    srv = clocked_server(tmp_path_factory.mktemp("kms-crypto"), "kms-crypto")
-    yield srv
-    srv.kill()
-
-
-@pytest.fixture
-def kms(kms_server):
-    return kms_client(kms_server.endpoint)
-
-
-@pytest.fixture
-def advance(kms_server):
-    with clock_mover(kms_server) as move:
-        yield move
+kms_server, kms, advance = clocked_kms_fixtures("kms-crypto")
 
 
 @pytest.fixture(scope="module")

@@ -12,31 +12,16 @@ import pytest
 
 from conftest import AwsCli
 from helpers import REGION
-from kms_helpers import ACCOUNT, assert_error, clock_mover, clocked_server, kms_client, user_arn
+from kms_helpers import ACCOUNT, assert_error, clocked_kms_fixtures, kms_client, user_arn
 
 
-@pytest.fixture(scope="module")
-def kms_server(tmp_path_factory):
-    srv = clocked_server(tmp_path_factory.mktemp("kms-keys"), "kms-keys")
-    yield srv
-    srv.kill()
-
-
-@pytest.fixture
-def kms(kms_server):
-    return kms_client(kms_server.endpoint)
+kms_server, kms, advance = clocked_kms_fixtures("kms-keys")
 
 
 @pytest.fixture
 def raw_kms(kms_server):
     """Skips boto3's own parameter checks, so the server's are what answers."""
     return kms_client(kms_server.endpoint, validate=False)
-
-
-@pytest.fixture
-def advance(kms_server):
-    with clock_mover(kms_server) as move:
-        yield move
 
 
 def new_key(kms, **kw) -> dict:

@@ -17,6 +17,7 @@ from helpers import (
     md5_hex,
     patterned,
     quoted,
+    refused_put,
     ssec,
     unique_bucket,
 )
@@ -100,26 +101,17 @@ def test_bad_key_md5(env):
 
 def test_key_without_algorithm(env):
     c, b, key = env
-    with client_error(400, "InvalidArgument"):
-        c.put_object(Bucket=b, Key="k", Body=b"x", SSECustomerKey=key)
-    with client_error(404):
-        c.head_object(Bucket=b, Key="k")
+    refused_put(c, b, "k", 400, "InvalidArgument", Body=b"x", SSECustomerKey=key)
 
 
 def test_algorithm_without_key(env):
     c, b, _ = env
-    with client_error(400, "InvalidArgument"):
-        c.put_object(Bucket=b, Key="k", Body=b"x", SSECustomerAlgorithm="AES256")
-    with client_error(404):
-        c.head_object(Bucket=b, Key="k")
+    refused_put(c, b, "k", 400, "InvalidArgument", Body=b"x", SSECustomerAlgorithm="AES256")
 
 
 def test_key_of_wrong_length(env):
     c, b, _ = env
-    with client_error(400, "InvalidArgument"):
-        c.put_object(Bucket=b, Key="k", Body=b"x", **ssec(os.urandom(16)))
-    with client_error(404):
-        c.head_object(Bucket=b, Key="k")
+    refused_put(c, b, "k", 400, "InvalidArgument", Body=b"x", **ssec(os.urandom(16)))
 
 
 def test_unsupported_algorithm(env):
@@ -130,10 +122,7 @@ def test_unsupported_algorithm(env):
 
 def test_ssec_combined_with_sse_header(env):
     c, b, key = env
-    with client_error(400, "InvalidArgument"):
-        c.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="AES256", **ssec(key))
-    with client_error(404):
-        c.head_object(Bucket=b, Key="k")
+    refused_put(c, b, "k", 400, "InvalidArgument", Body=b"x", ServerSideEncryption="AES256", **ssec(key))
 
 
 def test_ssec_headers_on_sse_s3_object(env):

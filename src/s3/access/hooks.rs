@@ -230,40 +230,116 @@ impl S3Authorization {
     }
 }
 
-#[async_trait::async_trait]
-impl S3Access for S3Authorization {
+/// The S3 access hooks. Operations that differ only in their action are written as one
+/// line each; the others are written out after them.
+macro_rules! hooks {
+    (
+        on_bucket { $($b_op:ident($b_input:ident) => $b_action:literal,)* }
+        policy_management { $($p_op:ident($p_input:ident) => $p_action:literal,)* }
+        object_reads { $($r_op:ident($r_input:ident) => $r_attributes:literal,)* }
+        listings { $($l_op:ident($l_input:ident) => $l_action:literal,)* }
+        parts { $($u_op:ident($u_input:ident),)* }
+        on_object { $($o_op:ident($o_input:ident) => $o_action:literal,)* }
+        $($rest:tt)*
+    ) => {
+        #[async_trait::async_trait]
+        impl S3Access for S3Authorization {
+            $(
+                async fn $b_op(&self, req: &mut S3Request<$b_input>) -> S3Result<()> {
+                    let b = req.input.bucket.clone();
+                    self.on_bucket(req, &b, $b_action).await
+                }
+            )*
+            $(
+                async fn $p_op(&self, req: &mut S3Request<$p_input>) -> S3Result<()> {
+                    let b = req.input.bucket.clone();
+                    self.policy_management(req, &b, $p_action).await
+                }
+            )*
+            $(
+                async fn $r_op(&self, req: &mut S3Request<$r_input>) -> S3Result<()> {
+                    let i = &req.input;
+                    let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+                    self.object_read(req, &b, &k, v.as_deref(), $r_attributes).await
+                }
+            )*
+            $(
+                async fn $l_op(&self, req: &mut S3Request<$l_input>) -> S3Result<()> {
+                    let i = &req.input;
+                    let b = i.bucket.clone();
+                    let keys =
+                        listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+                    let checks = [check($l_action, bucket_arn(&b))];
+                    self.0
+                        .authorize_request(req, Some(&b), &checks, &keys)
+                        .await
+                        .map(drop)
+                }
+            )*
+            $(
+                async fn $u_op(&self, req: &mut S3Request<$u_input>) -> S3Result<()> {
+                    let i = &req.input;
+                    let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+                    let checks = [check("s3:PutObject", object_arn(&b, &k))];
+                    self.0
+                        .authorize_part(req, &b, &k, &id, &checks, Keys::new())
+                        .await
+                }
+            )*
+            $(
+                async fn $o_op(&self, req: &mut S3Request<$o_input>) -> S3Result<()> {
+                    let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+                    let checks = [check($o_action, object_arn(&b, &k))];
+                    self.0
+                        .authorize_request(req, Some(&b), &checks, &Keys::new())
+                        .await
+                        .map(drop)
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
+
+hooks! {
+    on_bucket {
+        head_bucket(HeadBucketInput) => "s3:ListBucket",
+        delete_bucket(DeleteBucketInput) => "s3:DeleteBucket",
+        get_bucket_location(GetBucketLocationInput) => "s3:GetBucketLocation",
+        get_bucket_versioning(GetBucketVersioningInput) => "s3:GetBucketVersioning",
+        put_bucket_versioning(PutBucketVersioningInput) => "s3:PutBucketVersioning",
+        get_bucket_policy_status(GetBucketPolicyStatusInput) => "s3:GetBucketPolicyStatus",
+        put_bucket_replication(PutBucketReplicationInput) => "s3:PutReplicationConfiguration",
+        delete_bucket_replication(DeleteBucketReplicationInput) => "s3:PutReplicationConfiguration",
+        get_bucket_replication(GetBucketReplicationInput) => "s3:GetReplicationConfiguration",
+        list_multipart_uploads(ListMultipartUploadsInput) => "s3:ListBucketMultipartUploads",
+    }
+    policy_management {
+        put_bucket_policy(PutBucketPolicyInput) => "s3:PutBucketPolicy",
+        get_bucket_policy(GetBucketPolicyInput) => "s3:GetBucketPolicy",
+        delete_bucket_policy(DeleteBucketPolicyInput) => "s3:DeleteBucketPolicy",
+    }
+    object_reads {
+        get_object(GetObjectInput) => false,
+        head_object(HeadObjectInput) => false,
+        get_object_attributes(GetObjectAttributesInput) => true,
+    }
+    listings {
+        list_objects(ListObjectsInput) => "s3:ListBucket",
+        list_objects_v2(ListObjectsV2Input) => "s3:ListBucket",
+        list_object_versions(ListObjectVersionsInput) => "s3:ListBucketVersions",
+    }
+    parts {
+        upload_part(UploadPartInput),
+        complete_multipart_upload(CompleteMultipartUploadInput),
+    }
+    on_object {
+        abort_multipart_upload(AbortMultipartUploadInput) => "s3:AbortMultipartUpload",
+        list_parts(ListPartsInput) => "s3:ListMultipartUploadParts",
+    }
+
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         self.0.check_op(cx).await
-    }
-
-    async fn get_object(&self, req: &mut S3Request<GetObjectInput>) -> S3Result<()> {
-        let (b, k, v) = (
-            req.input.bucket.clone(),
-            req.input.key.clone(),
-            req.input.version_id.clone(),
-        );
-        self.object_read(req, &b, &k, v.as_deref(), false).await
-    }
-
-    async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
-        let (b, k, v) = (
-            req.input.bucket.clone(),
-            req.input.key.clone(),
-            req.input.version_id.clone(),
-        );
-        self.object_read(req, &b, &k, v.as_deref(), false).await
-    }
-
-    async fn get_object_attributes(
-        &self,
-        req: &mut S3Request<GetObjectAttributesInput>,
-    ) -> S3Result<()> {
-        let (b, k, v) = (
-            req.input.bucket.clone(),
-            req.input.key.clone(),
-            req.input.version_id.clone(),
-        );
-        self.object_read(req, &b, &k, v.as_deref(), true).await
     }
 
     /// Also the write side of a browser form upload (PostObject), which the protocol crate
@@ -312,18 +388,6 @@ impl S3Access for S3Authorization {
             .await
     }
 
-    async fn upload_part(&self, req: &mut S3Request<UploadPartInput>) -> S3Result<()> {
-        let (b, k, id) = (
-            req.input.bucket.clone(),
-            req.input.key.clone(),
-            req.input.upload_id.clone(),
-        );
-        let checks = [check("s3:PutObject", object_arn(&b, &k))];
-        self.0
-            .authorize_part(req, &b, &k, &id, &checks, Keys::new())
-            .await
-    }
-
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         let (b, k, id, source) = (
             req.input.bucket.clone(),
@@ -334,51 +398,6 @@ impl S3Access for S3Authorization {
         let keys = self.copy_source(req, &source).await?;
         let checks = [check("s3:PutObject", object_arn(&b, &k))];
         self.0.authorize_part(req, &b, &k, &id, &checks, keys).await
-    }
-
-    async fn complete_multipart_upload(
-        &self,
-        req: &mut S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<()> {
-        let (b, k, id) = (
-            req.input.bucket.clone(),
-            req.input.key.clone(),
-            req.input.upload_id.clone(),
-        );
-        let checks = [check("s3:PutObject", object_arn(&b, &k))];
-        self.0
-            .authorize_part(req, &b, &k, &id, &checks, Keys::new())
-            .await
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        req: &mut S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<()> {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        let checks = [check("s3:AbortMultipartUpload", object_arn(&b, &k))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &Keys::new())
-            .await
-            .map(drop)
-    }
-
-    async fn list_parts(&self, req: &mut S3Request<ListPartsInput>) -> S3Result<()> {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        let checks = [check("s3:ListMultipartUploadParts", object_arn(&b, &k))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &Keys::new())
-            .await
-            .map(drop)
-    }
-
-    async fn list_multipart_uploads(
-        &self,
-        req: &mut S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:ListBucketMultipartUploads")
-            .await
     }
 
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
@@ -434,53 +453,12 @@ impl S3Access for S3Authorization {
         Ok(())
     }
 
-    async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
-        let i = &req.input;
-        let b = i.bucket.clone();
-        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
-        let checks = [check("s3:ListBucket", bucket_arn(&b))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &keys)
-            .await
-            .map(drop)
-    }
-
-    async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
-        let i = &req.input;
-        let b = i.bucket.clone();
-        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
-        let checks = [check("s3:ListBucket", bucket_arn(&b))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &keys)
-            .await
-            .map(drop)
-    }
-
-    async fn list_object_versions(
-        &self,
-        req: &mut S3Request<ListObjectVersionsInput>,
-    ) -> S3Result<()> {
-        let i = &req.input;
-        let b = i.bucket.clone();
-        let keys = listing_keys(i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
-        let checks = [check("s3:ListBucketVersions", bucket_arn(&b))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &keys)
-            .await
-            .map(drop)
-    }
-
     async fn list_buckets(&self, req: &mut S3Request<ListBucketsInput>) -> S3Result<()> {
         let checks = [check("s3:ListAllMyBuckets", "arn:aws:s3:::*".to_owned())];
         self.0
             .authorize_request(req, None, &checks, &Keys::new())
             .await
             .map(drop)
-    }
-
-    async fn head_bucket(&self, req: &mut S3Request<HeadBucketInput>) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:ListBucket").await
     }
 
     async fn create_bucket(&self, req: &mut S3Request<CreateBucketInput>) -> S3Result<()> {
@@ -495,88 +473,5 @@ impl S3Access for S3Authorization {
             .authorize_request(req, Some(&b), &checks, &keys)
             .await
             .map(drop)
-    }
-
-    async fn delete_bucket(&self, req: &mut S3Request<DeleteBucketInput>) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:DeleteBucket").await
-    }
-
-    async fn get_bucket_location(
-        &self,
-        req: &mut S3Request<GetBucketLocationInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:GetBucketLocation").await
-    }
-
-    async fn get_bucket_versioning(
-        &self,
-        req: &mut S3Request<GetBucketVersioningInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:GetBucketVersioning").await
-    }
-
-    async fn put_bucket_versioning(
-        &self,
-        req: &mut S3Request<PutBucketVersioningInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:PutBucketVersioning").await
-    }
-
-    async fn get_bucket_policy_status(
-        &self,
-        req: &mut S3Request<GetBucketPolicyStatusInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:GetBucketPolicyStatus").await
-    }
-
-    async fn put_bucket_policy(&self, req: &mut S3Request<PutBucketPolicyInput>) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.policy_management(req, &b, "s3:PutBucketPolicy").await
-    }
-
-    async fn get_bucket_policy(&self, req: &mut S3Request<GetBucketPolicyInput>) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.policy_management(req, &b, "s3:GetBucketPolicy").await
-    }
-
-    async fn delete_bucket_policy(
-        &self,
-        req: &mut S3Request<DeleteBucketPolicyInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.policy_management(req, &b, "s3:DeleteBucketPolicy")
-            .await
-    }
-
-    async fn put_bucket_replication(
-        &self,
-        req: &mut S3Request<PutBucketReplicationInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:PutReplicationConfiguration")
-            .await
-    }
-
-    async fn delete_bucket_replication(
-        &self,
-        req: &mut S3Request<DeleteBucketReplicationInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:PutReplicationConfiguration")
-            .await
-    }
-
-    async fn get_bucket_replication(
-        &self,
-        req: &mut S3Request<GetBucketReplicationInput>,
-    ) -> S3Result<()> {
-        let b = req.input.bucket.clone();
-        self.on_bucket(req, &b, "s3:GetReplicationConfiguration")
-            .await
     }
 }
