@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sealgate::blobstore::{self, WRITE_BUFFER, WRITE_CONCURRENCY};
+use sealgate::blobstore::{self, LOCAL_PART_SIZE, WRITE_CONCURRENCY};
 use sealgate::crypto::{
     AeadBackend, BlobCipher, DataKey, ObjectIdentity, Opener, SealHeader, Sealer, WrappedKey,
     Wrapping,
@@ -35,7 +35,7 @@ const BODY_PIECE: usize = 16 * 1024;
 const SOCKET_READ: usize = 512 * 1024;
 /// Sealed bytes the blob writer holds before they are written: a part being filled and
 /// the parts in flight.
-const WRITER_HOLDS: usize = (WRITE_CONCURRENCY + 1) * WRITE_BUFFER;
+const WRITER_HOLDS: usize = (WRITE_CONCURRENCY + 1) * LOCAL_PART_SIZE;
 const READ_PIECE: usize = blobstore::READ_PIECE as usize;
 const MIB: usize = 1 << 20;
 const GIB: usize = 1 << 30;

@@ -139,11 +139,72 @@ pub struct Tls {
     pub self_signed: bool,
 }
 
+/// Where sealed blobs live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A directory on local disk (`blob_dir`).
+    #[default]
+    Local,
+    /// An S3 bucket: AWS, MinIO, Ceph RGW, any S3-compatible store.
+    S3,
+    /// A Google Cloud Storage bucket.
+    Gcs,
+    /// An Azure Blob Storage container.
+    Azure,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::S3 => "s3",
+            Backend::Gcs => "gcs",
+            Backend::Azure => "azure",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Storage {
-    /// Where sealed blobs live. Empty: `<data_dir>/blobs` on the local disk.
+    pub backend: Backend,
+    /// Where sealed blobs live with the local backend. Empty: `<data_dir>/blobs`.
     pub blob_dir: Option<PathBuf>,
+    /// The bucket (S3, GCS) or container (Azure) of a remote backend.
+    pub bucket: Option<String>,
+    /// Every blob goes under this prefix of the bucket, so deployments can share one.
+    pub prefix: String,
+    /// The service's URL (e.g. `http://127.0.0.1:9000` for MinIO); empty: the provider's.
+    pub endpoint: Option<String>,
+    /// The S3 region (signing); empty: `AWS_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Allow a plain `http://` endpoint. For test servers only.
+    pub allow_http: bool,
+    /// S3: address buckets as `BUCKET.host` instead of `host/BUCKET`.
+    pub virtual_hosted_style: bool,
+    /// S3 credentials; without them the backend's standard environment (`AWS_*`).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Azure: the storage account and a file holding its access key; without them
+    /// `AZURE_STORAGE_*`.
+    pub account: Option<String>,
+    pub access_key_file: Option<PathBuf>,
+    /// GCS: a service-account JSON key file; without it `GOOGLE_*`.
+    pub service_account_key_file: Option<PathBuf>,
+    /// Bytes of each part a remote blob is written in (at least 5 MiB, S3's minimum).
+    pub part_size_mib: u32,
+    /// Seconds to connect to a remote backend, and to wait for each of its answers.
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    /// Retries of a failed request (5xx, timeouts, broken connections), with
+    /// exponential backoff from `retry_init_backoff_ms` to `retry_max_backoff_secs`,
+    /// for at most `retry_timeout_secs` in all.
+    pub max_retries: usize,
+    pub retry_init_backoff_ms: u64,
+    pub retry_max_backoff_secs: u64,
+    pub retry_timeout_secs: u64,
     /// fsync blobs and the catalog before a write is acknowledged.
     pub fsync: bool,
     /// Seconds an unfinished upload's blob may exist before it counts as an orphan.
@@ -155,10 +216,105 @@ pub struct Storage {
     pub read_grace_secs: u64,
 }
 
+impl Storage {
+    /// The secret of a remote backend's key (S3 secret or Azure access key), read from its
+    /// file when given that way.
+    pub fn secret(&self) -> Result<Option<String>, ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|s| Some(s.trim().to_owned()))
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        match (
+            &self.secret_access_key,
+            &self.secret_access_key_file,
+            &self.access_key_file,
+        ) {
+            (Some(s), None, None) => Ok(Some(s.clone())),
+            (None, Some(path), None) | (None, None, Some(path)) => read(path),
+            (None, None, None) => Ok(None),
+            _ => Err(ConfigError::Invalid(
+                "storage: give one of secret_access_key, secret_access_key_file and access_key_file".into(),
+            )),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("storage: {m}")));
+        if self.backend == Backend::Local {
+            let remote_only = self.bucket.is_some()
+                || self.endpoint.is_some()
+                || self.access_key_id.is_some()
+                || self.account.is_some()
+                || !self.prefix.is_empty();
+            if remote_only {
+                return invalid(
+                    "bucket, prefix, endpoint and credentials go with backend = \"s3\", \"gcs\" or \"azure\"",
+                );
+            }
+            return Ok(());
+        }
+        if self.bucket.as_deref().is_none_or(str::is_empty) {
+            return invalid(&format!(
+                "backend = \"{}\" needs a bucket (the container, for Azure)",
+                self.backend.name()
+            ));
+        }
+        if self.blob_dir.is_some() {
+            return invalid("blob_dir is for backend = \"local\"");
+        }
+        if let Some(endpoint) = &self.endpoint {
+            if endpoint.starts_with("http://") && !self.allow_http {
+                return invalid(&format!(
+                    "endpoint {endpoint} is plain HTTP; set allow_http = true (test servers only) or use https://"
+                ));
+            }
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                return invalid(&format!(
+                    "endpoint {endpoint} must start with http:// or https://"
+                ));
+            }
+        }
+        if self.prefix.starts_with('/') || self.prefix.contains("//") {
+            return invalid("prefix must be relative, like \"sealgate/prod\"");
+        }
+        if self.part_size_mib < 5 || self.part_size_mib > 512 {
+            return invalid("part_size_mib must be within 5..=512 (S3's minimum part is 5 MiB)");
+        }
+        if self.request_timeout_secs == 0 || self.connect_timeout_secs == 0 {
+            return invalid("timeouts must be at least one second");
+        }
+        self.secret().map(drop)
+    }
+}
+
 impl Default for Storage {
     fn default() -> Self {
         Storage {
+            backend: Backend::Local,
             blob_dir: None,
+            bucket: None,
+            prefix: String::new(),
+            endpoint: None,
+            region: None,
+            allow_http: false,
+            virtual_hosted_style: false,
+            access_key_id: None,
+            secret_access_key: None,
+            secret_access_key_file: None,
+            account: None,
+            access_key_file: None,
+            service_account_key_file: None,
+            part_size_mib: 8,
+            connect_timeout_secs: 5,
+            request_timeout_secs: 30,
+            max_retries: 5,
+            retry_init_backoff_ms: 100,
+            retry_max_backoff_secs: 10,
+            retry_timeout_secs: 60,
             fsync: true,
             orphan_grace_secs: 3600,
             gc_interval_secs: 60,
@@ -417,6 +573,7 @@ impl Config {
                 )));
             }
         }
+        self.storage.validate()?;
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }

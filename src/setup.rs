@@ -56,13 +56,14 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), SetupError>
     crate::fsutil::write_atomically(path, contents, true).map_err(io(path))
 }
 
-/// Whether anything sealed may exist under this configuration.
-fn sealed_data_exists(config: &Config) -> bool {
+/// Whether anything sealed may exist under this configuration: a catalog, or blobs in
+/// the backend (`backend_holds_blobs`, for a remote backend whose local data dir is new).
+fn sealed_data_exists(config: &Config, backend_holds_blobs: bool) -> bool {
     let catalog = config.data_dir.join(CATALOG_FILE);
     let blobs_nonempty = std::fs::read_dir(config.blob_dir())
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    catalog.exists() || blobs_nonempty
+    catalog.exists() || blobs_nonempty || backend_holds_blobs
 }
 
 /// Reads the root key without ever creating one: None when there is none yet. With a file
@@ -127,19 +128,31 @@ fn load_root_key_file(config: &Config) -> Result<Option<RootKey>, SetupError> {
 /// Loads the root key, or creates it on a fresh data directory. A missing key next to
 /// sealed data is fatal: generating a new one would make everything unreadable, and a
 /// constant fallback would be no encryption at all.
-pub fn load_or_create_root_key(config: &Config) -> Result<RootKey, SetupError> {
-    if let Some(key) = load_root_key(config)? {
-        return Ok(key);
+pub fn load_or_create_root_key(
+    config: &Config,
+    backend_holds_blobs: bool,
+) -> Result<RootKey, SetupError> {
+    match load_root_key(config)? {
+        Some(key) => Ok(key),
+        None => create_root_key(config, backend_holds_blobs),
     }
+}
+
+/// A new root key for a configuration that has none; refused where sealed data exists.
+fn create_root_key(config: &Config, backend_holds_blobs: bool) -> Result<RootKey, SetupError> {
     let path = match config.root.kind {
         RootKind::File => config.data_dir.join(ROOT_KEY_FILE),
         RootKind::Pkcs11 => pkcs11::sealed_path(&config.data_dir),
     };
-    if sealed_data_exists(config) {
+    if sealed_data_exists(config, backend_holds_blobs) {
+        let place = if backend_holds_blobs {
+            "the storage backend".to_owned()
+        } else {
+            config.data_dir.display().to_string()
+        };
         return Err(SetupError::Refused(format!(
-            "the root key {} is missing but sealed data exists in {}; restore the key file (a new key could not open that data)",
+            "the root key {} is missing but sealed data exists in {place}; restore the key file (a new key could not open that data)",
             path.display(),
-            config.data_dir.display()
         )));
     }
     if config.root.kind == RootKind::Pkcs11 {
@@ -225,7 +238,18 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let remotes =
         Arc::new(Remotes::from_settings(&config.replication).map_err(SetupError::Refused)?);
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
-    let root = load_or_create_root_key(config)?;
+    let blobs = BlobStore::open(config)?;
+    tracing::info!(backend = %blobs.describe(), "checking the storage backend");
+    blobs.probe().await.map_err(SetupError::Refused)?;
+    // Blobs in a remote store a fresh data dir knows nothing of were sealed under another
+    // root key: never start over them with a new one.
+    let root = match load_root_key(config)? {
+        Some(key) => key,
+        None => {
+            let remote = config.storage.backend != crate::config::Backend::Local;
+            create_root_key(config, remote && blobs.holds_blobs().await?)?
+        }
+    };
     let credentials = root_credentials(config)?;
     let catalog = Catalog::open(
         &config.data_dir.join(CATALOG_FILE),
@@ -234,7 +258,6 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     )?
     .with_read_grace(config.storage.read_grace_secs);
     catalog.adopt_unowned_buckets(&config.account_id).await?;
-    let blobs = BlobStore::local(&config.blob_dir(), config.storage.fsync)?;
     let settings = ServiceSettings {
         aead: config.aead_backend().unwrap_or_default(),
         chunk_size: config.crypto.chunk_size,
@@ -318,13 +341,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let c = config_in(dir.path());
-        let k1 = load_or_create_root_key(&c).unwrap();
+        let k1 = load_or_create_root_key(&c, false).unwrap();
         let mode = std::fs::metadata(dir.path().join(ROOT_KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let k2 = load_or_create_root_key(&c).unwrap();
+        let k2 = load_or_create_root_key(&c, false).unwrap();
         assert_eq!(k1.as_bytes(), k2.as_bytes());
     }
 
@@ -333,7 +356,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = config_in(dir.path());
         std::fs::write(dir.path().join(CATALOG_FILE), b"").unwrap();
-        let err = load_or_create_root_key(&c).err().unwrap();
+        let err = load_or_create_root_key(&c, false).err().unwrap();
         assert!(err.to_string().contains("missing"), "{err}");
         assert!(!dir.path().join(ROOT_KEY_FILE).exists());
     }
@@ -346,9 +369,9 @@ mod tests {
         let path = dir.path().join(ROOT_KEY_FILE);
         std::fs::write(&path, [1u8; 32]).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(load_or_create_root_key(&c).is_err());
+        assert!(load_or_create_root_key(&c, false).is_err());
         std::fs::write(&path, [1u8; 5]).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(load_or_create_root_key(&c).is_err());
+        assert!(load_or_create_root_key(&c, false).is_err());
     }
 }

@@ -1,5 +1,13 @@
-//! Sealed blobs on an `object_store` backend: opaque naming, streaming writes with bounded
-//! memory, ranged streaming reads, deletes, and cleanup of half-written local files.
+//! Sealed blobs on an `object_store` backend — a local directory, or an S3, GCS or Azure
+//! bucket under a prefix: opaque naming, streaming writes with bounded memory, ranged
+//! streaming reads, deletes, listing, a start-up probe, and cleanup of what interrupted
+//! writes leave behind (local staging files, S3 multipart uploads).
+//!
+//! The backend's owner sees only sealed bytes under random names: no bucket name, object
+//! key, metadata or size-per-key mapping (docs/FORMAT.md, "What a storage backend sees").
+
+mod remote;
+mod uploads;
 
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
@@ -15,22 +23,112 @@ use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 
+pub use uploads::AbandonedUpload;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// The backend did not answer in time, refused connections, or kept failing with
+    /// server errors after the retries: worth trying again later.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
+    /// The backend refused the request: credentials, permissions, a missing bucket.
+    #[error("storage backend refused the request: {0}")]
+    Refused(String),
     #[error("blob store: {0}")]
-    Store(#[from] object_store::Error),
+    Store(object_store::Error),
     #[error("blob store: {0}")]
     Io(#[from] std::io::Error),
     #[error("blob {0} is missing")]
     Missing(String),
 }
 
-/// Bytes buffered before a blob switches from one PUT to a streamed multipart write, and
-/// the part size after. Local files take parts of any size; small parts keep a request's
-/// buffers few enough to be reused while still in cache. (A remote store would need S3's
-/// 5 MiB minimum part size.)
-pub const WRITE_BUFFER: usize = 1024 * 1024;
-/// Parts of one blob in flight at once.
+impl From<object_store::Error> for BlobError {
+    fn from(e: object_store::Error) -> BlobError {
+        classify(e)
+    }
+}
+
+/// Sorts a backend error into what the caller can do about it.
+fn classify(e: object_store::Error) -> BlobError {
+    use object_store::Error as E;
+    match e {
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } | E::NotFound { .. } => {
+            BlobError::Refused(error_chain(&e))
+        }
+        E::Generic { .. } => {
+            let text = error_chain(&e);
+            if is_unavailable(&e, &text) {
+                BlobError::Unavailable(text)
+            } else if text.contains(" 403 ") || text.contains(" 401 ") || text.contains(" 404 ") {
+                BlobError::Refused(text)
+            } else {
+                BlobError::Store(e)
+            }
+        }
+        other => BlobError::Store(other),
+    }
+}
+
+/// Whether an error is the backend being away (connections refused, timeouts, 5xx once
+/// the retries are spent) rather than a refusal.
+fn is_unavailable(e: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(http) = err.downcast_ref::<object_store::client::HttpError>() {
+            use object_store::client::HttpErrorKind as K;
+            if matches!(
+                http.kind(),
+                K::Connect | K::Timeout | K::Request | K::Interrupted
+            ) {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    text.contains(" 500 ")
+        || text.contains(" 502 ")
+        || text.contains(" 503 ")
+        || text.contains(" 504 ")
+        || text.contains("timed out")
+        || text.contains("error sending request")
+}
+
+/// An error and its causes on one line; an S3 XML error body is cut down to its code
+/// and message.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    one_line(&text)
+}
+
+fn one_line(text: &str) -> String {
+    use crate::client::xml::element_text;
+    let text = match text.find("<?xml").or_else(|| text.find("<Error>")) {
+        Some(at) => {
+            let body = &text[at..];
+            let code = element_text(body, "Code").unwrap_or_default();
+            let message = element_text(body, "Message").unwrap_or_default();
+            format!("{}{code}: {message}", &text[..at])
+        }
+        None => text.to_owned(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The part size of local blobs: small parts keep a request's buffers few enough to be
+/// reused while still in cache (local files take parts of any size). Remote backends use
+/// `storage.part_size_mib` (at least S3's 5 MiB minimum).
+pub const LOCAL_PART_SIZE: usize = 1024 * 1024;
+/// Parts of one blob in flight at once. With the buffer being filled, a write holds at
+/// most `(WRITE_CONCURRENCY + 1) * part size` of sealed bytes.
 pub const WRITE_CONCURRENCY: usize = 2;
 
 #[derive(Clone)]
@@ -38,6 +136,12 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for the local backend, whose interrupted writes leave staging files behind.
     local_root: Option<PathBuf>,
+    /// Bytes per part of a multipart write (and the size up to which a blob is one PUT).
+    part_size: usize,
+    /// The backend in words, for errors: `s3 bucket B (prefix P) at URL`.
+    describe: Arc<str>,
+    /// Where unfinished multipart uploads of dead writes are found (S3 only).
+    uploads: Option<Arc<uploads::S3Uploads>>,
 }
 
 impl BlobStore {
@@ -49,10 +153,27 @@ impl BlobStore {
         Ok(BlobStore {
             store: Arc::new(fs),
             local_root: Some(dir.canonicalize()?),
+            part_size: LOCAL_PART_SIZE,
+            describe: format!("local directory {}", dir.display()).into(),
+            uploads: None,
         })
     }
 
-    /// A fresh opaque blob name: never derived from user keys, fanned out over 256 directories.
+    /// The store `config.storage` describes.
+    pub fn open(config: &crate::config::Config) -> Result<BlobStore, BlobError> {
+        use crate::config::Backend;
+        match config.storage.backend {
+            Backend::Local => BlobStore::local(&config.blob_dir(), config.storage.fsync),
+            _ => remote::open(&config.storage),
+        }
+    }
+
+    /// The backend in words (`s3 bucket B at URL`), for messages.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// A fresh opaque blob name: never derived from user keys, fanned out over 256 prefixes.
     pub fn new_name() -> String {
         let id = crate::crypto::random_id();
         format!("{}/{}", &id[..2], id)
@@ -62,6 +183,7 @@ impl BlobStore {
         BlobWriter {
             store: self.store.clone(),
             path: Path::from(name),
+            part_size: self.part_size,
             pending: Vec::new(),
             pending_len: 0,
             upload: None,
@@ -85,12 +207,12 @@ impl BlobStore {
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => BlobError::Missing(name.to_owned()),
-                e => BlobError::Store(e),
+                e => classify(e),
             })?;
         let range = result.range.clone();
         match result.payload {
             GetResultPayload::File(file, _) => Ok(read_file_range(file, range)),
-            GetResultPayload::Stream(stream) => Ok(stream.map_err(BlobError::from).boxed()),
+            GetResultPayload::Stream(stream) => Ok(stream.map_err(classify).boxed()),
         }
     }
 
@@ -102,9 +224,69 @@ impl BlobStore {
         }
     }
 
-    /// Removes staging files (`name#N`) of writes that a killed process left in a local
-    /// blob directory: those last modified before `before` (this process's start), so
-    /// writes of this process are never touched.
+    /// The names of the blobs under `under` (`""`: every blob), in no particular order.
+    pub fn list(&self, under: &str) -> BoxStream<'static, Result<String, BlobError>> {
+        let prefix = (!under.is_empty()).then(|| Path::from(under));
+        self.store
+            .list(prefix.as_ref())
+            .map_ok(|meta| meta.location.to_string())
+            .map_err(classify)
+            .boxed()
+    }
+
+    /// Whether any blob exists: sealed data a new root key could not open.
+    pub async fn holds_blobs(&self) -> Result<bool, BlobError> {
+        Ok(self.list("").next().await.transpose()?.is_some())
+    }
+
+    /// Proves the backend usable before the gateway serves: lists, writes, reads back and
+    /// deletes a probe object. The error says which step failed and why, in one line.
+    pub async fn probe(&self) -> Result<(), String> {
+        let fail = |step: &str, e: BlobError| {
+            let why = match &e {
+                BlobError::Unavailable(m) => format!("unreachable or not answering ({m})"),
+                BlobError::Refused(m) if m.contains("404") || m.contains("NotFound") => {
+                    format!("the bucket does not exist or the prefix is not reachable ({m})")
+                }
+                BlobError::Refused(m) => {
+                    format!("access refused: wrong credentials or no {step} permission ({m})")
+                }
+                other => other.to_string(),
+            };
+            format!("storage backend {}: {step} failed: {why}", self.describe)
+        };
+        if let Some(first) = self.list("").next().await {
+            first.map_err(|e| fail("list", e))?;
+        }
+        let name = format!(".probe/{}", crate::crypto::random_id());
+        let mut bytes = [0u8; 32];
+        crate::crypto::fill_random(&mut bytes);
+        let mut writer = self.writer(&name);
+        let written = async {
+            writer.write(Bytes::copy_from_slice(&bytes)).await?;
+            writer.finish().await
+        };
+        written.await.map_err(|e| fail("write", e))?;
+        let mut back = Vec::new();
+        let mut stream = self
+            .read(&name, 0..bytes.len() as u64)
+            .await
+            .map_err(|e| fail("read", e))?;
+        while let Some(piece) = stream.next().await {
+            back.extend_from_slice(&piece.map_err(|e| fail("read", e))?);
+        }
+        if back != bytes {
+            return Err(format!(
+                "storage backend {}: a probe object read back different bytes than were written",
+                self.describe
+            ));
+        }
+        self.delete(&name).await.map_err(|e| fail("delete", e))
+    }
+
+    /// Removes local staging files (`name#N`) of writes interrupted before `before` (this
+    /// process's start), judged by their modification time, so this process's own writes
+    /// are never touched.
     pub async fn sweep_interrupted_writes(&self, before: SystemTime) -> Result<usize, BlobError> {
         let Some(root) = self.local_root.clone() else {
             return Ok(0);
@@ -112,6 +294,22 @@ impl BlobStore {
         tokio::task::spawn_blocking(move || sweep_staging_files(&root, before))
             .await
             .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+    }
+
+    /// Unfinished multipart uploads the backend holds (S3 only; none elsewhere).
+    pub async fn unfinished_uploads(&self) -> Result<Vec<AbandonedUpload>, BlobError> {
+        match &self.uploads {
+            Some(u) => u.list().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Aborts an unfinished multipart upload.
+    pub async fn abort_upload(&self, upload: &AbandonedUpload) -> Result<(), BlobError> {
+        match &self.uploads {
+            Some(u) => u.abort(upload).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -172,11 +370,12 @@ fn read_file_range(
 }
 
 /// Writes one blob. Small blobs go in one PUT; larger ones stream as a multipart write so
-/// memory stays at a few buffers whatever the size. Nothing is visible under the name
-/// until `finish` returns.
+/// memory stays at a few parts whatever the size. Nothing is visible under the name until
+/// `finish` returns.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     path: Path,
+    part_size: usize,
     /// Pieces held until the blob is known to be small (one PUT) or large (multipart).
     pending: Vec<Bytes>,
     pending_len: usize,
@@ -195,9 +394,9 @@ impl BlobWriter {
         }
         self.pending_len += bytes.len();
         self.pending.push(bytes);
-        if self.pending_len >= WRITE_BUFFER {
+        if self.pending_len >= self.part_size {
             let multipart = self.store.put_multipart(&self.path).await?;
-            let mut upload = WriteMultipart::new_with_chunk_size(multipart, WRITE_BUFFER);
+            let mut upload = WriteMultipart::new_with_chunk_size(multipart, self.part_size);
             for piece in self.pending.drain(..) {
                 upload.put(piece);
             }
@@ -231,51 +430,13 @@ impl BlobWriter {
 mod tests {
     use super::*;
 
-    async fn read_all(store: &BlobStore, name: &str, range: Range<u64>) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut s = store.read(name, range).await.unwrap();
-        while let Some(b) = s.next().await {
-            out.extend_from_slice(&b.unwrap());
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn small_and_large_blobs_round_trip_with_ranges() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::local(dir.path(), false).unwrap();
-        for size in [0usize, 10, WRITE_BUFFER + 12345] {
-            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-            let name = BlobStore::new_name();
-            let mut w = store.writer(&name);
-            for piece in data.chunks(100_000) {
-                w.write(Bytes::copy_from_slice(piece)).await.unwrap();
-            }
-            assert_eq!(w.finish().await.unwrap(), size as u64);
-            if size > 0 {
-                assert_eq!(read_all(&store, &name, 0..size as u64).await, data);
-                let mid = size as u64 / 2;
-                assert_eq!(
-                    read_all(&store, &name, mid..size as u64).await,
-                    data[mid as usize..]
-                );
-            }
-            store.delete(&name).await.unwrap();
-            store.delete(&name).await.unwrap();
-            assert!(matches!(
-                store.read(&name, 0..1).await,
-                Err(BlobError::Missing(_))
-            ));
-        }
-    }
-
     #[tokio::test]
     async fn an_unfinished_write_is_invisible_and_swept() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::local(dir.path(), false).unwrap();
         let name = BlobStore::new_name();
         let mut w = store.writer(&name);
-        w.write(Bytes::from(vec![7u8; WRITE_BUFFER + 1]))
+        w.write(Bytes::from(vec![7u8; LOCAL_PART_SIZE + 1]))
             .await
             .unwrap();
         std::mem::forget(w); // as if the process died mid-write
@@ -289,5 +450,31 @@ mod tests {
         let now = SystemTime::now() + std::time::Duration::from_secs(1);
         assert!(store.sweep_interrupted_writes(now).await.unwrap() >= 1);
         assert_eq!(store.sweep_interrupted_writes(now).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn errors_are_sorted_by_what_can_be_done() {
+        let refused = object_store::Error::PermissionDenied {
+            path: "x".into(),
+            source: "403".into(),
+        };
+        assert!(matches!(classify(refused), BlobError::Refused(_)));
+        let xml = "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        let missing = object_store::Error::Generic {
+            store: "S3",
+            source: xml.into(),
+        };
+        let BlobError::Refused(text) = classify(missing) else {
+            panic!("a missing bucket is a refusal")
+        };
+        assert!(
+            text.ends_with("404 Not Found: NoSuchBucket: The specified bucket does not exist"),
+            "{text}"
+        );
+        let busy = object_store::Error::Generic {
+            store: "S3",
+            source: "Server returned non-2xx status code: 503 Service Unavailable: SlowDown".into(),
+        };
+        assert!(matches!(classify(busy), BlobError::Unavailable(_)));
     }
 }

@@ -1,7 +1,7 @@
 //! The collector's queue: blobs registered before they are written (so a crash leaves them
 //! collectable), garbage due at once or after a read grace, and what the collector deleted.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, Result};
 
@@ -45,6 +45,27 @@ impl Catalog {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Which of `blobs` a write may still be writing (registered, not yet due): an
+    /// unfinished upload of any other blob is abandoned.
+    pub async fn blobs_in_flight(
+        &self,
+        blobs: Vec<String>,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare("SELECT due_ms FROM blob_gc WHERE blob = ?1")?;
+            let mut live = std::collections::HashSet::new();
+            for blob in blobs {
+                let due: Option<i64> = stmt.query_row([&blob], |r| r.get(0)).optional()?;
+                if due.is_some_and(|d| d > now_ms) {
+                    live.insert(blob);
+                }
+            }
+            Ok(live)
         })
         .await
     }

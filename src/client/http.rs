@@ -76,6 +76,9 @@ impl Endpoint {
     }
 }
 
+/// The system's CA bundle (Debian's path), the roots https endpoints chain to by default.
+pub const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// How an https endpoint's certificate is checked.
 pub enum Trust {
     /// The PEM certificates in this file are the roots (e.g. the server's own certificate).
@@ -343,11 +346,21 @@ impl Client {
             sender.send_request(http_req).await
         }
         .await;
-        sent.map_err(|e| {
+        let resp = sent.map_err(|e| {
             // Not retried: a retry would hide the failure from the report.
             self.sender = None;
             ClientError::Transport(e.to_string())
-        })
+        })?;
+        // A server that closes after this answer: the next request needs a new connection
+        // (waiting to see the close would race it).
+        let closing = resp
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if closing {
+            self.sender = None;
+        }
+        Ok(resp)
     }
 
     fn build(&self, req: &Request, body: Body, len: u64) -> Result<http::Request<Body>, String> {
@@ -422,6 +435,104 @@ pub fn encode_path(path: &str) -> String {
         }
     }
     out
+}
+
+/// Requests that take longer than this count as failed attempts.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Answer bodies are read up to this size: XML answers and errors, never objects.
+const MAX_ANSWER_BODY: usize = 1024 * 1024;
+
+/// Why a request to a remote did not give an answer to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteError {
+    /// Unreachable, timed out, a 5xx or throttling: worth retrying.
+    Transient(String),
+    /// The remote refused in a way a retry will not change (4xx).
+    Refused { status: u16, message: String },
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteError::Transient(m) => write!(f, "{m}"),
+            RemoteError::Refused { status, message } => write!(f, "HTTP {status}: {message}"),
+        }
+    }
+}
+
+/// A response read to the end (bodies here are small: XML answers, not objects).
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The S3 error code and message of an error answer.
+    pub fn error_text(&self) -> String {
+        let code = super::xml::element_text(&self.body, "Code").unwrap_or_default();
+        let message = super::xml::element_text(&self.body, "Message").unwrap_or_default();
+        match (code.is_empty(), message.is_empty()) {
+            (true, true) => format!("HTTP {}", self.status),
+            _ => format!("{code}: {message}"),
+        }
+    }
+
+    /// Success, or the error classified as retryable or not.
+    pub fn ok(self) -> Result<Answer, RemoteError> {
+        match self.status {
+            200..=299 => Ok(self),
+            408 | 429 | 500..=599 => Err(RemoteError::Transient(format!(
+                "the endpoint answered {}",
+                self.error_text()
+            ))),
+            status => Err(RemoteError::Refused {
+                status,
+                message: self.error_text(),
+            }),
+        }
+    }
+}
+
+/// Sends a request and reads the whole (small) answer, within [`REQUEST_TIMEOUT`].
+pub async fn exchange(client: &mut Client, req: &Request) -> Result<Answer, RemoteError> {
+    let sent = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let resp = client
+            .send(req)
+            .await
+            .map_err(|e| RemoteError::Transient(e.to_string()))?;
+        read_answer(resp).await
+    })
+    .await;
+    match sent {
+        Ok(r) => r,
+        Err(_) => {
+            client.reset();
+            Err(RemoteError::Transient(
+                "the endpoint did not answer in time".into(),
+            ))
+        }
+    }
+}
+
+pub async fn read_answer(
+    resp: http::Response<hyper::body::Incoming>,
+) -> Result<Answer, RemoteError> {
+    let (parts, body) = resp.into_parts();
+    let bytes = http_body_util::Limited::new(body, MAX_ANSWER_BODY)
+        .collect()
+        .await
+        .map_err(|e| RemoteError::Transient(format!("reading the answer: {e}")))?
+        .to_bytes();
+    Ok(Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
 }
 
 #[cfg(test)]

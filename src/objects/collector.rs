@@ -52,9 +52,35 @@ impl Collector {
         }
     }
 
+    /// Aborts the backend's unfinished multipart uploads that no write of this catalog
+    /// can still finish (S3 backends). Listed first and checked against the catalog
+    /// after, so an upload a write began meanwhile is always seen as that write's.
+    pub async fn abort_abandoned_uploads(&self) -> Result<usize> {
+        let uploads = self.svc.blobs.unfinished_uploads().await?;
+        if uploads.is_empty() {
+            return Ok(0);
+        }
+        let blobs = uploads.iter().map(|u| u.blob.clone()).collect();
+        let live = self
+            .svc
+            .catalog
+            .blobs_in_flight(blobs, self.svc.now_ms())
+            .await?;
+        let mut aborted = 0;
+        for u in uploads.iter().filter(|u| !live.contains(&u.blob)) {
+            match self.svc.blobs.abort_upload(u).await {
+                Ok(()) => aborted += 1,
+                Err(e) => {
+                    tracing::warn!(blob = %u.blob, error = %e, "could not abort an abandoned upload")
+                }
+            }
+        }
+        Ok(aborted)
+    }
+
     /// Collects what is due every `every`, starting at once. The first pass also removes
     /// what writes interrupted before `started` (this process's start) left half-written
-    /// in the store; later writes' own files are never touched.
+    /// in a local store; later writes' own files are never touched.
     pub async fn run(self, every: Duration, started: SystemTime) {
         match self.svc.blobs.sweep_interrupted_writes(started).await {
             Ok(0) => {}
@@ -68,6 +94,11 @@ impl Collector {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(blobs = n, "collected"),
                 Err(e) => tracing::warn!(error = %e, "blob collection failed"),
+            }
+            match self.abort_abandoned_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "aborted abandoned multipart uploads"),
+                Err(e) => tracing::warn!(error = %e, "aborting abandoned uploads failed"),
             }
         }
     }

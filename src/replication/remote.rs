@@ -4,20 +4,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http::Method;
-use http_body_util::BodyExt as _;
 
-use crate::client::http::{Client, Endpoint, Request, Signer, Trust, encode_path, tls_connector};
+pub use crate::client::http::{Answer, REQUEST_TIMEOUT, RemoteError, exchange, read_answer};
+use crate::client::http::{
+    Client, Endpoint, Request, SYSTEM_ROOTS, Signer, Trust, encode_path, tls_connector,
+};
 use crate::client::xml::element_text;
 use crate::config::ReplicationSettings;
-
-/// Requests to a remote that take longer than this count as failed attempts.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Error bodies are read up to this size: the code and message come first.
-const MAX_ERROR_BODY: usize = 16 * 1024;
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// One remote region.
 pub struct Site {
@@ -35,99 +30,6 @@ impl Site {
     pub fn url(&self) -> &str {
         &self.endpoint.url
     }
-}
-
-/// Why a request to a remote did not give an answer to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteError {
-    /// Unreachable, timed out, a 5xx or throttling: worth retrying.
-    Transient(String),
-    /// The remote refused in a way a retry will not change (4xx).
-    Refused { status: u16, message: String },
-}
-
-impl std::fmt::Display for RemoteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RemoteError::Transient(m) => write!(f, "{m}"),
-            RemoteError::Refused { status, message } => write!(f, "HTTP {status}: {message}"),
-        }
-    }
-}
-
-/// A response read to the end (bodies here are small: XML answers, not objects).
-pub struct Answer {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The S3 error code and message of an error answer.
-    pub fn error_text(&self) -> String {
-        let code = element_text(&self.body, "Code").unwrap_or_default();
-        let message = element_text(&self.body, "Message").unwrap_or_default();
-        match (code.is_empty(), message.is_empty()) {
-            (true, true) => format!("HTTP {}", self.status),
-            _ => format!("{code}: {message}"),
-        }
-    }
-
-    /// Success, or the error classified as retryable or not.
-    pub fn ok(self) -> Result<Answer, RemoteError> {
-        match self.status {
-            200..=299 => Ok(self),
-            408 | 429 | 500..=599 => Err(RemoteError::Transient(format!(
-                "destination answered {}",
-                self.error_text()
-            ))),
-            status => Err(RemoteError::Refused {
-                status,
-                message: self.error_text(),
-            }),
-        }
-    }
-}
-
-/// Sends a request and reads the whole (small) answer, within [`REQUEST_TIMEOUT`].
-pub async fn exchange(client: &mut Client, req: &Request) -> Result<Answer, RemoteError> {
-    let sent = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        let resp = client
-            .send(req)
-            .await
-            .map_err(|e| RemoteError::Transient(e.to_string()))?;
-        read_answer(resp).await
-    })
-    .await;
-    match sent {
-        Ok(r) => r,
-        Err(_) => {
-            client.reset();
-            Err(RemoteError::Transient(
-                "the destination did not answer in time".into(),
-            ))
-        }
-    }
-}
-
-pub async fn read_answer(
-    resp: http::Response<hyper::body::Incoming>,
-) -> Result<Answer, RemoteError> {
-    let (parts, body) = resp.into_parts();
-    let bytes = http_body_util::Limited::new(body, MAX_ERROR_BODY)
-        .collect()
-        .await
-        .map_err(|e| RemoteError::Transient(format!("reading the answer: {e}")))?
-        .to_bytes();
-    Ok(Answer {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    })
 }
 
 pub fn bucket_path(bucket: &str, key: Option<&str>) -> String {

@@ -3,6 +3,7 @@
 
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
+use crate::blobstore::BlobError;
 use crate::catalog::CatalogError;
 use crate::kms::KmsError;
 use crate::objects::{Mismatch, ObjectError};
@@ -121,6 +122,17 @@ impl From<ObjectError> for S3Error {
                 alg.as_str()
             ),
             ObjectError::InvalidChecksumValue(alg) => super::request::invalid_checksum_value(alg),
+            ObjectError::Blob(BlobError::Unavailable(cause)) => {
+                // Logged as the operator's problem; answered as S3 answers an overloaded
+                // store, which SDKs retry with backoff.
+                tracing::warn!(%cause, "storage backend unavailable");
+                let mut err = S3Error::with_message(
+                    S3ErrorCode::SlowDown,
+                    "Please reduce your request rate: the storage backend is not answering.",
+                );
+                err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+                err
+            }
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
         }
     }

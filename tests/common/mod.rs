@@ -102,3 +102,4 @@ where
     let status = err.raw_response().map_or(0, |r| r.status().as_u16());
     (err.code().unwrap_or_default().to_owned(), status)
 }
+pub(crate) mod backends;

@@ -30,6 +30,30 @@ START_TIMEOUT = 20.0
 # Every server started in this session, so a failing test's report can show their logs.
 ALL_SERVERS: list["SealgateServer"] = []
 
+# SEALGATE_E2E_BACKEND=s3: every gateway keeps its blobs in one S3 bucket (a moto server
+# this session starts), each under a prefix of its own, instead of on local disk.
+E2E_BACKEND = os.environ.get("SEALGATE_E2E_BACKEND", "local")
+_S3_BACKEND = None
+
+
+def s3_backend():
+    """The session's S3 server for SEALGATE_E2E_BACKEND=s3 (started on first use)."""
+    global _S3_BACKEND
+    if _S3_BACKEND is None:
+        sys.path.insert(0, str(REPO / "tests"))
+        import backends  # noqa: E402  (tests/backends.py, shared with the Rust tests)
+        import atexit
+        _S3_BACKEND = backends.start_moto()
+        atexit.register(_S3_BACKEND.stop)
+    return _S3_BACKEND
+
+
+def storage_config(backend, prefix: str) -> str:
+    """The [storage] table that puts a gateway's blobs in `backend`'s bucket under `prefix`."""
+    return (f'\n[storage]\nbackend = "s3"\nbucket = "{backend.bucket}"\nprefix = "{prefix}"\n'
+            f'endpoint = "{backend.endpoint}"\nregion = "{backend.region}"\nallow_http = true\n'
+            f'access_key_id = "{backend.access_key}"\nsecret_access_key = "{backend.secret_key}"\n')
+
 
 def _isolate_aws_environment() -> Path:
     """Keeps the user's ~/.aws files and AWS_* variables out of boto3 and the CLI."""
@@ -89,6 +113,11 @@ class SealgateServer:
         self.region = region
         self.extra_env = env or {}
         self.config_path = None
+        self.backend = None
+        if E2E_BACKEND == "s3":
+            self.backend = s3_backend()
+            self.prefix = f"{name}-{os.urandom(4).hex()}"
+            config = (config or "") + storage_config(self.backend, self.prefix)
         if config is not None:
             self.config_path = self.root / "sealgate.toml"
             self.config_path.write_text(config)
@@ -105,6 +134,33 @@ class SealgateServer:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    def stored_blobs(self) -> dict[str, bytes]:
+        """Every blob this gateway has stored, by name, read straight from where it rests:
+        the local blob directory, or the S3 bucket (under this gateway's prefix)."""
+        if self.backend is None:
+            return {str(p.relative_to(self.blob_dir)): p.read_bytes()
+                    for p in sorted(self.blob_dir.rglob("*")) if p.is_file()}
+        import backends
+        import xml.etree.ElementTree as ET
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        found, token = {}, None
+        while True:
+            query = {"list-type": "2", "prefix": f"{self.prefix}/"}
+            if token:
+                query["continuation-token"] = token
+            status, body, _ = backends.s3_request(self.backend, "GET", f"/{self.backend.bucket}", query)
+            assert status == 200, body[:300]
+            root = ET.fromstring(body)
+            for item in root.iter(f"{ns}Contents"):
+                key = item.find(f"{ns}Key").text
+                status, data, _ = backends.s3_request(self.backend, "GET", f"/{self.backend.bucket}/{key}")
+                if status == 200:  # collected meanwhile otherwise
+                    found[key[len(self.prefix) + 1:]] = data
+            token_el = root.find(f"{ns}NextContinuationToken")
+            if token_el is None:
+                return found
+            token = token_el.text
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

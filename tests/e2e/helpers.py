@@ -181,3 +181,34 @@ def refused_put(c, bucket: str, key: str, status: int, code: str, **kw) -> None:
         c.put_object(Bucket=bucket, Key=key, **kw)
     with client_error(404):
         c.head_object(Bucket=bucket, Key=key)
+
+
+def slow_put(url: str, total: int, fast_bytes: int, started, result: dict, pause: float = 0.5) -> None:
+    """PUTs `total` random bytes to a presigned URL: `fast_bytes` at full speed, then a
+    MiB every `pause` seconds. Sets `started` once the fast part is sent; leaves the status
+    (or the error) in `result`. For tests that kill a server mid-upload."""
+    import http.client
+    import time
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    block = os.urandom(MiB)
+    try:
+        conn.putrequest("PUT", f"{u.path}?{u.query}", skip_accept_encoding=True)
+        conn.putheader("Content-Length", str(total))
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.endheaders()
+        sent = 0
+        while sent < total:
+            conn.send(block)
+            sent += len(block)
+            if sent >= fast_bytes:
+                started.set()
+                time.sleep(pause)
+        result["status"] = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as e:
+        result["error"] = e
+    finally:
+        started.set()
+        conn.close()

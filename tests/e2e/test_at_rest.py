@@ -139,3 +139,22 @@ def test_log_has_no_secrets(populated):
     needles.update({f"second SSE-C key ({k})": v for k, v in _forms(key2).items()})
     needles["root secret access key"] = SECRET_KEY.encode()
     assert _find([srv.log_path], needles) == [], "the server log (debug level) leaks secrets"
+
+
+def test_the_store_holds_only_opaque_sealed_blobs(populated):
+    """What the owner of the storage backend (a local disk, or an S3 bucket) sees: random
+    names, and bytes with no plaintext, key, bucket or object name, or metadata in them."""
+    srv, bucket, marker, key, key2 = populated
+    blobs = srv.stored_blobs()
+    assert len(blobs) >= 10, sorted(blobs)
+    for name in blobs:
+        fan, _, rest = name.partition("/")
+        assert len(fan) == 2 and rest.startswith(fan) and len(rest) == 32, name
+        int(rest, 16)
+    needles = {"object plaintext": marker, "bucket name": bucket.encode(),
+               "object key": b"multipart-ssec", "metadata": b"meta-", "metadata key": b"classification"}
+    needles.update({f"SSE-C key ({k})": v for k, v in _forms(key).items()})
+    needles.update({f"second SSE-C key ({k})": v for k, v in _forms(key2).items()})
+    hits = [f"{label} in {name}" for name, data in blobs.items()
+            for label, needle in needles.items() if needle in data]
+    assert hits == []

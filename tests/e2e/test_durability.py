@@ -1,11 +1,9 @@
 """Crash safety and integrity of what is on disk: kill -9 mid-upload, restarts, orphan
 collection, and tampered or swapped blobs that must fail instead of returning wrong bytes."""
 
-import http.client
 import os
 import threading
 import time
-import urllib.parse
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +21,7 @@ from helpers import (
     files_under,
     patterned,
     put_multipart,
+    slow_put,
     ssec,
     status_of,
     unique_bucket,
@@ -37,31 +36,6 @@ def _wait_for_blob_count(srv, expected, timeout=10.0):
         if n == expected or time.monotonic() > deadline:
             return n
         time.sleep(0.1)
-
-
-def _slow_put(url, total, fast_bytes, started: threading.Event, result: dict):
-    """PUTs `total` bytes to a presigned URL: `fast_bytes` at full speed, then a trickle."""
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-    block = os.urandom(MiB)
-    try:
-        conn.putrequest("PUT", f"{u.path}?{u.query}", skip_accept_encoding=True)
-        conn.putheader("Content-Length", str(total))
-        conn.putheader("Content-Type", "application/octet-stream")
-        conn.endheaders()
-        sent = 0
-        while sent < total:
-            conn.send(block)
-            sent += len(block)
-            if sent >= fast_bytes:
-                started.set()
-                time.sleep(0.5)
-        result["status"] = conn.getresponse().status
-    except (OSError, http.client.HTTPException) as e:
-        result["error"] = e
-    finally:
-        started.set()
-        conn.close()
 
 
 def test_kill_during_large_upload(server_factory):
@@ -85,7 +59,7 @@ def test_kill_during_large_upload(server_factory):
 
     url = c.generate_presigned_url("put_object", Params={"Bucket": b, "Key": "half-written"}, ExpiresIn=600)
     started, result = threading.Event(), {}
-    t = threading.Thread(target=_slow_put, args=(url, 64 * MiB, 20 * MiB, started, result), daemon=True)
+    t = threading.Thread(target=slow_put, args=(url, 64 * MiB, 20 * MiB, started, result), daemon=True)
     t.start()
     assert started.wait(60), "the upload did not get going"
     # Let the server stage what it has received (a staged blob appears), then pull the plug.
