@@ -195,6 +195,9 @@ pub struct Storage {
     pub service_account_key_file: Option<PathBuf>,
     /// Bytes of each part a remote blob is written in (at least 5 MiB, S3's minimum).
     pub part_size_mib: u32,
+    /// S3: blobs up to this many MiB stream as one PUT (S3 takes up to 5 GiB); larger ones
+    /// go as multipart uploads of `part_size_mib`. 0: always multipart.
+    pub single_put_max_mib: u32,
     /// Seconds to connect to a remote backend, and to wait for each of its answers.
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
@@ -281,6 +284,9 @@ impl Storage {
         if self.prefix.starts_with('/') || self.prefix.contains("//") {
             return invalid("prefix must be relative, like \"sealgate/prod\"");
         }
+        if self.single_put_max_mib > 5120 {
+            return invalid("single_put_max_mib is at most 5120 (S3's 5 GiB PUT limit)");
+        }
         if self.part_size_mib < 5 || self.part_size_mib > 512 {
             return invalid("part_size_mib must be within 5..=512 (S3's minimum part is 5 MiB)");
         }
@@ -309,6 +315,7 @@ impl Default for Storage {
             access_key_file: None,
             service_account_key_file: None,
             part_size_mib: 8,
+            single_put_max_mib: 5120,
             connect_timeout_secs: 5,
             request_timeout_secs: 30,
             max_retries: 5,

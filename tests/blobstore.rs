@@ -29,7 +29,7 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
 }
 
 async fn write(store: &BlobStore, name: &str, data: &[u8], piece: usize) {
-    let mut w = store.writer(name);
+    let mut w = store.writer(name, data.len() as u64);
     for chunk in data.chunks(piece.max(1)) {
         w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
@@ -124,6 +124,10 @@ async fn s3_in_process() {
     let s3 = InProcessS3::start().await;
     let store = BlobStore::open(&s3.config("deploy-a")).unwrap();
     conformance(&store, 100 * MIB).await;
+    // Every blob beyond a part as a multipart upload instead of one streamed PUT.
+    let mut multipart = s3.config("deploy-b");
+    multipart.storage.single_put_max_mib = 0;
+    conformance(&BlobStore::open(&multipart).unwrap(), 20 * MIB).await;
     // Blobs rest under the prefix, as opaque names.
     let root = s3
         .root()
@@ -139,7 +143,7 @@ async fn s3_in_process() {
 async fn s3_backend_dying_mid_write() {
     let s3 = InProcessS3::start().await;
     let store = BlobStore::open(&s3.config("dying")).unwrap();
-    let mut w = store.writer("ab/cut");
+    let mut w = store.writer("ab/cut", 6 * PART as u64);
     for _ in 0..2 {
         w.write(Bytes::from(pattern(PART, 3))).await.unwrap();
     }
@@ -203,9 +207,9 @@ async fn s3_moto() {
     let store = BlobStore::open(&moto.config("moto/prefix")).unwrap();
     conformance(&store, 20 * MIB).await;
 
-    // A multipart write left unfinished (its process died) shows as an unfinished
-    // upload, which can be aborted.
-    let mut w = store.writer("cd/abandoned");
+    // A multipart write (of a blob beyond S3's 5 GiB PUT limit) left unfinished, its
+    // process dead, shows as an unfinished upload, which can be aborted.
+    let mut w = store.writer("cd/abandoned", 6 << 30);
     w.write(Bytes::from(pattern(2 * PART, 9))).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     std::mem::forget(w);

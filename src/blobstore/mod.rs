@@ -7,7 +7,7 @@
 //! key, metadata or size-per-key mapping (docs/FORMAT.md, "What a storage backend sees").
 
 mod remote;
-mod uploads;
+mod s3;
 
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
@@ -23,7 +23,7 @@ use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 
-pub use uploads::AbandonedUpload;
+pub use s3::AbandonedUpload;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -140,8 +140,11 @@ pub struct BlobStore {
     part_size: usize,
     /// The backend in words, for errors: `s3 bucket B (prefix P) at URL`.
     describe: Arc<str>,
-    /// Where unfinished multipart uploads of dead writes are found (S3 only).
-    uploads: Option<Arc<uploads::S3Uploads>>,
+    /// S3 requests of the gateway's own: streaming single PUTs, and the unfinished
+    /// multipart uploads of dead writes (S3 only).
+    s3: Option<Arc<s3::S3Direct>>,
+    /// Blobs up to this many bytes stream as one PUT where the backend takes them (S3).
+    single_put_max: u64,
 }
 
 impl BlobStore {
@@ -155,7 +158,8 @@ impl BlobStore {
             local_root: Some(dir.canonicalize()?),
             part_size: LOCAL_PART_SIZE,
             describe: format!("local directory {}", dir.display()).into(),
-            uploads: None,
+            s3: None,
+            single_put_max: 0,
         })
     }
 
@@ -179,14 +183,29 @@ impl BlobStore {
         format!("{}/{}", &id[..2], id)
     }
 
-    pub fn writer(&self, name: &str) -> BlobWriter {
+    /// A writer of a blob of exactly `len` bytes. A blob larger than one part streams as
+    /// a single PUT where the backend takes one that large (S3, up to `single_put_max`);
+    /// otherwise it is buffered into one PUT (up to a part) or written as a multipart
+    /// upload, part by part. Either way at most a few parts are held in memory.
+    pub fn writer(&self, name: &str, len: u64) -> BlobWriter {
+        let streaming = match &self.s3 {
+            Some(s3) if len > self.part_size as u64 && len <= self.single_put_max => {
+                let (tx, rx) = tokio::sync::mpsc::channel(STREAMING_PIECES);
+                let (s3, blob) = (s3.clone(), name.to_owned());
+                let task = tokio::spawn(async move { s3.put_streaming(&blob, len, rx).await });
+                Some(Streaming { tx, task })
+            }
+            _ => None,
+        };
         BlobWriter {
             store: self.store.clone(),
             path: Path::from(name),
             part_size: self.part_size,
+            len,
             pending: Vec::new(),
             pending_len: 0,
             upload: None,
+            streaming,
             written: 0,
         }
     }
@@ -261,7 +280,7 @@ impl BlobStore {
         let name = format!(".probe/{}", crate::crypto::random_id());
         let mut bytes = [0u8; 32];
         crate::crypto::fill_random(&mut bytes);
-        let mut writer = self.writer(&name);
+        let mut writer = self.writer(&name, bytes.len() as u64);
         let written = async {
             writer.write(Bytes::copy_from_slice(&bytes)).await?;
             writer.finish().await
@@ -298,7 +317,7 @@ impl BlobStore {
 
     /// Unfinished multipart uploads the backend holds (S3 only; none elsewhere).
     pub async fn unfinished_uploads(&self) -> Result<Vec<AbandonedUpload>, BlobError> {
-        match &self.uploads {
+        match &self.s3 {
             Some(u) => u.list().await,
             None => Ok(Vec::new()),
         }
@@ -306,7 +325,7 @@ impl BlobStore {
 
     /// Aborts an unfinished multipart upload.
     pub async fn abort_upload(&self, upload: &AbandonedUpload) -> Result<(), BlobError> {
-        match &self.uploads {
+        match &self.s3 {
             Some(u) => u.abort(upload).await,
             None => Ok(()),
         }
@@ -369,17 +388,37 @@ fn read_file_range(
     .boxed()
 }
 
-/// Writes one blob. Small blobs go in one PUT; larger ones stream as a multipart write so
-/// memory stays at a few parts whatever the size. Nothing is visible under the name until
-/// `finish` returns.
+/// Sealed pieces queued for a streaming PUT: its memory bound, with the piece in hand.
+const STREAMING_PIECES: usize = 4;
+
+/// A single PUT in progress, fed piece by piece.
+struct Streaming {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<Result<(), BlobError>>,
+}
+
+impl Streaming {
+    async fn outcome(self) -> Result<(), BlobError> {
+        drop(self.tx);
+        self.task
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+    }
+}
+
+/// Writes one blob of a length declared up front. Nothing is visible under the name until
+/// `finish` returns, and memory stays at a few parts whatever the size.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     path: Path,
     part_size: usize,
+    /// The blob's declared length: fewer or more bytes fail the write.
+    len: u64,
     /// Pieces held until the blob is known to be small (one PUT) or large (multipart).
     pending: Vec<Bytes>,
     pending_len: usize,
     upload: Option<WriteMultipart>,
+    streaming: Option<Streaming>,
     written: u64,
 }
 
@@ -387,6 +426,22 @@ impl BlobWriter {
     /// Takes ownership of `bytes`: pieces are passed on without copying.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), BlobError> {
         self.written += bytes.len() as u64;
+        if self.written > self.len {
+            return Err(BlobError::Io(std::io::Error::other(format!(
+                "more than the {} bytes declared for the blob",
+                self.len
+            ))));
+        }
+        if let Some(s) = &mut self.streaming {
+            if s.tx.send(bytes).await.is_err() {
+                // The PUT ended early: its error says why.
+                if let Some(s) = self.streaming.take() {
+                    s.outcome().await?;
+                }
+                return Err(BlobError::Unavailable("the PUT ended early".into()));
+            }
+            return Ok(());
+        }
         if let Some(upload) = &mut self.upload {
             upload.wait_for_capacity(WRITE_CONCURRENCY).await?;
             upload.put(bytes);
@@ -407,6 +462,16 @@ impl BlobWriter {
 
     /// Makes the blob durable (per the store's fsync setting) and returns its size.
     pub async fn finish(self) -> Result<u64, BlobError> {
+        if self.written != self.len {
+            self.abort().await;
+            return Err(BlobError::Io(std::io::Error::other(
+                "the blob is shorter than declared",
+            )));
+        }
+        if let Some(s) = self.streaming {
+            s.outcome().await?;
+            return Ok(self.written);
+        }
         match self.upload {
             Some(upload) => {
                 upload.finish().await?;
@@ -420,6 +485,10 @@ impl BlobWriter {
     }
 
     pub async fn abort(self) {
+        if let Some(s) = self.streaming {
+            // A PUT cut short stores nothing.
+            s.task.abort();
+        }
         if let Some(upload) = self.upload {
             let _ = upload.abort().await;
         }
@@ -435,7 +504,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::local(dir.path(), false).unwrap();
         let name = BlobStore::new_name();
-        let mut w = store.writer(&name);
+        let mut w = store.writer(&name, LOCAL_PART_SIZE as u64 + 2);
         w.write(Bytes::from(vec![7u8; LOCAL_PART_SIZE + 1]))
             .await
             .unwrap();

@@ -12,7 +12,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
-use super::uploads::S3Uploads;
+use super::s3::S3Direct;
 use super::{BlobError, BlobStore};
 use crate::config::{Backend, Storage};
 
@@ -40,7 +40,7 @@ pub(super) fn open(s: &Storage) -> Result<BlobStore, BlobError> {
         retry_timeout: Duration::from_secs(s.retry_timeout_secs),
     };
     let endpoint = s.endpoint.clone();
-    let (store, uploads): (Arc<dyn ObjectStore>, Option<Arc<S3Uploads>>) = match s.backend {
+    let (store, direct): (Arc<dyn ObjectStore>, Option<Arc<S3Direct>>) = match s.backend {
         Backend::S3 => {
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(&bucket)
@@ -57,8 +57,8 @@ pub(super) fn open(s: &Storage) -> Result<BlobStore, BlobError> {
             if let (Some(ak), Some(sk)) = (&s.access_key_id, &secret) {
                 b = b.with_access_key_id(ak).with_secret_access_key(sk);
             }
-            let uploads = S3Uploads::from_builder(&b, &s.prefix)?;
-            (Arc::new(b.build()?), Some(Arc::new(uploads)))
+            let direct = S3Direct::from_builder(&b, &s.prefix)?;
+            (Arc::new(b.build()?), Some(Arc::new(direct)))
         }
         Backend::Gcs => {
             let mut b = GoogleCloudStorageBuilder::from_env()
@@ -113,6 +113,7 @@ pub(super) fn open(s: &Storage) -> Result<BlobStore, BlobError> {
         local_root: None,
         part_size: s.part_size_mib as usize * MIB,
         describe: format!("{} bucket {bucket}{under}{at}", s.backend.name()).into(),
-        uploads,
+        s3: direct,
+        single_put_max: u64::from(s.single_put_max_mib) * MIB as u64,
     })
 }

@@ -241,7 +241,7 @@ impl ObjectService {
         let encoded = header.encode();
         let cipher = BlobCipher::new(target.data_key, &header, &target.identity, self.aead);
         let mut sealer = Sealer::new(cipher, &header, FLUSH_AT);
-        let mut writer = self.blobs.writer(&name);
+        let mut writer = self.blobs.writer(&name, header.sealed_len());
 
         let written: Result<()> = async {
             writer.write(Bytes::from(encoded.clone())).await?;

@@ -1,11 +1,16 @@
-//! Unfinished multipart uploads on an S3 backend. A blob larger than one part is written
-//! as a multipart upload; a gateway killed in the middle leaves the upload open, its parts
-//! billed and invisible. object_store can neither list nor name them, so they are found
-//! with S3's ListMultipartUploads (through the gateway's own SigV4 client) and aborted
-//! once no write of this catalog could still finish them.
+//! What the gateway asks of an S3 backend itself, through its own SigV4 client, where
+//! object_store has no call for it:
 //!
-//! Azure discards uncommitted blocks after a week by itself; for GCS, a bucket lifecycle
-//! rule (AbortIncompleteMultipartUpload) does the same (README).
+//! - **Streaming single PUTs.** A blob's sealed length is known before its first byte, so
+//!   a blob up to S3's 5 GiB PUT limit streams as one PUT with that Content-Length: no
+//!   buffering, and no multipart upload for the backend to stitch together afterwards
+//!   (which costs servers such as s3s-fs a second full write).
+//! - **Unfinished multipart uploads.** A blob beyond 5 GiB is written as a multipart upload;
+//!   a gateway killed in the middle leaves the upload open, its parts billed and invisible.
+//!   object_store can neither list nor name them, so they are found with
+//!   ListMultipartUploads and aborted once no write of this catalog could still finish them.
+//!   Azure discards uncommitted blocks after a week by itself; for GCS, a bucket lifecycle
+//!   rule (AbortIncompleteMultipartUpload) does the same (README).
 
 use std::sync::Arc;
 
@@ -14,9 +19,19 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use serde::Deserialize;
 
 use super::BlobError;
+use bytes::Bytes;
+
 use crate::client::http::{
-    Client, Endpoint, Request, SYSTEM_ROOTS, Signer, Trust, encode_path, exchange, tls_connector,
+    Client, Endpoint, Request, SYSTEM_ROOTS, Signer, Trust, encode_path, exchange, read_answer,
+    tls_connector,
 };
+
+/// The pieces a channel delivers, as a stream.
+fn tokio_stream_of(
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> impl futures::Stream<Item = Bytes> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+}
 
 /// One unfinished upload: the blob it was writing (relative to the prefix) and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +40,11 @@ pub struct AbandonedUpload {
     pub upload_id: String,
 }
 
-pub(super) struct S3Uploads {
+pub(super) struct S3Direct {
+    endpoint: Arc<Endpoint>,
+    tls: Option<tokio_rustls::TlsConnector>,
+    signer: Arc<Signer>,
+    /// For listings and aborts, one at a time.
     client: tokio::sync::Mutex<Client>,
     bucket: String,
     /// The key prefix blobs live under (`prefix/`), or empty.
@@ -58,10 +77,10 @@ fn query_value(s: &str) -> String {
         .replace('+', "%20")
 }
 
-impl S3Uploads {
+impl S3Direct {
     /// The uploads client of the store `b` builds: the same endpoint, region, bucket and
     /// credentials (explicit or from the environment).
-    pub(super) fn from_builder(b: &AmazonS3Builder, prefix: &str) -> Result<S3Uploads, BlobError> {
+    pub(super) fn from_builder(b: &AmazonS3Builder, prefix: &str) -> Result<S3Direct, BlobError> {
         let get = |k| b.get_config_value(&k).filter(|v| !v.is_empty());
         let region = get(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
         let bucket = get(AmazonS3ConfigKey::Bucket).unwrap_or_default();
@@ -80,12 +99,16 @@ impl S3Uploads {
             &region,
         );
         let prefix = prefix.trim_end_matches('/');
-        Ok(S3Uploads {
+        let (endpoint, signer) = (Arc::new(endpoint_url), Arc::new(signer));
+        Ok(S3Direct {
             client: tokio::sync::Mutex::new(Client::new(
-                Arc::new(endpoint_url),
-                tls,
-                Arc::new(signer),
+                endpoint.clone(),
+                tls.clone(),
+                signer.clone(),
             )),
+            endpoint,
+            tls,
+            signer,
             bucket,
             key_prefix: if prefix.is_empty() {
                 String::new()
@@ -145,6 +168,46 @@ impl S3Uploads {
                 }
                 _ => return Ok(found),
             }
+        }
+    }
+
+    /// Streams one blob of exactly `len` bytes as a single PUT, from `pieces`.
+    pub(super) async fn put_streaming(
+        &self,
+        blob: &str,
+        len: u64,
+        pieces: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<(), BlobError> {
+        use futures::StreamExt as _;
+        let frames = tokio_stream_of(pieces).map(|b| Ok(hyper::body::Frame::data(b)));
+        // The client's body must be Sync; the stream is only ever polled by one task.
+        let body = http_body_util::BodyExt::boxed(http_body_util::StreamBody::new(
+            sync_wrapper::SyncStream::new(frames),
+        ));
+        let req = Request {
+            method: Method::PUT,
+            path: encode_path(&format!("/{}/{}{blob}", self.bucket, self.key_prefix)),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        };
+        let mut client = Client::new(self.endpoint.clone(), self.tls.clone(), self.signer.clone());
+        let resp = client
+            .send_streaming(&req, body, len)
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("PUT {blob}: {e}")))?;
+        let answer = read_answer(resp)
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("PUT {blob}: {e}")))?;
+        match answer.status {
+            200..=299 => Ok(()),
+            500..=599 => Err(BlobError::Unavailable(format!(
+                "PUT {blob}: {}",
+                answer.error_text()
+            ))),
+            _ => Err(BlobError::Refused(format!(
+                "PUT {blob}: {}",
+                answer.error_text()
+            ))),
         }
     }
 
