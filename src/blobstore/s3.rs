@@ -187,7 +187,7 @@ impl S3Direct {
         let req = Request {
             method: Method::PUT,
             path: encode_path(&format!("/{}/{}{blob}", self.bucket, self.key_prefix)),
-            headers: Vec::new(),
+            headers: vec![("content-type".into(), "application/octet-stream".into())],
             body: Bytes::new(),
         };
         let mut client = Client::new(self.endpoint.clone(), self.tls.clone(), self.signer.clone());
