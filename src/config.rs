@@ -44,6 +44,7 @@ pub struct Config {
     pub crypto: CryptoSettings,
     pub audit: AuditConfig,
     pub replication: ReplicationSettings,
+    pub catalog: CatalogConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -387,6 +388,81 @@ impl Default for AuditConfig {
     }
 }
 
+/// Where the metadata lives: the embedded SQLite in the data directory, or a PostgreSQL
+/// database shared by a fleet of gateways.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `postgres://user@host:port/db?sslmode=verify-full&sslrootcert=/path/ca.pem`; unset:
+    /// SQLite files in the data directory. Never put the password here: use `password_file`.
+    pub url: Option<String>,
+    /// A file holding the database password.
+    pub password_file: Option<PathBuf>,
+    /// Connections this node keeps open to the database.
+    pub pool_size: u32,
+    /// This node's name in the fleet (heartbeats, leases, its audit chain). Unset: a name
+    /// generated on first start and kept in `<data_dir>/node-id`.
+    pub node: Option<String>,
+    /// Longest time a change made through another node (a key disabled, an access key
+    /// deleted) may go unseen here; past it, requests that depend on keys or users fail
+    /// rather than trust a stale copy.
+    pub change_bound_ms: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            url: None,
+            password_file: None,
+            pool_size: 16,
+            node: None,
+            change_bound_ms: 1000,
+        }
+    }
+}
+
+impl CatalogConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("catalog: {m}")));
+        let Some(url) = &self.url else {
+            if self.password_file.is_some() {
+                return invalid("password_file goes with url");
+            }
+            return Ok(());
+        };
+        let Some(rest) = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+        else {
+            return invalid("url must start with postgres://");
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+        {
+            return invalid("url holds a password; put it in password_file");
+        }
+        if self.pool_size < 2 {
+            return invalid("pool_size must be at least 2 (one connection listens for changes)");
+        }
+        if !(100..=60_000).contains(&self.change_bound_ms) {
+            return invalid("change_bound_ms must be within 100..=60000");
+        }
+        if let Some(node) = &self.node {
+            let valid = !node.is_empty()
+                && node.len() <= 64
+                && node
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return invalid("node must be 1-64 letters, digits or ._-");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Bucket replication: the worker pool and the S3 endpoints of other regions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -472,6 +548,7 @@ impl Default for Config {
             crypto: CryptoSettings::default(),
             audit: AuditConfig::default(),
             replication: ReplicationSettings::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -581,6 +658,7 @@ impl Config {
             }
         }
         self.storage.validate()?;
+        self.catalog.validate()?;
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }
