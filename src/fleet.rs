@@ -120,3 +120,94 @@ impl Membership {
         Ok(())
     }
 }
+
+/// What the fleet's database says about the root of trust: nothing yet (a new fleet), or a
+/// canary and the root credentials, both sealed under the fleet's root key.
+pub struct FleetRecord {
+    canary: Vec<u8>,
+    credentials: Vec<u8>,
+}
+
+const CANARY_CONTEXT: &[u8] = b"sealgate/v1 fleet canary";
+const CANARY: &[u8] = b"sealgate fleet: this root key opens this database";
+const CREDENTIALS_CONTEXT: &[u8] = b"sealgate/v1 fleet root credentials";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(
+        "this node's root key cannot open the database's canary: the fleet was created with another root; install the fleet's root.key (or HSM key) on this node"
+    )]
+    WrongRoot,
+    #[error("the database's fleet record is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl FleetRecord {
+    /// The record, if the fleet was initialized.
+    pub async fn read(db: &Database) -> Result<Option<FleetRecord>, FleetError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> =
+            sqlx::query_as("SELECT root_canary, root_credentials FROM fleet WHERE id = 1")
+                .fetch_optional(db.pool())
+                .await
+                .map_err(DbError::from)?;
+        Ok(row.map(|(canary, credentials)| FleetRecord {
+            canary,
+            credentials,
+        }))
+    }
+
+    /// Whether the database holds anything sealed (buckets, keys, users) besides the
+    /// record: such data must never meet a root key generated here.
+    pub async fn database_holds_data(db: &Database) -> Result<bool, FleetError> {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS(SELECT 1 FROM buckets) OR EXISTS(SELECT 1 FROM kms_keys)
+                 OR EXISTS(SELECT 1 FROM iam_state)",
+        )
+        .fetch_one(db.pool())
+        .await
+        .map_err(DbError::from)?;
+        Ok(held)
+    }
+
+    /// Records a new fleet's root (as a canary) and root credentials; if another node did
+    /// so first, theirs stand and are answered.
+    pub async fn initialize(
+        db: &Database,
+        sealer: &crate::crypto::CatalogSealer,
+        credentials: &[u8],
+    ) -> Result<FleetRecord, FleetError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO fleet (id, root_canary, root_credentials, created_ms)
+             VALUES (1, $1, $2, {DB_NOW_MS}) ON CONFLICT (id) DO NOTHING"
+        )))
+        .bind(sealer.seal(CANARY_CONTEXT, CANARY))
+        .bind(sealer.seal(CREDENTIALS_CONTEXT, credentials))
+        .execute(db.pool())
+        .await
+        .map_err(DbError::from)?;
+        FleetRecord::read(db)
+            .await?
+            .ok_or_else(|| FleetError::Corrupt("the fleet record vanished".into()))
+    }
+
+    /// Checks that `sealer` (derived from this node's root) is the fleet's.
+    pub fn check_root(&self, sealer: &crate::crypto::CatalogSealer) -> Result<(), FleetError> {
+        match sealer.open(CANARY_CONTEXT, &self.canary) {
+            Ok(plain) if plain == CANARY => Ok(()),
+            _ => Err(FleetError::WrongRoot),
+        }
+    }
+
+    /// The root credentials the fleet was created with (serialized by the caller).
+    pub fn credentials(
+        &self,
+        sealer: &crate::crypto::CatalogSealer,
+    ) -> Result<Vec<u8>, FleetError> {
+        self.check_root(sealer)?;
+        sealer
+            .open(CREDENTIALS_CONTEXT, &self.credentials)
+            .map_err(|_| FleetError::Corrupt("root credentials cannot be opened".into()))
+    }
+}

@@ -1,4 +1,5 @@
-//! The `sealgate` command: `serve`, `audit verify`, `cse put/get`, `replicate`, `bench`.
+//! The `sealgate` command: `serve`, `audit verify`, `cse put/get`, `replicate`, `bench`,
+//! `migrate`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +48,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Bring a fleet's PostgreSQL schema up to this binary's version (docs/DEPLOY.md).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// TOML configuration file whose [catalog] url names the database.
+    #[arg(long)]
+    config: PathBuf,
+    /// Only report the schema's version; exit 1 unless it is this binary's.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Subcommand)]
@@ -149,6 +162,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
         Command::Replicate(args) => replicate(args),
+        Command::Migrate(args) => migrate(args),
         Command::Cse { command } => cse::run(command),
         Command::Audit {
             command: AuditCommand::Verify(args),
@@ -196,6 +210,39 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     })
 }
 
+/// Applies the schema migrations a fleet's database lacks. Nodes of an older binary refuse
+/// the newer schema, so the fleet is upgraded binary first, then `migrate`.
+fn migrate(args: MigrateArgs) -> Result<(), String> {
+    use sealgate::postgres::{Database, SCHEMA_VERSION, SchemaStatus};
+    let config = Config::load(Some(&args.config)).map_err(|e| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    if config.catalog.url.is_none() {
+        println!("the catalog is SQLite in the data directory: it migrates itself when opened");
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let db = Database::connect(&config.catalog)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = db.schema_status().await.map_err(|e| e.to_string())?;
+        if args.check {
+            println!("schema: {status:?}; this binary's version is {SCHEMA_VERSION}");
+            return match status {
+                SchemaStatus::Current => Ok(()),
+                _ => Err("the schema is not this binary's".into()),
+            };
+        }
+        let (before, after) = db.migrate().await.map_err(|e| e.to_string())?;
+        if before == after {
+            println!("schema is at version {after}; nothing to do");
+        } else {
+            println!("schema migrated from version {before} to {after}");
+        }
+        Ok(())
+    })
+}
+
 /// The configuration of an existing data directory and its root key (never created here);
 /// `what` names what cannot be read without the key.
 fn config_and_root_key(
@@ -225,15 +272,12 @@ fn replicate(args: ReplicateArgs) -> Result<(), String> {
     use sealgate::replication::batch;
     use std::io::{IsTerminal as _, Write as _};
     let (config, root) = config_and_root_key(args.config, args.data_dir, "its catalog")?;
-    let catalog = sealgate::catalog::Catalog::open(
-        &config.data_dir.join(sealgate::setup::CATALOG_FILE),
-        config.storage.fsync,
-        root.catalog_sealer(),
-    )
-    .map_err(|e| e.to_string())?;
     let clock = sealgate::clock::from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
+        let catalog = sealgate::setup::open_catalog(&config, &root)
+            .await
+            .map_err(|e| e.to_string())?;
         if args.prometheus {
             let stats = catalog
                 .replication_stats(args.bucket.as_deref())

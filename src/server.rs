@@ -287,6 +287,11 @@ pub async fn serve(
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),
     }
+    if let Some(membership) = &gateway.membership
+        && let Err(e) = membership.leave().await
+    {
+        tracing::warn!(error = %e, "could not leave the fleet; other nodes will notice the silence");
+    }
     tracing::info!("sealgate stopped");
     Ok(())
 }

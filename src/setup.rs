@@ -13,11 +13,13 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::config::{Pkcs11Config, RootKind};
 use crate::crypto::RootKey;
+use crate::fleet::{self, FleetError, FleetRecord, Membership};
 use crate::iam::{IamService, IamStore};
 use crate::identity::Identities;
 use crate::kms::root::pkcs11;
 use crate::kms::{KmsService, KmsSettings};
 use crate::objects::{Collector, ObjectService, ServiceSettings};
+use crate::postgres::Database;
 use crate::replication::remote::Remotes;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -174,45 +176,169 @@ pub struct RootCredentials {
     pub secret_key: String,
 }
 
-/// Root credentials: environment, then config file, then the data directory (generated on
-/// first start).
-pub fn root_credentials(config: &Config) -> Result<RootCredentials, SetupError> {
+/// Root credentials given by the environment or the config file, if any.
+fn configured_credentials(config: &Config) -> Result<Option<RootCredentials>, SetupError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let access =
         env("SEALGATE_ROOT_ACCESS_KEY").or_else(|| config.credentials.root_access_key.clone());
     let secret =
         env("SEALGATE_ROOT_SECRET_KEY").or_else(|| config.credentials.root_secret_key.clone());
     match (access, secret) {
-        (Some(access_key), Some(secret_key)) => {
-            return Ok(RootCredentials {
-                access_key,
-                secret_key,
-            });
-        }
-        (None, None) => {}
-        _ => {
-            return Err(SetupError::Refused(
-                "set both the root access key and secret key (SEALGATE_ROOT_ACCESS_KEY and SEALGATE_ROOT_SECRET_KEY), or neither".into(),
-            ));
-        }
+        (Some(access_key), Some(secret_key)) => Ok(Some(RootCredentials {
+            access_key,
+            secret_key,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(SetupError::Refused(
+            "set both the root access key and secret key (SEALGATE_ROOT_ACCESS_KEY and SEALGATE_ROOT_SECRET_KEY), or neither".into(),
+        )),
+    }
+}
+
+fn generated_credentials() -> RootCredentials {
+    RootCredentials {
+        access_key: format!("SG{}", random_token(9).to_uppercase()),
+        secret_key: random_token(30),
+    }
+}
+
+/// Root credentials: environment, then config file, then the data directory (generated on
+/// first start).
+pub fn root_credentials(config: &Config) -> Result<RootCredentials, SetupError> {
+    if let Some(creds) = configured_credentials(config)? {
+        return Ok(creds);
     }
     let path = config.data_dir.join(CREDENTIALS_FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         return toml::from_str(&text)
             .map_err(|e| SetupError::Refused(format!("{}: {e}", path.display())));
     }
-    let creds = RootCredentials {
-        access_key: format!("SG{}", random_token(9).to_uppercase()),
-        secret_key: random_token(30),
-    };
+    let creds = generated_credentials();
     let text = toml::to_string(&creds).map_err(|e| SetupError::Refused(e.to_string()))?;
     write_secret_file(&path, text.as_bytes())?;
     eprintln!("sealgate: generated root credentials in {}", path.display());
     Ok(creds)
 }
 
+/// This node's place in a fleet: the shared database and its membership.
+struct Fleet {
+    db: Database,
+    membership: Arc<Membership>,
+}
+
+async fn join_fleet(config: &Config) -> Result<Fleet, SetupError> {
+    let db = Database::open(&config.catalog)
+        .await
+        .map_err(|e| SetupError::Refused(e.to_string()))?;
+    let node = fleet::node_name(config.catalog.node.as_deref(), &config.data_dir)
+        .map_err(io(&config.data_dir.join(fleet::NODE_ID_FILE)))?;
+    let membership = Membership::join(db.clone(), &node)
+        .await
+        .map_err(|e| SetupError::Refused(e.to_string()))?;
+    tracing::info!(%node, live_nodes = membership.live_nodes(), "joined the fleet");
+    Ok(Fleet { db, membership })
+}
+
+fn fleet_error(e: FleetError) -> SetupError {
+    SetupError::Refused(e.to_string())
+}
+
+/// A node without a root key may create one only for a new fleet on an empty database.
+async fn refuse_new_root_in_fleet(config: &Config, fleet: &Fleet) -> Result<(), SetupError> {
+    let initialized = FleetRecord::read(&fleet.db).await.map_err(fleet_error)?;
+    let holds_data = FleetRecord::database_holds_data(&fleet.db)
+        .await
+        .map_err(fleet_error)?;
+    if initialized.is_some() || holds_data {
+        return Err(SetupError::Refused(format!(
+            "no root key in {} but the database belongs to a fleet: copy the fleet's root.key (or configure its HSM key) to this node; a new key could not open the fleet's data",
+            config.data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The fleet's root credentials (the environment or config may override them on a node),
+/// after checking that this node's root opens the database's canary. A new fleet records
+/// them with its canary; a database holding data but no record is refused.
+async fn fleet_credentials(
+    config: &Config,
+    fleet: &Fleet,
+    root: &RootKey,
+) -> Result<RootCredentials, SetupError> {
+    let sealer = root.catalog_sealer();
+    let configured = configured_credentials(config)?;
+    let mut created_here = false;
+    let record = match FleetRecord::read(&fleet.db).await.map_err(fleet_error)? {
+        Some(record) => record,
+        None => {
+            if FleetRecord::database_holds_data(&fleet.db)
+                .await
+                .map_err(fleet_error)?
+            {
+                return Err(SetupError::Refused(
+                    "the database holds buckets, keys or users but no fleet record (its root canary); refusing to start over it".into(),
+                ));
+            }
+            let creds = configured.clone().unwrap_or_else(generated_credentials);
+            let text = toml::to_string(&creds).map_err(|e| SetupError::Refused(e.to_string()))?;
+            created_here = true;
+            FleetRecord::initialize(&fleet.db, &sealer, text.as_bytes())
+                .await
+                .map_err(fleet_error)?
+        }
+    };
+    record.check_root(&sealer).map_err(fleet_error)?;
+    if let Some(creds) = configured {
+        return Ok(creds);
+    }
+    let text = record.credentials(&sealer).map_err(fleet_error)?;
+    if created_here {
+        // The operator learns generated credentials from the node that created the fleet.
+        let path = config.data_dir.join(CREDENTIALS_FILE);
+        write_secret_file(&path, &text)?;
+        eprintln!(
+            "sealgate: created a new fleet; its root credentials are in {}",
+            path.display()
+        );
+    }
+    let text = String::from_utf8(text).map_err(|e| SetupError::Refused(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| SetupError::Refused(format!("fleet root credentials: {e}")))
+}
+
 fn random_token(bytes: usize) -> String {
     crate::crypto::random_hex(bytes)
+}
+
+/// The catalog of an existing configuration, for commands that work on it beside (or
+/// without) a running gateway, such as `sealgate replicate`.
+pub async fn open_catalog(config: &Config, root: &RootKey) -> Result<Catalog, SetupError> {
+    if config.catalog.url.is_none() {
+        return Ok(Catalog::sqlite(
+            &config.data_dir.join(CATALOG_FILE),
+            config.storage.fsync,
+            root.catalog_sealer(),
+            config.storage.read_grace_secs,
+        )?);
+    }
+    let db = Database::open(&config.catalog)
+        .await
+        .map_err(|e| SetupError::Refused(e.to_string()))?;
+    let record = FleetRecord::read(&db)
+        .await
+        .map_err(fleet_error)?
+        .ok_or_else(|| SetupError::Refused("the database holds no fleet yet".into()))?;
+    record
+        .check_root(&root.catalog_sealer())
+        .map_err(fleet_error)?;
+    let node = fleet::node_name(config.catalog.node.as_deref(), &config.data_dir)
+        .map_err(io(&config.data_dir.join(fleet::NODE_ID_FILE)))?;
+    Ok(Catalog::postgres(
+        &db,
+        &node,
+        root.catalog_sealer(),
+        config.storage.read_grace_secs,
+    ))
 }
 
 /// The services of one gateway process, ready to serve.
@@ -230,6 +356,8 @@ pub struct Gateway {
     /// When this process opened the gateway: what interrupted writes left before it is
     /// theirs to clean up.
     pub started: std::time::SystemTime,
+    /// This node's membership of a fleet; None for a single gateway on SQLite.
+    pub membership: Option<Arc<Membership>>,
 }
 
 pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
@@ -241,22 +369,45 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let blobs = BlobStore::open(config)?;
     tracing::info!(backend = %blobs.describe(), "checking the storage backend");
     blobs.probe().await.map_err(SetupError::Refused)?;
+    let fleet = match config.catalog.url {
+        Some(_) => Some(join_fleet(config).await?),
+        None => None,
+    };
     // Blobs in a remote store a fresh data dir knows nothing of were sealed under another
     // root key: never start over them with a new one.
     let root = match load_root_key(config)? {
         Some(key) => key,
         None => {
+            if let Some(fleet) = &fleet {
+                refuse_new_root_in_fleet(config, fleet).await?;
+            }
             let remote = config.storage.backend != crate::config::Backend::Local;
             create_root_key(config, remote && blobs.holds_blobs().await?)?
         }
     };
-    let credentials = root_credentials(config)?;
-    let catalog = Catalog::open(
-        &config.data_dir.join(CATALOG_FILE),
-        config.storage.fsync,
-        root.catalog_sealer(),
-    )?
-    .with_read_grace(config.storage.read_grace_secs);
+    let (credentials, catalog) = match &fleet {
+        None => (
+            root_credentials(config)?,
+            Catalog::sqlite(
+                &config.data_dir.join(CATALOG_FILE),
+                config.storage.fsync,
+                root.catalog_sealer(),
+                config.storage.read_grace_secs,
+            )?,
+        ),
+        Some(fleet) => (
+            fleet_credentials(config, fleet, &root).await?,
+            Catalog::postgres(
+                &fleet.db,
+                fleet.membership.node(),
+                root.catalog_sealer(),
+                config.storage.read_grace_secs,
+            ),
+        ),
+    };
+    if let Some(fleet) = &fleet {
+        fleet.membership.spawn_heartbeat();
+    }
     catalog.adopt_unowned_buckets(&config.account_id).await?;
     let settings = ServiceSettings {
         aead: config.aead_backend().unwrap_or_default(),
@@ -322,6 +473,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         credentials,
         remotes,
         started,
+        membership: fleet.map(|f| f.membership),
     })
 }
 

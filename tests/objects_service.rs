@@ -32,10 +32,11 @@ struct Env {
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let root = RootKey::generate();
-    let catalog = Catalog::open(
+    let catalog = Catalog::sqlite(
         &dir.path().join("catalog.sqlite"),
         false,
         root.catalog_sealer(),
+        0,
     )
     .unwrap();
     let blobs = dir.path().join("blobs");
@@ -141,7 +142,7 @@ async fn objects_read_back_whole_and_by_range_and_overwrites_are_collected() {
     let e = env();
     e.svc
         .catalog()
-        .create_bucket("b", "us-east-1", 0)
+        .create_bucket("b", "us-east-1", None, 0)
         .await
         .unwrap();
     let d = data(3 * CHUNK as usize + 123);
@@ -173,7 +174,7 @@ async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
     let e = env();
     e.svc
         .catalog()
-        .create_bucket("b", "us-east-1", 0)
+        .create_bucket("b", "us-east-1", None, 0)
         .await
         .unwrap();
     for (declared, sent) in [(100u64, 99usize), (100, 101)] {
@@ -214,7 +215,7 @@ async fn sse_c_objects_need_the_same_key() {
     let e = env();
     e.svc
         .catalog()
-        .create_bucket("b", "us-east-1", 0)
+        .create_bucket("b", "us-east-1", None, 0)
         .await
         .unwrap();
     let k1 = customer(1);
@@ -260,7 +261,7 @@ async fn multipart_parts_reupload_and_complete() {
     let e = env();
     e.svc
         .catalog()
-        .create_bucket("b", "us-east-1", 0)
+        .create_bucket("b", "us-east-1", None, 0)
         .await
         .unwrap();
     let upload = e

@@ -11,7 +11,7 @@ impl ObjectService {
     pub async fn create_bucket(&self, name: &str, region: &str, owner_account: &str) -> Result<()> {
         Ok(self
             .catalog
-            .create_owned_bucket(name, region, owner_account, self.now_ms())
+            .create_bucket(name, region, Some(owner_account), self.now_ms())
             .await?)
     }
 

@@ -151,9 +151,10 @@ CREATE TABLE replication_tasks (
     last_error TEXT,
     dest_version_id TEXT,
     in_doubt BOOLEAN NOT NULL DEFAULT FALSE,
-    -- The node working on the task, until lease_until_ms: nobody else takes it before.
+    -- The node working on the task since leased_ms: nobody else takes it while that node
+    -- lives and has not restarted since.
     leased_by TEXT,
-    lease_until_ms BIGINT
+    leased_ms BIGINT
 );
 CREATE INDEX replication_due ON replication_tasks(next_attempt_ms, id) WHERE status = 'PENDING';
 CREATE INDEX replication_by_key ON replication_tasks(bucket, key, id);

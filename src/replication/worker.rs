@@ -60,7 +60,7 @@ impl Worker {
                     .replication
                     .svc
                     .catalog()
-                    .due_replication_tasks(now, free, busy)
+                    .claim_replication_tasks(now, free, busy)
                     .await
                 {
                     Ok(tasks) => {

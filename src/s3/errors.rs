@@ -48,11 +48,29 @@ impl From<CatalogError> for S3Error {
                 InvalidRequest,
                 "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
             ),
-            e @ (CatalogError::Sql(_) | CatalogError::Corrupt(_) | CatalogError::Task(_)) => {
-                internal(&e)
+            CatalogError::Postgres(e) if database_unreachable(&e) => {
+                tracing::warn!(error = %e, "the catalog database is unreachable");
+                s3_error!(ServiceUnavailable, "Service is unable to handle request.")
             }
+            e @ (CatalogError::Sqlite(_)
+            | CatalogError::Postgres(_)
+            | CatalogError::Corrupt(_)
+            | CatalogError::Task(_)
+            | CatalogError::BlobNotPending) => internal(&e),
         }
     }
+}
+
+/// An outage of the database rather than a fault of the request or the data: the same
+/// request may succeed later (SDKs retry a 503).
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    )
 }
 
 impl From<ObjectError> for S3Error {

@@ -48,6 +48,55 @@ def s3_backend():
     return _S3_BACKEND
 
 
+# SEALGATE_E2E_CATALOG=postgres: every gateway keeps its catalog in a PostgreSQL database of
+# its own, on one server this session starts (scripts/pg-scratch.sh), instead of SQLite.
+E2E_CATALOG = os.environ.get("SEALGATE_E2E_CATALOG", "sqlite")
+_POSTGRES_URL = None
+_POSTGRES_DIR = None
+
+
+def _psql() -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+    return str(found[-1]) if found else "psql"
+
+
+def postgres_server() -> str:
+    """The session's PostgreSQL server (started on first use): its superuser URL."""
+    global _POSTGRES_URL, _POSTGRES_DIR
+    if _POSTGRES_URL is None:
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cluster = tempfile.mkdtemp(prefix="sealgate-e2e-pg-")
+        out = subprocess.run([str(REPO / "scripts" / "pg-scratch.sh"), cluster, str(port), str(os.getpid())],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            pytest.fail(f"cannot start PostgreSQL: {out.stderr}")
+        _POSTGRES_URL, _POSTGRES_DIR = out.stdout.strip(), Path(cluster)
+    return _POSTGRES_URL
+
+
+def psql(url: str, sql: str) -> str:
+    out = subprocess.run([_psql(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql: {out.stderr}")
+    return out.stdout.strip()
+
+
+def new_database() -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    admin = postgres_server()
+    name = f"e2e_{os.urandom(6).hex()}"
+    psql(admin, f"CREATE DATABASE {name}")
+    return f"{admin.rsplit('/', 1)[0]}/{name}"
+
+
+def catalog_config(url: str) -> str:
+    return f'\n[catalog]\nurl = "{url}"\npool_size = 4\n'
+
+
 def storage_config(backend, prefix: str) -> str:
     """The [storage] table that puts a gateway's blobs in `backend`'s bucket under `prefix`."""
     return (f'\n[storage]\nbackend = "s3"\nbucket = "{backend.bucket}"\nprefix = "{prefix}"\n'
@@ -114,10 +163,14 @@ class SealgateServer:
         self.extra_env = env or {}
         self.config_path = None
         self.backend = None
-        if E2E_BACKEND == "s3":
+        if E2E_BACKEND == "s3" and "[storage]" not in (config or ""):
             self.backend = s3_backend()
             self.prefix = f"{name}-{os.urandom(4).hex()}"
             config = (config or "") + storage_config(self.backend, self.prefix)
+        self.database_url = None
+        if E2E_CATALOG == "postgres" and "[catalog]" not in (config or ""):
+            self.database_url = new_database()
+            config = (config or "") + catalog_config(self.database_url)
         if config is not None:
             self.config_path = self.root / "sealgate.toml"
             self.config_path.write_text(config)
@@ -161,6 +214,17 @@ class SealgateServer:
             if token_el is None:
                 return found
             token = token_el.text
+
+    def at_rest_files(self) -> list[Path]:
+        """Every file holding what this gateway stored on this machine: its data directory
+        and, with a PostgreSQL catalog, the database cluster's files (checkpointed first, so
+        committed rows are in the table files and not only in the WAL)."""
+        from helpers import files_under
+        files = files_under(self.data_dir)
+        if self.database_url:
+            psql(self.database_url, "CHECKPOINT")
+            files += files_under(_POSTGRES_DIR)
+        return files
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -1,0 +1,890 @@
+//! The catalog's conformance suite: each test runs against SQLite and against PostgreSQL
+//! (skipped where none is available, required in CI). A store that passes keeps S3's
+//! versioning semantics, conditional writes, listing order and pagination, multipart, the
+//! GC queue and the replication queue as the rest of the gateway expects them.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::sync::Arc;
+
+use super::postgres::PgCatalog;
+use super::sqlite::SqliteCatalog;
+use super::*;
+use crate::bucket_settings::replication::{Rule, test_rule};
+use crate::fleet::Membership;
+use crate::postgres::{Database, testing};
+
+/// A catalog under test, with a way to write a raw record behind its back.
+struct Subject {
+    catalog: Catalog,
+    raw: Raw,
+}
+
+enum Raw {
+    Sqlite,
+    Postgres(Database),
+}
+
+impl Subject {
+    fn sqlite() -> Subject {
+        Subject {
+            catalog: Catalog {
+                store: Arc::new(SqliteCatalog::in_memory()),
+            },
+            raw: Raw::Sqlite,
+        }
+    }
+
+    /// A catalog on a fresh PostgreSQL database, as node `node-a` (a live member).
+    async fn postgres() -> Option<Subject> {
+        let db = testing::database().await?;
+        Some(Subject {
+            catalog: pg_node(&db, "node-a").await,
+            raw: Raw::Postgres(db),
+        })
+    }
+
+    /// Overwrites a bucket's setting column with `text`, as damage or a newer binary would.
+    async fn write_raw_setting(&self, bucket: &str, text: &str) {
+        match &self.raw {
+            Raw::Sqlite => {
+                let (bucket, text) = (bucket.to_owned(), text.to_owned());
+                self.catalog
+                    .put_setting(&bucket, SettingColumn::Encryption, Some(text))
+                    .await
+                    .unwrap();
+            }
+            Raw::Postgres(db) => {
+                sqlx::query("UPDATE buckets SET encryption = $2 WHERE name = $1")
+                    .bind(bucket)
+                    .bind(text)
+                    .execute(db.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A live node `name` of the fleet on `db`.
+async fn pg_node(db: &Database, name: &str) -> Catalog {
+    Membership::join(db.clone(), name).await.unwrap();
+    let codec = MetaCodec::new(crate::crypto::RootKey::generate().catalog_sealer());
+    Catalog {
+        store: Arc::new(PgCatalog::new(db.clone(), name, codec, 0)),
+    }
+}
+
+/// Runs each named test against both stores.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Subject::sqlite()).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(subject) = super::Subject::postgres().await {
+                        super::$name(subject).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    bucket_lifecycle,
+    settings_are_typed_and_an_unreadable_one_fails_closed,
+    unversioned_overwrite_queues_the_old_blob,
+    versioned_keys_keep_history_and_delete_markers,
+    preconditions_are_checked_inside_the_commit,
+    listing_pages_by_key_and_prefix,
+    listings_follow_the_byte_order_of_keys,
+    concurrent_writes_to_one_key_serialize,
+    of_concurrent_create_only_writes_one_wins,
+    parts_replace_complete_and_collect,
+    abort_collects_every_part_and_unknown_uploads_are_refused,
+    pending_blobs_expire_at_restart,
+    a_blob_taken_by_the_collector_cannot_be_committed,
+    matched_writes_are_queued_with_the_version_and_finish_with_a_status,
+    batches_queue_existing_versions_once_and_resume_from_their_checkpoint,
+);
+
+/// A far deadline for blobs registered as written by tests.
+const PENDING_UNTIL: i64 = i64::MAX / 2;
+
+/// Registers the version's blobs as written (as the object service does), then commits.
+async fn commit(
+    c: &Catalog,
+    v: NewVersion,
+    pre: Precondition,
+    now_ms: i64,
+) -> Result<CommitOutcome> {
+    for p in &v.parts {
+        c.register_pending_blob(&p.blob, PENDING_UNTIL)
+            .await
+            .unwrap();
+    }
+    c.commit_version(v, pre, now_ms).await
+}
+
+fn version(bucket: &str, key: &str, seal: &str) -> NewVersion {
+    sqlite::test_version(bucket, key, seal, &format!("blob-{seal}"))
+}
+
+async fn due(c: &Catalog) -> Vec<String> {
+    let mut due = c.due_blobs(i64::MAX, 100).await.unwrap();
+    due.sort();
+    due
+}
+
+async fn bucket_lifecycle(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b1", "us-east-1", None, 1).await.unwrap();
+    assert!(matches!(
+        c.create_bucket("b1", "us-east-1", None, 2).await,
+        Err(CatalogError::BucketExists)
+    ));
+    c.set_versioning("b1", Versioning::Enabled).await.unwrap();
+    assert_eq!(
+        c.bucket("b1").await.unwrap().versioning,
+        Versioning::Enabled
+    );
+    assert!(matches!(
+        c.set_versioning("nope", Versioning::Enabled).await,
+        Err(CatalogError::NoSuchBucket)
+    ));
+    assert_eq!(c.list_buckets().await.unwrap().len(), 1);
+    assert_eq!(c.bucket("b1").await.unwrap().owner_account, None);
+    assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 1);
+    c.create_bucket("b2", "us-east-1", Some("444455556666"), 2)
+        .await
+        .unwrap();
+    assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 0);
+    let owners: Vec<_> = c
+        .list_buckets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.owner_account.unwrap())
+        .collect();
+    assert_eq!(owners, ["111122223333", "444455556666"]);
+    c.set_policy("b2", Some("{}".into())).await.unwrap();
+    assert_eq!(c.bucket("b2").await.unwrap().policy.as_deref(), Some("{}"));
+    commit(&c, version("b2", "k", "s1"), Precondition::None, 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.delete_bucket("b2", 3).await,
+        Err(CatalogError::BucketNotEmpty)
+    ));
+    c.delete_object("b2", "k", None, "m", false, 4)
+        .await
+        .unwrap();
+    c.delete_bucket("b2", 5).await.unwrap();
+    c.delete_bucket("b1", 5).await.unwrap();
+    assert!(matches!(
+        c.bucket("b1").await,
+        Err(CatalogError::NoSuchBucket)
+    ));
+}
+
+async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
+    let c = &s.catalog;
+    c.create_bucket("b", "us-east-1", None, 1).await.unwrap();
+    assert_eq!(c.bucket("b").await.unwrap().encryption().unwrap(), None);
+    let kms = BucketEncryption {
+        sse_algorithm: "aws:kms".into(),
+        kms_master_key_id: Some("alias/k".into()),
+        bucket_key_enabled: false,
+        blocked_encryption_types: vec!["SSE-C".into()],
+    };
+    c.set_setting("b", Some(&kms)).await.unwrap();
+    assert_eq!(
+        c.bucket("b").await.unwrap().encryption().unwrap(),
+        Some(&kms)
+    );
+    // A replication configuration needs versioning Enabled, checked where it is stored.
+    let replication = ReplicationConfig {
+        role: "r".into(),
+        rules: vec![test_rule("r1", 1, "")],
+    };
+    assert!(matches!(
+        c.set_setting("b", Some(&replication)).await,
+        Err(CatalogError::VersioningNotEnabled)
+    ));
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    c.set_setting("b", Some(&replication)).await.unwrap();
+    assert!(matches!(
+        c.set_versioning("b", Versioning::Suspended).await,
+        Err(CatalogError::ReplicationNeedsVersioning)
+    ));
+    // A record this build cannot read (damaged, or from a newer version) is an error for
+    // the bucket, never the SSE-S3 default that would drop its KMS key and blocks.
+    s.write_raw_setting("b", r#"{"version":9,"value":{}}"#)
+        .await;
+    let b = c.bucket("b").await.unwrap();
+    let err = b.default_encryption().unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::Corrupt(m) if m.contains("bucket b")),
+        "{err}"
+    );
+    assert_eq!(
+        b.replication().unwrap(),
+        Some(&replication),
+        "other settings stay readable"
+    );
+    assert_eq!(c.list_buckets().await.unwrap()[0].name, "b");
+    // The owner can still replace the record.
+    c.set_setting::<BucketEncryption>("b", None).await.unwrap();
+    assert!(c.bucket("b").await.unwrap().default_encryption().is_ok());
+}
+
+async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let out = commit(&c, version("b", "k", "s1"), Precondition::None, 1)
+        .await
+        .unwrap();
+    assert_eq!(out.version_id, "null");
+    assert!(due(&c).await.is_empty(), "a committed blob is not garbage");
+    commit(&c, version("b", "k", "s2"), Precondition::None, 2)
+        .await
+        .unwrap();
+    assert_eq!(due(&c).await, ["blob-s1"]);
+    let v = c.version("b", "k", None).await.unwrap();
+    assert_eq!(v.seal_id, "s2");
+    assert_eq!(c.parts(v.row).await.unwrap()[0].blob, "blob-s2");
+    // Without a version id, an unversioned bucket loses the object.
+    let del = c
+        .delete_object("b", "k", None, "m", false, 3)
+        .await
+        .unwrap();
+    assert_eq!((del.version_id, del.delete_marker), (None, false));
+    assert!(matches!(
+        c.version("b", "k", None).await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    assert_eq!(due(&c).await, ["blob-s1", "blob-s2"]);
+}
+
+async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    let v1 = commit(&c, version("b", "k", "s1"), Precondition::None, 1)
+        .await
+        .unwrap()
+        .version_id;
+    let v2 = commit(&c, version("b", "k", "s2"), Precondition::None, 2)
+        .await
+        .unwrap()
+        .version_id;
+    assert_ne!(v1, v2);
+    let del = c
+        .delete_object("b", "k", None, "m1", false, 3)
+        .await
+        .unwrap();
+    assert!(del.delete_marker);
+    assert!(c.version("b", "k", None).await.unwrap().delete_marker);
+    assert!(c.list_latest("b", "", "", 10).await.unwrap().is_empty());
+    let all = c.list_versions("b", "", "", None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|v| v.seal_id.as_str()).collect::<Vec<_>>(),
+        ["m1", "s2", "s1"],
+        "newest first"
+    );
+    // Paging through versions of one key with a version marker.
+    let page = c.list_versions("b", "", "k", Some(&v2), 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].version_id, v1);
+    // Removing the marker brings v2 back.
+    c.delete_object("b", "k", del.version_id.as_deref(), "x", false, 4)
+        .await
+        .unwrap();
+    assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v2);
+    // Removing v2 for good makes v1 latest and queues its blob.
+    c.delete_object("b", "k", Some(&v2), "x", false, 5)
+        .await
+        .unwrap();
+    assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v1);
+    assert_eq!(due(&c).await, ["blob-s2"]);
+    assert!(matches!(
+        c.version("b", "k", Some("nope")).await,
+        Err(CatalogError::NoSuchVersion)
+    ));
+    // Suspended: writes replace the null version only.
+    c.set_versioning("b", Versioning::Suspended).await.unwrap();
+    let n1 = commit(&c, version("b", "k", "s3"), Precondition::None, 6)
+        .await
+        .unwrap();
+    assert_eq!(n1.version_id, "null");
+    commit(&c, version("b", "k", "s4"), Precondition::None, 7)
+        .await
+        .unwrap();
+    let all = c.list_versions("b", "", "", None, 10).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|v| v.version_id.as_str())
+            .collect::<Vec<_>>(),
+        ["null", v1.as_str()]
+    );
+    assert!(due(&c).await.contains(&"blob-s3".to_string()));
+    // A delete marker in a suspended bucket is the null version too.
+    let marker = c
+        .delete_object("b", "k", None, "m2", false, 8)
+        .await
+        .unwrap();
+    assert_eq!(marker.version_id.as_deref(), Some("null"));
+    assert!(due(&c).await.contains(&"blob-s4".to_string()));
+}
+
+async fn preconditions_are_checked_inside_the_commit(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let create_only = Precondition::IfNoneMatchAny;
+    commit(&c, version("b", "k", "s1"), create_only.clone(), 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit(&c, version("b", "k", "s2"), create_only, 2).await,
+        Err(CatalogError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        commit(
+            &c,
+            version("b", "k", "s2"),
+            Precondition::IfMatch(Some("x".into())),
+            2
+        )
+        .await,
+        Err(CatalogError::PreconditionFailed)
+    ));
+    commit(
+        &c,
+        version("b", "k", "s2"),
+        Precondition::IfMatch(Some("etag-s1".into())),
+        2,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        commit(
+            &c,
+            version("b", "other", "s3"),
+            Precondition::IfMatch(None),
+            3
+        )
+        .await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    assert!(matches!(
+        commit(&c, version("nope", "k", "s4"), Precondition::None, 4).await,
+        Err(CatalogError::NoSuchBucket)
+    ));
+}
+
+async fn listing_pages_by_key_and_prefix(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    for (i, k) in ["a/1", "a/2", "b/1", "c"].iter().enumerate() {
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+            .await
+            .unwrap();
+    }
+    let keys = |v: Vec<ObjectVersion>| v.into_iter().map(|v| v.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(c.list_latest("b", "a/", "", 10).await.unwrap()),
+        ["a/1", "a/2"]
+    );
+    assert_eq!(
+        keys(c.list_latest("b", "", "a/2", 2).await.unwrap()),
+        ["b/1", "c"]
+    );
+    assert!(matches!(
+        c.list_latest("nope", "", "", 1).await,
+        Err(CatalogError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        c.delete_bucket("b", 1).await,
+        Err(CatalogError::BucketNotEmpty)
+    ));
+}
+
+/// S3 lists keys in UTF-8 byte order, whatever the database's collation would say.
+async fn listings_follow_the_byte_order_of_keys(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let keys = [
+        "a-b", "a.b", "aB", "ab", "A", "_", "é", "z", "Z", "a b", "~",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+            .await
+            .unwrap();
+    }
+    let mut expected: Vec<&str> = keys.to_vec();
+    expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let listed: Vec<String> = c
+        .list_latest("b", "", "", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.key)
+        .collect();
+    assert_eq!(listed, expected);
+    // Pages resume after the byte-wise next key.
+    let page = c.list_latest("b", "", "a.b", 2).await.unwrap();
+    assert_eq!(
+        page[0].key,
+        expected[expected.iter().position(|k| *k == "a.b").unwrap() + 1]
+    );
+}
+
+async fn concurrent_writes_to_one_key_serialize(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                commit(
+                    &c,
+                    version("b", "k", &format!("s{i:02}")),
+                    Precondition::None,
+                    i,
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let all = c.list_versions("b", "", "", None, 100).await.unwrap();
+    assert_eq!(all.len(), 16);
+    assert_eq!(all.iter().filter(|v| v.is_latest).count(), 1);
+    assert!(all[0].is_latest, "the newest version is the latest");
+    let latest = c.version("b", "k", None).await.unwrap();
+    assert_eq!(latest.version_id, all[0].version_id);
+}
+
+async fn of_concurrent_create_only_writes_one_wins(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                commit(
+                    &c,
+                    version("b", "k", &format!("s{i}")),
+                    Precondition::IfNoneMatchAny,
+                    1,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for w in writers {
+        match w.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(CatalogError::PreconditionFailed) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+fn part(n: u32, blob: &str) -> PartRecord {
+    PartRecord {
+        part_number: n,
+        blob: blob.into(),
+        size: 5,
+        etag: format!("e{n}"),
+        header: vec![n as u8],
+        checksum: None,
+        last_modified_ms: 1,
+    }
+}
+
+fn upload(id: &str) -> Upload {
+    Upload {
+        upload_id: id.into(),
+        bucket: "b".into(),
+        key: "k".into(),
+        seal_id: "seal".into(),
+        initiated_ms: 1,
+        meta: ObjectMeta {
+            content_type: Some("text/plain".into()),
+            ..ObjectMeta::default()
+        },
+        sse: Sse::S3,
+        wrapped_key: vec![9],
+        checksum_algorithm: None,
+        checksum_type: None,
+    }
+}
+
+async fn parts_replace_complete_and_collect(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_upload(upload("u1")).await.unwrap();
+    assert_eq!(
+        c.upload("u1").await.unwrap().meta.content_type.as_deref(),
+        Some("text/plain")
+    );
+    for (n, blob) in [(1, "p1a"), (1, "p1b"), (2, "p2"), (3, "p3")] {
+        c.register_pending_blob(blob, 1_000).await.unwrap();
+        c.put_part("u1", part(n, blob), 5).await.unwrap();
+    }
+    assert_eq!(c.due_blobs(10, 10).await.unwrap(), ["p1a"]);
+    let parts = c.list_parts("u1", 0, 100).await.unwrap();
+    assert_eq!(
+        parts.iter().map(|p| p.blob.as_str()).collect::<Vec<_>>(),
+        ["p1b", "p2", "p3"]
+    );
+    assert_eq!(c.list_parts("u1", 1, 1).await.unwrap()[0].part_number, 2);
+    assert_eq!(c.list_uploads("b", "", "", "", 10).await.unwrap().len(), 1);
+    // Complete with parts 1 and 2 only: part 3's blob becomes garbage.
+    let v = NewVersion {
+        bucket: "b".into(),
+        key: "k".into(),
+        seal_id: "seal".into(),
+        size: 10,
+        etag: "x-2".into(),
+        last_modified_ms: 6,
+        meta: ObjectMeta::default(),
+        sse: Sse::S3,
+        checksum: None,
+        parts_count: Some(2),
+        replica: false,
+        parts: parts[..2].to_vec(),
+    };
+    c.complete_upload("u1", v, Precondition::None, 6)
+        .await
+        .unwrap();
+    assert_eq!(due(&c).await, ["p1a", "p3"]);
+    assert!(matches!(
+        c.upload("u1").await,
+        Err(CatalogError::NoSuchUpload)
+    ));
+    let ver = c.version("b", "k", None).await.unwrap();
+    assert_eq!(ver.parts_count, Some(2));
+    assert_eq!(c.parts(ver.row).await.unwrap().len(), 2);
+}
+
+async fn abort_collects_every_part_and_unknown_uploads_are_refused(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_upload(upload("u1")).await.unwrap();
+    c.register_pending_blob("a", 1_000).await.unwrap();
+    c.put_part("u1", part(1, "a"), 1).await.unwrap();
+    c.abort_upload("u1", 2).await.unwrap();
+    assert_eq!(c.due_blobs(2, 10).await.unwrap(), ["a"]);
+    c.register_pending_blob("b", 1_000).await.unwrap();
+    assert!(matches!(
+        c.put_part("u1", part(2, "b"), 3).await,
+        Err(CatalogError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        c.abort_upload("u1", 3).await,
+        Err(CatalogError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        c.list_parts("u1", 0, 10).await,
+        Err(CatalogError::NoSuchUpload)
+    ));
+}
+
+async fn pending_blobs_expire_at_restart(s: Subject) {
+    let c = s.catalog;
+    c.register_pending_blob("orphan", 10_000).await.unwrap();
+    assert!(c.due_blobs(5, 10).await.unwrap().is_empty());
+    assert_eq!(
+        c.blobs_in_flight(vec!["orphan".into(), "other".into()], 5)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["orphan"]
+    );
+    assert_eq!(c.expire_pending_blobs(5).await.unwrap(), 1);
+    assert_eq!(c.due_blobs(5, 10).await.unwrap(), ["orphan"]);
+    c.forget_blobs(vec!["orphan".into()]).await.unwrap();
+    assert!(c.due_blobs(i64::MAX, 10).await.unwrap().is_empty());
+}
+
+/// A write that outlived its blob's deadline does not commit: the collector may be
+/// deleting the blob.
+async fn a_blob_taken_by_the_collector_cannot_be_committed(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.register_pending_blob("blob-s1", 100).await.unwrap();
+    assert_eq!(c.due_blobs(100, 10).await.unwrap(), ["blob-s1"]);
+    assert!(matches!(
+        c.commit_version(version("b", "k", "s1"), Precondition::None, 50)
+            .await,
+        Err(CatalogError::BlobNotPending)
+    ));
+    assert!(matches!(
+        c.version("b", "k", None).await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    // Past its deadline, even untaken.
+    c.register_pending_blob("blob-s2", 100).await.unwrap();
+    assert!(matches!(
+        c.commit_version(version("b", "k", "s2"), Precondition::None, 100)
+            .await,
+        Err(CatalogError::BlobNotPending)
+    ));
+}
+
+fn replication_config(prefix: &str) -> ReplicationConfig {
+    ReplicationConfig {
+        role: "r".into(),
+        rules: vec![Rule {
+            delete_markers: true,
+            ..test_rule("rule1", 1, prefix)
+        }],
+    }
+}
+
+async fn replicated_source(c: &Catalog) {
+    c.create_bucket("src", "r", None, 0).await.unwrap();
+    c.set_versioning("src", Versioning::Enabled).await.unwrap();
+}
+
+async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: Subject) {
+    let c = s.catalog;
+    replicated_source(&c).await;
+    commit(&c, version("src", "before", "s0"), Precondition::None, 1)
+        .await
+        .unwrap();
+    c.set_setting("src", Some(&replication_config("logs/")))
+        .await
+        .unwrap();
+    let v1 = commit(&c, version("src", "logs/a", "s1"), Precondition::None, 2)
+        .await
+        .unwrap();
+    commit(&c, version("src", "data/a", "s2"), Precondition::None, 3)
+        .await
+        .unwrap();
+    let mut replica = version("src", "logs/r", "s3");
+    replica.replica = true;
+    commit(&c, replica, Precondition::None, 4).await.unwrap();
+    let marker = c
+        .delete_object("src", "logs/a", None, "m1", false, 5)
+        .await
+        .unwrap();
+
+    let status = |key: &'static str, id: Option<String>| {
+        let c = c.clone();
+        async move {
+            c.version("src", key, id.as_deref())
+                .await
+                .unwrap()
+                .replication_status
+        }
+    };
+    assert_eq!(
+        status("logs/a", Some(v1.version_id.clone()))
+            .await
+            .as_deref(),
+        Some("PENDING")
+    );
+    assert_eq!(status("data/a", None).await, None);
+    assert_eq!(status("before", None).await, None);
+    assert_eq!(status("logs/r", None).await.as_deref(), Some("REPLICA"));
+
+    // One task per key at a time, oldest first: the marker waits for the object.
+    let due = c.claim_replication_tasks(10, 10, vec![]).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].version_id, v1.version_id);
+    c.replication_retry(due[0].id, "down", true, 100)
+        .await
+        .unwrap();
+    assert!(
+        c.claim_replication_tasks(10, 10, vec![])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = c.claim_replication_tasks(100, 10, vec![]).await.unwrap();
+    assert!(due[0].in_doubt && due[0].attempts == 1);
+    assert!(
+        c.claim_replication_tasks(100, 10, vec![due[0].id])
+            .await
+            .unwrap()
+            .is_empty(),
+        "a task being worked on is not handed out again"
+    );
+    c.replication_completed(due[0].id, Some("d1".into()), 120)
+        .await
+        .unwrap();
+    assert_eq!(
+        status("logs/a", Some(v1.version_id)).await.as_deref(),
+        Some("COMPLETED")
+    );
+    let due = c.claim_replication_tasks(200, 10, vec![]).await.unwrap();
+    assert!(due[0].delete_marker);
+    assert_eq!(due[0].version_id, marker.version_id.clone().unwrap());
+    assert_eq!(
+        c.previous_replica("src", "logs/a", due[0].id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("d1")
+    );
+    c.replication_failed(due[0].id, "refused", 210)
+        .await
+        .unwrap();
+    let failed = c
+        .replication_tasks(Some("src"), &[TaskStatus::Failed], 10)
+        .await
+        .unwrap();
+    assert_eq!(failed[0].last_error.as_deref(), Some("refused"));
+    let stats = c.replication_stats(Some("src")).await.unwrap();
+    assert_eq!((stats.pending, stats.completed, stats.failed), (0, 1, 1));
+    assert_eq!((stats.completed_bytes, stats.max_lag_ms), (3, Some(119)));
+    assert_eq!(c.replication_stats(None).await.unwrap(), stats);
+}
+
+async fn batches_queue_existing_versions_once_and_resume_from_their_checkpoint(s: Subject) {
+    let c = s.catalog;
+    replicated_source(&c).await;
+    for i in 0..5 {
+        commit(
+            &c,
+            version("src", &format!("k{i}"), &format!("s{i}")),
+            Precondition::None,
+            1,
+        )
+        .await
+        .unwrap();
+    }
+    c.set_setting("src", Some(&replication_config("")))
+        .await
+        .unwrap();
+    let p = c.batch_enqueue("src", 2, 10).await.unwrap();
+    assert_eq!((p.enqueued, p.done), (2, false));
+    // An interruption here loses nothing: the next step starts after the checkpoint.
+    let p = c.batch_enqueue("src", 2, 10).await.unwrap();
+    assert_eq!((p.enqueued, p.done), (4, false));
+    let p = c.batch_enqueue("src", 2, 10).await.unwrap();
+    assert_eq!((p.enqueued, p.done), (5, true));
+    assert_eq!(c.batch_progress("src").await.unwrap(), p);
+    c.reset_batch("src").await.unwrap();
+    // Versions already queued are not queued again.
+    let p = c.batch_enqueue("src", 100, 10).await.unwrap();
+    assert_eq!((p.enqueued, p.done), (0, true));
+    assert_eq!(c.replication_stats(None).await.unwrap().pending, 5);
+}
+
+// What only a fleet has: several nodes on one database.
+
+#[tokio::test]
+async fn a_node_restart_expires_its_own_pending_blobs_not_another_live_nodes() {
+    let Some(db) = testing::database().await else {
+        return;
+    };
+    let a = pg_node(&db, "node-a").await;
+    let b = pg_node(&db, "node-b").await;
+    a.register_pending_blob("written-by-a", 10_000)
+        .await
+        .unwrap();
+    b.register_pending_blob("written-by-b", 10_000)
+        .await
+        .unwrap();
+    assert_eq!(b.expire_pending_blobs(5).await.unwrap(), 1);
+    assert_eq!(a.due_blobs(5, 10).await.unwrap(), ["written-by-b"]);
+    assert!(
+        a.blobs_in_flight(vec!["written-by-a".into()], 5)
+            .await
+            .unwrap()
+            .contains("written-by-a"),
+        "node a is alive and still writing"
+    );
+    // Node a stops beating: its writes died with it.
+    sqlx::query("UPDATE nodes SET heartbeat_ms = 0 WHERE node = 'node-a'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let mut due = b.due_blobs(5, 10).await.unwrap();
+    due.sort();
+    assert_eq!(due, ["written-by-a", "written-by-b"]);
+    // Node a comes back and tries to commit: the blob was given up, so the write fails.
+    a.create_bucket("b", "r", None, 0).await.unwrap();
+    let mut v = version("b", "k", "s1");
+    v.parts[0].blob = "written-by-a".into();
+    assert!(matches!(
+        a.commit_version(v, Precondition::None, 6).await,
+        Err(CatalogError::BlobNotPending)
+    ));
+}
+
+#[tokio::test]
+async fn a_replication_task_is_held_by_one_live_node_and_taken_over_from_a_dead_one() {
+    let Some(db) = testing::database().await else {
+        return;
+    };
+    let a = pg_node(&db, "node-a").await;
+    let b = pg_node(&db, "node-b").await;
+    replicated_source(&a).await;
+    a.set_setting("src", Some(&replication_config("")))
+        .await
+        .unwrap();
+    for i in 0..4 {
+        commit(
+            &a,
+            version("src", &format!("k{i}"), &format!("s{i}")),
+            Precondition::None,
+            1,
+        )
+        .await
+        .unwrap();
+    }
+    let (ta, tb) = tokio::join!(
+        a.claim_replication_tasks(10, 10, vec![]),
+        b.claim_replication_tasks(10, 10, vec![])
+    );
+    let (ta, tb) = (ta.unwrap(), tb.unwrap());
+    assert_eq!(ta.len() + tb.len(), 4, "every task claimed once");
+    let mut ids: Vec<i64> = ta.iter().chain(&tb).map(|t| t.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "no task claimed by both nodes");
+    assert!(
+        b.claim_replication_tasks(10, 10, vec![])
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| tb.iter().any(|own| own.id == t.id)),
+        "a live node's tasks are not taken"
+    );
+    // Node a is killed mid-task: once its heartbeat is stale, b takes its tasks.
+    for t in &ta {
+        a.replication_in_doubt(t.id).await.unwrap();
+    }
+    sqlx::query("UPDATE nodes SET heartbeat_ms = 0 WHERE node = 'node-a'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let own: Vec<i64> = tb.iter().map(|t| t.id).collect();
+    let taken = b.claim_replication_tasks(10, 10, own).await.unwrap();
+    assert_eq!(taken.len(), ta.len());
+    assert!(
+        taken.iter().all(|t| t.in_doubt),
+        "the destination is checked first"
+    );
+}

@@ -1,0 +1,120 @@
+//! The collector's queue in PostgreSQL. A pending blob names the node writing it: only that
+//! node's restart, or its heartbeat stopping, makes it garbage before it is due. The
+//! collector takes rows before deleting their blobs, and a commit claims its blobs only if
+//! they were not taken, so a blob is never both collected and referenced.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+
+use super::PgCatalog;
+use crate::catalog::store::BlobQueue;
+use crate::catalog::{CatalogError, Result};
+use crate::fleet::{DB_NOW_MS, NODE_TIMEOUT_MS};
+
+/// Removes the pending rows of blobs a commit makes live. Fails unless every one was still
+/// pending: a blob whose row is due, or was taken by the collector, may be gone already.
+pub(super) async fn claim_pending_blobs(
+    tx: &mut PgConnection,
+    blobs: &[String],
+    now_ms: i64,
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let claimed = sqlx::query("DELETE FROM blob_gc WHERE blob = ANY($1) AND due_ms > $2")
+        .bind(blobs)
+        .bind(now_ms)
+        .execute(tx)
+        .await?
+        .rows_affected();
+    if claimed != blobs.len() as u64 {
+        return Err(CatalogError::BlobNotPending);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlobQueue for PgCatalog {
+    async fn register_pending_blob(&self, blob: &str, due_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blob_gc (blob, due_ms, node) VALUES ($1, $2, $3)
+             ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = EXCLUDED.node",
+        )
+        .bind(blob)
+        .bind(due_ms)
+        .bind(&self.node)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn discard_blob(&self, blob: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blob_gc (blob, due_ms) VALUES ($1, $2)
+             ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL",
+        )
+        .bind(blob)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn due_blobs(&self, now_ms: i64, limit: usize) -> Result<Vec<String>> {
+        // Writes in flight on a node that stopped beating died with it.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE blob_gc SET due_ms = LEAST(due_ms, $1), node = NULL
+             WHERE node IS NOT NULL AND node NOT IN
+                 (SELECT node FROM nodes WHERE heartbeat_ms > {DB_NOW_MS} - $2)"
+        )))
+        .bind(now_ms)
+        .bind(NODE_TIMEOUT_MS)
+        .execute(self.pool())
+        .await?;
+        // Taken rows (due -1) can no longer be claimed by a commit; they stay until forgotten,
+        // so a deletion that fails is tried again.
+        let taken = sqlx::query_scalar(
+            "UPDATE blob_gc SET due_ms = -1, node = NULL WHERE blob IN
+                 (SELECT blob FROM blob_gc WHERE due_ms <= $1 ORDER BY due_ms LIMIT $2
+                  FOR UPDATE SKIP LOCKED)
+             RETURNING blob",
+        )
+        .bind(now_ms)
+        .bind(super::limit(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(taken)
+    }
+
+    async fn forget_blobs(&self, blobs: Vec<String>) -> Result<()> {
+        sqlx::query("DELETE FROM blob_gc WHERE blob = ANY($1) AND due_ms = -1")
+            .bind(&blobs)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn blobs_in_flight(&self, blobs: Vec<String>, now_ms: i64) -> Result<HashSet<String>> {
+        let live: Vec<String> =
+            sqlx::query_scalar("SELECT blob FROM blob_gc WHERE blob = ANY($1) AND due_ms > $2")
+                .bind(&blobs)
+                .bind(now_ms)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(live.into_iter().collect())
+    }
+
+    async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize> {
+        let n = sqlx::query(
+            "UPDATE blob_gc SET due_ms = $1, node = NULL WHERE node = $2 AND due_ms > $1",
+        )
+        .bind(now_ms)
+        .bind(&self.node)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}

@@ -1,0 +1,448 @@
+//! Object versions in PostgreSQL. A write holds its bucket's lock shared and its key's lock
+//! exclusively, then reads what S3's rules ([`crate::catalog::semantics`]) need, asks, and
+//! applies the answer, all in one transaction.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
+
+use super::buckets::{bucket_exists, require_bucket};
+use super::gc::claim_pending_blobs;
+use super::replication::insert_task;
+use super::{
+    PART_COLUMNS, PgCatalog, limit, lock_bucket_shared, lock_key, part_from_row, part_number,
+    to_i64,
+};
+use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
+use crate::catalog::store::{
+    CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
+};
+use crate::catalog::{Bucket, CatalogError, NewVersion, ObjectVersion, PartRecord, Result};
+
+pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
+     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
+
+pub(super) fn version_from_row(row: &PgRow) -> Result<RawVersion> {
+    Ok(RawVersion {
+        row: row.try_get(0)?,
+        bucket: row.try_get(1)?,
+        key: row.try_get(2)?,
+        version_id: row.try_get(3)?,
+        seal_id: row.try_get(4)?,
+        delete_marker: row.try_get(5)?,
+        is_latest: row.try_get(6)?,
+        size: row.try_get(7)?,
+        etag: row.try_get(8)?,
+        last_modified_ms: row.try_get(9)?,
+        meta: row.try_get(10)?,
+        sse: row.try_get(11)?,
+        checksum: row.try_get(12)?,
+        parts_count: row.try_get::<Option<i32>, _>(13)?.map(i64::from),
+        replication_status: row.try_get(14)?,
+    })
+}
+
+fn decode_all(rows: &[PgRow], codec: &MetaCodec, prefix: &str) -> Result<Vec<ObjectVersion>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let raw = version_from_row(row)?;
+        if !raw.key.starts_with(prefix) {
+            break;
+        }
+        out.push(raw.decode(codec)?);
+    }
+    Ok(out)
+}
+
+async fn check_precondition(
+    tx: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    pre: &Precondition,
+) -> Result<()> {
+    if *pre == Precondition::None {
+        return Ok(());
+    }
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT etag FROM versions
+         WHERE bucket = $1 AND key = $2 AND is_latest AND NOT delete_marker",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(tx)
+    .await?;
+    semantics::check_precondition(pre, current.as_deref())
+}
+
+/// Queues every blob of a version for collection at `due_ms` and removes the version.
+async fn drop_version(tx: &mut PgConnection, row: i64, due_ms: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blob_gc (blob, due_ms) SELECT blob, $2 FROM version_parts WHERE version_row = $1
+         ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL",
+    )
+    .bind(row)
+    .bind(due_ms)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM versions WHERE row = $1")
+        .bind(row)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+async fn drop_null_version(
+    tx: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    due_ms: i64,
+) -> Result<()> {
+    let null_row: Option<i64> = sqlx::query_scalar(
+        "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND version_id = 'null'",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = null_row {
+        drop_version(tx, row, due_ms).await?;
+    }
+    Ok(())
+}
+
+/// Applies what a write replaces and queues: the "null" version it replaces goes, the
+/// key's latest stops being latest, and a matched rule's task is queued.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the plan and what it is applied to"
+)]
+async fn prepare_write(
+    tx: &mut PgConnection,
+    bucket: &Bucket,
+    write: &Write<'_>,
+    plan: &WritePlan,
+    size: u64,
+    now_ms: i64,
+    gc_due_ms: i64,
+) -> Result<()> {
+    if plan.replaces_null {
+        drop_null_version(tx, &bucket.name, write.key, gc_due_ms).await?;
+    }
+    sqlx::query(
+        "UPDATE versions SET is_latest = FALSE WHERE bucket = $1 AND key = $2 AND is_latest",
+    )
+    .bind(&bucket.name)
+    .bind(write.key)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(task) = &plan.task {
+        insert_task(
+            tx,
+            &bucket.name,
+            write.key,
+            &plan.version_id,
+            write.delete_marker,
+            task,
+            size,
+            now_ms,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts a version as the latest of its key, in a transaction that holds the bucket's
+/// lock shared and the key's lock.
+pub(super) async fn insert_version(
+    tx: &mut PgConnection,
+    codec: &MetaCodec,
+    v: &NewVersion,
+    precondition: &Precondition,
+    gc_due_ms: i64,
+) -> Result<CommitOutcome> {
+    check_precondition(tx, &v.bucket, &v.key, precondition).await?;
+    let bucket = require_bucket(tx, &v.bucket).await?;
+    let write = Write::version(v);
+    let plan = semantics::plan_write(&bucket, &write)?;
+    prepare_write(
+        tx,
+        &bucket,
+        &write,
+        &plan,
+        v.size,
+        v.last_modified_ms,
+        gc_due_ms,
+    )
+    .await?;
+    let row: i64 = sqlx::query_scalar(
+        "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
+             last_modified_ms, meta, sse, checksum, parts_count, replication_status)
+         VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12)
+         RETURNING row",
+    )
+    .bind(&v.bucket)
+    .bind(&v.key)
+    .bind(&plan.version_id)
+    .bind(&v.seal_id)
+    .bind(to_i64(v.size))
+    .bind(&v.etag)
+    .bind(v.last_modified_ms)
+    .bind(codec.seal(&v.bucket, &v.key, &v.seal_id, &v.meta)?)
+    .bind(to_json(&v.sse)?)
+    .bind(opt_to_json(&v.checksum)?)
+    .bind(v.parts_count.map(part_number).transpose()?)
+    .bind(plan.replication_status)
+    .fetch_one(&mut *tx)
+    .await?;
+    for p in &v.parts {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO version_parts (version_row, {PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )))
+        .bind(row)
+        .bind(part_number(p.part_number)?)
+        .bind(&p.blob)
+        .bind(to_i64(p.size))
+        .bind(&p.etag)
+        .bind(&p.header)
+        .bind(opt_to_json(&p.checksum)?)
+        .bind(p.last_modified_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(CommitOutcome {
+        version_id: plan.version_id,
+    })
+}
+
+/// After the latest version of a key was removed, the newest remaining one becomes latest.
+async fn promote_newest(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE versions SET is_latest = TRUE WHERE row =
+            (SELECT MAX(row) FROM versions WHERE bucket = $1 AND key = $2)",
+    )
+    .bind(bucket)
+    .bind(key)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn delete_version(
+    tx: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    due_ms: i64,
+) -> Result<DeleteOutcome> {
+    let found = sqlx::query(
+        "SELECT row, delete_marker, is_latest FROM versions
+         WHERE bucket = $1 AND key = $2 AND version_id = $3",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut delete_marker = false;
+    if let Some(found) = found {
+        let (row, is_marker, is_latest): (i64, bool, bool) =
+            (found.try_get(0)?, found.try_get(1)?, found.try_get(2)?);
+        drop_version(tx, row, due_ms).await?;
+        if is_latest {
+            promote_newest(tx, bucket, key).await?;
+        }
+        delete_marker = is_marker;
+    }
+    Ok(DeleteOutcome {
+        version_id: Some(id.to_owned()),
+        delete_marker,
+    })
+}
+
+#[async_trait]
+impl VersionStore for PgCatalog {
+    async fn commit_version(
+        &self,
+        v: NewVersion,
+        precondition: Precondition,
+        now_ms: i64,
+    ) -> Result<CommitOutcome> {
+        let mut tx = self.pool().begin().await?;
+        lock_bucket_shared(&mut tx, &v.bucket).await?;
+        lock_key(&mut tx, &v.bucket, &v.key).await?;
+        let out = insert_version(
+            &mut tx,
+            &self.codec,
+            &v,
+            &precondition,
+            now_ms + self.read_grace_ms,
+        )
+        .await?;
+        let blobs: Vec<String> = v.parts.iter().map(|p| p.blob.clone()).collect();
+        claim_pending_blobs(&mut tx, &blobs, now_ms).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion> {
+        let mut conn = self.pool().acquire().await?;
+        bucket_exists(&mut conn, bucket).await?;
+        let found = match version_id {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = $1 AND key = $2 AND is_latest"
+                )))
+                .bind(bucket)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+            Some(id) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3"
+                )))
+                .bind(bucket)
+                .bind(key)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+        };
+        match found {
+            Some(row) => version_from_row(&row)?.decode(&self.codec),
+            None if version_id.is_some() => Err(CatalogError::NoSuchVersion),
+            None => Err(CatalogError::NoSuchKey),
+        }
+    }
+
+    async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PART_COLUMNS} FROM version_parts WHERE version_row = $1 ORDER BY part_number"
+        )))
+        .bind(version_row)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| part_from_row(r)?.decode()).collect()
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        marker_seal_id: &str,
+        replica: bool,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome> {
+        let mut tx = self.pool().begin().await?;
+        lock_bucket_shared(&mut tx, bucket).await?;
+        lock_key(&mut tx, bucket, key).await?;
+        let record = require_bucket(&mut tx, bucket).await?;
+        let due_ms = now_ms + self.read_grace_ms;
+        let outcome = if let Some(id) = version_id {
+            delete_version(&mut tx, bucket, key, id, due_ms).await?
+        } else {
+            match semantics::plan_delete(&record, key, marker_seal_id, replica)? {
+                DeletePlan::RemoveNull => {
+                    drop_null_version(&mut tx, bucket, key, due_ms).await?;
+                    promote_newest(&mut tx, bucket, key).await?;
+                    DeleteOutcome {
+                        version_id: None,
+                        delete_marker: false,
+                    }
+                }
+                DeletePlan::Marker(plan) => {
+                    let marker = Write::marker(key, marker_seal_id, replica);
+                    prepare_write(&mut tx, &record, &marker, &plan, 0, now_ms, due_ms).await?;
+                    sqlx::query(
+                        "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
+                             size, etag, last_modified_ms, meta, replication_status)
+                         VALUES ($1, $2, $3, $4, TRUE, TRUE, 0, '', $5, '\\x'::bytea, $6)",
+                    )
+                    .bind(bucket)
+                    .bind(key)
+                    .bind(&plan.version_id)
+                    .bind(marker_seal_id)
+                    .bind(now_ms)
+                    .bind(plan.replication_status)
+                    .execute(&mut *tx)
+                    .await?;
+                    DeleteOutcome {
+                        version_id: Some(plan.version_id),
+                        delete_marker: true,
+                    }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_latest(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Vec<ObjectVersion>> {
+        let mut conn = self.pool().acquire().await?;
+        bucket_exists(&mut conn, bucket).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions
+             WHERE bucket = $1 AND is_latest AND NOT delete_marker AND key > $2 AND key >= $3
+             ORDER BY key LIMIT $4"
+        )))
+        .bind(bucket)
+        .bind(after)
+        .bind(prefix)
+        .bind(limit(max))
+        .fetch_all(&mut *conn)
+        .await?;
+        decode_all(&rows, &self.codec, prefix)
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_marker: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<ListedVersion>> {
+        let mut conn = self.pool().acquire().await?;
+        bucket_exists(&mut conn, bucket).await?;
+        // Rows of key_marker older than the marker version come first; without a marker
+        // version the listing starts at the next key.
+        let marker_row: i64 = match version_marker {
+            Some(id) => sqlx::query_scalar(
+                "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3",
+            )
+            .bind(bucket)
+            .bind(key_marker)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(i64::MIN),
+            None => i64::MIN,
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions
+             WHERE bucket = $1 AND (key > $2 OR (key = $2 AND row < $3)) AND key >= $4
+             ORDER BY key, row DESC LIMIT $5"
+        )))
+        .bind(bucket)
+        .bind(key_marker)
+        .bind(marker_row)
+        .bind(prefix)
+        .bind(limit(max))
+        .fetch_all(&mut *conn)
+        .await?;
+        decode_all(&rows, &self.codec, prefix)
+    }
+}

@@ -1,0 +1,157 @@
+//! S3's versioning rules, decided once for every store: which version id a write gets,
+//! what it replaces, whether a precondition holds, and whether replication takes it. A
+//! store reads the state these functions need inside its transaction, asks, and applies
+//! the answer.
+
+use crate::bucket_settings::replication::Candidate;
+
+use super::store::{Precondition, TaskStatus};
+use super::{Bucket, CatalogError, NewVersion, Result, Sse, Versioning};
+
+/// The task a matched replication rule queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct QueuedTask {
+    pub rule_id: String,
+    pub destination: String,
+}
+
+/// What writing a new version or delete marker of a key does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct WritePlan {
+    pub version_id: String,
+    /// The key's "null" version, if it has one, is replaced (its blobs collected).
+    pub replaces_null: bool,
+    /// `x-amz-replication-status` of the new version.
+    pub replication_status: Option<&'static str>,
+    pub task: Option<QueuedTask>,
+}
+
+/// What a write is: an object version or a delete marker, replicated here or not.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Write<'a> {
+    pub key: &'a str,
+    pub seal_id: &'a str,
+    pub delete_marker: bool,
+    pub sse_kms: bool,
+    /// Written by another region's replication: shown as REPLICA, never replicated again.
+    pub replica: bool,
+}
+
+impl<'a> Write<'a> {
+    pub(super) fn version(v: &'a NewVersion) -> Write<'a> {
+        Write {
+            key: &v.key,
+            seal_id: &v.seal_id,
+            delete_marker: false,
+            sse_kms: matches!(v.sse, Sse::Kms { .. }),
+            replica: v.replica,
+        }
+    }
+
+    pub(super) fn marker(key: &'a str, seal_id: &'a str, replica: bool) -> Write<'a> {
+        Write {
+            key,
+            seal_id,
+            delete_marker: true,
+            sse_kms: false,
+            replica,
+        }
+    }
+}
+
+pub(super) fn plan_write(bucket: &Bucket, write: &Write<'_>) -> Result<WritePlan> {
+    let (version_id, replaces_null) = match bucket.versioning {
+        Versioning::Enabled => (write.seal_id.to_owned(), false),
+        Versioning::Unversioned | Versioning::Suspended => ("null".to_owned(), true),
+    };
+    let (replication_status, task) = if write.replica {
+        (Some(TaskStatus::Replica.as_str()), None)
+    } else {
+        let candidate = Candidate {
+            key: write.key,
+            delete_marker: write.delete_marker,
+            sse_kms: write.sse_kms,
+        };
+        match bucket
+            .replication()?
+            .and_then(|cfg| cfg.rule_for(&candidate))
+        {
+            Some(rule) => (
+                Some(TaskStatus::Pending.as_str()),
+                Some(QueuedTask {
+                    rule_id: rule.id.clone(),
+                    destination: rule.destination.bucket_arn.clone(),
+                }),
+            ),
+            None => (None, None),
+        }
+    };
+    Ok(WritePlan {
+        version_id,
+        replaces_null,
+        replication_status,
+        task,
+    })
+}
+
+/// Checks a write's precondition against the ETag of the key's latest live version (None
+/// when it has none, or its latest is a delete marker).
+pub(super) fn check_precondition(pre: &Precondition, current_etag: Option<&str>) -> Result<()> {
+    match (pre, current_etag) {
+        (Precondition::None, _) => Ok(()),
+        (Precondition::IfNoneMatchAny, Some(_)) => Err(CatalogError::PreconditionFailed),
+        (Precondition::IfMatch(_), None) => Err(CatalogError::NoSuchKey),
+        (Precondition::IfMatch(Some(etag)), Some(current)) if current != etag => {
+            Err(CatalogError::PreconditionFailed)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A DeleteObject without a version id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum DeletePlan {
+    /// Unversioned bucket: the "null" version goes; the newest remaining one becomes latest.
+    RemoveNull,
+    /// Versioned or suspended: a delete marker becomes latest.
+    Marker(WritePlan),
+}
+
+pub(super) fn plan_delete(
+    bucket: &Bucket,
+    key: &str,
+    marker_seal_id: &str,
+    replica: bool,
+) -> Result<DeletePlan> {
+    if bucket.versioning == Versioning::Unversioned {
+        return Ok(DeletePlan::RemoveNull);
+    }
+    let marker = Write::marker(key, marker_seal_id, replica);
+    Ok(DeletePlan::Marker(plan_write(bucket, &marker)?))
+}
+
+/// Whether `sealgate replicate` queues an existing version: a rule matches it and it
+/// never replicated, or failed.
+pub(super) fn batch_task(
+    bucket: &Bucket,
+    key: &str,
+    delete_marker: bool,
+    sse: Option<&Sse>,
+    replication_status: Option<&str>,
+) -> Result<Option<QueuedTask>> {
+    if !matches!(replication_status, None | Some("FAILED")) {
+        return Ok(None);
+    }
+    let candidate = Candidate {
+        key,
+        delete_marker,
+        sse_kms: matches!(sse, Some(Sse::Kms { .. })),
+    };
+    Ok(bucket
+        .replication()?
+        .and_then(|cfg| cfg.rule_for(&candidate))
+        .map(|rule| QueuedTask {
+            rule_id: rule.id.clone(),
+            destination: rule.destination.bucket_arn.clone(),
+        }))
+}

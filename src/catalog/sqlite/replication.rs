@@ -1,0 +1,391 @@
+//! The replication queue in SQLite. One process works the queue, so the tasks it is
+//! working on (`busy`) are the only ones taken.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteCatalog;
+use super::buckets::require_bucket;
+use crate::catalog::codec::{RawTask, opt_from_json};
+use crate::catalog::semantics::{self, QueuedTask};
+use crate::catalog::store::{
+    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskStatus,
+};
+use crate::catalog::{Result, Sse};
+
+const TASK_COLUMNS: &str = "id, bucket, key, version_id, delete_marker, rule_id, destination, size, \
+     status, attempts, next_attempt_ms, enqueued_ms, finished_ms, last_error, dest_version_id, in_doubt";
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReplicationTask> {
+    Ok(RawTask {
+        id: r.get(0)?,
+        bucket: r.get(1)?,
+        key: r.get(2)?,
+        version_id: r.get(3)?,
+        delete_marker: r.get(4)?,
+        rule_id: r.get(5)?,
+        destination: r.get(6)?,
+        size: r.get(7)?,
+        status: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_ms: r.get(10)?,
+        enqueued_ms: r.get(11)?,
+        finished_ms: r.get(12)?,
+        last_error: r.get(13)?,
+        dest_version_id: r.get(14)?,
+        in_doubt: r.get(15)?,
+    }
+    .decode())
+}
+
+/// row, key, version id, delete marker, size, sse, replication status.
+type BatchRow = (
+    i64,
+    String,
+    String,
+    bool,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a task row's columns, written in one place"
+)]
+pub(super) fn insert_task(
+    tx: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    delete_marker: bool,
+    task: &QueuedTask,
+    size: u64,
+    now_ms: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO replication_tasks (bucket, key, version_id, delete_marker, rule_id, destination,
+             size, status, next_attempt_ms, enqueued_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?8)",
+        params![
+            bucket,
+            key,
+            version_id,
+            delete_marker,
+            task.rule_id,
+            task.destination,
+            size as i64,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE versions SET replication_status = ?2 WHERE (bucket, key, version_id) =
+             (SELECT bucket, key, version_id FROM replication_tasks WHERE id = ?1)",
+        params![task, status.as_str()],
+    )
+}
+
+fn read_progress(conn: &rusqlite::Connection, bucket: &str) -> Result<BatchProgress> {
+    Ok(conn
+        .query_row(
+            "SELECT after_row, enqueued, done FROM replication_batches WHERE bucket = ?1",
+            [bucket],
+            |r| {
+                Ok(BatchProgress {
+                    after_row: r.get(0)?,
+                    enqueued: r.get::<_, i64>(1)? as u64,
+                    done: r.get(2)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+impl SqliteCatalog {
+    async fn finish_task(
+        &self,
+        id: i64,
+        status: TaskStatus,
+        reason: Option<String>,
+        dest_version_id: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            tx.execute(
+                "UPDATE replication_tasks SET status = ?2, last_error = COALESCE(?3, last_error),
+                     dest_version_id = ?4, finished_ms = ?5, in_doubt = 0,
+                     attempts = attempts + 1 WHERE id = ?1",
+                params![id, status.as_str(), reason, dest_version_id, now_ms],
+            )?;
+            set_version_status(&tx, id, status)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ReplicationQueue for SqliteCatalog {
+    async fn claim_replication_tasks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: Vec<i64>,
+    ) -> Result<Vec<ReplicationTask>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM replication_tasks t
+                 WHERE status = 'PENDING' AND next_attempt_ms <= ?1
+                 AND NOT EXISTS (SELECT 1 FROM replication_tasks e
+                     WHERE e.bucket = t.bucket AND e.key = t.key AND e.status = 'PENDING' AND e.id < t.id)
+                 ORDER BY next_attempt_ms, id LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![now_ms, (limit + busy.len()) as i64], task_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .filter(|t| !busy.contains(&t.id))
+                .take(limit)
+                .collect())
+        })
+        .await
+    }
+
+    async fn replication_in_doubt(&self, id: i64) -> Result<()> {
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE replication_tasks SET in_doubt = 1 WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replication_retry(
+        &self,
+        id: i64,
+        error: &str,
+        in_doubt: bool,
+        next_attempt_ms: i64,
+    ) -> Result<()> {
+        let error = error.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE replication_tasks SET attempts = attempts + 1, last_error = ?2,
+                     in_doubt = ?3, next_attempt_ms = ?4 WHERE id = ?1 AND status = 'PENDING'",
+                params![id, error, in_doubt, next_attempt_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replication_completed(
+        &self,
+        id: i64,
+        dest_version_id: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.finish_task(id, TaskStatus::Completed, None, dest_version_id, now_ms)
+            .await
+    }
+
+    async fn replication_failed(&self, id: i64, reason: &str, now_ms: i64) -> Result<()> {
+        self.finish_task(
+            id,
+            TaskStatus::Failed,
+            Some(reason.to_owned()),
+            None,
+            now_ms,
+        )
+        .await
+    }
+
+    async fn replication_drop(&self, id: i64) -> Result<()> {
+        self.call(move |conn| {
+            conn.execute("DELETE FROM replication_tasks WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn previous_replica(
+        &self,
+        bucket: &str,
+        key: &str,
+        before_id: i64,
+    ) -> Result<Option<String>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT dest_version_id FROM replication_tasks
+                     WHERE bucket = ?1 AND key = ?2 AND id < ?3 AND status = 'COMPLETED'
+                     ORDER BY id DESC LIMIT 1",
+                    params![bucket, key, before_id],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .optional()?
+                .flatten())
+        })
+        .await
+    }
+
+    async fn replication_tasks(
+        &self,
+        bucket: Option<&str>,
+        statuses: &[TaskStatus],
+        limit: usize,
+    ) -> Result<Vec<ReplicationTask>> {
+        let bucket = bucket.map(str::to_owned);
+        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM replication_tasks
+                 WHERE (?1 IS NULL OR bucket = ?1) AND instr(?2, ',' || status || ',') > 0
+                 ORDER BY id LIMIT ?3"
+            ))?;
+            let wanted = format!(",{},", statuses.join(","));
+            let rows = stmt
+                .query_map(params![bucket, wanted, limit as i64], task_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn replication_stats(&self, bucket: Option<&str>) -> Result<ReplicationStats> {
+        let bucket = bucket.map(str::to_owned);
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT
+                    COUNT(*) FILTER (WHERE status = 'PENDING'),
+                    COALESCE(SUM(size) FILTER (WHERE status = 'PENDING'), 0),
+                    COUNT(*) FILTER (WHERE status = 'COMPLETED'),
+                    COALESCE(SUM(size) FILTER (WHERE status = 'COMPLETED'), 0),
+                    COUNT(*) FILTER (WHERE status = 'FAILED'),
+                    COUNT(*) FILTER (WHERE status = 'PENDING' AND attempts > 0),
+                    MIN(enqueued_ms) FILTER (WHERE status = 'PENDING'),
+                    MAX(finished_ms - enqueued_ms) FILTER (WHERE status = 'COMPLETED')
+                 FROM replication_tasks WHERE (?1 IS NULL OR bucket = ?1)",
+                [bucket],
+                |r| {
+                    Ok(ReplicationStats {
+                        pending: r.get::<_, i64>(0)? as u64,
+                        pending_bytes: r.get::<_, i64>(1)? as u64,
+                        completed: r.get::<_, i64>(2)? as u64,
+                        completed_bytes: r.get::<_, i64>(3)? as u64,
+                        failed: r.get::<_, i64>(4)? as u64,
+                        retrying: r.get::<_, i64>(5)? as u64,
+                        oldest_pending_ms: r.get(6)?,
+                        max_lag_ms: r.get(7)?,
+                    })
+                },
+            )?)
+        })
+        .await
+    }
+
+    async fn batch_progress(&self, bucket: &str) -> Result<BatchProgress> {
+        let bucket = bucket.to_owned();
+        self.read(move |conn| read_progress(conn, &bucket)).await
+    }
+
+    async fn reset_batch(&self, bucket: &str) -> Result<()> {
+        let bucket = bucket.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM replication_batches WHERE bucket = ?1",
+                [bucket],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn batch_enqueue(
+        &self,
+        bucket: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<BatchProgress> {
+        let bucket = bucket.to_owned();
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            let record = require_bucket(&tx, &bucket)?;
+            let mut progress = read_progress(&tx, &bucket)?;
+            let rows: Vec<BatchRow> = {
+                let mut stmt = tx.prepare(
+                    "SELECT row, key, version_id, delete_marker, size, sse, replication_status
+                     FROM versions WHERE bucket = ?1 AND row > ?2 ORDER BY row LIMIT ?3",
+                )?;
+                stmt.query_map(params![bucket, progress.after_row, limit as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            if rows.len() < limit {
+                progress.done = true;
+            }
+            for (row, key, version_id, delete_marker, size, sse, status) in rows {
+                progress.after_row = row;
+                let sse = opt_from_json::<Sse>(sse)?;
+                let Some(task) = semantics::batch_task(
+                    &record,
+                    &key,
+                    delete_marker,
+                    sse.as_ref(),
+                    status.as_deref(),
+                )?
+                else {
+                    continue;
+                };
+                insert_task(
+                    &tx,
+                    &bucket,
+                    &key,
+                    &version_id,
+                    delete_marker,
+                    &task,
+                    size.max(0) as u64,
+                    now_ms,
+                )?;
+                tx.execute(
+                    "UPDATE versions SET replication_status = 'PENDING' WHERE row = ?1",
+                    [row],
+                )?;
+                progress.enqueued += 1;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO replication_batches (bucket, after_row, enqueued, done)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    bucket,
+                    progress.after_row,
+                    progress.enqueued as i64,
+                    progress.done
+                ],
+            )?;
+            tx.commit()?;
+            Ok(progress)
+        })
+        .await
+    }
+}

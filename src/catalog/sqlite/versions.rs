@@ -1,0 +1,431 @@
+//! Object versions in SQLite: the rows S3's versioning rules ([`crate::catalog::semantics`])
+//! decide about, and the listings in key order.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::buckets::{bucket_exists, require_bucket};
+use super::gc::claim_pending_blob;
+use super::replication::insert_task;
+use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
+use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
+use crate::catalog::store::{
+    CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
+};
+use crate::catalog::{Bucket, CatalogError, NewVersion, ObjectVersion, PartRecord, Result};
+
+pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
+     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
+
+pub(super) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    Ok(RawVersion {
+        row: row.get(0)?,
+        bucket: row.get(1)?,
+        key: row.get(2)?,
+        version_id: row.get(3)?,
+        seal_id: row.get(4)?,
+        delete_marker: row.get(5)?,
+        is_latest: row.get(6)?,
+        size: row.get(7)?,
+        etag: row.get(8)?,
+        last_modified_ms: row.get(9)?,
+        meta: row.get(10)?,
+        sse: row.get(11)?,
+        checksum: row.get(12)?,
+        parts_count: row.get(13)?,
+        replication_status: row.get(14)?,
+    })
+}
+
+fn latest(
+    tx: &Connection,
+    codec: &MetaCodec,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectVersion>> {
+    tx.query_row(
+        &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND is_latest = 1"),
+        params![bucket, key],
+        version_from_row,
+    )
+    .optional()?
+    .map(|r| r.decode(codec))
+    .transpose()
+}
+
+fn check_precondition(tx: &Connection, bucket: &str, key: &str, pre: &Precondition) -> Result<()> {
+    if *pre == Precondition::None {
+        return Ok(());
+    }
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT etag FROM versions
+             WHERE bucket = ?1 AND key = ?2 AND is_latest = 1 AND delete_marker = 0",
+            params![bucket, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    semantics::check_precondition(pre, current.as_deref())
+}
+
+/// Queues every blob of a version for collection at `due_ms` and removes the version.
+/// The delay lets reads that already found the version finish streaming it.
+fn drop_version(tx: &Connection, row: i64, due_ms: i64) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM version_parts WHERE version_row = ?1",
+        params![row, due_ms],
+    )?;
+    tx.execute("DELETE FROM versions WHERE row = ?1", [row])?;
+    Ok(())
+}
+
+/// Removes the key's "null" version, if it has one.
+fn drop_null_version(tx: &Connection, bucket: &str, key: &str, due_ms: i64) -> Result<()> {
+    let null_row: Option<i64> = tx
+        .query_row(
+            "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'",
+            params![bucket, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(row) = null_row {
+        drop_version(tx, row, due_ms)?;
+    }
+    Ok(())
+}
+
+/// Applies what a write replaces and queues: the "null" version it replaces goes, the
+/// key's latest stops being latest, and a matched rule's task is queued.
+fn prepare_write(
+    tx: &Connection,
+    bucket: &Bucket,
+    write: &Write<'_>,
+    plan: &WritePlan,
+    size: u64,
+    now_ms: i64,
+    gc_due_ms: i64,
+) -> Result<()> {
+    if plan.replaces_null {
+        drop_null_version(tx, &bucket.name, write.key, gc_due_ms)?;
+    }
+    tx.execute(
+        "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
+        params![bucket.name, write.key],
+    )?;
+    if let Some(task) = &plan.task {
+        insert_task(
+            tx,
+            &bucket.name,
+            write.key,
+            &plan.version_id,
+            write.delete_marker,
+            task,
+            size,
+            now_ms,
+        )?;
+    }
+    Ok(())
+}
+
+/// A one-part, 3-byte SSE-S3 version of `bucket/key` in `blob`, ETag `etag-SEAL`.
+#[cfg(test)]
+pub(crate) fn test_version(bucket: &str, key: &str, seal: &str, blob: &str) -> NewVersion {
+    NewVersion {
+        bucket: bucket.into(),
+        key: key.into(),
+        seal_id: seal.into(),
+        size: 3,
+        etag: format!("etag-{seal}"),
+        last_modified_ms: 1,
+        meta: crate::catalog::ObjectMeta::default(),
+        sse: crate::catalog::Sse::S3,
+        checksum: None,
+        parts_count: None,
+        replica: false,
+        parts: vec![PartRecord {
+            part_number: 0,
+            blob: blob.into(),
+            size: 3,
+            etag: String::new(),
+            header: vec![1, 2, 3],
+            checksum: None,
+            last_modified_ms: 1,
+        }],
+    }
+}
+
+/// Inserts a version as the latest of its key; its blobs stop being collectable.
+pub(super) fn insert_version(
+    tx: &Connection,
+    codec: &MetaCodec,
+    v: &NewVersion,
+    precondition: &Precondition,
+    gc_due_ms: i64,
+) -> Result<CommitOutcome> {
+    check_precondition(tx, &v.bucket, &v.key, precondition)?;
+    let bucket = require_bucket(tx, &v.bucket)?;
+    let write = Write::version(v);
+    let plan = semantics::plan_write(&bucket, &write)?;
+    prepare_write(
+        tx,
+        &bucket,
+        &write,
+        &plan,
+        v.size,
+        v.last_modified_ms,
+        gc_due_ms,
+    )?;
+    tx.execute(
+        "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
+             last_modified_ms, meta, sse, checksum, parts_count, replication_status)
+         VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            v.bucket,
+            v.key,
+            plan.version_id,
+            v.seal_id,
+            v.size as i64,
+            v.etag,
+            v.last_modified_ms,
+            codec.seal(&v.bucket, &v.key, &v.seal_id, &v.meta)?,
+            to_json(&v.sse)?,
+            opt_to_json(&v.checksum)?,
+            v.parts_count,
+            plan.replication_status,
+        ],
+    )?;
+    let row = tx.last_insert_rowid();
+    for p in &v.parts {
+        tx.execute(
+            &format!("INSERT INTO version_parts (version_row, {PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![row, p.part_number, p.blob, p.size as i64, p.etag, p.header, opt_to_json(&p.checksum)?, p.last_modified_ms],
+        )?;
+    }
+    Ok(CommitOutcome {
+        version_id: plan.version_id,
+    })
+}
+
+/// After the latest version of a key was removed, the newest remaining one becomes latest.
+fn promote_newest(tx: &Connection, bucket: &str, key: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE versions SET is_latest = 1 WHERE row =
+            (SELECT MAX(row) FROM versions WHERE bucket = ?1 AND key = ?2)",
+        params![bucket, key],
+    )?;
+    Ok(())
+}
+
+/// DeleteObject with a version id: that version goes for good.
+fn delete_version(
+    tx: &Connection,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    due_ms: i64,
+) -> Result<DeleteOutcome> {
+    let found: Option<(i64, bool, bool)> = tx
+        .query_row(
+            "SELECT row, delete_marker, is_latest FROM versions
+             WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+            params![bucket, key, id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let mut delete_marker = false;
+    if let Some((row, is_marker, is_latest)) = found {
+        drop_version(tx, row, due_ms)?;
+        if is_latest {
+            promote_newest(tx, bucket, key)?;
+        }
+        delete_marker = is_marker;
+    }
+    Ok(DeleteOutcome {
+        version_id: Some(id.to_owned()),
+        delete_marker,
+    })
+}
+
+#[async_trait]
+impl VersionStore for SqliteCatalog {
+    async fn commit_version(
+        &self,
+        v: NewVersion,
+        precondition: Precondition,
+        now_ms: i64,
+    ) -> Result<CommitOutcome> {
+        let codec = self.codec.clone();
+        let grace = self.read_grace_ms;
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            let out = insert_version(&tx, &codec, &v, &precondition, now_ms + grace)?;
+            for part in &v.parts {
+                claim_pending_blob(&tx, &part.blob, now_ms)?;
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion> {
+        let (bucket, key, version_id) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version_id.map(str::to_owned),
+        );
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            let tx = conn.savepoint()?;
+            bucket_exists(&tx, &bucket)?;
+            let found = match &version_id {
+                None => latest(&tx, &codec, &bucket, &key)?,
+                Some(id) => tx
+                    .query_row(
+                        &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"),
+                        params![bucket, key, id],
+                        version_from_row,
+                    )
+                    .optional()?
+                    .map(|r| r.decode(&codec))
+                    .transpose()?,
+            };
+            found.ok_or(if version_id.is_some() { CatalogError::NoSuchVersion } else { CatalogError::NoSuchKey })
+        })
+        .await
+    }
+
+    async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {PART_COLUMNS} FROM version_parts WHERE version_row = ?1 ORDER BY part_number"
+            ))?;
+            let rows = stmt.query_map([version_row], part_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(|p| p.decode()).collect()
+        })
+        .await
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        marker_seal_id: &str,
+        replica: bool,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let (version_id, marker_seal_id) =
+            (version_id.map(str::to_owned), marker_seal_id.to_owned());
+        let grace = self.read_grace_ms;
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            let record = require_bucket(&tx, &bucket)?;
+            let due_ms = now_ms + grace;
+            let outcome = if let Some(id) = version_id {
+                delete_version(&tx, &bucket, &key, &id, due_ms)?
+            } else {
+                match semantics::plan_delete(&record, &key, &marker_seal_id, replica)? {
+                    DeletePlan::RemoveNull => {
+                        drop_null_version(&tx, &bucket, &key, due_ms)?;
+                        promote_newest(&tx, &bucket, &key)?;
+                        DeleteOutcome {
+                            version_id: None,
+                            delete_marker: false,
+                        }
+                    }
+                    DeletePlan::Marker(plan) => {
+                        let marker = Write::marker(&key, &marker_seal_id, replica);
+                        prepare_write(&tx, &record, &marker, &plan, 0, now_ms, due_ms)?;
+                        tx.execute(
+                            "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
+                                 last_modified_ms, meta, replication_status)
+                             VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, x'', ?6)",
+                            params![bucket, key, plan.version_id, marker_seal_id, now_ms, plan.replication_status],
+                        )?;
+                        DeleteOutcome {
+                            version_id: Some(plan.version_id),
+                            delete_marker: true,
+                        }
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn list_latest(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>> {
+        let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.to_owned());
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            let tx = conn.savepoint()?;
+            bucket_exists(&tx, &bucket)?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions
+                 WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key > ?2 AND key >= ?3
+                 ORDER BY key LIMIT ?4"
+            ))?;
+            let rows = stmt
+                .query_map(params![bucket, after, prefix, limit as i64], version_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
+        })
+        .await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_marker: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ListedVersion>> {
+        let (bucket, prefix, key_marker) =
+            (bucket.to_owned(), prefix.to_owned(), key_marker.to_owned());
+        let version_marker = version_marker.map(str::to_owned);
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            let tx = conn.savepoint()?;
+            bucket_exists(&tx, &bucket)?;
+            // Rows of key_marker older than the marker version come first; without a marker
+            // version the listing starts at the next key.
+            let marker_row: i64 = match &version_marker {
+                Some(id) => tx
+                    .query_row(
+                        "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                        params![bucket, key_marker, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(i64::MIN),
+                None => i64::MIN,
+            };
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions
+                 WHERE bucket = ?1 AND (key > ?2 OR (key = ?2 AND row < ?3)) AND key >= ?4
+                 ORDER BY key, row DESC LIMIT ?5"
+            ))?;
+            let rows = stmt
+                .query_map(params![bucket, key_marker, marker_row, prefix, limit as i64], version_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,365 @@
+//! The catalog's interface, one trait per area. SQLite (one process) and PostgreSQL (a
+//! fleet) implement each, and `conformance` runs the same tests against both. What a
+//! method promises is written here once; an implementation only says how it keeps it.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use super::{
+    Bucket, BucketEntry, NewVersion, ObjectVersion, PartRecord, Result, SettingColumn, Upload,
+    Versioning,
+};
+
+/// Condition a PUT or copy states about the current object, checked inside the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// `If-None-Match: *`: only create.
+    IfNoneMatchAny,
+    /// `If-Match: "etag"` (or `*`: the object must exist).
+    IfMatch(Option<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    pub version_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version id S3 reports (the deleted version, or the new delete marker).
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
+pub type ListedVersion = ObjectVersion;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Pending,
+    Completed,
+    Failed,
+    /// Not a task state: how a version written by replication shows.
+    Replica,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Replica => "REPLICA",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationTask {
+    pub id: i64,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+    pub rule_id: String,
+    /// The destination bucket ARN of the rule when the task was queued.
+    pub destination: String,
+    pub size: u64,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub enqueued_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub dest_version_id: Option<String>,
+    /// An attempt was sent whose outcome is unknown (the process died or the connection
+    /// broke): the next attempt first checks whether the replica already exists.
+    pub in_doubt: bool,
+}
+
+/// Figures for operators: the backlog, what was replicated, what failed, and the lag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationStats {
+    pub pending: u64,
+    pub pending_bytes: u64,
+    pub completed: u64,
+    pub completed_bytes: u64,
+    pub failed: u64,
+    /// Attempts that failed and will be retried.
+    pub retrying: u64,
+    /// When the oldest pending task was queued.
+    pub oldest_pending_ms: Option<i64>,
+    /// Longest time from queueing to completion among completed tasks.
+    pub max_lag_ms: Option<i64>,
+}
+
+/// Where `sealgate replicate` stands for one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchProgress {
+    pub after_row: i64,
+    pub enqueued: u64,
+    pub done: bool,
+}
+
+/// Buckets and their settings. Settings rest as versioned records
+/// ([`crate::bucket_settings`]); one that cannot be read makes whatever needs it fail with
+/// [`super::CatalogError::Corrupt`] naming the bucket, never a default.
+#[async_trait]
+pub trait BucketStore: Send + Sync {
+    /// A bucket with `owner_account` (None only for buckets from before owners were kept).
+    async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner_account: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()>;
+
+    async fn bucket(&self, name: &str) -> Result<Bucket>;
+
+    /// Every bucket, by name; settings are not read (a listing needs none of them, and one
+    /// bucket's unreadable setting must not hide the others).
+    async fn list_buckets(&self) -> Result<Vec<BucketEntry>>;
+
+    /// Deletes an empty bucket. Versions and delete markers make it non-empty, as in S3;
+    /// unfinished multipart uploads are aborted with it and their blobs collected.
+    async fn delete_bucket(&self, name: &str, now_ms: i64) -> Result<()>;
+
+    /// Versioning cannot be suspended while a replication configuration is in place, as
+    /// on S3; checked in the transaction that changes it.
+    async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()>;
+
+    /// Gives buckets created before owners were recorded to `account` (the gateway's own
+    /// account, which was the only one then).
+    async fn adopt_unowned_buckets(&self, account: &str) -> Result<usize>;
+
+    async fn set_policy(&self, name: &str, policy: Option<String>) -> Result<()>;
+
+    /// Replaces (or, with None, deletes) one setting record, encoded by
+    /// [`crate::bucket_settings::encode`]. A setting that needs versioning Enabled is
+    /// refused otherwise, in the transaction that stores it.
+    async fn put_setting(
+        &self,
+        name: &str,
+        column: SettingColumn,
+        record: Option<String>,
+    ) -> Result<()>;
+}
+
+/// Object versions as S3 keeps them: the latest flag, "null" versions of unversioned and
+/// suspended buckets, delete markers, preconditions checked inside the commit, listings in
+/// key order. Writes to one key serialize, whichever node they come through.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
+    /// Makes a fully written version visible, in one transaction, following the bucket's
+    /// versioning state; queues it for replication when a rule matches. Its blobs stop
+    /// being collectable; those of a replaced "null" version are queued after the read
+    /// grace.
+    async fn commit_version(
+        &self,
+        version: NewVersion,
+        precondition: Precondition,
+        now_ms: i64,
+    ) -> Result<CommitOutcome>;
+
+    /// The latest version (which may be a delete marker) or the named version of a key.
+    async fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion>;
+
+    async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>>;
+
+    /// DeleteObject: a version id removes that version for good (the newest remaining one
+    /// becomes latest); without one, a versioned or suspended bucket gets a delete marker
+    /// (`marker_seal_id`) and an unversioned one loses its "null" version.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        marker_seal_id: &str,
+        replica: bool,
+        now_ms: i64,
+    ) -> Result<DeleteOutcome>;
+
+    /// Latest live versions with key > `after` and the given prefix, in byte order of keys.
+    async fn list_latest(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>>;
+
+    /// All versions and delete markers, key ascending then newest first, resuming after
+    /// (`key_marker`, `version_marker`) as ListObjectVersions does.
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        version_marker: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ListedVersion>>;
+}
+
+/// Multipart uploads and their parts.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn create_upload(&self, upload: Upload) -> Result<()>;
+
+    async fn upload(&self, upload_id: &str) -> Result<Upload>;
+
+    /// Records an uploaded part; a part uploaded again under the same number replaces the
+    /// earlier one, whose blob is queued for collection.
+    async fn put_part(&self, upload_id: &str, part: PartRecord, now_ms: i64) -> Result<()>;
+
+    /// Parts with a number above `after`, ascending.
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>>;
+
+    /// Unfinished uploads of a bucket ordered by (key, upload id), after the markers.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<Upload>>;
+
+    /// Turns an upload into a version in one transaction: the chosen parts become the
+    /// version's, the others are queued for collection, and the upload disappears.
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        version: NewVersion,
+        precondition: Precondition,
+        now_ms: i64,
+    ) -> Result<CommitOutcome>;
+
+    /// Removes the upload; every part's blob is queued for collection.
+    async fn abort_upload(&self, upload_id: &str, now_ms: i64) -> Result<()>;
+}
+
+/// The collector's queue: blobs registered before they are written (so a crash leaves them
+/// collectable), garbage due at once or after a read grace.
+#[async_trait]
+pub trait BlobQueue: Send + Sync {
+    /// Records a blob this node is about to write. Unless a commit claims it before
+    /// `due_ms`, the collector deletes it: this is how blobs of interrupted writes are
+    /// found without listing the store.
+    async fn register_pending_blob(&self, blob: &str, due_ms: i64) -> Result<()>;
+
+    /// Queues a blob for deletion now (a write that failed before its commit).
+    async fn discard_blob(&self, blob: &str, now_ms: i64) -> Result<()>;
+
+    /// Blobs due for deletion by `now_ms`, including the pending blobs of nodes that died.
+    async fn due_blobs(&self, now_ms: i64, limit: usize) -> Result<Vec<String>>;
+
+    /// Forgets blobs the collector has deleted.
+    async fn forget_blobs(&self, blobs: Vec<String>) -> Result<()>;
+
+    /// Which of `blobs` a write may still be writing (registered, not yet due): an
+    /// unfinished backend upload of any other blob is abandoned.
+    async fn blobs_in_flight(&self, blobs: Vec<String>, now_ms: i64) -> Result<HashSet<String>>;
+
+    /// At start-up: every write this node had in flight died with its previous run, so
+    /// its pending blobs are orphans, due now. Other nodes' writes are left alone.
+    async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize>;
+}
+
+/// The durable replication queue. A task is written in the transaction that made its
+/// version visible, so a version a rule matched is never forgotten, whatever crashes.
+#[async_trait]
+pub trait ReplicationQueue: Send + Sync {
+    /// Takes pending tasks due by `now_ms` for this node to work on, oldest first and at
+    /// most one per key (the oldest), so a key's versions reach the destination in order.
+    /// A task another live node holds is not taken; one held by a node that died (or by
+    /// this node's previous run) is. `busy` are tasks this node is already working on.
+    async fn claim_replication_tasks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: Vec<i64>,
+    ) -> Result<Vec<ReplicationTask>>;
+
+    /// Records that an attempt is about to be sent: if the process dies before its outcome
+    /// is recorded, the next attempt checks the destination first.
+    async fn replication_in_doubt(&self, id: i64) -> Result<()>;
+
+    /// A failed attempt, to be retried at `next_attempt_ms` (by any node).
+    async fn replication_retry(
+        &self,
+        id: i64,
+        error: &str,
+        in_doubt: bool,
+        next_attempt_ms: i64,
+    ) -> Result<()>;
+
+    /// The replica exists on the destination as `dest_version_id`.
+    async fn replication_completed(
+        &self,
+        id: i64,
+        dest_version_id: Option<String>,
+        now_ms: i64,
+    ) -> Result<()>;
+
+    /// The version will not replicate without an operator's help (SSE-C, a refusal by the
+    /// destination that a retry cannot change).
+    async fn replication_failed(&self, id: i64, reason: &str, now_ms: i64) -> Result<()>;
+
+    /// Forgets a task whose source version no longer exists (deleted for good by version id
+    /// before it replicated; S3 does not replicate such deletions).
+    async fn replication_drop(&self, id: i64) -> Result<()>;
+
+    /// The destination version id of the newest completed task of the same key before
+    /// `before_id`: a replica found on retry with that id is an older version's, not ours.
+    async fn previous_replica(
+        &self,
+        bucket: &str,
+        key: &str,
+        before_id: i64,
+    ) -> Result<Option<String>>;
+
+    /// Tasks of a bucket (all buckets when None) in `statuses`, oldest first.
+    async fn replication_tasks(
+        &self,
+        bucket: Option<&str>,
+        statuses: &[TaskStatus],
+        limit: usize,
+    ) -> Result<Vec<ReplicationTask>>;
+
+    async fn replication_stats(&self, bucket: Option<&str>) -> Result<ReplicationStats>;
+
+    async fn batch_progress(&self, bucket: &str) -> Result<BatchProgress>;
+
+    /// Forgets a finished batch so that `sealgate replicate` can run again from the start.
+    async fn reset_batch(&self, bucket: &str) -> Result<()>;
+
+    /// One step of batch replication: queues the versions after the checkpoint (up to
+    /// `limit` rows) that a rule matches and that never replicated or failed, and moves the
+    /// checkpoint, in one transaction, so an interrupted batch resumes where it stopped
+    /// without queueing anything twice.
+    async fn batch_enqueue(&self, bucket: &str, limit: usize, now_ms: i64)
+    -> Result<BatchProgress>;
+}
+
+/// Everything the catalog stores.
+pub trait CatalogStore:
+    BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue
+{
+}
+
+impl<T: BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue> CatalogStore
+    for T
+{
+}
