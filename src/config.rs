@@ -116,9 +116,11 @@ pub struct User {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KmsConfig {
-    /// Per-account quota of cryptographic requests per second (0: unlimited).
+    /// Per-account quota of cryptographic requests per second (0: unlimited). In a fleet
+    /// the fleet's: each node admits this divided by the live nodes.
     pub crypto_requests_per_second: u32,
-    /// Per-account quota of all other KMS requests per second (0: unlimited).
+    /// Per-account quota of all other KMS requests per second (0: unlimited); in a fleet
+    /// divided among the live nodes like the other.
     pub management_requests_per_second: u32,
 }
 

@@ -64,18 +64,30 @@ struct MigrateArgs {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the whole chain; exit 0 when intact, 1 at the first break, 2 on errors.
+    /// Check the whole chain; exit 0 when intact, 1 at the first break, 2 on errors. With
+    /// --dir or --logs: every node's chain of a fleet, against its anchor in the database.
     Verify(AuditVerifyArgs),
 }
 
 #[derive(Args)]
 struct AuditVerifyArgs {
-    /// TOML configuration file; names the data dir, the root key's home, and audit.dir.
+    /// TOML configuration file; names the data dir, the root key's home, and audit.dir
+    /// (and, for a fleet, the database: [catalog] url).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Data directory holding root.key (and, by default, audit/) [default: ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// A fleet node's audit directory; repeat once per node. Checks these logs against the
+    /// anchors in the fleet's database instead of checking audit.dir alone.
+    #[arg(long = "dir", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// A directory whose subdirectories are the fleet nodes' audit directories (as --dir).
+    #[arg(long, value_name = "PARENT")]
+    logs: Option<PathBuf>,
+    /// The fleet's database, when the configuration's [catalog] url does not name it.
+    #[arg(long, value_name = "URL")]
+    catalog_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -344,11 +356,19 @@ fn replicate(args: ReplicateArgs) -> Result<(), String> {
     })
 }
 
+const BROKEN: u8 = 1;
+const ERROR: u8 = 2;
+
 /// Read-only: never creates a root key or touches the log, so it is safe beside a running
 /// gateway.
 fn audit_verify(args: AuditVerifyArgs) -> ExitCode {
-    const BROKEN: u8 = 1;
-    const ERROR: u8 = 2;
+    if !args.dirs.is_empty() || args.logs.is_some() {
+        return audit_verify_fleet(args);
+    }
+    if args.catalog_url.is_some() {
+        eprintln!("sealgate: --catalog-url goes with --dir or --logs (the nodes' audit logs)");
+        return ExitCode::from(ERROR);
+    }
     let run = || -> Result<sealgate::audit::VerifyReport, String> {
         let (config, root) = config_and_root_key(args.config, args.data_dir, "the audit log")?;
         sealgate::audit::verify(&config.audit_dir(), &root.audit_key()).map_err(|e| e.to_string())
@@ -384,4 +404,81 @@ fn audit_verify(args: AuditVerifyArgs) -> ExitCode {
             ExitCode::from(ERROR)
         }
     }
+}
+
+/// Every node's log against its anchor in the fleet's database. Reads the database and the
+/// logs, writes nothing.
+fn audit_verify_fleet(args: AuditVerifyArgs) -> ExitCode {
+    let run = || -> Result<sealgate::audit::FleetReport, String> {
+        let (mut config, root) = config_and_root_key(args.config, args.data_dir, "the audit log")?;
+        if let Some(url) = args.catalog_url {
+            config.catalog.url = Some(url);
+            config.validate().map_err(|e| e.to_string())?;
+        }
+        if config.catalog.url.is_none() {
+            return Err(
+                "checking a fleet's logs needs its database: [catalog] url in --config, or --catalog-url"
+                    .into(),
+            );
+        }
+        let mut dirs = args.dirs;
+        if let Some(parent) = &args.logs {
+            dirs.extend(node_dirs(parent)?);
+        }
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        // The anchors before the logs: a running node anchors only what its log already
+        // holds, so logs read afterwards are never behind the anchors read.
+        let anchors = runtime.block_on(async {
+            let db = sealgate::postgres::Database::connect(&config.catalog)
+                .await
+                .map_err(|e| e.to_string())?;
+            match db.schema_status().await.map_err(|e| e.to_string())? {
+                sealgate::postgres::SchemaStatus::Current => {}
+                other => {
+                    return Err(format!(
+                        "the database's schema is not this binary's ({other:?}); use the sealgate that serves it"
+                    ));
+                }
+            }
+            sealgate::audit::load_anchors(&db)
+                .await
+                .map_err(|e| e.to_string())
+        })?;
+        Ok(sealgate::audit::verify_fleet(
+            &root.audit_key(),
+            &dirs,
+            &anchors,
+        ))
+    };
+    match run() {
+        Ok(report) => {
+            print!("{report}");
+            if report.problems.iter().any(|p| p.is_error()) {
+                ExitCode::from(ERROR)
+            } else if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(BROKEN)
+            }
+        }
+        Err(e) => {
+            eprintln!("sealgate: {e}");
+            ExitCode::from(ERROR)
+        }
+    }
+}
+
+/// The subdirectories of `parent`, by name: one audit directory per node.
+fn node_dirs(parent: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", parent.display()))?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && entry.path().is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
 }

@@ -18,6 +18,7 @@ const MAC_CLOSE: &[u8] = br#""}"#;
 const MAC_SUFFIX_LEN: usize = MAC_OPEN.len() + 64 + MAC_CLOSE.len();
 const RECORD_DOMAIN: &[u8] = b"";
 const HEAD_DOMAIN: &[u8] = b"sealgate/v1/audit HEAD\n";
+const ANCHOR_DOMAIN: &[u8] = b"sealgate/v1/audit anchor\n";
 
 pub(super) const HEAD_FILE: &str = "HEAD";
 pub(super) const HEAD_TMP_FILE: &str = "HEAD.tmp";
@@ -147,7 +148,7 @@ fn open_line(macer: &Macer, domain: &[u8], line: &[u8]) -> Result<(Vec<u8>, Mac)
     canonical.extend_from_slice(head);
     canonical.push(b'}');
     let computed = macer.mac(domain, &canonical);
-    if !bool::from(computed.ct_eq(&claimed)) {
+    if !mac_eq(&computed, &claimed) {
         return Err(LineFault::BadMac);
     }
     Ok((canonical, claimed))
@@ -162,11 +163,15 @@ pub(super) fn decode_record(macer: &Macer, line: &[u8]) -> Result<(Entry, Mac), 
     Ok((entry, mac))
 }
 
-/// The checkpoint: a record known to be durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The checkpoint: a record known to be durable, and the node whose chain this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Head {
     pub seq: u64,
     pub record_mac: Mac,
+    /// Set once the chain is anchored as a fleet node's: it names the node, so that a log
+    /// cannot be passed off as another node's. A single gateway's HEAD has none (and its
+    /// bytes are what they always were).
+    pub node: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -174,12 +179,15 @@ pub(super) struct Head {
 struct HeadBody {
     seq: u64,
     record_mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
 }
 
 pub(super) fn encode_head(macer: &Macer, head: &Head) -> Result<Vec<u8>, AuditError> {
     let body = HeadBody {
         seq: head.seq,
         record_mac: hex::encode(head.record_mac),
+        node: head.node.clone(),
     };
     let mut out = Vec::with_capacity(160);
     seal_into(macer, HEAD_DOMAIN, &body, &mut out)?;
@@ -199,7 +207,29 @@ pub(super) fn decode_head(macer: &Macer, bytes: &[u8]) -> Result<Head, LineFault
     Ok(Head {
         seq: body.seq,
         record_mac,
+        node: body.node,
     })
+}
+
+/// What a node tells the database about its chain: the newest durable record and the file
+/// it is in. `node` first, so an anchor of one node never passes for another's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(super) struct AnchorBody<'a> {
+    pub node: &'a str,
+    pub file_seq: u64,
+    pub record_seq: u64,
+    pub record_mac: String,
+}
+
+/// `HMAC(audit key, "sealgate/v1/audit anchor\n" ‖ the body as compact JSON)`.
+pub(super) fn anchor_mac(macer: &Macer, body: &AnchorBody<'_>) -> Result<Mac, AuditError> {
+    let canonical = serde_json::to_vec(body).map_err(|e| AuditError::Encode(e.to_string()))?;
+    Ok(macer.mac(ANCHOR_DOMAIN, &canonical))
+}
+
+/// Constant-time comparison of a MAC with the one claimed.
+pub(super) fn mac_eq(a: &Mac, b: &Mac) -> bool {
+    bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]
@@ -268,9 +298,29 @@ mod tests {
         let head = Head {
             seq: 42,
             record_mac: [5; 32],
+            node: None,
         };
         let bytes = encode_head(&macer, &head).unwrap();
         assert_eq!(decode_head(&macer, &bytes).unwrap(), head);
+        assert!(
+            bytes.starts_with(br#"{"seq":42,"record_mac":"0505"#)
+                && !bytes.windows(6).any(|w| w == b"\"node\""),
+            "a single gateway's HEAD is what it always was"
+        );
+        let named = Head {
+            node: Some("gw1".into()),
+            ..head.clone()
+        };
+        let named_bytes = encode_head(&macer, &named).unwrap();
+        assert_eq!(decode_head(&macer, &named_bytes).unwrap(), named);
+        let renamed = String::from_utf8(named_bytes.clone())
+            .unwrap()
+            .replace("gw1", "gw2");
+        assert_eq!(
+            decode_head(&macer, renamed.as_bytes()).unwrap_err(),
+            LineFault::BadMac,
+            "the node a HEAD names is covered by its MAC"
+        );
         assert_eq!(
             decode_record(&macer, &bytes[..bytes.len() - 1]).unwrap_err(),
             LineFault::BadMac

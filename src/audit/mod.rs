@@ -37,6 +37,17 @@
 //! replaces it (temp file, fsync, rename) after each batch is durable, so HEAD may lag
 //! the log but never leads it: a log that ends before HEAD's seq has lost records.
 //!
+//! A fleet node's HEAD also names the node, `{"seq":N,"record_mac":"…","node":"gw1",
+//! "mac":"…"}`: bound by the MAC to a record of this chain, it says whose chain it is.
+//!
+//! # Anchors
+//!
+//! A fleet node records its chain's newest durable record in the database
+//! (`audit_anchors`): node, file number, seq and record MAC, with
+//! `mac = HMAC-SHA256(audit key, "sealgate/v1/audit anchor\n" ‖
+//! {"node":…,"file_seq":…,"record_seq":…,"record_mac":"…"})`, that JSON compact and in
+//! that order. `verify_fleet` checks every node's log against it (see `anchor`).
+//!
 //! # Crashes
 //!
 //! A batch is written with one `write` and one fsync. A crash mid-write can leave a final
@@ -45,6 +56,7 @@
 //! vouches for it, which makes it a break. A torn line anywhere but the end of the last
 //! file is a break.
 
+mod anchor;
 mod format;
 mod verify;
 mod writer;
@@ -56,6 +68,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use crate::crypto::AuditKey;
+pub use anchor::{
+    ANCHOR_INTERVAL, Anchor, AnchorRow, Anchorer, FleetProblem, FleetReport, LogCheck,
+    load_anchors, verify_fleet,
+};
 pub use verify::{Break, BreakReason, TornTail, VerifyReport, verify};
 pub use writer::AuditLog;
 
@@ -145,6 +161,11 @@ pub enum AuditError {
     Poisoned(PathBuf),
     #[error("the audit log writer has stopped")]
     Closed,
+    /// The chain cannot be anchored as this node's, or its anchor cannot be written.
+    #[error("audit chain of node {node}: {reason}")]
+    Anchor { node: String, reason: String },
+    #[error("audit anchors: {0}")]
+    Database(#[from] crate::postgres::DbError),
 }
 
 impl AuditError {
@@ -193,5 +214,7 @@ mod test_support {
     }
 }
 
+#[cfg(test)]
+mod anchor_tests;
 #[cfg(test)]
 mod tests;

@@ -110,6 +110,26 @@ pub struct TornTail {
 
 /// Verifies the whole log in `dir` under `key`.
 pub fn verify(dir: &Path, key: &AuditKey) -> Result<VerifyReport, AuditError> {
+    check_dir(dir, &Macer::new(key), |_| None).map(|c| c.report)
+}
+
+/// A whole log checked, with what a fleet verification compares with its anchor.
+pub(super) struct Checked {
+    pub report: VerifyReport,
+    pub head: HeadState,
+    /// The last record verified (before the break, if any).
+    pub last: Chain,
+    /// The record at the extra seq asked for, when the walk reached it.
+    pub extra: Option<Found>,
+}
+
+/// Verifies the whole log in `dir`; `extra` may name one more seq (chosen once HEAD is
+/// read) whose record MAC and file are wanted.
+pub(super) fn check_dir(
+    dir: &Path,
+    macer: &Macer,
+    extra: impl FnOnce(&HeadState) -> Option<u64>,
+) -> Result<Checked, AuditError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(AuditError::NotFound(dir.to_owned())),
@@ -118,21 +138,27 @@ pub fn verify(dir: &Path, key: &AuditKey) -> Result<VerifyReport, AuditError> {
         }
         Err(e) => return Err(AuditError::io(dir)(e)),
     }
-    let macer = Macer::new(key);
     // HEAD before the files: the writer replaces HEAD only once the records it names are
     // durable, so a log being appended to while we read never looks truncated.
-    let head = read_head(dir, &macer)?;
+    let head = read_head(dir, macer)?;
+    let extra = extra(&head);
+    let want: Vec<u64> = head_seq(&head).into_iter().chain(extra).collect();
     let files = list_log_files(dir)?;
-    let walk = walk(&macer, dir, &files, Start::Genesis, head_seq(&head))?;
-    let first_break = match walk.brk {
-        Some(b) => Some(b),
+    let walk = walk(macer, dir, &files, Start::Genesis, &want)?;
+    let first_break = match &walk.brk {
+        Some(b) => Some(b.clone()),
         None => check_head(&head, &walk, &files),
     };
-    Ok(VerifyReport {
-        files: walk.files,
-        records: walk.records,
-        first_break,
-        torn_tail: walk.torn,
+    Ok(Checked {
+        extra: extra.and_then(|seq| walk.found(seq)),
+        last: walk.last,
+        head,
+        report: VerifyReport {
+            files: walk.files,
+            records: walk.records,
+            first_break,
+            torn_tail: walk.torn,
+        },
     })
 }
 
@@ -141,6 +167,14 @@ pub(super) type HeadState = Option<Result<Head, LineFault>>;
 pub(super) fn head_seq(head: &HeadState) -> Option<u64> {
     match head {
         Some(Ok(h)) => Some(h.seq),
+        _ => None,
+    }
+}
+
+/// The node an authentic HEAD names.
+pub(super) fn head_node(head: &HeadState) -> Option<&str> {
+    match head {
+        Some(Ok(h)) => h.node.as_deref(),
         _ => None,
     }
 }
@@ -184,28 +218,47 @@ pub(super) enum Start {
     Anywhere,
 }
 
+/// A record a walk was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Found {
+    pub seq: u64,
+    pub mac: Mac,
+    /// The number of the log file it is in.
+    pub file: u64,
+}
+
 #[derive(Debug)]
 pub(super) struct Walk {
     pub files: usize,
     pub records: u64,
     /// The last verified record (seq 0 and zeros when there is none).
     pub last: Chain,
+    /// The number of the file holding `last` (0 when there is none).
+    pub last_file: u64,
     /// The seq of the first verified record, if any.
     pub first_seq: Option<u64>,
-    /// MAC of the record at the seq asked for, when it was seen.
-    pub mac_at_seq: Option<Mac>,
+    /// The records at the seqs asked for that were seen.
+    pub found: Vec<Found>,
     /// Bytes of the last file up to its last newline.
     pub last_file_complete_len: u64,
     pub torn: Option<TornTail>,
     pub brk: Option<Break>,
 }
 
+impl Walk {
+    pub(super) fn found(&self, seq: u64) -> Option<Found> {
+        self.found.iter().find(|f| f.seq == seq).copied()
+    }
+}
+
+/// Walks `files` in order, checking each record and its link to the one before; `want`
+/// names seqs whose record MAC (and file) the caller needs.
 pub(super) fn walk(
     macer: &Macer,
     dir: &Path,
     files: &[(u64, String)],
     start: Start,
-    want_mac_of: Option<u64>,
+    want: &[u64],
 ) -> Result<Walk, AuditError> {
     let mut w = Walk {
         files: 0,
@@ -214,8 +267,9 @@ pub(super) fn walk(
             seq: 0,
             mac: ZERO_MAC,
         },
+        last_file: 0,
         first_seq: None,
-        mac_at_seq: None,
+        found: Vec::new(),
         last_file_complete_len: 0,
         torn: None,
         brk: None,
@@ -291,11 +345,16 @@ pub(super) fn walk(
             match checked {
                 Ok((seq, mac)) => {
                     w.last = Chain { seq, mac };
+                    w.last_file = *number;
                     w.first_seq.get_or_insert(seq);
                     w.records += 1;
                     complete_len += n as u64;
-                    if want_mac_of == Some(seq) {
-                        w.mac_at_seq = Some(mac);
+                    if want.contains(&seq) {
+                        w.found.push(Found {
+                            seq,
+                            mac,
+                            file: *number,
+                        });
                     }
                 }
                 Err(reason) => {
@@ -315,7 +374,7 @@ pub(super) fn walk(
 }
 
 /// Whether HEAD agrees with a walk that found no break. `walk` must have been asked for
-/// the MAC at HEAD's seq.
+/// the record at HEAD's seq.
 pub(super) fn check_head(head: &HeadState, walk: &Walk, files: &[(u64, String)]) -> Option<Break> {
     let at_head = |seq: u64, reason| Break {
         file: HEAD_FILE.into(),
@@ -350,7 +409,7 @@ pub(super) fn check_head(head: &HeadState, walk: &Walk, files: &[(u64, String)])
     let matches = if head.seq == 0 {
         head.record_mac == ZERO_MAC
     } else if walk.first_seq.is_some_and(|first| head.seq >= first) {
-        walk.mac_at_seq == Some(head.record_mac)
+        walk.found(head.seq).map(|f| f.mac) == Some(head.record_mac)
     } else {
         // Before the files this walk read; only a full verify can check it.
         true

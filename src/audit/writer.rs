@@ -10,6 +10,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
+use super::anchor::{self, Anchor, AnchorRow};
 use super::format::{self, Entry, HEAD_FILE, HEAD_TMP_FILE, Head, LOCK_FILE, Macer, log_file_name};
 use super::verify::{self, Chain, Start};
 use super::{AuditError, AuditKey, AuditRecord, AuditSettings};
@@ -25,7 +26,7 @@ pub struct AuditLog {
 
 struct Inner {
     /// None only while dropping, so the writer sees the channel close and finishes.
-    tx: Option<mpsc::Sender<Pending>>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
@@ -47,6 +48,23 @@ impl Drop for Inner {
 struct Pending {
     record: AuditRecord,
     done: oneshot::Sender<Result<(), AuditError>>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
+
+/// What the writer thread is asked to do, in order.
+enum Msg {
+    Append(Pending),
+    /// Make the chain a fleet node's, once its stored anchor (if any) is found in it.
+    Claim {
+        node: String,
+        stored: Option<AnchorRow>,
+        done: Reply<Option<Anchor>>,
+    },
+    /// The newest acknowledged record, made durable whatever `fsync` says, as an anchor.
+    Checkpoint {
+        done: Reply<Anchor>,
+    },
 }
 
 impl AuditLog {
@@ -102,7 +120,13 @@ impl AuditLog {
         } else {
             Start::Anywhere
         };
-        let walk = verify::walk(&macer, dir, &files[from..], start, verify::head_seq(&head))?;
+        let walk = verify::walk(
+            &macer,
+            dir,
+            &files[from..],
+            start,
+            verify::head_seq(&head).as_slice(),
+        )?;
         if let Some(brk) = walk
             .brk
             .clone()
@@ -148,7 +172,10 @@ impl AuditLog {
             number,
             file_len,
             chain: walk.last,
+            chain_file: walk.last_file,
+            unsynced_from: None,
             head_seq: verify::head_seq(&head),
+            node: verify::head_node(&head).map(str::to_owned),
             poisoned: false,
             _lock: lock,
             #[cfg(test)]
@@ -182,10 +209,32 @@ impl AuditLog {
     /// error the record is not in the log and the log still verifies; the caller must then
     /// fail the operation. A cancelled append may still land.
     pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+        self.ask(|done| Msg::Append(Pending { record, done })).await
+    }
+
+    /// Makes the chain `node`'s (HEAD names it from now on) after checking that it holds
+    /// `stored`, the node's anchor in the database: a chain that ends before it, or holds
+    /// another record at its seq, is not the one the node anchored. A chain already named
+    /// for another node is refused. Answers the stored anchor, authenticated.
+    pub(super) async fn claim(
+        &self,
+        node: &str,
+        stored: Option<AnchorRow>,
+    ) -> Result<Option<Anchor>, AuditError> {
+        let node = node.to_owned();
+        self.ask(|done| Msg::Claim { node, stored, done }).await
+    }
+
+    /// The newest acknowledged record of a claimed chain, durable on disk before this
+    /// returns, as an anchor MAC'd under the audit key.
+    pub(super) async fn checkpoint(&self) -> Result<Anchor, AuditError> {
+        self.ask(|done| Msg::Checkpoint { done }).await
+    }
+
+    async fn ask<T>(&self, msg: impl FnOnce(Reply<T>) -> Msg) -> Result<T, AuditError> {
         let (done, wait) = oneshot::channel();
         let tx = self.inner.tx.as_ref().ok_or(AuditError::Closed)?;
-        tx.send(Pending { record, done })
-            .map_err(|_| AuditError::Closed)?;
+        tx.send(msg(done)).map_err(|_| AuditError::Closed)?;
         wait.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -220,7 +269,13 @@ struct Writer {
     file_len: u64,
     /// The last acknowledged record.
     chain: Chain,
+    /// The number of the file holding it (0 before the first record).
+    chain_file: u64,
+    /// With `fsync` off: the first file written to since the last checkpoint synced them.
+    unsynced_from: Option<u64>,
     head_seq: Option<u64>,
+    /// The fleet node this chain belongs to, once claimed; HEAD carries it.
+    node: Option<String>,
     /// Set when a failed write could not be undone: the file may hold bytes that are not
     /// in `chain`, so nothing more may be appended until a reopen checks the tail.
     poisoned: bool,
@@ -231,12 +286,35 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Pending>) {
-        while let Ok(first) = rx.recv() {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut next = None;
+        loop {
+            let msg = match next.take() {
+                Some(msg) => msg,
+                None => match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                },
+            };
+            let first = match msg {
+                Msg::Append(p) => p,
+                Msg::Claim { node, stored, done } => {
+                    let _ = done.send(self.claim(node, stored));
+                    continue;
+                }
+                Msg::Checkpoint { done } => {
+                    let _ = done.send(self.checkpoint());
+                    continue;
+                }
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+                    Ok(Msg::Append(p)) => batch.push(p),
+                    Ok(other) => {
+                        next = Some(other);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -248,6 +326,73 @@ impl Writer {
                 tracing::warn!(error = %e, "cannot update the audit log HEAD; it lags the log");
             }
         }
+    }
+
+    fn claim(
+        &mut self,
+        node: String,
+        stored: Option<AnchorRow>,
+    ) -> Result<Option<Anchor>, AuditError> {
+        let refuse = |reason: String| AuditError::Anchor {
+            node: node.clone(),
+            reason,
+        };
+        if let Some(owner) = self.node.as_ref().filter(|owner| **owner != node) {
+            return Err(refuse(format!(
+                "the audit log in {} is node {owner}'s chain; give this node its own audit directory",
+                self.dir.display()
+            )));
+        }
+        let stored = match stored {
+            None => None,
+            Some(row) => {
+                let stored = row
+                    .authentic(&self.macer)
+                    .map_err(|why| refuse(format!("the database's anchor {why}")))?;
+                let found = anchor::find_in_chain(&self.macer, &self.dir, self.chain, &stored)?;
+                if let Err(why) = found {
+                    return Err(refuse(format!("the log in {} {why}", self.dir.display())));
+                }
+                Some(stored)
+            }
+        };
+        if self.node.is_none() {
+            self.node = Some(node);
+            let written = self.write_head(true).and_then(|()| sync_dir(&self.dir));
+            if let Err(e) = written {
+                self.node = None;
+                return Err(AuditError::io(&self.dir.join(HEAD_FILE))(e));
+            }
+        }
+        Ok(stored)
+    }
+
+    fn checkpoint(&mut self) -> Result<Anchor, AuditError> {
+        let Some(node) = self.node.clone() else {
+            return Err(AuditError::Encode(
+                "an audit chain is anchored only once claimed for a node".into(),
+            ));
+        };
+        if let Some(from) = self.unsynced_from {
+            self.sync_files(from).map_err(AuditError::io(&self.dir))?;
+            self.unsynced_from = None;
+        }
+        Anchor::new(
+            &self.macer,
+            node,
+            self.chain_file,
+            self.chain.seq,
+            self.chain.mac,
+        )
+    }
+
+    /// fsyncs the log files from number `from` on, and the directory that names them.
+    fn sync_files(&self, from: u64) -> std::io::Result<()> {
+        for number in from..self.number {
+            File::open(self.dir.join(log_file_name(number)))?.sync_data()?;
+        }
+        self.file.sync_data()?;
+        sync_dir(&self.dir)
     }
 
     fn path(&self) -> PathBuf {
@@ -319,6 +464,10 @@ impl Writer {
             Ok(()) => {
                 self.file_len += buf.len() as u64;
                 self.chain = tentative;
+                self.chain_file = self.number;
+                if !self.fsync {
+                    self.unsynced_from.get_or_insert(self.number);
+                }
                 for w in waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
@@ -410,6 +559,7 @@ impl Writer {
         let head = Head {
             seq: self.chain.seq,
             record_mac: self.chain.mac,
+            node: self.node.clone(),
         };
         let bytes = format::encode_head(&self.macer, &head).map_err(std::io::Error::other)?;
         let tmp = self.dir.join(HEAD_TMP_FILE);

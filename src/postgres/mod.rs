@@ -4,6 +4,8 @@
 
 mod schema;
 #[cfg(test)]
+mod scratch;
+#[cfg(test)]
 pub(crate) mod testing;
 
 use std::str::FromStr as _;

@@ -44,11 +44,14 @@ CREATE TABLE nodes (
     heartbeat_ms BIGINT NOT NULL
 );
 -- The newest head of each node's audit chain: a log that ends before it was cut short.
+-- head is the anchored record's MAC; mac is the anchor's own, under the audit key, so the
+-- database cannot forge one (docs/AUDIT.md).
 CREATE TABLE audit_anchors (
     node TEXT PRIMARY KEY,
     file_seq BIGINT NOT NULL,
     record_seq BIGINT NOT NULL,
     head TEXT NOT NULL,
+    mac TEXT NOT NULL,
     anchored_ms BIGINT NOT NULL
 );
 -- Counters that move with every change of a cached store (kms, iam); nodes poll them.
