@@ -154,6 +154,21 @@ pub async fn bind(config: &Config) -> Result<TcpListener, ServerError> {
         })
 }
 
+/// KMS quotas hold for the fleet as a whole: each node admits its share of the rate.
+fn fleet_quotas(gateway: &Gateway, config: &Config) -> Quotas {
+    let quotas = Quotas::new(
+        config.kms.crypto_requests_per_second,
+        config.kms.management_requests_per_second,
+    );
+    match &gateway.membership {
+        Some(membership) => {
+            let membership = membership.clone();
+            quotas.shared_by(Arc::new(move || membership.live_nodes()))
+        }
+        None => quotas,
+    }
+}
+
 /// Serves S3, KMS and IAM on `listener` until `shutdown` completes, then lets open
 /// connections finish (at most 10 s). Announces the address it serves on stderr (and in
 /// the log) as `sealgate listening on SCHEME://ADDR`, which tools read to find a port
@@ -177,10 +192,7 @@ pub async fn serve(
     let kms = Arc::new(KmsApi {
         service: gateway.kms.clone(),
         identities: gateway.identities.clone(),
-        quotas: Quotas::new(
-            config.kms.crypto_requests_per_second,
-            config.kms.management_requests_per_second,
-        ),
+        quotas: fleet_quotas(&gateway, config),
     });
     let iam = Arc::new(IamApi {
         iam: gateway.iam.clone(),
@@ -286,6 +298,12 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),
+    }
+    // Nothing audited is in flight any more: the last head can be anchored.
+    if let Some(anchorer) = gateway.anchorer
+        && let Err(e) = anchorer.finish().await
+    {
+        tracing::warn!(error = %e, "the final audit anchor was not written");
     }
     if let Some(membership) = &gateway.membership
         && let Err(e) = membership.leave().await

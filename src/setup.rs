@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditLog, AuditSettings};
+use crate::audit::{Anchorer, AuditLog, AuditSettings};
 use crate::blobstore::BlobStore;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
@@ -358,6 +358,8 @@ pub struct Gateway {
     pub started: std::time::SystemTime,
     /// This node's membership of a fleet; None for a single gateway on SQLite.
     pub membership: Option<Arc<Membership>>,
+    /// Anchors this node's audit chain head in the fleet's database; None on SQLite.
+    pub anchorer: Option<Anchorer>,
 }
 
 pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
@@ -420,6 +422,15 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         AuditSettings::from(&config.audit),
     )
     .map_err(|e| SetupError::Refused(format!("audit trail: {e}")))?;
+    let anchorer = match &fleet {
+        Some(fleet) => Some(
+            audit
+                .spawn_anchoring(fleet.db.clone(), fleet.membership.node())
+                .await
+                .map_err(|e| SetupError::Refused(format!("audit trail: {e}")))?,
+        ),
+        None => None,
+    };
     let kms = KmsService::open(
         &config.data_dir.join(KMS_FILE),
         &root,
@@ -474,6 +485,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         remotes,
         started,
         membership: fleet.map(|f| f.membership),
+        anchorer,
     })
 }
 

@@ -30,6 +30,7 @@ from conftest import (
     storage_config,
 )
 from helpers import body_of, unique_bucket
+from kms_helpers import kms_client
 from test_replication import DST_REGION, SRC_REGION, configuration, dest_config, source_config
 
 # A node silent this long is dead to the others (fleet::NODE_TIMEOUT_MS), plus a heartbeat.
@@ -343,3 +344,66 @@ def test_an_older_binary_refuses_a_newer_schema(fleet):
     migrate = subprocess.run([str(SEALGATE_BIN), "migrate", "--config", str(a.config_path)],
                              capture_output=True, text=True)
     assert migrate.returncode != 0 and "newer than this binary" in migrate.stderr
+
+
+def _audit_verify(node: SealgateServer, *dirs: Path) -> subprocess.CompletedProcess:
+    args = [str(SEALGATE_BIN), "audit", "verify", "--config", str(node.config_path), "--data-dir", str(node.data_dir)]
+    for d in dirs:
+        args += ["--dir", str(d)]
+    return subprocess.run(args, capture_output=True, text=True)
+
+
+def test_each_node_keeps_its_audit_chain_anchored_and_a_lost_log_is_detected(fleet):
+    a, b = fleet.nodes["a"], fleet.nodes["b"]
+    for node in (a, b):
+        kms = kms_client(node.endpoint)
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.encrypt(KeyId=key, Plaintext=b"audited")
+    a.stop()
+    b.stop()
+    dirs = (a.data_dir / "audit", b.data_dir / "audit")
+    ok = _audit_verify(a, *dirs)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert fleet.sql("SELECT string_agg(node, ',' ORDER BY node) FROM audit_anchors") == "a,b"
+
+    # One node's log is gone: verification names it.
+    shutil.rmtree(b.data_dir / "audit")
+    lost = _audit_verify(a, a.data_dir / "audit")
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert "b" in lost.stdout and "missing" in lost.stdout.lower(), lost.stdout
+
+
+def test_kms_quotas_hold_for_the_fleet_as_a_whole(tmp_path):
+    # 20 cryptographic requests per second for the fleet: each of two nodes admits 10.
+    fleet = Fleet(tmp_path, extra_config="[kms]\ncrypto_requests_per_second = 20\n")
+    try:
+        a, b = fleet.node("a"), fleet.node("b")
+        time.sleep(3)  # a heartbeat: both nodes count two live nodes
+
+        def admitted(node: SealgateServer) -> tuple[int, float]:
+            """Encrypts admitted out of a burst of 40, and how long the burst took."""
+            kms = kms_client(node.endpoint)
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            time.sleep(1.5)  # the bucket refills after the CreateKey
+            ok, started = 0, time.monotonic()
+            for _ in range(40):
+                try:
+                    kms.encrypt(KeyId=key, Plaintext=b"x")
+                    ok += 1
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "ThrottlingException", e.response
+            return ok, time.monotonic() - started
+
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(admitted, (a, b)))
+        for ok, took in both:
+            # A node's share is 10/s: a full bucket of 10, plus what refills during the burst.
+            assert 9 <= ok <= 10 + 10 * took + 1, both
+        # One node leaves: the other now admits the whole rate.
+        b.stop()
+        time.sleep(3)
+        ok, took = admitted(a)
+        assert 19 <= ok <= 20 + 20 * took + 1, (ok, took)
+    finally:
+        for srv in fleet.nodes.values():
+            srv.stop()
