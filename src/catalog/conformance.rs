@@ -806,7 +806,16 @@ async fn a_node_restart_expires_its_own_pending_blobs_not_another_live_nodes() {
     b.register_pending_blob("written-by-b", 10_000)
         .await
         .unwrap();
-    assert_eq!(b.expire_pending_blobs(5).await.unwrap(), 1);
+    // A replaced version's blob, kept for readers until 10 000.
+    sqlx::query("INSERT INTO blob_gc (blob, due_ms) VALUES ('kept-for-readers', 10000)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        b.expire_pending_blobs(5).await.unwrap(),
+        1,
+        "node a is alive and may be reading"
+    );
     assert_eq!(a.due_blobs(5, 10).await.unwrap(), ["written-by-b"]);
     assert!(
         a.blobs_in_flight(vec!["written-by-a".into()], 5)
@@ -823,6 +832,14 @@ async fn a_node_restart_expires_its_own_pending_blobs_not_another_live_nodes() {
     let mut due = b.due_blobs(5, 10).await.unwrap();
     due.sort();
     assert_eq!(due, ["written-by-a", "written-by-b"]);
+    // Alone in the fleet, a restarting node knows no read is in flight.
+    assert_eq!(b.expire_pending_blobs(5).await.unwrap(), 1);
+    assert!(
+        b.due_blobs(5, 10)
+            .await
+            .unwrap()
+            .contains(&"kept-for-readers".to_owned())
+    );
     // Node a comes back and tries to commit: the blob was given up, so the write fails.
     a.create_bucket("b", "r", None, 0).await.unwrap();
     let mut v = version("b", "k", "s1");

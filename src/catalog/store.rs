@@ -273,7 +273,9 @@ pub trait BlobQueue: Send + Sync {
     async fn blobs_in_flight(&self, blobs: Vec<String>, now_ms: i64) -> Result<HashSet<String>>;
 
     /// At start-up: every write this node had in flight died with its previous run, so
-    /// its pending blobs are orphans, due now. Other nodes' writes are left alone.
+    /// its pending blobs are orphans, due now. Other nodes' writes are left alone. When no
+    /// other node is alive, no read is in flight either, so the blobs kept for readers
+    /// (the read grace of replaced versions) are due now too.
     async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize>;
 }
 

@@ -107,11 +107,14 @@ impl BlobQueue for PgCatalog {
     }
 
     async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize> {
-        let n = sqlx::query(
-            "UPDATE blob_gc SET due_ms = $1, node = NULL WHERE node = $2 AND due_ms > $1",
-        )
+        let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE blob_gc SET due_ms = $1, node = NULL WHERE due_ms > $1 AND (node = $2
+                 OR (node IS NULL AND NOT EXISTS (SELECT 1 FROM nodes WHERE node <> $2
+                     AND heartbeat_ms > {DB_NOW_MS} - $3)))"
+        )))
         .bind(now_ms)
         .bind(&self.node)
+        .bind(NODE_TIMEOUT_MS)
         .execute(self.pool())
         .await?
         .rows_affected();
