@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit and integration tests, then the end-to-end suite (the real
 # binary driven by boto3 and the aws CLI), then its core again with every blob in an S3
-# bucket. Works from any directory on a fresh machine that has Rust, python3 and npm: the
-# Python clients and test servers (moto, fake-gcs-server) go into .venv and Azurite into
-# .cache/npm on first use.
+# bucket, then all of it again on a PostgreSQL catalog. Works from any directory on a
+# fresh machine that has Rust, python3 and npm: the Python clients and test servers (moto,
+# fake-gcs-server) go into .venv and Azurite into .cache/npm on first use. PostgreSQL
+# (Debian's postgresql package) is used where installed: the tests start throwaway
+# servers of their own; without it the PostgreSQL runs are skipped, unless
+# SEALGATE_REQUIRE_POSTGRES=1 (CI) makes that a failure.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +34,11 @@ fi
 export SEALGATE_TEST_PYTHON="$venv/bin/python" SEALGATE_REQUIRE_BACKENDS=1
 export AZURITE_BLOB="$npm_dir/node_modules/.bin/azurite-blob"
 
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then
+    export SEALGATE_REQUIRE_POSTGRES=1
+fi
+postgres="${SEALGATE_REQUIRE_POSTGRES:-0}"
+
 cargo build --release
 cargo test --all-targets
 
@@ -42,3 +50,10 @@ SEALGATE_E2E_BACKEND=s3 "$venv/bin/pytest" -q \
     tests/e2e/test_objects.py tests/e2e/test_multipart.py tests/e2e/test_copy.py \
     tests/e2e/test_ranges.py tests/e2e/test_sse_kms.py tests/e2e/test_sse_c.py \
     tests/e2e/test_versioning.py tests/e2e/test_checksums.py tests/e2e/test_at_rest.py
+if [[ "$postgres" == 1 ]]; then
+    # Everything again with every gateway's catalog in PostgreSQL (the fleet tests already
+    # ran: they make their own databases).
+    SEALGATE_E2E_CATALOG=postgres "$venv/bin/pytest" tests/e2e -q --ignore=tests/e2e/test_fleet.py
+else
+    echo "PostgreSQL is not installed (apt-get install postgresql): skipped its tests" >&2
+fi

@@ -72,7 +72,9 @@ def postgres_server() -> str:
         out = subprocess.run([str(REPO / "scripts" / "pg-scratch.sh"), cluster, str(port), str(os.getpid())],
                              capture_output=True, text=True)
         if out.returncode != 0:
-            pytest.fail(f"cannot start PostgreSQL: {out.stderr}")
+            if os.environ.get("SEALGATE_REQUIRE_POSTGRES") == "1":
+                pytest.fail(f"cannot start PostgreSQL: {out.stderr}")
+            pytest.skip(f"PostgreSQL is not available: {out.stderr.strip()}")
         _POSTGRES_URL, _POSTGRES_DIR = out.stdout.strip(), Path(cluster)
     return _POSTGRES_URL
 
