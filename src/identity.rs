@@ -30,9 +30,17 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The users made at run time could not be looked up: their directory could not confirm
+/// that it is current (a fleet's database out of reach). Requests fail, as unavailable,
+/// rather than be decided on a copy that may still hold a deleted key or an old policy.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the identity directory is unavailable: {0}")]
+pub struct IdentityUnavailable(pub String);
+
 /// Users made while the gateway runs, looked up by access key.
+#[async_trait::async_trait]
 pub trait UserDirectory: Send + Sync {
-    fn lookup(&self, access_key: &str) -> Option<Arc<Identity>>;
+    async fn lookup(&self, access_key: &str) -> Result<Option<Arc<Identity>>, IdentityUnavailable>;
 }
 
 #[derive(Default)]
@@ -99,10 +107,17 @@ impl Identities {
         self
     }
 
-    pub fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.configured
-            .get(access_key)
-            .cloned()
-            .or_else(|| self.directory.as_ref()?.lookup(access_key))
+    /// The identity of an access key; None for one nobody has.
+    pub async fn lookup(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<Arc<Identity>>, IdentityUnavailable> {
+        if let Some(identity) = self.configured.get(access_key) {
+            return Ok(Some(identity.clone()));
+        }
+        match &self.directory {
+            Some(directory) => directory.lookup(access_key).await,
+            None => Ok(None),
+        }
     }
 }

@@ -460,6 +460,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             clock.clone(),
             config_users,
         )
+        .await
         .map_err(|e| SetupError::Refused(format!("IAM state: {e}")))?,
     );
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)

@@ -16,11 +16,20 @@ use super::service::{
 use super::xml::{self, Xml};
 use crate::audit::{AuditError, AuditLog, AuditRecord};
 use crate::clock::SharedClock;
-use crate::identity::{Identities, Identity, Peer};
+use crate::identity::{Identities, Identity, IdentityUnavailable, Peer};
 use crate::policy::{self, Context, Decision, Mode, PrincipalKind, Request};
 use crate::sigv4;
 
 const MAX_BODY: usize = 64 * 1024;
+
+/// The caller's access key cannot be looked up now: AWS's retryable 503.
+impl From<IdentityUnavailable> for IamError {
+    fn from(_: IdentityUnavailable) -> IamError {
+        IamError::unavailable(
+            "The gateway could not confirm its credentials are current; retry the request.",
+        )
+    }
+}
 
 /// Whether a request is for the IAM API: its SigV4 credential scope names service `iam`.
 pub fn is_iam_request<B>(req: &http::Request<B>) -> bool {
@@ -90,22 +99,14 @@ impl IamApi {
                 return answer(e.status(), xml::error(&e, &request_id), &request_id);
             }
         };
-        let identity = match self.authenticate(&parts, &body) {
+        let identity = match self.authenticate(&parts, &body).await {
             Ok(i) => i,
             Err(e) => return answer(e.status(), xml::error(&e, &request_id), &request_id),
         };
         let form = Form::parse(parts.uri.query(), &body);
         let action = form.action().to_owned();
         let caller = Caller { identity, peer };
-        // A change is stored (written, fsynced, renamed) before it is answered; on a
-        // multi-threaded runtime that blocking work must not stall the other requests of
-        // this worker thread.
-        let mut result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                tokio::task::block_in_place(|| self.run(&caller, &form))
-            }
-            _ => self.run(&caller, &form),
-        };
+        let mut result = self.run(&caller, &form).await;
         if !is_read_only(&action) {
             let outcome = result.as_ref().err().map_or("Success", |e| e.code());
             if let Err(e) = self.record(&caller, &request_id, &action, outcome).await {
@@ -149,7 +150,11 @@ impl IamApi {
             .await
     }
 
-    fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> IamResult<Arc<Identity>> {
+    async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> IamResult<Arc<Identity>> {
         let header = parts
             .headers
             .get(http::header::AUTHORIZATION)
@@ -159,9 +164,15 @@ impl IamApi {
             })?;
         let auth = sigv4::parse_authorization(header)
             .map_err(|e| IamError::incomplete_signature(e.message()))?;
-        let identity = self.identities.lookup(auth.access_key).ok_or_else(|| {
-            IamError::invalid_client_token("The security token included in the request is invalid.")
-        })?;
+        let identity = self
+            .identities
+            .lookup(auth.access_key)
+            .await?
+            .ok_or_else(|| {
+                IamError::invalid_client_token(
+                    "The security token included in the request is invalid.",
+                )
+            })?;
         sigv4::verify(
             &auth,
             &identity.secret_key,
@@ -236,10 +247,12 @@ impl IamApi {
         }
     }
 
-    fn run(&self, caller: &Caller, form: &Form) -> IamResult<Option<Xml>> {
+    async fn run(&self, caller: &Caller, form: &Form) -> IamResult<Option<Xml>> {
         let action = form.action();
         let acct = caller.principal().account.as_str();
         let iam = &self.iam;
+        // What is read below is as current as what the caller was authenticated by.
+        iam.ensure_fresh().await?;
         // Whatever the action, a config user is not the API's to change.
         if let Some(name) = form.get("UserName")
             && !matches!(action, "CreateUser" | "GetUser" | "ListUsers")
@@ -257,19 +270,22 @@ impl IamApi {
         };
         let gate = |resource: &str| self.authorize(caller, &format!("iam:{action}"), resource);
         // Attach or detach a managed policy, after the target's gate.
-        let attachment = |target: Target<'_>, arn: &Option<String>| {
-            let attach = matches!(
-                request,
-                IamRequest::AttachUserPolicy(_) | IamRequest::AttachGroupPolicy(_)
-            );
-            iam.set_attachment(acct, target, required(arn, "PolicyArn")?, attach)?;
+        let attach = matches!(
+            request,
+            IamRequest::AttachUserPolicy(_) | IamRequest::AttachGroupPolicy(_)
+        );
+        let attachment = async |target: Target<'_>, arn: &Option<String>| {
+            iam.set_attachment(acct, target, required(arn, "PolicyArn")?, attach)
+                .await?;
             Ok(None)
         };
         match &request {
             IamRequest::CreateUser(r) => {
                 let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                let u = iam.create_user(acct, name, r.path.as_deref().unwrap_or("/"))?;
+                let u = iam
+                    .create_user(acct, name, r.path.as_deref().unwrap_or("/"))
+                    .await?;
                 Ok(Some(Xml::new().wrap("User", xml::user(acct, name, &u))))
             }
             IamRequest::GetUser(r) => {
@@ -318,13 +334,13 @@ impl IamApi {
             IamRequest::DeleteUser(r) => {
                 let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                iam.delete_user(acct, name)?;
+                iam.delete_user(acct, name).await?;
                 Ok(None)
             }
             IamRequest::CreateAccessKey(r) => {
                 let name = self.subject_user(caller, &r.user_name)?;
                 gate(&user_res(name))?;
-                let k = iam.create_access_key(acct, name)?;
+                let k = iam.create_access_key(acct, name).await?;
                 let x =
                     xml::key_metadata(&k.user_name, &k.key).el("SecretAccessKey", &k.key.secret);
                 Ok(Some(Xml::new().wrap("AccessKey", x)))
@@ -356,7 +372,7 @@ impl IamApi {
                 };
                 gate(&user_res(&name))?;
                 if matches!(request, IamRequest::DeleteAccessKey(_)) {
-                    iam.delete_access_key(acct, &name, key_id)?;
+                    iam.delete_access_key(acct, &name, key_id).await?;
                 } else {
                     let active = match required(&r.status, "Status")? {
                         "Active" => true,
@@ -367,7 +383,7 @@ impl IamApi {
                             )));
                         }
                     };
-                    iam.update_access_key(acct, &name, key_id, active)?;
+                    iam.update_access_key(acct, &name, key_id, active).await?;
                 }
                 Ok(None)
             }
@@ -379,7 +395,8 @@ impl IamApi {
                     Target::User(name),
                     required(&r.policy_name, "PolicyName")?,
                     required(&r.policy_document, "PolicyDocument")?,
-                )?;
+                )
+                .await?;
                 Ok(None)
             }
             IamRequest::GetUserPolicy(r) => {
@@ -408,7 +425,8 @@ impl IamApi {
                     acct,
                     Target::User(name),
                     required(&r.policy_name, "PolicyName")?,
-                )?;
+                )
+                .await?;
                 Ok(None)
             }
             IamRequest::ListUserPolicies(r) => {
@@ -425,13 +443,15 @@ impl IamApi {
                 let name = required(&r.policy_name, "PolicyName")?;
                 let path = r.path.as_deref().unwrap_or("/");
                 gate(&policy_arn(acct, path, name))?;
-                let (name, policy) = iam.create_policy(
-                    acct,
-                    name,
-                    path,
-                    r.description.as_deref().unwrap_or(""),
-                    required(&r.policy_document, "PolicyDocument")?,
-                )?;
+                let (name, policy) = iam
+                    .create_policy(
+                        acct,
+                        name,
+                        path,
+                        r.description.as_deref().unwrap_or(""),
+                        required(&r.policy_document, "PolicyDocument")?,
+                    )
+                    .await?;
                 Ok(Some(
                     Xml::new().wrap("Policy", xml::policy(acct, &name, &policy, 0)),
                 ))
@@ -488,13 +508,13 @@ impl IamApi {
             IamRequest::DeletePolicy(r) => {
                 let arn = required(&r.policy_arn, "PolicyArn")?;
                 gate(arn)?;
-                iam.delete_policy(acct, arn)?;
+                iam.delete_policy(acct, arn).await?;
                 Ok(None)
             }
             IamRequest::AttachUserPolicy(r) | IamRequest::DetachUserPolicy(r) => {
                 let name = required(&r.user_name, "UserName")?;
                 gate(&user_res(name))?;
-                attachment(Target::User(name), &r.policy_arn)
+                attachment(Target::User(name), &r.policy_arn).await
             }
             IamRequest::ListAttachedUserPolicies(r) => {
                 let name = required(&r.user_name, "UserName")?;
@@ -507,7 +527,9 @@ impl IamApi {
             IamRequest::CreateGroup(r) => {
                 let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                let g = iam.create_group(acct, name, r.path.as_deref().unwrap_or("/"))?;
+                let g = iam
+                    .create_group(acct, name, r.path.as_deref().unwrap_or("/"))
+                    .await?;
                 Ok(Some(Xml::new().wrap("Group", xml::group(acct, name, &g))))
             }
             IamRequest::GetGroup(r) => {
@@ -538,7 +560,7 @@ impl IamApi {
             IamRequest::DeleteGroup(r) => {
                 let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                iam.delete_group(acct, name)?;
+                iam.delete_group(acct, name).await?;
                 Ok(None)
             }
             IamRequest::AddUserToGroup(r) | IamRequest::RemoveUserFromGroup(r) => {
@@ -549,7 +571,8 @@ impl IamApi {
                     name,
                     required(&r.user_name, "UserName")?,
                     matches!(request, IamRequest::AddUserToGroup(_)),
-                )?;
+                )
+                .await?;
                 Ok(None)
             }
             IamRequest::ListGroupsForUser(r) => {
@@ -573,7 +596,8 @@ impl IamApi {
                     Target::Group(name),
                     required(&r.policy_name, "PolicyName")?,
                     required(&r.policy_document, "PolicyDocument")?,
-                )?;
+                )
+                .await?;
                 Ok(None)
             }
             IamRequest::DeleteGroupPolicy(r) => {
@@ -583,7 +607,8 @@ impl IamApi {
                     acct,
                     Target::Group(name),
                     required(&r.policy_name, "PolicyName")?,
-                )?;
+                )
+                .await?;
                 Ok(None)
             }
             IamRequest::ListGroupPolicies(r) => {
@@ -599,7 +624,7 @@ impl IamApi {
             IamRequest::AttachGroupPolicy(r) | IamRequest::DetachGroupPolicy(r) => {
                 let name = required(&r.group_name, "GroupName")?;
                 gate(&group_res(name))?;
-                attachment(Target::Group(name), &r.policy_arn)
+                attachment(Target::Group(name), &r.policy_arn).await
             }
             IamRequest::ListAttachedGroupPolicies(r) => {
                 let name = required(&r.group_name, "GroupName")?;
@@ -643,6 +668,13 @@ mod tests {
             )
             .body(())
             .unwrap()
+    }
+
+    #[test]
+    fn callers_that_cannot_be_looked_up_get_a_retryable_503() {
+        let e = IamError::from(IdentityUnavailable("no database".into()));
+        assert_eq!(e.code(), "ServiceUnavailable");
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //! boto3's `iam` client) on the gateway's port, kept sealed in the data directory.
 
 pub mod api;
+#[cfg(test)]
+mod fleet_tests;
 pub mod model;
 mod requests;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod tests;
 mod xml;
 
 pub use api::{IamApi, is_iam_request};

@@ -1,15 +1,21 @@
 //! The IAM service: changes to users, access keys, groups and policies, each made durable
 //! before it is answered, and the identities (access key -> principal + policies) that
-//! S3, the KMS and IAM itself authenticate against, rebuilt after every change.
+//! S3, the KMS and IAM itself authenticate against, rebuilt after every change. With a
+//! store shared by a fleet, the state in memory is a copy kept current: a change is
+//! computed on the stored state under the store's lock, and lookups fail rather than trust
+//! a copy that could not be confirmed current within the bound.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock, Weak};
+
+use futures::future::BoxFuture;
 
 use super::model::{AccessKey, AccountIam, Group, IamState, ManagedPolicy, User};
 use super::store::IamStore;
 use crate::clock::SharedClock;
-use crate::identity::{Identity, UserDirectory};
+use crate::identity::{Identity, IdentityUnavailable, UserDirectory};
 use crate::policy::{Policy, PolicyKind, Principal};
+use crate::postgres::changes::{CatchUpError, Replica, Watch};
 
 /// AWS's limit of access keys per user.
 const MAX_KEYS_PER_USER: usize = 2;
@@ -34,6 +40,7 @@ crate::aws_error::aws_error_enum! {
         MissingAction => missing_action, "MissingAction", BAD_REQUEST;
         InvalidAction => invalid_action, "InvalidAction", BAD_REQUEST;
         ServiceFailure => internal, "ServiceFailure", INTERNAL_SERVER_ERROR;
+        ServiceUnavailable => unavailable, "ServiceUnavailable", SERVICE_UNAVAILABLE;
     }
 }
 
@@ -47,16 +54,30 @@ pub struct NewAccessKey {
 }
 
 pub struct IamService {
-    store: IamStore,
+    current: Arc<Current>,
     clock: SharedClock,
-    /// Changes are serialized; each one is saved before the in-memory state moves on.
-    state: Mutex<IamState>,
-    identities: RwLock<HashMap<String, Arc<Identity>>>,
     /// Users defined in the config, (account, lowercase name) -> name: the API shows them
     /// but cannot create or change them.
     config_users: HashMap<(String, String), String>,
     /// When this process loaded its config: the creation date shown for config users.
     opened: String,
+}
+
+/// The state in memory and who may authenticate by it.
+struct Current {
+    store: IamStore,
+    /// How current the copy is, when the store is shared with other nodes.
+    watch: Option<Arc<Watch>>,
+    state: RwLock<Held>,
+    identities: RwLock<HashMap<String, Arc<Identity>>>,
+    /// Changes from this node are serialized; each is stored before the copy moves on.
+    write: tokio::sync::Mutex<()>,
+}
+
+struct Held {
+    state: IamState,
+    /// The store revision `state` reflects (always 0 for a file).
+    revision: i64,
 }
 
 /// Why the IAM state cannot be served.
@@ -142,12 +163,15 @@ fn random_secret() -> String {
 }
 
 impl IamService {
-    pub fn open(
+    /// The IAM service on `store`. With a shared store, the copy read now is kept current
+    /// by [`crate::postgres::changes::Feed`] over [`IamService::watch`].
+    pub async fn open(
         store: IamStore,
         clock: SharedClock,
         config_users: HashSet<(String, String)>,
     ) -> Result<IamService, OpenError> {
-        let state = store.load()?;
+        let started = std::time::Instant::now();
+        let (state, revision) = store.load().await?;
         // IAM names are unique regardless of case; two users of one name would share an ARN.
         for (account, name) in &config_users {
             let stored = state.accounts.get(account).and_then(|a| {
@@ -165,100 +189,84 @@ impl IamService {
             }
         }
         let opened = crate::audit::format_time(clock.now());
-        let svc = IamService {
-            store,
+        let bound = store.bound();
+        let current = Arc::new_cyclic(|me: &Weak<Current>| {
+            let replica: Weak<dyn Replica> = me.clone();
+            Current {
+                store,
+                watch: bound.map(|b| Arc::new(Watch::new("iam", b, replica))),
+                state: RwLock::new(Held {
+                    state: IamState::default(),
+                    revision,
+                }),
+                identities: RwLock::default(),
+                write: tokio::sync::Mutex::new(()),
+            }
+        });
+        current.install(revision, revision, state);
+        if let Some(watch) = &current.watch {
+            watch.confirm(started);
+        }
+        Ok(IamService {
+            current,
             clock,
-            state: Mutex::new(state),
-            identities: RwLock::default(),
             config_users: config_users
                 .into_iter()
                 .map(|(a, n)| ((a, n.to_ascii_lowercase()), n))
                 .collect(),
             opened,
-        };
-        let state = svc.lock().clone();
-        svc.rebuild(&state);
-        Ok(svc)
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, IamState> {
-        // A poisoned lock means a panic between plain map updates of a cloned state that
-        // was never stored; the state behind it is the last saved one.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// How current this node's copy of a shared store is; None for a store of its own.
+    pub fn watch(&self) -> Option<Arc<Watch>> {
+        self.current.watch.clone()
+    }
+
+    /// Fails when the copy of a shared store cannot be confirmed current.
+    pub async fn ensure_fresh(&self) -> Result<(), IdentityUnavailable> {
+        self.current.ensure_fresh().await
     }
 
     fn now(&self) -> String {
         crate::audit::format_time(self.clock.now())
     }
 
-    /// Rebuilds access key -> identity from a state (policies were validated when stored).
-    fn rebuild(&self, state: &IamState) {
-        let mut map = HashMap::new();
-        for (account, iam) in &state.accounts {
-            for (name, user) in &iam.users {
-                let parsed = effective_documents(account, iam, name, user)
-                    .into_iter()
-                    .map(|doc| Policy::parse(doc, PolicyKind::Identity).map(Arc::new))
-                    .collect::<Result<Vec<_>, _>>();
-                // Every stored policy parsed when it was stored; one that no longer does (a
-                // stricter grammar after an upgrade) may hold a Deny, so dropping it alone could
-                // widen what the user may do. Such a user does not authenticate until fixed.
-                let policies = match parsed {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!(
-                            account = %account,
-                            user = %name,
-                            error = %e,
-                            "a stored policy of this IAM user no longer parses; its access keys are refused"
-                        );
-                        continue;
-                    }
-                };
-                // A user made with a path has it in its ARN, as on AWS, so policies that name
-                // the user by the ARN IAM reports match it.
-                let principal = Principal {
-                    arn: super::model::user_arn(account, &user.path, name),
-                    ..Principal::user(account, name)
-                };
-                for key in user.keys.iter().filter(|k| k.active) {
-                    let identity = Identity {
-                        principal: principal.clone(),
-                        secret_key: key.secret.clone(),
-                        policies: policies.clone(),
-                    };
-                    map.insert(key.id.clone(), Arc::new(identity));
-                }
-            }
-        }
-        *self.identities.write().unwrap_or_else(|e| e.into_inner()) = map;
-    }
-
-    /// Applies `change` to a copy of the state, saves it, then makes it current. A change
-    /// that fails, or cannot be saved, leaves everything as it was.
-    fn change<T>(
+    /// Applies `change` to the stored state, stores the result, then makes it current. A
+    /// change that fails, or cannot be stored, leaves everything as it was.
+    async fn change<T>(
         &self,
         account: &str,
         change: impl FnOnce(&mut AccountIam, &str) -> IamResult<T>,
     ) -> IamResult<T> {
-        let mut guard = self.lock();
-        let mut next = guard.clone();
-        let now = self.now();
-        let out = change(next.accounts.entry(account.to_owned()).or_default(), &now)?;
-        self.store.save(&next).map_err(|e| {
-            tracing::error!(error = %e, "IAM state could not be saved");
+        let cur = &self.current;
+        let stored = |e: super::store::StoreError| {
+            tracing::error!(error = %e, "IAM state could not be stored");
             IamError::internal("The IAM change could not be stored")
-        })?;
-        self.rebuild(&next);
-        *guard = next;
+        };
+        let _serial = cur.write.lock().await;
+        let mut tx = cur.store.begin().await.map_err(stored)?;
+        let base = tx.revision();
+        if cur.held().revision != base {
+            // Changed through another node: this change is computed on that.
+            let state = tx.state(&cur.store).await.map_err(stored)?;
+            cur.install_latest(base, state);
+        }
+        let mut next = cur.held().state.clone();
+        let out = change(
+            next.accounts.entry(account.to_owned()).or_default(),
+            &self.now(),
+        )?;
+        let revision = cur.store.commit(tx, &next).await.map_err(stored)?;
+        cur.install(base, revision, next);
         Ok(out)
     }
 
     /// Reads one account's IAM state.
     pub fn read<T>(&self, account: &str, f: impl FnOnce(&AccountIam) -> T) -> T {
-        let guard = self.lock();
+        let held = self.current.held();
         let empty = AccountIam::default();
-        f(guard.accounts.get(account).unwrap_or(&empty))
+        f(held.state.accounts.get(account).unwrap_or(&empty))
     }
 
     pub fn is_config_user(&self, account: &str, name: &str) -> bool {
@@ -296,7 +304,7 @@ impl IamService {
         names
     }
 
-    pub fn create_user(&self, account: &str, name: &str, path: &str) -> IamResult<User> {
+    pub async fn create_user(&self, account: &str, name: &str, path: &str) -> IamResult<User> {
         check_name("userName", name, MAX_NAME)?;
         check_path(path)?;
         if self.is_config_user(account, name) {
@@ -321,9 +329,10 @@ impl IamService {
             iam.users.insert(name.to_owned(), user.clone());
             Ok(user)
         })
+        .await
     }
 
-    pub fn delete_user(&self, account: &str, name: &str) -> IamResult<()> {
+    pub async fn delete_user(&self, account: &str, name: &str) -> IamResult<()> {
         self.change(account, |iam, _| {
             let user = user_of(iam, name)?;
             let in_group = iam.groups.values().any(|g| g.members.contains(name));
@@ -339,9 +348,14 @@ impl IamService {
             iam.users.remove(name);
             Ok(())
         })
+        .await
     }
 
-    pub fn create_access_key(&self, account: &str, user_name: &str) -> IamResult<NewAccessKey> {
+    pub async fn create_access_key(
+        &self,
+        account: &str,
+        user_name: &str,
+    ) -> IamResult<NewAccessKey> {
         self.change(account, |iam, now| {
             let user = user_mut(iam, user_name)?;
             if user.keys.len() >= MAX_KEYS_PER_USER {
@@ -361,9 +375,10 @@ impl IamService {
                 key,
             })
         })
+        .await
     }
 
-    pub fn update_access_key(
+    pub async fn update_access_key(
         &self,
         account: &str,
         user_name: &str,
@@ -380,9 +395,15 @@ impl IamService {
             key.active = active;
             Ok(())
         })
+        .await
     }
 
-    pub fn delete_access_key(&self, account: &str, user_name: &str, key_id: &str) -> IamResult<()> {
+    pub async fn delete_access_key(
+        &self,
+        account: &str,
+        user_name: &str,
+        key_id: &str,
+    ) -> IamResult<()> {
         self.change(account, |iam, _| {
             let user = user_mut(iam, user_name)?;
             let before = user.keys.len();
@@ -392,6 +413,7 @@ impl IamService {
             }
             Ok(())
         })
+        .await
     }
 
     /// The user an access key id of this account belongs to (for calls naming no user).
@@ -405,7 +427,7 @@ impl IamService {
     }
 
     /// Sets an inline policy of a user or group.
-    pub fn put_inline_policy(
+    pub async fn put_inline_policy(
         &self,
         account: &str,
         target: Target<'_>,
@@ -418,9 +440,10 @@ impl IamService {
             inline_mut(iam, target)?.insert(policy_name.to_owned(), document.to_owned());
             Ok(())
         })
+        .await
     }
 
-    pub fn delete_inline_policy(
+    pub async fn delete_inline_policy(
         &self,
         account: &str,
         target: Target<'_>,
@@ -432,9 +455,10 @@ impl IamService {
                 .map(|_| ())
                 .ok_or_else(|| no_such_policy_name(policy_name))
         })
+        .await
     }
 
-    pub fn create_policy(
+    pub async fn create_policy(
         &self,
         account: &str,
         name: &str,
@@ -461,9 +485,10 @@ impl IamService {
             iam.policies.insert(name.to_owned(), policy.clone());
             Ok((name.to_owned(), policy))
         })
+        .await
     }
 
-    pub fn delete_policy(&self, account: &str, arn: &str) -> IamResult<()> {
+    pub async fn delete_policy(&self, account: &str, arn: &str) -> IamResult<()> {
         self.change(account, |iam, _| {
             let name = policy_name_of(iam, account, arn)?;
             if iam.attachment_count(arn) > 0 {
@@ -474,10 +499,11 @@ impl IamService {
             iam.policies.remove(&name);
             Ok(())
         })
+        .await
     }
 
     /// Attaches (or detaches) a managed policy to a user or a group.
-    pub fn set_attachment(
+    pub async fn set_attachment(
         &self,
         account: &str,
         target: Target<'_>,
@@ -499,9 +525,10 @@ impl IamService {
             }
             Ok(())
         })
+        .await
     }
 
-    pub fn create_group(&self, account: &str, name: &str, path: &str) -> IamResult<Group> {
+    pub async fn create_group(&self, account: &str, name: &str, path: &str) -> IamResult<Group> {
         check_name("groupName", name, 128)?;
         check_path(path)?;
         self.change(account, |iam, now| {
@@ -521,9 +548,10 @@ impl IamService {
             iam.groups.insert(name.to_owned(), group.clone());
             Ok(group)
         })
+        .await
     }
 
-    pub fn delete_group(&self, account: &str, name: &str) -> IamResult<()> {
+    pub async fn delete_group(&self, account: &str, name: &str) -> IamResult<()> {
         self.change(account, |iam, _| {
             let g = group_mut(iam, name)?;
             if !g.members.is_empty() || !g.inline.is_empty() || !g.attached.is_empty() {
@@ -534,9 +562,10 @@ impl IamService {
             iam.groups.remove(name);
             Ok(())
         })
+        .await
     }
 
-    pub fn set_membership(
+    pub async fn set_membership(
         &self,
         account: &str,
         group: &str,
@@ -555,17 +584,126 @@ impl IamService {
             }
             Ok(())
         })
+        .await
+    }
+}
+
+/// Access key -> identity of a state (policies were validated when stored).
+fn identities_of(state: &IamState) -> HashMap<String, Arc<Identity>> {
+    let mut map = HashMap::new();
+    for (account, iam) in &state.accounts {
+        for (name, user) in &iam.users {
+            let parsed = effective_documents(account, iam, name, user)
+                .into_iter()
+                .map(|doc| Policy::parse(doc, PolicyKind::Identity).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>();
+            // Every stored policy parsed when it was stored; one that no longer does (a
+            // stricter grammar after an upgrade) may hold a Deny, so dropping it alone could
+            // widen what the user may do. Such a user does not authenticate until fixed.
+            let policies = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(
+                        account = %account,
+                        user = %name,
+                        error = %e,
+                        "a stored policy of this IAM user no longer parses; its access keys are refused"
+                    );
+                    continue;
+                }
+            };
+            // A user made with a path has it in its ARN, as on AWS, so policies that name
+            // the user by the ARN IAM reports match it.
+            let principal = Principal {
+                arn: super::model::user_arn(account, &user.path, name),
+                ..Principal::user(account, name)
+            };
+            for key in user.keys.iter().filter(|k| k.active) {
+                let identity = Identity {
+                    principal: principal.clone(),
+                    secret_key: key.secret.clone(),
+                    policies: policies.clone(),
+                };
+                map.insert(key.id.clone(), Arc::new(identity));
+            }
+        }
+    }
+    map
+}
+
+impl Current {
+    fn held(&self) -> std::sync::RwLockReadGuard<'_, Held> {
+        // A poisoned lock means a panic between plain map updates of a cloned state that
+        // was never installed; the state behind it is the last installed one.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `state` (of `revision`) current, unless the copy has moved past `base` since
+    /// it was read (then the copy is newer). Answers whether it did.
+    fn install(&self, base: i64, revision: i64, state: IamState) -> bool {
+        let mut held = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if held.revision != base {
+            return false;
+        }
+        let identities = identities_of(&state);
+        *held = Held { state, revision };
+        *self.identities.write().unwrap_or_else(|e| e.into_inner()) = identities;
+        true
+    }
+
+    /// Makes the stored state current, read under the store's lock: nothing newer exists.
+    fn install_latest(&self, revision: i64, state: IamState) {
+        // Another catch-up may move the copy between the two reads; it reads no further.
+        loop {
+            let base = self.held().revision;
+            if self.install(base, revision, state.clone()) {
+                return;
+            }
+        }
+    }
+
+    async fn ensure_fresh(&self) -> Result<(), IdentityUnavailable> {
+        let Some(watch) = &self.watch else {
+            return Ok(());
+        };
+        watch.ensure_fresh().await.map_err(|e| {
+            tracing::warn!(error = %e, "refusing to look up access keys: the IAM state may be stale");
+            IdentityUnavailable(e.to_string())
+        })
+    }
+}
+
+/// Catching up: the stored state, when its revision is not the copy's.
+impl Replica for Current {
+    fn catch_up(&self) -> BoxFuture<'_, Result<(), CatchUpError>> {
+        Box::pin(async move {
+            loop {
+                let base = self.held().revision;
+                match self.store.other_than(base).await? {
+                    None => return Ok(()),
+                    Some((state, revision)) => {
+                        if self.install(base, revision, state) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        })
     }
 }
 
 /// The identities of active IAM-made access keys, for S3, the KMS and IAM itself.
+#[async_trait::async_trait]
 impl UserDirectory for IamService {
-    fn lookup(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.identities
+    async fn lookup(&self, access_key: &str) -> Result<Option<Arc<Identity>>, IdentityUnavailable> {
+        self.current.ensure_fresh().await?;
+        Ok(self
+            .current
+            .identities
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(access_key)
-            .cloned()
+            .cloned())
     }
 }
 
@@ -654,188 +792,4 @@ fn no_such_key(id: &str) -> IamError {
 
 pub fn no_such_policy_name(name: &str) -> IamError {
     IamError::no_such_entity(format!("The user policy with name {name} cannot be found."))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::RootKey;
-
-    const ACCT: &str = "000000000000";
-
-    fn service(dir: &std::path::Path, root: &RootKey) -> IamService {
-        let store = IamStore::new(dir, root.iam_sealer(), false);
-        let config_users = HashSet::from([(ACCT.to_owned(), "fromconfig".to_owned())]);
-        IamService::open(store, crate::clock::system(), config_users).unwrap()
-    }
-
-    const LIST_KEYS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListKeys","Resource":"*"}]}"#;
-
-    #[test]
-    fn identities_follow_every_change_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = RootKey::generate();
-        let iam = service(dir.path(), &root);
-        iam.create_user(ACCT, "alice", "/").unwrap();
-        let key = iam.create_access_key(ACCT, "alice").unwrap().key;
-        assert!(iam.lookup(&key.id).unwrap().policies.is_empty());
-        // Policies reach a user inline, attached, and through a group.
-        iam.put_inline_policy(ACCT, Target::User("alice"), "inline", LIST_KEYS)
-            .unwrap();
-        let (name, p) = iam
-            .create_policy(ACCT, "managed", "/", "", LIST_KEYS)
-            .unwrap();
-        let arn = crate::iam::model::policy_arn(ACCT, &p.path, &name);
-        iam.set_attachment(ACCT, Target::User("alice"), &arn, true)
-            .unwrap();
-        iam.create_group(ACCT, "team", "/").unwrap();
-        iam.set_membership(ACCT, "team", "alice", true).unwrap();
-        iam.put_inline_policy(ACCT, Target::Group("team"), "g", LIST_KEYS)
-            .unwrap();
-        assert_eq!(iam.lookup(&key.id).unwrap().policies.len(), 3);
-        assert_eq!(
-            iam.lookup(&key.id).unwrap().principal.arn,
-            "arn:aws:iam::000000000000:user/alice"
-        );
-        iam.update_access_key(ACCT, "alice", &key.id, false)
-            .unwrap();
-        assert!(
-            iam.lookup(&key.id).is_none(),
-            "inactive keys do not authenticate"
-        );
-        iam.update_access_key(ACCT, "alice", &key.id, true).unwrap();
-        iam.create_user(ACCT, "dave", "/team/a/").unwrap();
-        let dave = iam.create_access_key(ACCT, "dave").unwrap().key;
-        let principal = iam.lookup(&dave.id).unwrap().principal.clone();
-        assert_eq!(principal.arn, "arn:aws:iam::000000000000:user/team/a/dave");
-        assert_eq!(
-            principal.kind,
-            crate::policy::PrincipalKind::User {
-                name: "dave".into()
-            }
-        );
-        drop(iam);
-        let again = service(dir.path(), &root);
-        let identity = again.lookup(&key.id).unwrap();
-        assert_eq!(identity.secret_key, key.secret);
-        assert_eq!(identity.policies.len(), 3);
-    }
-
-    #[test]
-    fn config_users_are_shown_read_only_and_their_names_stay_theirs() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = RootKey::generate();
-        let iam = service(dir.path(), &root);
-        // Names are compared without case, as IAM does.
-        assert_eq!(
-            iam.create_user(ACCT, "FromConfig", "/").unwrap_err().code(),
-            "EntityAlreadyExists"
-        );
-        let (name, user) = iam.config_user(ACCT, "FROMCONFIG").unwrap();
-        assert_eq!(name, "fromconfig");
-        assert!(user.user_id.starts_with("AIDA") && user.user_id.len() == 21);
-        assert_eq!(
-            user.user_id,
-            service(dir.path(), &root)
-                .config_user(ACCT, "fromconfig")
-                .unwrap()
-                .1
-                .user_id,
-            "a config user's id is the same after a restart"
-        );
-        assert!(iam.config_user("111111111111", "fromconfig").is_none());
-        assert_eq!(iam.config_user_names(ACCT), ["fromconfig"]);
-
-        // A user made through the API before the config gained that name stops start-up.
-        iam.create_user(ACCT, "Later", "/").unwrap();
-        drop(iam);
-        let store = IamStore::new(dir.path(), root.iam_sealer(), false);
-        let taken = HashSet::from([(ACCT.to_owned(), "later".to_owned())]);
-        let err = IamService::open(store, crate::clock::system(), taken)
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&err, OpenError::ConfigUserTaken { stored, .. } if stored == "Later"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_stored_policy_that_no_longer_parses_locks_its_user_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = RootKey::generate();
-        let iam = service(dir.path(), &root);
-        iam.create_user(ACCT, "carol", "/").unwrap();
-        let key = iam.create_access_key(ACCT, "carol").unwrap().key;
-        iam.put_inline_policy(ACCT, Target::User("carol"), "p", LIST_KEYS)
-            .unwrap();
-        drop(iam);
-        // As if a later grammar refused what an earlier one stored.
-        let store = IamStore::new(dir.path(), root.iam_sealer(), false);
-        let mut state = store.load().unwrap();
-        let carol = state
-            .accounts
-            .get_mut(ACCT)
-            .unwrap()
-            .users
-            .get_mut("carol")
-            .unwrap();
-        carol.inline.insert(
-            "deny".into(),
-            r#"{"Statement":[{"Effect":"Maybe"}]}"#.into(),
-        );
-        store.save(&state).unwrap();
-        let again = service(dir.path(), &root);
-        assert!(
-            again.lookup(&key.id).is_none(),
-            "without its (possibly denying) policy the user would be allowed more"
-        );
-    }
-
-    #[test]
-    fn refused_changes_leave_the_state_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let iam = service(dir.path(), &RootKey::generate());
-        assert_eq!(
-            iam.create_user(ACCT, "fromconfig", "/").unwrap_err().code(),
-            "EntityAlreadyExists"
-        );
-        for bad in ["team/", "/team", "/a team/", "/équipe/"] {
-            assert_eq!(
-                iam.create_user(ACCT, "bob", bad).unwrap_err().code(),
-                "ValidationError",
-                "{bad}"
-            );
-        }
-        iam.create_user(ACCT, "bob", "/").unwrap();
-        let err = iam
-            .put_inline_policy(
-                ACCT,
-                Target::User("bob"),
-                "p",
-                r#"{"Statement":[{"Effect":"Maybe"}]}"#,
-            )
-            .unwrap_err();
-        assert_eq!(err.code(), "MalformedPolicyDocument");
-        iam.create_access_key(ACCT, "bob").unwrap();
-        iam.create_access_key(ACCT, "bob").unwrap();
-        assert_eq!(
-            iam.create_access_key(ACCT, "bob").unwrap_err().code(),
-            "LimitExceeded"
-        );
-        assert_eq!(
-            iam.delete_user(ACCT, "bob").unwrap_err().code(),
-            "DeleteConflict"
-        );
-        iam.read(ACCT, |a| {
-            let bob = &a.users["bob"];
-            assert!(bob.inline.is_empty());
-            assert_eq!(bob.keys.len(), 2);
-        });
-        assert_eq!(
-            iam.read("111111111111", |a| a.users.len()),
-            0,
-            "accounts do not see each other's users"
-        );
-    }
 }

@@ -15,11 +15,21 @@ use super::caller::Caller;
 use super::errors::{KmsError, KmsResult};
 use super::quota::{Class, Quotas};
 use super::service::{KmsService, Note};
-use crate::identity::{Identities, Peer};
+use crate::identity::{Identities, IdentityUnavailable, Peer};
 use crate::sigv4::{self, SigV4Error};
 
 pub const TARGET_PREFIX: &str = "TrentService.";
 const MAX_BODY: usize = 256 * 1024;
+
+/// The caller's access key cannot be looked up now: retryable, as KMS answers when a
+/// service it depends on does not.
+impl From<IdentityUnavailable> for KmsError {
+    fn from(_: IdentityUnavailable) -> KmsError {
+        KmsError::dependency_timeout(
+            "The gateway could not confirm its credentials are current; retry the request.",
+        )
+    }
+}
 
 impl From<SigV4Error> for KmsError {
     fn from(e: SigV4Error) -> KmsError {
@@ -108,7 +118,7 @@ impl KmsApi {
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .unwrap_or("")
             .to_owned();
-        let caller = match self.authenticate(&parts, &body, peer) {
+        let caller = match self.authenticate(&parts, &body, peer).await {
             Ok(c) => c,
             Err(e) => return error_response(&e, &request_id),
         };
@@ -136,7 +146,7 @@ impl KmsApi {
         }
     }
 
-    fn authenticate(
+    async fn authenticate(
         &self,
         parts: &http::request::Parts,
         body: &[u8],
@@ -153,9 +163,15 @@ impl KmsApi {
                 "The security token included in the request is invalid.",
             ));
         }
-        let identity = self.identities.lookup(auth.access_key).ok_or_else(|| {
-            KmsError::unrecognized_client("The security token included in the request is invalid.")
-        })?;
+        let identity = self
+            .identities
+            .lookup(auth.access_key)
+            .await?
+            .ok_or_else(|| {
+                KmsError::unrecognized_client(
+                    "The security token included in the request is invalid.",
+                )
+            })?;
         if auth.service != "kms" {
             return Err(KmsError::invalid_signature(
                 "Credential should be scoped to correct service: 'kms'.",
@@ -389,6 +405,14 @@ mod tests {
         let c = r.constraints.unwrap();
         assert!(c.others);
         assert_eq!(c.encryption_context_subset.unwrap()["a"], "b");
+    }
+
+    #[test]
+    fn callers_that_cannot_be_looked_up_get_a_retryable_503() {
+        let e = KmsError::from(IdentityUnavailable("no database".into()));
+        assert_eq!(e.code(), "DependencyTimeoutException");
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.is_transient());
     }
 
     #[test]

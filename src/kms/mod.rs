@@ -5,6 +5,7 @@
 mod access;
 pub mod api;
 mod caller;
+mod changes;
 pub mod ciphertext;
 pub mod errors;
 mod input;
@@ -18,12 +19,15 @@ pub mod quota;
 pub mod root;
 pub mod service;
 mod shapes;
-mod store;
+pub mod store;
 
 pub use api::{KmsApi, is_kms_request};
 pub use caller::Caller;
 pub use errors::{KmsError, KmsResult};
 pub use ops_crypto::DataKeyOutput;
 pub use service::{KmsService, KmsSettings, Note};
+pub use store::KeyStore;
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod tests;

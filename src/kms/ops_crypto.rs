@@ -273,9 +273,12 @@ impl KmsService {
             None => None,
         };
         self.apply_due().await?;
-        let entry = self.by_id(&id).ok_or_else(|| {
-            KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(&id)))
-        })?;
+        let entry = self
+            .key(&id, Some(header.material_seq))
+            .await?
+            .ok_or_else(|| {
+                KmsError::not_found(format!("Key '{}' does not exist", self.key_arn(&id)))
+            })?;
         note.key_arn = Some(entry.record.arn());
         if let Some(e) = expected
             && e.record.id != entry.record.id

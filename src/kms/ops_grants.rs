@@ -140,7 +140,7 @@ impl KmsService {
                 "The request would have succeeded, but the DryRun option is set.",
             ));
         }
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let same = |g: &&GrantRecord| {
             g.key_id == r.id
                 && name.is_some()
@@ -183,10 +183,11 @@ impl KmsService {
                     context_subset,
                 };
                 let id = grant.grant_id.clone();
-                self.save_grant(grant).await?;
+                change.put_grant(grant);
                 id
             }
         };
+        self.commit(change).await?;
         // The token carries a fresh nonce, so each CreateGrant answers a new token.
         let nonce = hex::encode(super::material::random_bytes(8));
         let token = self.mint_token("grant", &format!("{grant_id}:{nonce}"));
@@ -224,6 +225,7 @@ impl KmsService {
         req: &ListRetirableGrantsRequest,
     ) -> KmsResult<ListGrantsResponse> {
         self.authorize_account(caller, "kms:ListRetirableGrants")?;
+        self.apply_due().await?;
         let retiring = required_len(&req.retiring_principal, "RetiringPrincipal", 1, 256)?;
         let grants: Vec<GrantRecord> = self
             .read()
@@ -252,13 +254,6 @@ impl KmsService {
                 .collect(),
             page,
         })
-    }
-
-    async fn remove_grant(&self, grant_id: &str) -> KmsResult<()> {
-        let id = grant_id.to_owned();
-        self.persist(move |s| s.delete_grant(&id)).await?;
-        self.write_state().grants.remove(grant_id);
-        Ok(())
     }
 
     pub(super) async fn retire_grant(
@@ -294,7 +289,7 @@ impl KmsService {
             Some(k) => Some(self.resolve(k, false).await?.record.id.clone()),
             None => None,
         };
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let grant = self
             .read()
             .grants
@@ -318,7 +313,8 @@ impl KmsService {
                 me.arn
             )));
         }
-        self.remove_grant(&grant_id).await?;
+        change.delete_grant(&grant_id);
+        self.commit(change).await?;
         Ok(Empty {})
     }
 
@@ -331,7 +327,7 @@ impl KmsService {
         let entry = self.key_for(&req.key_id, false, note).await?;
         let grant_id = required_len(&req.grant_id, "GrantId", 1, 128)?;
         self.authorize(caller, &entry.record, "kms:RevokeGrant", None, None, &[])?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let exists = self
             .read()
             .grants
@@ -342,7 +338,8 @@ impl KmsService {
                 "Grant ID {grant_id} not found"
             )));
         }
-        self.remove_grant(grant_id).await?;
+        change.delete_grant(grant_id);
+        self.commit(change).await?;
         Ok(Empty {})
     }
 }

@@ -102,7 +102,7 @@ impl KmsService {
             .inner
             .sealer
             .seal(&params_aad(&entry.record.id, &token_id), &private);
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let entry = self
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
@@ -113,7 +113,8 @@ impl KmsService {
             wrapping_algorithm: algorithm,
             sealed_private_key: sealed,
         });
-        self.save_key(record, entry.secrets.clone(), None).await?;
+        self.save_key(&mut change, record, entry.secrets.clone(), None)?;
+        self.commit(change).await?;
         let token = self.mint_token("import", &format!("{}:{token_id}", entry.record.id));
         Ok(GetParametersForImportResponse {
             key_id: entry.record.arn(),
@@ -214,7 +215,7 @@ impl KmsService {
                 "The key material is not the material previously imported into this key",
             ));
         }
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let entry = self
             .by_id(&r.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
@@ -233,8 +234,13 @@ impl KmsService {
             record.state = KeyState::Enabled;
         }
         let secret = Arc::new(Secret::Symmetric(material));
-        self.save_key(record, entry.secrets.clone(), Some((IMPORTED_SEQ, secret)))
-            .await?;
+        self.save_key(
+            &mut change,
+            record,
+            entry.secrets.clone(),
+            Some((IMPORTED_SEQ, secret)),
+        )?;
+        self.commit(change).await?;
         note.key_version = Some(material_id.clone());
         Ok(KeyMaterialResponse {
             key_id: r.arn(),
@@ -251,7 +257,7 @@ impl KmsService {
         let entry = self
             .external_key(caller, &req.key_id, note, "kms:DeleteImportedKeyMaterial")
             .await?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let entry = self
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
@@ -263,7 +269,8 @@ impl KmsService {
         record.materials.clear();
         record.state = KeyState::PendingImport;
         let arn = record.arn();
-        self.save_key(record, entry.secrets.clone(), None).await?;
+        self.save_key(&mut change, record, entry.secrets.clone(), None)?;
+        self.commit(change).await?;
         Ok(KeyMaterialResponse {
             key_id: arn,
             key_material_id: material_id,

@@ -1,6 +1,7 @@
 //! Key lifecycle operations: create, describe, list, enable/disable, deletion, description,
 //! tags, key policies, rotation and aliases.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::caller::Caller;
@@ -12,7 +13,7 @@ use super::model::{
     AliasRecord, KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationType,
     epoch_seconds,
 };
-use super::service::{DAY_MS, KeyEntry, KmsService, Note, default_key_policy};
+use super::service::{DAY_MS, KeyEntry, KmsService, Note, default_key_policy, first_material};
 use super::shapes::{
     AliasListEntry, AliasRequest, CreateKeyRequest, Empty, EnableKeyRotationRequest,
     GetKeyPolicyRequest, GetKeyPolicyResponse, GetKeyRotationStatusResponse, KeyIdResponse,
@@ -179,8 +180,10 @@ impl KmsService {
             ));
         }
         record.tags = tags.into_iter().collect();
-        let _guard = self.inner.write.lock().await;
-        let entry = self.insert_new_key(record).await?;
+        let material = first_material(&mut record).await?;
+        let mut change = self.begin().await?;
+        let entry = self.save_key(&mut change, record, BTreeMap::new(), material)?;
+        self.commit(change).await?;
         note.key_arn = Some(entry.record.arn());
         Ok(KeyMetadataResponse {
             key_metadata: key_metadata(&entry.record),
@@ -244,13 +247,15 @@ impl KmsService {
     ) -> KmsResult<Arc<KeyEntry>> {
         let entry = self.key_for(key, false, note).await?;
         self.authorize(caller, &entry.record, action, None, None, &[])?;
-        let _guard = self.inner.write.lock().await;
+        let mut writing = self.begin().await?;
         let entry = self
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found(format!("Invalid keyId '{}'", entry.record.id)))?;
         let mut record = entry.record.clone();
         change(&mut record, self.now_ms())?;
-        self.save_key(record, entry.secrets.clone(), None).await
+        let entry = self.save_key(&mut writing, record, entry.secrets.clone(), None)?;
+        self.commit(writing).await?;
+        Ok(entry)
     }
 
     /// EnableKey and DisableKey: only between those two states, as in AWS.
@@ -299,6 +304,9 @@ impl KmsService {
         self.set_enabled(caller, req, note, false).await
     }
 
+    /// Starts a deletion window; when it ends, the key and its material are deleted from the
+    /// store. SQLite overwrites them on disk; a fleet's PostgreSQL cannot: sealed copies stay
+    /// in dead rows, WAL, standbys and backups until those age out (docs/FORMAT.md).
     pub(super) async fn schedule_key_deletion(
         &self,
         caller: &Caller,
@@ -658,7 +666,7 @@ impl KmsService {
             None,
             &[],
         )?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let entry = self
             .by_id(&entry.record.id)
             .ok_or_else(|| KmsError::not_found("Invalid keyId"))?;
@@ -675,7 +683,10 @@ impl KmsService {
                 r.arn()
             )));
         }
-        let rotated = self.rotate(&entry, RotationType::OnDemand).await?;
+        let rotated = self
+            .rotate(&mut change, &entry, RotationType::OnDemand)
+            .await?;
+        self.commit(change).await?;
         note.key_version = rotated
             .record
             .current_material()
@@ -778,7 +789,7 @@ impl KmsService {
         let entry = self
             .alias_target(caller, req, note, "kms:CreateAlias")
             .await?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         if self.read().aliases.contains_key(&name) {
             return Err(KmsError::already_exists(format!(
                 "An alias with the name {} already exists",
@@ -792,7 +803,8 @@ impl KmsService {
             created_ms: now,
             updated_ms: now,
         };
-        self.save_alias(alias).await?;
+        change.put_alias(alias);
+        self.commit(change).await?;
         Ok(Empty {})
     }
 
@@ -807,7 +819,7 @@ impl KmsService {
         let entry = self
             .alias_target(caller, req, note, "kms:UpdateAlias")
             .await?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let Some(mut alias) = self.read().aliases.get(&name).cloned() else {
             return Err(self.alias_not_found(&name));
         };
@@ -821,7 +833,8 @@ impl KmsService {
         }
         alias.target_key_id = entry.record.id.clone();
         alias.updated_ms = self.now_ms();
-        self.save_alias(alias).await?;
+        change.put_alias(alias);
+        self.commit(change).await?;
         Ok(Empty {})
     }
 
@@ -833,7 +846,7 @@ impl KmsService {
     ) -> KmsResult<Empty> {
         let name = Self::alias_name(req)?;
         Self::user_alias(&name)?;
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let Some(alias) = self.read().aliases.get(&name).cloned() else {
             return Err(self.alias_not_found(&name));
         };
@@ -841,9 +854,8 @@ impl KmsService {
             note.key_arn = Some(key.record.arn());
             self.authorize(caller, &key.record, "kms:DeleteAlias", None, None, &[])?;
         }
-        let n = name.clone();
-        self.persist(move |s| s.delete_alias(&n)).await?;
-        self.write_state().aliases.remove(&name);
+        change.delete_alias(&name);
+        self.commit(change).await?;
         Ok(Empty {})
     }
 

@@ -1,6 +1,7 @@
 //! The key service: keys in memory (material unwrapped once), every change written through
 //! to the store, time-driven transitions (rotation, material expiry, deletion) applied as
-//! the injected clock passes them.
+//! the injected clock passes them. With a store shared by a fleet, the keys in memory are a
+//! copy kept current (see `changes`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,17 +10,19 @@ use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 use super::caller::Caller;
+use super::changes::{Change, Delta};
 use super::errors::{KmsError, KmsResult};
 use super::material::Secret;
 use super::model::{
     AliasRecord, GrantRecord, KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, MaterialInfo,
     Origin, RotationType,
 };
-use super::store::Store;
+use super::store::{Backend, KeyStore};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::clock::SharedClock;
 use crate::crypto::{CatalogSealer, RootKey};
 use crate::policy::{Policy, PolicyKind};
+use crate::postgres::changes::{Replica, Watch};
 
 pub const DAY_MS: i64 = 86_400_000;
 pub use crate::arn::AWS_S3_ALIAS;
@@ -33,7 +36,10 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    fn new(record: KeyRecord, secrets: BTreeMap<u32, Arc<Secret>>) -> KmsResult<KeyEntry> {
+    pub(super) fn new(
+        record: KeyRecord,
+        secrets: BTreeMap<u32, Arc<Secret>>,
+    ) -> KmsResult<KeyEntry> {
         let policy = Policy::parse(&record.policy, PolicyKind::Resource)
             .map_err(|e| KmsError::internal(format!("stored policy of key {}: {e}", record.id)))?;
         Ok(KeyEntry {
@@ -62,6 +68,8 @@ pub(super) struct State {
     pub keys: HashMap<String, Arc<KeyEntry>>,
     pub aliases: BTreeMap<String, AliasRecord>,
     pub grants: BTreeMap<String, GrantRecord>,
+    /// The store revision this copy reflects (always 0 with a store of one gateway).
+    pub revision: i64,
 }
 
 pub struct KmsSettings {
@@ -78,86 +86,121 @@ pub struct KmsService {
 }
 
 pub(super) struct Inner {
-    pub store: Arc<Store>,
+    pub store: Backend,
+    /// How current the copy is, when the store is shared with other nodes.
+    pub watch: Option<Arc<Watch>>,
     pub sealer: CatalogSealer,
     pub token_key: Zeroizing<[u8; 32]>,
     pub clock: SharedClock,
     pub region: String,
     pub account: String,
     pub state: RwLock<State>,
-    /// One change at a time, so the store and memory never disagree.
+    /// One change at a time from this node, so the store and memory never disagree.
     pub write: tokio::sync::Mutex<()>,
     /// The earliest time at which some key has a due transition (i64::MAX: none).
     pub next_event_ms: AtomicI64,
     pub audit: Option<AuditLog>,
 }
 
-fn material_aad(key_id: &str, seq: u32) -> Vec<u8> {
+pub(super) fn material_aad(key_id: &str, seq: u32) -> Vec<u8> {
     format!("sealgate/kms/material/v1|{key_id}|{seq}").into_bytes()
 }
 
 impl KmsService {
+    /// The key service of one gateway, on its SQLite file.
     pub fn open(
         path: &std::path::Path,
         root: &RootKey,
         clock: SharedClock,
         settings: KmsSettings,
     ) -> KmsResult<KmsService> {
-        let store = Store::open(path, settings.fsync)?;
-        let loaded = store.load()?;
-        let sealer = root.kms_material_sealer();
-        let mut secrets: HashMap<String, BTreeMap<u32, Arc<Secret>>> = HashMap::new();
-        let specs: HashMap<&str, KeySpec> = loaded
-            .keys
-            .iter()
-            .map(|k| (k.id.as_str(), k.spec))
-            .collect();
-        for (key_id, seq, sealed) in &loaded.materials {
-            let Some(spec) = specs.get(key_id.as_str()) else {
-                continue;
-            };
-            let plain = sealer
-                .open(&material_aad(key_id, *seq), sealed)
-                .map_err(|e| KmsError::internal(format!("key {key_id} material {seq}: {e}")))?;
-            let plain = Zeroizing::new(plain);
-            secrets
-                .entry(key_id.clone())
-                .or_default()
-                .insert(*seq, Arc::new(Secret::decode(*spec, &plain)?));
+        let store = KeyStore::sqlite(path, settings.fsync)?;
+        KmsService::open_sqlite(store.0, root, clock, settings)
+    }
+
+    /// The key service on `store`. With a shared store, every key is read now; the copy is
+    /// then kept current by [`crate::postgres::changes::Feed`] over [`KmsService::watch`],
+    /// and requests fail once it cannot be confirmed current within the bound.
+    pub async fn open_with(
+        store: KeyStore,
+        root: &RootKey,
+        clock: SharedClock,
+        settings: KmsSettings,
+    ) -> KmsResult<KmsService> {
+        if matches!(store.0, Backend::Sqlite(_)) {
+            return KmsService::open_sqlite(store.0, root, clock, settings);
         }
-        let mut state = State::default();
-        for record in loaded.keys {
-            let secrets = secrets.remove(&record.id).unwrap_or_default();
-            state
-                .keys
-                .insert(record.id.clone(), Arc::new(KeyEntry::new(record, secrets)?));
+        let svc = KmsService::new(store.0, root, clock, settings);
+        let started = std::time::Instant::now();
+        svc.inner.catch_up_now().await?;
+        if let Some(watch) = &svc.inner.watch {
+            watch.confirm(started);
         }
-        state.aliases = loaded
-            .aliases
-            .into_iter()
-            .map(|a| (a.name.clone(), a))
-            .collect();
-        state.grants = loaded
-            .grants
-            .into_iter()
-            .map(|g| (g.grant_id.clone(), g))
-            .collect();
-        let svc = KmsService {
-            inner: Arc::new(Inner {
-                store: Arc::new(store),
-                sealer,
+        Ok(svc)
+    }
+
+    fn open_sqlite(
+        store: Backend,
+        root: &RootKey,
+        clock: SharedClock,
+        settings: KmsSettings,
+    ) -> KmsResult<KmsService> {
+        let Backend::Sqlite(sqlite) = &store else {
+            return Err(KmsError::internal("not a SQLite key store"));
+        };
+        let loaded = sqlite.load()?;
+        let svc = KmsService::new(store, root, clock, settings);
+        svc.inner
+            .install(0, svc.inner.prepare(Delta::from(loaded))?);
+        Ok(svc)
+    }
+
+    fn new(
+        store: Backend,
+        root: &RootKey,
+        clock: SharedClock,
+        settings: KmsSettings,
+    ) -> KmsService {
+        let bound = match &store {
+            Backend::Postgres { bound, .. } => Some(*bound),
+            Backend::Sqlite(_) => None,
+        };
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| {
+            let replica: std::sync::Weak<dyn Replica> = me.clone();
+            Inner {
+                store,
+                watch: bound.map(|b| Arc::new(Watch::new("kms", b, replica))),
+                sealer: root.kms_material_sealer(),
                 token_key: root.kms_token_key(),
                 clock,
                 region: settings.region,
                 account: settings.account,
-                state: RwLock::new(state),
+                state: RwLock::new(State::default()),
                 write: tokio::sync::Mutex::new(()),
                 next_event_ms: AtomicI64::new(i64::MAX),
                 audit: settings.audit,
-            }),
+            }
+        });
+        KmsService { inner }
+    }
+
+    /// How current this node's copy of a shared store is; None for a store of its own.
+    pub fn watch(&self) -> Option<Arc<Watch>> {
+        self.inner.watch.clone()
+    }
+
+    /// Fails closed when the copy of a shared store cannot be confirmed current: a key
+    /// disabled or a grant revoked through another node is never overlooked.
+    pub(super) async fn ensure_fresh(&self) -> KmsResult<()> {
+        let Some(watch) = &self.inner.watch else {
+            return Ok(());
         };
-        svc.recompute_next_event();
-        Ok(svc)
+        watch.ensure_fresh().await.map_err(|e| {
+            tracing::warn!(error = %e, "refusing a KMS request: the key state may be stale");
+            KmsError::dependency_timeout(
+                "The key service could not confirm it has the latest key state; retry the request.",
+            )
+        })
     }
 
     pub fn region(&self) -> &str {
@@ -208,12 +251,7 @@ impl KmsService {
     }
 
     pub(super) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        // A poisoned lock means a panic mid-update of plain maps; the data is still whole.
-        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(super) fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.read()
     }
 
     pub fn key_arn(&self, id: &str) -> String {
@@ -227,17 +265,6 @@ impl KmsService {
         crate::arn::kms_alias(&self.inner.region, &self.inner.account, name)
     }
 
-    /// Runs a store write off the async threads.
-    pub(super) async fn persist<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> KmsResult<T> + Send + 'static,
-    ) -> KmsResult<T> {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| KmsError::internal(format!("key store task: {e}")))?
-    }
-
     pub(super) fn seal_material(
         &self,
         key_id: &str,
@@ -248,10 +275,12 @@ impl KmsService {
         Ok(self.inner.sealer.seal(&material_aad(key_id, seq), &plain))
     }
 
-    /// Saves a changed key and publishes it. Material the record no longer lists is
-    /// destroyed, in the store and in memory; `new_material` is added.
-    pub(super) async fn save_key(
+    /// Adds a changed key to `change`. Material the record no longer lists is destroyed, in
+    /// the store and in memory; `new_material` is added. The entry answered is the one the
+    /// change publishes once committed.
+    pub(super) fn save_key(
         &self,
+        change: &mut Change<'_>,
         record: KeyRecord,
         mut secrets: BTreeMap<u32, Arc<Secret>>,
         new_material: Option<(u32, Arc<Secret>)>,
@@ -261,16 +290,6 @@ impl KmsService {
             Some((seq, secret)) => Some((*seq, self.seal_material(&record.id, *seq, secret)?)),
             None => None,
         };
-        let rec = record.clone();
-        let gone = removed.clone();
-        self.persist(move |s| {
-            s.put_key(
-                &rec,
-                sealed.as_ref().map(|(seq, b)| (*seq, b.as_slice())),
-                &gone,
-            )
-        })
-        .await?;
         for seq in &removed {
             secrets.remove(seq);
         }
@@ -278,28 +297,8 @@ impl KmsService {
             secrets.insert(seq, secret);
         }
         let entry = Arc::new(KeyEntry::new(record, secrets)?);
-        self.write_state()
-            .keys
-            .insert(entry.record.id.clone(), entry.clone());
-        self.recompute_next_event();
+        change.put_key(entry.clone(), sealed, removed);
         Ok(entry)
-    }
-
-    /// Stores an alias (new or retargeted) and publishes it.
-    pub(super) async fn save_alias(&self, alias: AliasRecord) -> KmsResult<()> {
-        let a = alias.clone();
-        self.persist(move |s| s.put_alias(&a)).await?;
-        self.write_state().aliases.insert(alias.name.clone(), alias);
-        Ok(())
-    }
-
-    pub(super) async fn save_grant(&self, grant: GrantRecord) -> KmsResult<()> {
-        let g = grant.clone();
-        self.persist(move |s| s.put_grant(&g)).await?;
-        self.write_state()
-            .grants
-            .insert(grant.grant_id.clone(), grant);
-        Ok(())
     }
 
     /// Looks a key up by id, key ARN, and (where the operation allows) alias name or ARN.
@@ -315,25 +314,33 @@ impl KmsService {
                 return Err(not_found());
             }
             match parts[4].split_once('/') {
-                Some(("key", id)) => return self.by_id(id).ok_or_else(not_found),
+                Some(("key", id)) => return self.key(id, None).await?.ok_or_else(not_found),
                 Some(("alias", _)) => parts[4].to_owned(),
                 _ => return Err(KmsError::invalid_arn(format!("Invalid arn {key_ref}"))),
             }
         } else if key_ref.starts_with("alias/") {
             key_ref.to_owned()
         } else {
-            return self.by_id(key_ref).ok_or_else(not_found);
+            return self.key(key_ref, None).await?.ok_or_else(not_found);
         };
         if !allow_alias {
             return Err(not_found());
         }
-        let target = self
-            .read()
-            .aliases
-            .get(&alias_name)
-            .map(|a| a.target_key_id.clone());
+        let target = || {
+            self.read()
+                .aliases
+                .get(&alias_name)
+                .map(|a| a.target_key_id.clone())
+        };
+        let target = match target() {
+            None if alias_name != AWS_S3_ALIAS => {
+                self.catch_up_on_miss().await?;
+                target()
+            }
+            found => found,
+        };
         match target {
-            Some(id) => self.by_id(&id).ok_or_else(not_found),
+            Some(id) => self.key(&id, None).await?.ok_or_else(not_found),
             None if alias_name == AWS_S3_ALIAS => self.aws_managed_key(AWS_S3_ALIAS).await,
             None => Err(KmsError::not_found(format!(
                 "Alias {} is not found.",
@@ -353,9 +360,31 @@ impl KmsService {
         self.read().keys.get(id).cloned()
     }
 
+    /// A key (with material `seq`, if named) that this copy may not hold yet: with a shared
+    /// store, a miss is looked up in the store before it is answered, since another node
+    /// may have just made the key or rotated it.
+    pub(super) async fn key(&self, id: &str, seq: Option<u32>) -> KmsResult<Option<Arc<KeyEntry>>> {
+        let held = |e: &Arc<KeyEntry>| seq.is_none_or(|s| e.record.material(s).is_some());
+        if let Some(entry) = self.by_id(id).filter(held) {
+            return Ok(Some(entry));
+        }
+        self.catch_up_on_miss().await?;
+        Ok(self.by_id(id))
+    }
+
+    async fn catch_up_on_miss(&self) -> KmsResult<()> {
+        let Some(watch) = &self.inner.watch else {
+            return Ok(());
+        };
+        watch.catch_up().await.map_err(|e| {
+            tracing::warn!(error = %e, "a key missing from this node's copy could not be looked up");
+            KmsError::dependency_timeout("The key store did not answer; retry the request.")
+        })
+    }
+
     /// The AWS managed key behind `alias/aws/SERVICE`, created on first use as AWS does.
     async fn aws_managed_key(&self, alias: &str) -> KmsResult<Arc<KeyEntry>> {
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         if let Some(id) = self
             .read()
             .aliases
@@ -381,14 +410,15 @@ impl KmsService {
         record.manager = KeyManager::Aws;
         record.rotation_period_days = Some(365);
         record.next_rotation_ms = Some(now + 365 * DAY_MS);
-        let entry = self.insert_new_key(record).await?;
-        let alias = AliasRecord {
+        let material = first_material(&mut record).await?;
+        let entry = self.save_key(&mut change, record, BTreeMap::new(), material)?;
+        change.put_alias(AliasRecord {
             name: alias.to_owned(),
             target_key_id: entry.record.id.clone(),
             created_ms: now,
             updated_ms: now,
-        };
-        self.save_alias(alias).await?;
+        });
+        self.commit(change).await?;
         Ok(entry)
     }
 
@@ -428,31 +458,11 @@ impl KmsService {
         }
     }
 
-    /// Stores a new key, generating its first material unless it awaits an import.
-    pub(super) async fn insert_new_key(&self, mut record: KeyRecord) -> KmsResult<Arc<KeyEntry>> {
-        let material = if record.origin == Origin::External {
-            None
-        } else {
-            let spec = record.spec;
-            let secret = tokio::task::spawn_blocking(move || Secret::generate(spec))
-                .await
-                .map_err(|e| KmsError::internal(format!("key generation: {e}")))??;
-            record.materials.push(MaterialInfo {
-                seq: 1,
-                material_id: hex::encode(super::material::random_bytes(32)),
-                created_ms: record.created_ms,
-                rotation_type: None,
-                expiration_model: None,
-                valid_to_ms: None,
-            });
-            Some((1, Arc::new(secret)))
-        };
-        self.save_key(record, BTreeMap::new(), material).await
-    }
-
-    /// Adds a fresh material version (rotation); older versions stay for decryption.
+    /// Adds a fresh material version (rotation) to `change`; older versions stay for
+    /// decryption.
     pub(super) async fn rotate(
         &self,
+        change: &mut Change<'_>,
         entry: &KeyEntry,
         kind: RotationType,
     ) -> KmsResult<Arc<KeyEntry>> {
@@ -474,29 +484,25 @@ impl KmsService {
         if let (Some(days), RotationType::Automatic) = (record.rotation_period_days, kind) {
             record.next_rotation_ms = Some(now + i64::from(days) * DAY_MS);
         }
-        self.save_key(record, entry.secrets.clone(), Some((seq, Arc::new(secret))))
-            .await
+        self.save_key(
+            change,
+            record,
+            entry.secrets.clone(),
+            Some((seq, Arc::new(secret))),
+        )
     }
 
-    fn recompute_next_event(&self) {
-        let next = self
-            .read()
-            .keys
-            .values()
-            .filter_map(|k| next_event(&k.record))
-            .min()
-            .unwrap_or(i64::MAX);
-        self.inner.next_event_ms.store(next, Ordering::Release);
-    }
-
-    /// Applies every transition the clock has reached: deletion windows that ended (the
-    /// material is destroyed), imported material that expired, automatic rotations.
+    /// Brings a shared store's copy up to date if it may be stale (or fails), then applies
+    /// every transition the clock has reached: deletion windows that ended (the material is
+    /// destroyed), imported material that expired, automatic rotations. Every request that
+    /// reads keys, aliases or grants goes through here first.
     pub async fn apply_due(&self) -> KmsResult<()> {
+        self.ensure_fresh().await?;
         let now = self.now_ms();
         if now < self.inner.next_event_ms.load(Ordering::Acquire) {
             return Ok(());
         }
-        let _guard = self.inner.write.lock().await;
+        let mut change = self.begin().await?;
         let due: Vec<Arc<KeyEntry>> = self
             .read()
             .keys
@@ -508,12 +514,7 @@ impl KmsService {
             let r = &entry.record;
             if r.state == KeyState::PendingDeletion && r.deletion_date_ms.is_some_and(|d| d <= now)
             {
-                let id = r.id.clone();
-                self.persist(move |s| s.delete_key(&id)).await?;
-                let mut st = self.write_state();
-                st.keys.remove(&r.id);
-                st.aliases.retain(|_, a| a.target_key_id != r.id);
-                st.grants.retain(|_, g| g.key_id != r.id);
+                change.destroy_key(&r.id);
                 tracing::info!(key = %r.id, "deletion window ended; key material destroyed");
                 continue;
             }
@@ -530,14 +531,16 @@ impl KmsService {
                     record.state = KeyState::PendingImport;
                 }
                 tracing::info!(key = %r.id, "imported key material expired and was deleted");
-                self.save_key(record, entry.secrets.clone(), None).await?;
+                self.save_key(&mut change, record, entry.secrets.clone(), None)?;
                 continue;
             }
             if r.state == KeyState::Enabled && r.next_rotation_ms.is_some_and(|t| t <= now) {
-                self.rotate(&entry, RotationType::Automatic).await?;
+                self.rotate(&mut change, &entry, RotationType::Automatic)
+                    .await?;
             }
         }
-        self.recompute_next_event();
+        self.commit(change).await?;
+        self.inner.recompute_next_event();
         Ok(())
     }
 
@@ -574,6 +577,30 @@ impl KmsService {
     }
 }
 
+/// Generates a new key's first material, unless it awaits an import. Done before the key's
+/// change begins: generating a large RSA key takes seconds, during which no change of the
+/// store (on any node of a fleet) should wait.
+pub(super) async fn first_material(
+    record: &mut KeyRecord,
+) -> KmsResult<Option<(u32, Arc<Secret>)>> {
+    if record.origin == Origin::External {
+        return Ok(None);
+    }
+    let spec = record.spec;
+    let secret = tokio::task::spawn_blocking(move || Secret::generate(spec))
+        .await
+        .map_err(|e| KmsError::internal(format!("key generation: {e}")))??;
+    record.materials.push(MaterialInfo {
+        seq: 1,
+        material_id: hex::encode(super::material::random_bytes(32)),
+        created_ms: record.created_ms,
+        rotation_type: None,
+        expiration_model: None,
+        valid_to_ms: None,
+    });
+    Ok(Some((1, Arc::new(secret))))
+}
+
 fn record_removed(record: &KeyRecord, secrets: &BTreeMap<u32, Arc<Secret>>) -> Vec<u32> {
     secrets
         .keys()
@@ -582,7 +609,7 @@ fn record_removed(record: &KeyRecord, secrets: &BTreeMap<u32, Arc<Secret>>) -> V
         .collect()
 }
 
-fn next_event(r: &KeyRecord) -> Option<i64> {
+pub(super) fn next_event(r: &KeyRecord) -> Option<i64> {
     let deletion = (r.state == KeyState::PendingDeletion)
         .then_some(r.deletion_date_ms)
         .flatten();

@@ -44,7 +44,8 @@ macro_rules! shapes {
 }
 
 /// `GrantTokens`, type-checked like every member and then not needed: a grant here takes
-/// effect as soon as CreateGrant answers, so there is no eventual consistency to bridge.
+/// effect as soon as CreateGrant answers (on the other nodes of a fleet, within the fleet's
+/// change bound), so there is no eventual consistency to bridge.
 pub(super) type GrantTokens = Vec<String>;
 
 /// The answer of an operation that answers nothing but success.

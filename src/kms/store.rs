@@ -1,31 +1,90 @@
-//! Where keys live: one SQLite database beside the catalog. Key records, aliases and grants
-//! are JSON documents; key material is stored only sealed under the root of trust. Deleted
-//! material is overwritten on disk (`secure_delete`) and flushed out of the WAL, so a
-//! destroyed key cannot be recovered from free pages.
+//! Where keys live: one interface, two stores. SQLite (`kms.sqlite` beside the catalog) for
+//! one gateway; the fleet's PostgreSQL database for gateways that share keys. Key records,
+//! aliases and grants are JSON documents; key material is stored only sealed under the root
+//! of trust. A change is a list of [`Write`]s, applied together.
+
+mod postgres;
+mod sqlite;
 
 use std::path::Path;
-use std::sync::Mutex;
-
-use rusqlite::{Connection, OptionalExtension as _, params};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::errors::KmsError;
 use super::model::{AliasRecord, GrantRecord, KeyRecord};
+use crate::postgres::Database;
 
-pub(super) struct Store {
-    conn: Mutex<Connection>,
+pub(super) use postgres::{PgKeys, PgTx, Table};
+pub(super) use sqlite::Loaded;
+
+/// One change to the store.
+pub(super) enum Write {
+    /// A key record, with its new sealed material, and the material it no longer lists
+    /// destroyed.
+    Key {
+        record: KeyRecord,
+        new_material: Option<(u32, Vec<u8>)>,
+        removed: Vec<u32>,
+    },
+    /// Crypto-shredding: the key, all its material, its aliases and grants.
+    DestroyKey(String),
+    Alias(AliasRecord),
+    DeleteAlias(String),
+    Grant(GrantRecord),
+    DeleteGrant(String),
 }
 
-/// Everything read at start-up.
-pub(super) struct Loaded {
-    pub keys: Vec<KeyRecord>,
-    /// (key id, material seq, sealed material)
-    pub materials: Vec<(String, u32, Vec<u8>)>,
-    pub aliases: Vec<AliasRecord>,
-    pub grants: Vec<GrantRecord>,
+/// Where a key service keeps its keys.
+pub struct KeyStore(pub(super) Backend);
+
+pub(super) enum Backend {
+    Sqlite(Arc<sqlite::Store>),
+    /// Shared with other nodes, whose changes this node must see within `bound`.
+    Postgres {
+        keys: PgKeys,
+        bound: Duration,
+    },
 }
 
-fn db(e: rusqlite::Error) -> KmsError {
-    KmsError::internal(format!("key store: {e}"))
+impl KeyStore {
+    /// The SQLite file of one gateway.
+    pub fn sqlite(path: &Path, fsync: bool) -> Result<KeyStore, KmsError> {
+        Ok(KeyStore(Backend::Sqlite(Arc::new(sqlite::Store::open(
+            path, fsync,
+        )?))))
+    }
+
+    /// The fleet's database (migrated). A change made through another node is enforced
+    /// here within `change_bound`; past it, without news from the database, the key
+    /// service refuses requests rather than answer from a copy that may be stale.
+    pub fn postgres(db: Database, change_bound: Duration) -> KeyStore {
+        KeyStore(Backend::Postgres {
+            keys: PgKeys::new(db),
+            bound: change_bound,
+        })
+    }
+}
+
+impl sqlite::Store {
+    /// Applies one write in its own transaction, as the store always has.
+    pub(super) fn apply(&self, write: &Write) -> Result<(), KmsError> {
+        match write {
+            Write::Key {
+                record,
+                new_material,
+                removed,
+            } => self.put_key(
+                record,
+                new_material.as_ref().map(|(seq, b)| (*seq, b.as_slice())),
+                removed,
+            ),
+            Write::DestroyKey(id) => self.delete_key(id),
+            Write::Alias(alias) => self.put_alias(alias),
+            Write::DeleteAlias(name) => self.delete_alias(name),
+            Write::Grant(grant) => self.put_grant(grant),
+            Write::DeleteGrant(id) => self.delete_grant(id),
+        }
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, KmsError> {
@@ -35,155 +94,4 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, KmsError> {
 fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, KmsError> {
     serde_json::from_str(s)
         .map_err(|e| KmsError::internal(format!("key store: corrupt record: {e}")))
-}
-
-impl Store {
-    pub(super) fn open(path: &Path, fsync: bool) -> Result<Store, KmsError> {
-        let conn = Connection::open(path).map_err(db)?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA secure_delete=ON;
-             CREATE TABLE IF NOT EXISTS kms_keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS kms_materials (
-                key_id TEXT NOT NULL, seq INTEGER NOT NULL, sealed BLOB NOT NULL,
-                PRIMARY KEY (key_id, seq));
-             CREATE TABLE IF NOT EXISTS kms_aliases (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS kms_grants (grant_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, doc TEXT NOT NULL);",
-            if fsync { "FULL" } else { "NORMAL" }
-        ))
-        .map_err(db)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, KmsError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| KmsError::internal("key store lock poisoned"))?;
-        f(&mut conn).map_err(db)
-    }
-
-    pub(super) fn load(&self) -> Result<Loaded, KmsError> {
-        let (keys, materials, aliases, grants) = self.with(|c| {
-            let docs = |sql: &str| -> rusqlite::Result<Vec<String>> {
-                c.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
-            };
-            let keys = docs("SELECT doc FROM kms_keys")?;
-            let aliases = docs("SELECT doc FROM kms_aliases")?;
-            let grants = docs("SELECT doc FROM kms_grants")?;
-            let materials = c
-                .prepare("SELECT key_id, seq, sealed FROM kms_materials")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((keys, materials, aliases, grants))
-        })?;
-        Ok(Loaded {
-            keys: keys.iter().map(|d| parse(d)).collect::<Result<_, _>>()?,
-            materials,
-            aliases: aliases.iter().map(|d| parse(d)).collect::<Result<_, _>>()?,
-            grants: grants.iter().map(|d| parse(d)).collect::<Result<_, _>>()?,
-        })
-    }
-
-    /// Writes a key record, with any new material and the removal of destroyed material, in
-    /// one transaction.
-    pub(super) fn put_key(
-        &self,
-        key: &KeyRecord,
-        new_material: Option<(u32, &[u8])>,
-        removed_material: &[u32],
-    ) -> Result<(), KmsError> {
-        let doc = json(key)?;
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO kms_keys (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = ?2",
-                params![key.id, doc],
-            )?;
-            if let Some((seq, sealed)) = new_material {
-                tx.execute(
-                    "INSERT OR REPLACE INTO kms_materials (key_id, seq, sealed) VALUES (?1, ?2, ?3)",
-                    params![key.id, seq, sealed],
-                )?;
-            }
-            for seq in removed_material {
-                tx.execute(
-                    "DELETE FROM kms_materials WHERE key_id = ?1 AND seq = ?2",
-                    params![key.id, seq],
-                )?;
-            }
-            tx.commit()
-        })?;
-        if !removed_material.is_empty() {
-            self.flush_wal()?;
-        }
-        Ok(())
-    }
-
-    /// Crypto-shredding: the key, all its material, aliases and grants are gone.
-    pub(super) fn delete_key(&self, key_id: &str) -> Result<(), KmsError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM kms_materials WHERE key_id = ?1", [key_id])?;
-            tx.execute("DELETE FROM kms_grants WHERE key_id = ?1", [key_id])?;
-            tx.execute("DELETE FROM kms_keys WHERE id = ?1", [key_id])?;
-            tx.execute(
-                "DELETE FROM kms_aliases WHERE json_extract(doc, '$.target_key_id') = ?1",
-                [key_id],
-            )?;
-            tx.commit()
-        })?;
-        self.flush_wal()
-    }
-
-    /// Copies the WAL into the database and truncates it, so deleted pages (already zeroed
-    /// by secure_delete in the main file) leave no copy in the log.
-    fn flush_wal(&self) -> Result<(), KmsError> {
-        self.with(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .optional()
-                .map(|_| ())
-        })
-    }
-
-    pub(super) fn put_alias(&self, alias: &AliasRecord) -> Result<(), KmsError> {
-        let doc = json(alias)?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO kms_aliases (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = ?2",
-                params![alias.name, doc],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub(super) fn delete_alias(&self, name: &str) -> Result<(), KmsError> {
-        self.with(|c| {
-            c.execute("DELETE FROM kms_aliases WHERE name = ?1", [name])
-                .map(|_| ())
-        })
-    }
-
-    pub(super) fn put_grant(&self, grant: &GrantRecord) -> Result<(), KmsError> {
-        let doc = json(grant)?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO kms_grants (grant_id, key_id, doc) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(grant_id) DO UPDATE SET doc = ?3",
-                params![grant.grant_id, grant.key_id, doc],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub(super) fn delete_grant(&self, grant_id: &str) -> Result<(), KmsError> {
-        self.with(|c| {
-            c.execute("DELETE FROM kms_grants WHERE grant_id = ?1", [grant_id])
-                .map(|_| ())
-        })
-    }
 }

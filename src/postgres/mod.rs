@@ -2,6 +2,7 @@
 //! its versions. The stores built on it (catalog, KMS keys, IAM state, the fleet's own
 //! records) live with their layers; this module only connects and migrates.
 
+pub mod changes;
 mod schema;
 #[cfg(test)]
 mod scratch;

@@ -168,15 +168,29 @@ CREATE TABLE replication_batches (
     done BOOLEAN NOT NULL
 );
 
-CREATE TABLE kms_keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+-- `revision`: the kms revision that last wrote the row; nodes catch up by reading the rows
+-- written after the revision their copy reflects.
+CREATE TABLE kms_keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL, revision BIGINT NOT NULL);
 CREATE TABLE kms_materials (
     key_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     sealed BYTEA NOT NULL,
     PRIMARY KEY (key_id, seq)
 );
-CREATE TABLE kms_aliases (name TEXT PRIMARY KEY, target_key_id TEXT NOT NULL, doc TEXT NOT NULL);
-CREATE TABLE kms_grants (grant_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE kms_aliases (
+    name TEXT PRIMARY KEY,
+    target_key_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    revision BIGINT NOT NULL
+);
+CREATE TABLE kms_grants (
+    grant_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    revision BIGINT NOT NULL
+);
+CREATE INDEX kms_grants_by_revision ON kms_grants(revision);
+CREATE INDEX kms_grants_by_key ON kms_grants(key_id);
 -- The IAM state, sealed whole under the root key, as in iam.sealed.
 CREATE TABLE iam_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),

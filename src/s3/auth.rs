@@ -23,7 +23,7 @@ impl IdentityAuth {
 #[async_trait::async_trait]
 impl S3Auth for IdentityAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.identities.lookup(access_key) {
+        match self.identities.lookup(access_key).await? {
             Some(id) => Ok(SecretKey::from(id.secret_key.clone())),
             None => Err(s3_error!(
                 InvalidAccessKeyId,

@@ -5,8 +5,21 @@ use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::blobstore::BlobError;
 use crate::catalog::CatalogError;
+use crate::identity::IdentityUnavailable;
 use crate::kms::KmsError;
 use crate::objects::{Mismatch, ObjectError};
+
+/// Who is calling cannot be decided now (a fleet's database out of reach): S3's 503, which
+/// SDKs retry with backoff, rather than an answer from a copy of users that may be stale.
+impl From<IdentityUnavailable> for S3Error {
+    fn from(e: IdentityUnavailable) -> S3Error {
+        tracing::warn!(error = %e, "refusing a request: its caller cannot be looked up");
+        s3_error!(
+            ServiceUnavailable,
+            "Please retry: the gateway cannot confirm its credentials are current."
+        )
+    }
+}
 
 impl From<CatalogError> for S3Error {
     fn from(e: CatalogError) -> S3Error {
@@ -165,7 +178,7 @@ fn kms_error(e: KmsError) -> S3Error {
             return S3Error::with_message(S3ErrorCode::AccessDenied, message);
         }
         KmsError::Internal(_) => return internal(&e),
-        KmsError::Throttling(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+        _ if e.is_transient() => http::StatusCode::SERVICE_UNAVAILABLE,
         _ => http::StatusCode::BAD_REQUEST,
     };
     let mut err = S3Error::with_message(
@@ -183,4 +196,22 @@ fn internal(e: &dyn std::error::Error) -> S3Error {
         InternalError,
         "We encountered an internal error. Please try again."
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_retryable_503s_and_refusals_stay_400s() {
+        let e = S3Error::from(IdentityUnavailable("no database".into()));
+        assert_eq!(e.code(), &S3ErrorCode::ServiceUnavailable);
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        let e = S3Error::from(ObjectError::Kms(KmsError::dependency_timeout("retry")));
+        assert_eq!(e.code().as_str(), "KMS.DependencyTimeoutException");
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        let e = S3Error::from(ObjectError::Kms(KmsError::disabled("off")));
+        assert_eq!(e.code().as_str(), "KMS.DisabledException");
+        assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+    }
 }

@@ -148,7 +148,7 @@ impl S3Authorization {
         action: &str,
     ) -> S3Result<()> {
         let checks = [check(action, bucket_arn(bucket))];
-        let caller = self.0.caller_of(req)?;
+        let caller = self.0.caller_of(req).await?;
         let target = self
             .0
             .authorize_request(req, Some(bucket), &checks, &Keys::new())
@@ -209,7 +209,7 @@ impl S3Authorization {
             &mut keys,
         );
         let checks = [check(&read, object_arn(bucket, key))];
-        let caller = self.0.caller_of(req)?;
+        let caller = self.0.caller_of(req).await?;
         let target = self.0.target(Some(bucket), &caller).await?;
         let facts = super::Facts {
             headers: &req.headers,
@@ -428,7 +428,7 @@ hooks! {
     /// caller may not delete and deletes the others, as S3 does.
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let a = &self.0;
-        let caller = a.caller_of(req)?;
+        let caller = a.caller_of(req).await?;
         let bucket = req.input.bucket.clone();
         let target = a.target(Some(&bucket), &caller).await?;
         let base = a.base_context(&caller, &req.headers, &req.uri);

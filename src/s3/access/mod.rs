@@ -187,7 +187,7 @@ impl Authorizer {
     }
 
     /// The caller of a request; unsigned requests are anonymous.
-    fn caller(
+    async fn caller(
         &self,
         credentials: Option<&Credentials>,
         ext: &http::Extensions,
@@ -195,12 +195,16 @@ impl Authorizer {
         let (principal, policies) = match credentials {
             None => (Principal::anonymous(), Vec::new()),
             Some(c) => {
-                let id = self.identities.lookup(&c.access_key).ok_or_else(|| {
-                    s3_error!(
-                        InvalidAccessKeyId,
-                        "The AWS Access Key Id you provided does not exist in our records."
-                    )
-                })?;
+                let id = self
+                    .identities
+                    .lookup(&c.access_key)
+                    .await?
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidAccessKeyId,
+                            "The AWS Access Key Id you provided does not exist in our records."
+                        )
+                    })?;
                 (id.principal.clone(), id.policies.clone())
             }
         };
@@ -421,7 +425,9 @@ impl Authorizer {
         action: &str,
     ) -> S3Result<()> {
         super::auth::check_region(&self.region, &req.headers, req.uri.query())?;
-        let caller = self.caller(req.credentials.as_ref(), &req.extensions)?;
+        let caller = self
+            .caller(req.credentials.as_ref(), &req.extensions)
+            .await?;
         req.extensions.insert(caller);
         let checks = [check(action, bucket_arn(bucket))];
         self.authorize_request(req, Some(bucket), &checks, &Keys::new())
@@ -436,7 +442,9 @@ impl Authorizer {
     async fn check_op(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         super::auth::check_region(&self.region, cx.headers(), cx.uri().query())?;
         let credentials = cx.credentials().cloned();
-        let caller = self.caller(credentials.as_ref(), cx.extensions_mut())?;
+        let caller = self
+            .caller(credentials.as_ref(), cx.extensions_mut())
+            .await?;
         let op = cx.s3_op().name();
         if hooks::TYPED_OPERATIONS.contains(&op) {
             cx.extensions_mut().insert(caller);
@@ -469,10 +477,10 @@ impl Authorizer {
     }
 
     /// The caller `check_op` found, or (a request that skipped it) found now.
-    fn caller_of<T>(&self, req: &S3Request<T>) -> S3Result<CallerIdentity> {
+    async fn caller_of<T>(&self, req: &S3Request<T>) -> S3Result<CallerIdentity> {
         match req.extensions.get::<CallerIdentity>() {
             Some(c) => Ok(c.clone()),
-            None => self.caller(req.credentials.as_ref(), &req.extensions),
+            None => self.caller(req.credentials.as_ref(), &req.extensions).await,
         }
     }
 
@@ -484,7 +492,7 @@ impl Authorizer {
         checks: &[Check],
         keys: &Keys,
     ) -> S3Result<Target> {
-        let caller = self.caller_of(req)?;
+        let caller = self.caller_of(req).await?;
         let target = self.target(bucket, &caller).await?;
         let facts = Facts {
             headers: &req.headers,
@@ -508,7 +516,7 @@ impl Authorizer {
         mut keys: Keys,
         asked: SseRequest<'_>,
     ) -> S3Result<()> {
-        let caller = self.caller_of(req)?;
+        let caller = self.caller_of(req).await?;
         let target = self.target(Some(bucket), &caller).await?;
         let parsed = self.sse.asked_for_write(
             asked.algorithm,
