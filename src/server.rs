@@ -299,6 +299,9 @@ pub async fn serve(
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),
     }
+    if let Some(changes) = &gateway.changes {
+        changes.abort();
+    }
     // Nothing audited is in flight any more: the last head can be anchored.
     if let Some(anchorer) = gateway.anchorer
         && let Err(e) = anchorer.finish().await

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +18,10 @@ use crate::fleet::{self, FleetError, FleetRecord, Membership};
 use crate::iam::{IamService, IamStore};
 use crate::identity::Identities;
 use crate::kms::root::pkcs11;
-use crate::kms::{KmsService, KmsSettings};
+use crate::kms::{KeyStore, KmsService, KmsSettings};
 use crate::objects::{Collector, ObjectService, ServiceSettings};
 use crate::postgres::Database;
+use crate::postgres::changes::Feed;
 use crate::replication::remote::Remotes;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -360,6 +362,8 @@ pub struct Gateway {
     pub membership: Option<Arc<Membership>>,
     /// Anchors this node's audit chain head in the fleet's database; None on SQLite.
     pub anchorer: Option<Anchorer>,
+    /// Keeps this node's copies of the fleet's keys and IAM state current; None on SQLite.
+    pub changes: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupError> {
@@ -431,8 +435,22 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         ),
         None => None,
     };
-    let kms = KmsService::open(
-        &config.data_dir.join(KMS_FILE),
+    // In a fleet, keys and IAM state are the database's; each node answers from a copy
+    // it keeps current within the change bound, and refuses past it.
+    let change_bound = Duration::from_millis(config.catalog.change_bound_ms);
+    let (key_store, iam_store) = match &fleet {
+        None => (
+            KeyStore::sqlite(&config.data_dir.join(KMS_FILE), config.storage.fsync)
+                .map_err(|e| SetupError::Refused(format!("key service: {e}")))?,
+            IamStore::new(&config.data_dir, root.iam_sealer(), config.storage.fsync),
+        ),
+        Some(fleet) => (
+            KeyStore::postgres(fleet.db.clone(), change_bound),
+            IamStore::postgres(fleet.db.clone(), root.iam_sealer(), change_bound),
+        ),
+    };
+    let kms = KmsService::open_with(
+        key_store,
         &root,
         clock.clone(),
         KmsSettings {
@@ -442,6 +460,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             audit: Some(audit.clone()),
         },
     )
+    .await
     .map_err(|e| SetupError::Refused(format!("key service: {e}")))?;
     let config_users = config
         .users
@@ -455,14 +474,13 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         })
         .collect();
     let iam = Arc::new(
-        IamService::open(
-            IamStore::new(&config.data_dir, root.iam_sealer(), config.storage.fsync),
-            clock.clone(),
-            config_users,
-        )
-        .await
-        .map_err(|e| SetupError::Refused(format!("IAM state: {e}")))?,
+        IamService::open(iam_store, clock.clone(), config_users)
+            .await
+            .map_err(|e| SetupError::Refused(format!("IAM state: {e}")))?,
     );
+    let changes = fleet.as_ref().map(|fleet| {
+        Feed::new(fleet.db.clone(), kms.watch().into_iter().chain(iam.watch())).spawn()
+    });
     let identities = Identities::new(config, &credentials.access_key, &credentials.secret_key)
         .map_err(SetupError::Refused)?
         .with_directory(iam.clone());
@@ -487,6 +505,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         started,
         membership: fleet.map(|f| f.membership),
         anchorer,
+        changes,
     })
 }
 

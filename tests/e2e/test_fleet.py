@@ -51,13 +51,15 @@ class Fleet:
         self.region = region
         self.nodes: dict[str, SealgateServer] = {}
 
-    def config(self, node: str) -> str:
-        return (self.extra_config + catalog_config(self.database_url) + f'node = "{node}"\n'
-                + self.storage)
+    def config(self, node: str, database_url: str | None = None) -> str:
+        return (self.extra_config + catalog_config(database_url or self.database_url)
+                + f'node = "{node}"\n' + self.storage)
 
     def node(self, name: str, *, root_key_from: str | None = "first", env: dict | None = None,
-             start: bool = True) -> SealgateServer:
-        srv = SealgateServer(self.root / name, name=name, config=self.config(name), region=self.region, env=env)
+             start: bool = True, database_url: str | None = None) -> SealgateServer:
+        """A node; `database_url` reaches the fleet's database another way (a relay)."""
+        srv = SealgateServer(self.root / name, name=name, config=self.config(name, database_url),
+                             region=self.region, env=env)
         if root_key_from and self.nodes:
             source = next(iter(self.nodes.values())) if root_key_from == "first" else self.nodes[root_key_from]
             srv.data_dir.mkdir(parents=True, exist_ok=True)
