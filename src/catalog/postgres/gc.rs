@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
+use tokio::sync::{mpsc, oneshot};
 
 use super::PgCatalog;
 use crate::catalog::store::BlobQueue;
@@ -35,19 +36,98 @@ pub(super) async fn claim_pending_blobs(
     Ok(())
 }
 
+/// A blob about to be written, waiting to be registered.
+pub(super) struct Registration {
+    blob: String,
+    due_ms: i64,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// At most this many registrations share one statement.
+const MAX_REGISTRATIONS: usize = 256;
+
+/// Registers pending blobs as they come, those that queued meanwhile together: under load
+/// one transaction (one WAL flush) registers the blobs of many writes, each of which waits
+/// for its own to be committed before writing its blob.
+async fn register_in_batches(
+    pool: sqlx::PgPool,
+    node: String,
+    mut pending: mpsc::UnboundedReceiver<Registration>,
+) {
+    while let Some(first) = pending.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_REGISTRATIONS {
+            match pending.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let blobs: Vec<String> = batch.iter().map(|r| r.blob.clone()).collect();
+        let dues: Vec<i64> = batch.iter().map(|r| r.due_ms).collect();
+        match insert_pending(&pool, &node, &blobs, &dues).await {
+            Ok(()) => {
+                for r in batch {
+                    let _ = r.done.send(Ok(()));
+                }
+            }
+            // Each gets its own answer (one of them may have been the cause).
+            Err(e) if batch.len() == 1 => {
+                let _ = batch.remove(0).done.send(Err(e));
+            }
+            Err(_) => {
+                for r in batch {
+                    let result = insert_pending(&pool, &node, &[r.blob], &[r.due_ms]).await;
+                    let _ = r.done.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn insert_pending(
+    pool: &sqlx::PgPool,
+    node: &str,
+    blobs: &[String],
+    dues: &[i64],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blob_gc (blob, due_ms, node)
+         SELECT blob, due_ms, $3 FROM unnest($1::text[], $2::bigint[]) AS t(blob, due_ms)
+         ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = EXCLUDED.node",
+    )
+    .bind(blobs)
+    .bind(dues)
+    .bind(node)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl BlobQueue for PgCatalog {
     async fn register_pending_blob(&self, blob: &str, due_ms: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO blob_gc (blob, due_ms, node) VALUES ($1, $2, $3)
-             ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = EXCLUDED.node",
-        )
-        .bind(blob)
-        .bind(due_ms)
-        .bind(&self.node)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let queue = self.registrations.get_or_init(|| {
+            let (queue, pending) = mpsc::unbounded_channel();
+            tokio::spawn(register_in_batches(
+                self.pool().clone(),
+                self.node.clone(),
+                pending,
+            ));
+            queue
+        });
+        let (done, answer) = oneshot::channel();
+        let registration = Registration {
+            blob: blob.to_owned(),
+            due_ms,
+            done,
+        };
+        if queue.send(registration).is_ok()
+            && let Ok(result) = answer.await
+        {
+            return result;
+        }
+        // The batching task is gone (its runtime stopped): register alone.
+        insert_pending(self.pool(), &self.node, &[blob.to_owned()], &[due_ms]).await
     }
 
     async fn discard_blob(&self, blob: &str, now_ms: i64) -> Result<()> {

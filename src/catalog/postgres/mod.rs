@@ -26,6 +26,8 @@ pub(super) struct PgCatalog {
     codec: MetaCodec,
     /// How long the blobs of a replaced or deleted version stay readable.
     read_grace_ms: i64,
+    /// Where pending blobs queue to be registered together (started on first use).
+    registrations: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<gc::Registration>>,
 }
 
 impl PgCatalog {
@@ -35,6 +37,7 @@ impl PgCatalog {
             node: node.to_owned(),
             codec,
             read_grace_ms,
+            registrations: std::sync::OnceLock::new(),
         }
     }
 
@@ -69,14 +72,21 @@ async fn lock_bucket(tx: &mut PgConnection, bucket: &str) -> Result<()> {
     Ok(())
 }
 
-/// Serializes the writes to one key, whichever node they come through.
-async fn lock_key(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, $3))")
-        .bind(bucket)
-        .bind(key)
-        .bind(KEY_LOCK_SEED)
-        .execute(tx)
-        .await?;
+/// What every write to a key holds until its transaction ends: the bucket's lock shared
+/// (its settings do not change meanwhile), then the key's lock, which serializes the
+/// writes to one key whichever node they come through. One round trip: PostgreSQL
+/// evaluates a select list in order.
+async fn lock_for_write(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, $3)),
+                pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, $4))",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(BUCKET_LOCK_SEED)
+    .bind(KEY_LOCK_SEED)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 

@@ -9,10 +9,7 @@ use sqlx::{PgConnection, Row as _};
 use super::buckets::bucket_exists;
 use super::gc::claim_pending_blobs;
 use super::versions::insert_version;
-use super::{
-    PART_COLUMNS, PgCatalog, limit, lock_bucket_shared, lock_key, part_from_row, part_number,
-    to_i64,
-};
+use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
 use crate::catalog::{CatalogError, NewVersion, PartRecord, Result, Upload};
@@ -198,23 +195,16 @@ impl UploadStore for PgCatalog {
         now_ms: i64,
     ) -> Result<CommitOutcome> {
         let mut tx = self.pool().begin().await?;
-        lock_bucket_shared(&mut tx, &version.bucket).await?;
         lock_upload(&mut tx, upload_id).await?;
-        lock_key(&mut tx, &version.bucket, &version.key).await?;
-        let out = insert_version(
+        lock_for_write(&mut tx, &version.bucket, &version.key).await?;
+        let (out, row) = insert_version(
             &mut tx,
             &self.codec,
             &version,
             &precondition,
             now_ms + self.read_grace_ms,
+            None,
         )
-        .await?;
-        let row: i64 = sqlx::query_scalar(
-            "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND is_latest",
-        )
-        .bind(&version.bucket)
-        .bind(&version.key)
-        .fetch_one(&mut *tx)
         .await?;
         queue_upload_parts(&mut tx, upload_id, Some(row), now_ms).await?;
         sqlx::query("DELETE FROM uploads WHERE upload_id = $1")

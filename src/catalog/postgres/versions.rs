@@ -7,12 +7,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
 use super::buckets::{bucket_exists, require_bucket};
-use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
-use super::{
-    PART_COLUMNS, PgCatalog, limit, lock_bucket_shared, lock_key, part_from_row, part_number,
-    to_i64,
-};
+use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
 use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
 use crate::catalog::store::{
@@ -78,36 +74,56 @@ async fn check_precondition(
 /// Queues every blob of a version for collection at `due_ms` and removes the version.
 async fn drop_version(tx: &mut PgConnection, row: i64, due_ms: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO blob_gc (blob, due_ms) SELECT blob, $2 FROM version_parts WHERE version_row = $1
+        "WITH gone AS (DELETE FROM versions WHERE row = $1 RETURNING row)
+         INSERT INTO blob_gc (blob, due_ms)
+         SELECT p.blob, $2 FROM version_parts p JOIN gone ON p.version_row = gone.row
          ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL",
     )
     .bind(row)
     .bind(due_ms)
-    .execute(&mut *tx)
+    .execute(tx)
     .await?;
-    sqlx::query("DELETE FROM versions WHERE row = $1")
-        .bind(row)
-        .execute(tx)
-        .await?;
     Ok(())
 }
 
+/// Removes the key's "null" version, if any, queueing its blobs; then, unless `demote` is
+/// false, the key's latest version stops being latest. One statement, one round trip.
 async fn drop_null_version(
     tx: &mut PgConnection,
     bucket: &str,
     key: &str,
     due_ms: i64,
+    demote: bool,
 ) -> Result<()> {
-    let null_row: Option<i64> = sqlx::query_scalar(
-        "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND version_id = 'null'",
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = 'null'
+             RETURNING row),
+         queued AS (
+             INSERT INTO blob_gc (blob, due_ms)
+             SELECT p.blob, $3 FROM version_parts p JOIN gone ON p.version_row = gone.row
+             ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL)
+         UPDATE versions SET is_latest = FALSE
+         WHERE $4 AND bucket = $1 AND key = $2 AND is_latest AND version_id <> 'null'",
     )
     .bind(bucket)
     .bind(key)
-    .fetch_optional(&mut *tx)
+    .bind(due_ms)
+    .bind(demote)
+    .execute(tx)
     .await?;
-    if let Some(row) = null_row {
-        drop_version(tx, row, due_ms).await?;
-    }
+    Ok(())
+}
+
+/// The key's latest version stops being latest.
+async fn demote_latest(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE versions SET is_latest = FALSE WHERE bucket = $1 AND key = $2 AND is_latest",
+    )
+    .bind(bucket)
+    .bind(key)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -127,15 +143,10 @@ async fn prepare_write(
     gc_due_ms: i64,
 ) -> Result<()> {
     if plan.replaces_null {
-        drop_null_version(tx, &bucket.name, write.key, gc_due_ms).await?;
+        drop_null_version(tx, &bucket.name, write.key, gc_due_ms, true).await?;
+    } else {
+        demote_latest(tx, &bucket.name, write.key).await?;
     }
-    sqlx::query(
-        "UPDATE versions SET is_latest = FALSE WHERE bucket = $1 AND key = $2 AND is_latest",
-    )
-    .bind(&bucket.name)
-    .bind(write.key)
-    .execute(&mut *tx)
-    .await?;
     if let Some(task) = &plan.task {
         insert_task(
             tx,
@@ -152,15 +163,17 @@ async fn prepare_write(
     Ok(())
 }
 
-/// Inserts a version as the latest of its key, in a transaction that holds the bucket's
-/// lock shared and the key's lock.
+/// Inserts a version as the latest of its key, in a transaction that holds
+/// [`lock_for_write`], and answers its row. With `claim_at_ms`, the blobs of its parts are
+/// claimed from the collector's queue in the same statement (see `claim_pending_blobs`).
 pub(super) async fn insert_version(
     tx: &mut PgConnection,
     codec: &MetaCodec,
     v: &NewVersion,
     precondition: &Precondition,
     gc_due_ms: i64,
-) -> Result<CommitOutcome> {
+    claim_at_ms: Option<i64>,
+) -> Result<(CommitOutcome, i64)> {
     check_precondition(tx, &v.bucket, &v.key, precondition).await?;
     let bucket = require_bucket(tx, &v.bucket).await?;
     let write = Write::version(v);
@@ -175,11 +188,35 @@ pub(super) async fn insert_version(
         gc_due_ms,
     )
     .await?;
-    let row: i64 = sqlx::query_scalar(
-        "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
-             last_modified_ms, meta, sse, checksum, parts_count, replication_status)
-         VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12)
-         RETURNING row",
+    let mut parts = PartColumns::default();
+    for p in &v.parts {
+        parts.number.push(part_number(p.part_number)?);
+        parts.blob.push(p.blob.clone());
+        parts.size.push(to_i64(p.size));
+        parts.etag.push(p.etag.clone());
+        parts.header.push(p.header.clone());
+        parts.checksum.push(opt_to_json(&p.checksum)?);
+        parts.last_modified_ms.push(p.last_modified_ms);
+    }
+    // The version, its parts and the claim of their blobs in one round trip.
+    let (row, claimed): (i64, i64) = sqlx::query_as(
+        "WITH v AS (
+             INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
+                 size, etag, last_modified_ms, meta, sse, checksum, parts_count,
+                 replication_status)
+             VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12)
+             RETURNING row),
+         parts AS (
+             INSERT INTO version_parts (version_row, part_number, blob, size, etag, header,
+                 checksum, last_modified_ms)
+             SELECT v.row, p.* FROM v,
+                 unnest($13::int[], $14::text[], $15::bigint[], $16::text[], $17::bytea[],
+                     $18::text[], $19::bigint[]) AS p),
+         claimed AS (
+             DELETE FROM blob_gc WHERE $20::bigint IS NOT NULL AND blob = ANY($14)
+                 AND due_ms > $20
+             RETURNING 1)
+         SELECT v.row, (SELECT count(*) FROM claimed) FROM v",
     )
     .bind(&v.bucket)
     .bind(&v.key)
@@ -193,26 +230,38 @@ pub(super) async fn insert_version(
     .bind(opt_to_json(&v.checksum)?)
     .bind(v.parts_count.map(part_number).transpose()?)
     .bind(plan.replication_status)
+    .bind(&parts.number)
+    .bind(&parts.blob)
+    .bind(&parts.size)
+    .bind(&parts.etag)
+    .bind(&parts.header)
+    .bind(&parts.checksum)
+    .bind(&parts.last_modified_ms)
+    .bind(claim_at_ms)
     .fetch_one(&mut *tx)
     .await?;
-    for p in &v.parts {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO version_parts (version_row, {PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        )))
-        .bind(row)
-        .bind(part_number(p.part_number)?)
-        .bind(&p.blob)
-        .bind(to_i64(p.size))
-        .bind(&p.etag)
-        .bind(&p.header)
-        .bind(opt_to_json(&p.checksum)?)
-        .bind(p.last_modified_ms)
-        .execute(&mut *tx)
-        .await?;
+    // A blob whose row is due, or was taken by the collector, may be gone already.
+    if claim_at_ms.is_some() && claimed != to_i64(v.parts.len() as u64) {
+        return Err(CatalogError::BlobNotPending);
     }
-    Ok(CommitOutcome {
-        version_id: plan.version_id,
-    })
+    Ok((
+        CommitOutcome {
+            version_id: plan.version_id,
+        },
+        row,
+    ))
+}
+
+/// The parts of a version as columns, for `unnest`.
+#[derive(Default)]
+struct PartColumns {
+    number: Vec<i32>,
+    blob: Vec<String>,
+    size: Vec<i64>,
+    etag: Vec<String>,
+    header: Vec<Vec<u8>>,
+    checksum: Vec<Option<String>>,
+    last_modified_ms: Vec<i64>,
 }
 
 /// After the latest version of a key was removed, the newest remaining one becomes latest.
@@ -269,18 +318,16 @@ impl VersionStore for PgCatalog {
         now_ms: i64,
     ) -> Result<CommitOutcome> {
         let mut tx = self.pool().begin().await?;
-        lock_bucket_shared(&mut tx, &v.bucket).await?;
-        lock_key(&mut tx, &v.bucket, &v.key).await?;
-        let out = insert_version(
+        lock_for_write(&mut tx, &v.bucket, &v.key).await?;
+        let (out, _) = insert_version(
             &mut tx,
             &self.codec,
             &v,
             &precondition,
             now_ms + self.read_grace_ms,
+            Some(now_ms),
         )
         .await?;
-        let blobs: Vec<String> = v.parts.iter().map(|p| p.blob.clone()).collect();
-        claim_pending_blobs(&mut tx, &blobs, now_ms).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -341,8 +388,7 @@ impl VersionStore for PgCatalog {
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
         let mut tx = self.pool().begin().await?;
-        lock_bucket_shared(&mut tx, bucket).await?;
-        lock_key(&mut tx, bucket, key).await?;
+        lock_for_write(&mut tx, bucket, key).await?;
         let record = require_bucket(&mut tx, bucket).await?;
         let due_ms = now_ms + self.read_grace_ms;
         let outcome = if let Some(id) = version_id {
@@ -350,7 +396,7 @@ impl VersionStore for PgCatalog {
         } else {
             match semantics::plan_delete(&record, key, marker_seal_id, replica)? {
                 DeletePlan::RemoveNull => {
-                    drop_null_version(&mut tx, bucket, key, due_ms).await?;
+                    drop_null_version(&mut tx, bucket, key, due_ms, false).await?;
                     promote_newest(&mut tx, bucket, key).await?;
                     DeleteOutcome {
                         version_id: None,
