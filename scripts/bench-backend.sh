@@ -11,25 +11,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-10}"
 s3s_fs="${S3S_FS:-$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")}"
 bin="$repo/target/release/sealgate"
-work="$(mktemp -d)"
+source "$repo/scripts/bench-common.sh"
 ak=AKIABENCHBACKEND0001 sk=bench-backend-secret
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-# Waits for a line of $1 matching $2 and prints the port it names.
-port_from() {
-    for _ in $(seq 200); do
-        if port=$(grep -oE "$2" "$1" | grep -oE '[0-9]+$' | head -1) && [[ -n "$port" ]]; then
-            echo "$port"
-            return
-        fi
-        sleep 0.05
-    done
-    echo "no port in $1:" >&2
-    cat "$1" >&2
-    exit 1
-}
 
 mkdir -p "$work/s3/blobs" "$work/s3/direct"
 RUST_LOG=s3s_fs=info "$s3s_fs" --host 127.0.0.1 --port 0 --access-key "$ak" --secret-key "$sk" \
