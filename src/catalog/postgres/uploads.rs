@@ -203,7 +203,6 @@ impl UploadStore for PgCatalog {
             &version,
             &precondition,
             now_ms + self.read_grace_ms,
-            None,
         )
         .await?;
         queue_upload_parts(&mut tx, upload_id, Some(row), now_ms).await?;

@@ -7,6 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
 use super::buckets::{bucket_exists, require_bucket};
+use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
@@ -86,30 +87,24 @@ async fn drop_version(tx: &mut PgConnection, row: i64, due_ms: i64) -> Result<()
     Ok(())
 }
 
-/// Removes the key's "null" version, if any, queueing its blobs; then, unless `demote` is
-/// false, the key's latest version stops being latest. One statement, one round trip.
+/// Removes the key's "null" version, if any, queueing its blobs.
 async fn drop_null_version(
     tx: &mut PgConnection,
     bucket: &str,
     key: &str,
     due_ms: i64,
-    demote: bool,
 ) -> Result<()> {
     sqlx::query(
         "WITH gone AS (
              DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = 'null'
-             RETURNING row),
-         queued AS (
-             INSERT INTO blob_gc (blob, due_ms)
-             SELECT p.blob, $3 FROM version_parts p JOIN gone ON p.version_row = gone.row
-             ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL)
-         UPDATE versions SET is_latest = FALSE
-         WHERE $4 AND bucket = $1 AND key = $2 AND is_latest AND version_id <> 'null'",
+             RETURNING row)
+         INSERT INTO blob_gc (blob, due_ms)
+         SELECT p.blob, $3 FROM version_parts p JOIN gone ON p.version_row = gone.row
+         ON CONFLICT (blob) DO UPDATE SET due_ms = EXCLUDED.due_ms, node = NULL",
     )
     .bind(bucket)
     .bind(key)
     .bind(due_ms)
-    .bind(demote)
     .execute(tx)
     .await?;
     Ok(())
@@ -143,10 +138,9 @@ async fn prepare_write(
     gc_due_ms: i64,
 ) -> Result<()> {
     if plan.replaces_null {
-        drop_null_version(tx, &bucket.name, write.key, gc_due_ms, true).await?;
-    } else {
-        demote_latest(tx, &bucket.name, write.key).await?;
+        drop_null_version(tx, &bucket.name, write.key, gc_due_ms).await?;
     }
+    demote_latest(tx, &bucket.name, write.key).await?;
     if let Some(task) = &plan.task {
         insert_task(
             tx,
@@ -164,15 +158,13 @@ async fn prepare_write(
 }
 
 /// Inserts a version as the latest of its key, in a transaction that holds
-/// [`lock_for_write`], and answers its row. With `claim_at_ms`, the blobs of its parts are
-/// claimed from the collector's queue in the same statement (see `claim_pending_blobs`).
+/// [`lock_for_write`], and answers its row.
 pub(super) async fn insert_version(
     tx: &mut PgConnection,
     codec: &MetaCodec,
     v: &NewVersion,
     precondition: &Precondition,
     gc_due_ms: i64,
-    claim_at_ms: Option<i64>,
 ) -> Result<(CommitOutcome, i64)> {
     check_precondition(tx, &v.bucket, &v.key, precondition).await?;
     let bucket = require_bucket(tx, &v.bucket).await?;
@@ -198,8 +190,8 @@ pub(super) async fn insert_version(
         parts.checksum.push(opt_to_json(&p.checksum)?);
         parts.last_modified_ms.push(p.last_modified_ms);
     }
-    // The version, its parts and the claim of their blobs in one round trip.
-    let (row, claimed): (i64, i64) = sqlx::query_as(
+    // The version and its parts in one round trip.
+    let row: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "WITH v AS (
              INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
                  size, etag, last_modified_ms, meta, sse, checksum, parts_count,
@@ -207,17 +199,12 @@ pub(super) async fn insert_version(
              VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12)
              RETURNING row),
          parts AS (
-             INSERT INTO version_parts (version_row, part_number, blob, size, etag, header,
-                 checksum, last_modified_ms)
+             INSERT INTO version_parts (version_row, {PART_COLUMNS})
              SELECT v.row, p.* FROM v,
                  unnest($13::int[], $14::text[], $15::bigint[], $16::text[], $17::bytea[],
-                     $18::text[], $19::bigint[]) AS p),
-         claimed AS (
-             DELETE FROM blob_gc WHERE $20::bigint IS NOT NULL AND blob = ANY($14)
-                 AND due_ms > $20
-             RETURNING 1)
-         SELECT v.row, (SELECT count(*) FROM claimed) FROM v",
-    )
+                     $18::text[], $19::bigint[]) AS p)
+         SELECT row FROM v"
+    )))
     .bind(&v.bucket)
     .bind(&v.key)
     .bind(&plan.version_id)
@@ -237,13 +224,8 @@ pub(super) async fn insert_version(
     .bind(&parts.header)
     .bind(&parts.checksum)
     .bind(&parts.last_modified_ms)
-    .bind(claim_at_ms)
     .fetch_one(&mut *tx)
     .await?;
-    // A blob whose row is due, or was taken by the collector, may be gone already.
-    if claim_at_ms.is_some() && claimed != to_i64(v.parts.len() as u64) {
-        return Err(CatalogError::BlobNotPending);
-    }
     Ok((
         CommitOutcome {
             version_id: plan.version_id,
@@ -325,9 +307,10 @@ impl VersionStore for PgCatalog {
             &v,
             &precondition,
             now_ms + self.read_grace_ms,
-            Some(now_ms),
         )
         .await?;
+        let blobs: Vec<String> = v.parts.iter().map(|p| p.blob.clone()).collect();
+        claim_pending_blobs(&mut tx, &blobs, now_ms).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -396,7 +379,7 @@ impl VersionStore for PgCatalog {
         } else {
             match semantics::plan_delete(&record, key, marker_seal_id, replica)? {
                 DeletePlan::RemoveNull => {
-                    drop_null_version(&mut tx, bucket, key, due_ms, false).await?;
+                    drop_null_version(&mut tx, bucket, key, due_ms).await?;
                     promote_newest(&mut tx, bucket, key).await?;
                     DeleteOutcome {
                         version_id: None,
