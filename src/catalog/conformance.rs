@@ -729,9 +729,10 @@ async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: 
             .is_empty(),
         "a task being worked on is not handed out again"
     );
-    c.replication_completed(due[0].id, Some("d1".into()), 120)
-        .await
-        .unwrap();
+    let end = TaskEnd::Completed {
+        dest_version_id: Some("d1".into()),
+    };
+    c.finish_replication(due[0].id, end, 120).await.unwrap();
     assert_eq!(
         status("logs/a", Some(v1.version_id)).await.as_deref(),
         Some("COMPLETED")
@@ -746,9 +747,10 @@ async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: 
             .as_deref(),
         Some("d1")
     );
-    c.replication_failed(due[0].id, "refused", 210)
-        .await
-        .unwrap();
+    let end = TaskEnd::Failed {
+        reason: "refused".into(),
+    };
+    c.finish_replication(due[0].id, end, 210).await.unwrap();
     let failed = c
         .replication_tasks(Some("src"), &[TaskStatus::Failed], 10)
         .await

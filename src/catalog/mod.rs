@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) use codec::MetaCodec;
 pub use store::{
     BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, DeleteOutcome,
-    ListedVersion, Precondition, ReplicationQueue, ReplicationStats, ReplicationTask, TaskStatus,
-    UploadStore, VersionStore,
+    ListedVersion, Precondition, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd,
+    TaskStatus, UploadStore, VersionStore,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -55,6 +55,27 @@ impl TaskStatus {
     }
 }
 
+/// How a replication task ended.
+pub enum TaskEnd {
+    /// The replica exists on the destination as `dest_version_id`.
+    Completed { dest_version_id: Option<String> },
+    /// The version will not replicate without an operator's help (SSE-C, a refusal by the
+    /// destination that a retry cannot change).
+    Failed { reason: String },
+}
+
+impl TaskEnd {
+    /// The task's status, its error and its replica's version id.
+    pub(super) fn columns(self) -> (TaskStatus, Option<String>, Option<String>) {
+        match self {
+            TaskEnd::Completed { dest_version_id } => {
+                (TaskStatus::Completed, None, dest_version_id)
+            }
+            TaskEnd::Failed { reason } => (TaskStatus::Failed, Some(reason), None),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicationTask {
     pub id: i64,
@@ -307,17 +328,8 @@ pub trait ReplicationQueue: Send + Sync {
         next_attempt_ms: i64,
     ) -> Result<()>;
 
-    /// The replica exists on the destination as `dest_version_id`.
-    async fn replication_completed(
-        &self,
-        id: i64,
-        dest_version_id: Option<String>,
-        now_ms: i64,
-    ) -> Result<()>;
-
-    /// The version will not replicate without an operator's help (SSE-C, a refusal by the
-    /// destination that a retry cannot change).
-    async fn replication_failed(&self, id: i64, reason: &str, now_ms: i64) -> Result<()>;
+    /// Records how a task ended, on the task and on its version's replication status.
+    async fn finish_replication(&self, id: i64, end: TaskEnd, now_ms: i64) -> Result<()>;
 
     /// Forgets a task whose source version no longer exists (deleted for good by version id
     /// before it replicated; S3 does not replicate such deletions).

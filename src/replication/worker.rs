@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::backoff;
 use super::replicate::{Outcome, Replication};
-use crate::catalog::ReplicationTask;
+use crate::catalog::{ReplicationTask, TaskEnd};
 use crate::config::ReplicationSettings;
 
 pub struct Worker {
@@ -100,14 +100,18 @@ impl Worker {
             Outcome::Completed(dest_version) => {
                 tracing::info!(bucket = %task.bucket, key = %task.key, version = %task.version_id,
                     destination = %task.destination, dest_version = ?dest_version, "replicated");
-                catalog
-                    .replication_completed(task.id, dest_version.clone(), now)
-                    .await
+                let end = TaskEnd::Completed {
+                    dest_version_id: dest_version.clone(),
+                };
+                catalog.finish_replication(task.id, end, now).await
             }
             Outcome::Failed(reason) => {
                 tracing::error!(bucket = %task.bucket, key = %task.key, version = %task.version_id,
                     destination = %task.destination, %reason, "replication FAILED");
-                catalog.replication_failed(task.id, reason, now).await
+                let end = TaskEnd::Failed {
+                    reason: reason.clone(),
+                };
+                catalog.finish_replication(task.id, end, now).await
             }
             Outcome::Retry { error, in_doubt } => {
                 let delay = backoff::delay_ms(

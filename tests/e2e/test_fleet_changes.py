@@ -4,7 +4,6 @@ when notifications are cut, and by refusing (503) when it cannot confirm its cop
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -12,30 +11,16 @@ import threading
 import time
 import uuid
 
-import boto3
-import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, REGION, SECRET_KEY, SealgateServer
+from conftest import SealgateServer
 from kms_helpers import kms_client
 from test_fleet import Fleet, fleet  # noqa: F401 (the fixture)
+from test_iam import allow, client
 
 BOUND = 1.0
 # A request's own time on a loaded two-core machine, on top of the bound.
 SLACK = 0.5
-
-
-def client(srv: SealgateServer, service: str, ak: str = ACCESS_KEY, sk: str = SECRET_KEY):
-    return boto3.session.Session().client(
-        service, endpoint_url=srv.endpoint, region_name=REGION, aws_access_key_id=ak,
-        aws_secret_access_key=sk,
-        config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "total_max_attempts": 1}))
-
-
-def allow(*actions: str) -> str:
-    return json.dumps({"Version": "2012-10-17",
-                       "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
 
 
 def outcome(fn) -> tuple[str, int]:

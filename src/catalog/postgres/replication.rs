@@ -12,7 +12,7 @@ use super::{PgCatalog, limit, lock_bucket_shared, to_i64};
 use crate::catalog::codec::{RawTask, opt_from_json};
 use crate::catalog::semantics::{self, QueuedTask};
 use crate::catalog::store::{
-    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskStatus,
+    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd, TaskStatus,
 };
 use crate::catalog::{Result, Sse};
 use crate::fleet::{DB_NOW_MS, NODE_TIMEOUT_MS};
@@ -93,15 +93,10 @@ async fn read_progress(conn: &mut PgConnection, bucket: &str) -> Result<BatchPro
     })
 }
 
-impl PgCatalog {
-    async fn finish_task(
-        &self,
-        id: i64,
-        status: TaskStatus,
-        reason: Option<String>,
-        dest_version_id: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
+#[async_trait]
+impl ReplicationQueue for PgCatalog {
+    async fn finish_replication(&self, id: i64, end: TaskEnd, now_ms: i64) -> Result<()> {
+        let (status, reason, dest_version_id) = end.columns();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE replication_tasks SET status = $2, last_error = COALESCE($3, last_error),
@@ -126,10 +121,7 @@ impl PgCatalog {
         tx.commit().await?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl ReplicationQueue for PgCatalog {
     async fn claim_replication_tasks(
         &self,
         now_ms: i64,
@@ -192,27 +184,6 @@ impl ReplicationQueue for PgCatalog {
         .execute(self.pool())
         .await?;
         Ok(())
-    }
-
-    async fn replication_completed(
-        &self,
-        id: i64,
-        dest_version_id: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
-        self.finish_task(id, TaskStatus::Completed, None, dest_version_id, now_ms)
-            .await
-    }
-
-    async fn replication_failed(&self, id: i64, reason: &str, now_ms: i64) -> Result<()> {
-        self.finish_task(
-            id,
-            TaskStatus::Failed,
-            Some(reason.to_owned()),
-            None,
-            now_ms,
-        )
-        .await
     }
 
     async fn replication_drop(&self, id: i64) -> Result<()> {

@@ -9,7 +9,7 @@ use super::buckets::require_bucket;
 use crate::catalog::codec::{RawTask, opt_from_json};
 use crate::catalog::semantics::{self, QueuedTask};
 use crate::catalog::store::{
-    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskStatus,
+    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd, TaskStatus,
 };
 use crate::catalog::{Result, Sse};
 
@@ -106,15 +106,10 @@ fn read_progress(conn: &rusqlite::Connection, bucket: &str) -> Result<BatchProgr
         .unwrap_or_default())
 }
 
-impl SqliteCatalog {
-    async fn finish_task(
-        &self,
-        id: i64,
-        status: TaskStatus,
-        reason: Option<String>,
-        dest_version_id: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
+#[async_trait]
+impl ReplicationQueue for SqliteCatalog {
+    async fn finish_replication(&self, id: i64, end: TaskEnd, now_ms: i64) -> Result<()> {
+        let (status, reason, dest_version_id) = end.columns();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
             tx.execute(
@@ -129,10 +124,7 @@ impl SqliteCatalog {
         })
         .await
     }
-}
 
-#[async_trait]
-impl ReplicationQueue for SqliteCatalog {
     async fn claim_replication_tasks(
         &self,
         now_ms: i64,
@@ -186,27 +178,6 @@ impl ReplicationQueue for SqliteCatalog {
             )?;
             Ok(())
         })
-        .await
-    }
-
-    async fn replication_completed(
-        &self,
-        id: i64,
-        dest_version_id: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
-        self.finish_task(id, TaskStatus::Completed, None, dest_version_id, now_ms)
-            .await
-    }
-
-    async fn replication_failed(&self, id: i64, reason: &str, now_ms: i64) -> Result<()> {
-        self.finish_task(
-            id,
-            TaskStatus::Failed,
-            Some(reason.to_owned()),
-            None,
-            now_ms,
-        )
         .await
     }
 
