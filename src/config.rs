@@ -45,6 +45,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub replication: ReplicationSettings,
     pub catalog: CatalogConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -390,6 +392,50 @@ impl Default for AuditConfig {
     }
 }
 
+/// The admin listener: metrics, health checks and the console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    pub enabled: bool,
+    /// Keep it on a private interface: it answers health checks and metrics to anyone
+    /// who reaches it.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8015)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (one human-readable line per event) or `json` (one object per line).
+    pub format: LogFormat,
+    /// One line per request answered, at `info` under the target `sealgate::access`.
+    pub access: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            access: true,
+        }
+    }
+}
+
 /// Where the metadata lives: the embedded SQLite in the data directory, or a PostgreSQL
 /// database shared by a fleet of gateways.
 #[derive(Debug, Clone, Deserialize)]
@@ -551,6 +597,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             replication: ReplicationSettings::default(),
             catalog: CatalogConfig::default(),
+            admin: AdminConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -571,6 +619,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.admin.enabled && self.admin.listen == self.listen && self.listen.port() != 0 {
+            return Err(ConfigError::Invalid(format!(
+                "admin.listen ({}) must differ from listen: the admin endpoints get a port of their own",
+                self.admin.listen
+            )));
+        }
         if self.aead_backend().is_none() {
             return Err(ConfigError::Invalid(format!(
                 "crypto.aead must be \"ring\" or \"rustcrypto\", not {:?}",

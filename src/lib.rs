@@ -2,6 +2,7 @@
 //! The layers and their promises are described in DESIGN.md; dependencies point down:
 //! `s3` → `objects` → (`crypto`, `catalog`, `blobstore`).
 
+pub mod admin;
 mod arn;
 pub mod audit;
 mod aws_error;
@@ -17,6 +18,7 @@ mod fsutil;
 pub mod iam;
 pub mod identity;
 pub mod kms;
+pub mod metrics;
 pub mod objects;
 pub mod policy;
 pub mod postgres;

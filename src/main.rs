@@ -123,6 +123,9 @@ struct ServeArgs {
     /// Directory for the catalog, root key, credentials and blobs [default: ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Address of the admin listener: metrics, health, console [default: 127.0.0.1:8015].
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Region reported to clients [default: us-east-1].
     #[arg(long)]
     region: Option<String>,
@@ -145,6 +148,9 @@ impl ServeArgs {
         }
         if let Some(d) = self.data_dir {
             c.data_dir = d;
+        }
+        if let Some(a) = self.admin_listen {
+            c.admin.listen = a;
         }
         if let Some(r) = self.region {
             c.region = r;

@@ -185,6 +185,26 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let admin = if config.admin.enabled {
+        let listener = crate::admin::bind(config.admin.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.admin.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
+        tracing::info!("sealgate admin listening on http://{addr}");
+        eprintln!("sealgate admin listening on http://{addr}");
+        Some(tokio::spawn(crate::admin::serve(
+            crate::admin::Admin::new(&gateway),
+            listener,
+        )))
+    } else {
+        None
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("sealgate listening on {scheme}://{local}");
     eprintln!("sealgate listening on {scheme}://{local}");
@@ -294,6 +314,9 @@ pub async fn serve(
     }
     collector.abort();
     kms_ticker.abort();
+    if let Some(admin) = &admin {
+        admin.abort();
+    }
     replication.abort();
     tokio::select! {
         () = graceful.shutdown() => {},

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use tokio::sync::oneshot;
@@ -28,6 +29,8 @@ struct Inner {
     /// None only while dropping, so the writer sees the channel close and finishes.
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The writer's `poisoned`, for health checks.
+    poisoned: Arc<AtomicBool>,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
 }
@@ -176,7 +179,7 @@ impl AuditLog {
             unsynced_from: None,
             head_seq: verify::head_seq(&head),
             node: verify::head_node(&head).map(str::to_owned),
-            poisoned: false,
+            poisoned: Arc::default(),
             _lock: lock,
             #[cfg(test)]
             faults: Arc::default(),
@@ -190,6 +193,7 @@ impl AuditLog {
         }
         #[cfg(test)]
         let faults = writer.faults.clone();
+        let poisoned = writer.poisoned.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -199,6 +203,7 @@ impl AuditLog {
             inner: Arc::new(Inner {
                 tx: Some(tx),
                 thread: Some(thread),
+                poisoned,
                 #[cfg(test)]
                 faults,
             }),
@@ -209,7 +214,10 @@ impl AuditLog {
     /// error the record is not in the log and the log still verifies; the caller must then
     /// fail the operation. A cancelled append may still land.
     pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
-        self.ask(|done| Msg::Append(Pending { record, done })).await
+        let began = std::time::Instant::now();
+        let appended = self.ask(|done| Msg::Append(Pending { record, done })).await;
+        crate::metrics::observe_since(&crate::metrics::metrics().audit_append_duration, began);
+        appended
     }
 
     /// Makes the chain `node`'s (HEAD names it from now on) after checking that it holds
@@ -229,6 +237,26 @@ impl AuditLog {
     /// returns, as an anchor MAC'd under the audit key.
     pub(super) async fn checkpoint(&self) -> Result<Anchor, AuditError> {
         self.ask(|done| Msg::Checkpoint { done }).await
+    }
+
+    /// Why records cannot be appended now, if they cannot.
+    pub fn unusable(&self) -> Option<String> {
+        let writer_gone = self.inner.tx.is_none()
+            || self
+                .inner
+                .thread
+                .as_ref()
+                .is_none_or(std::thread::JoinHandle::is_finished);
+        if writer_gone {
+            Some("the audit writer has stopped".into())
+        } else if self.inner.poisoned.load(Ordering::Relaxed) {
+            Some(
+                "a failed audit write could not be undone; appends are refused until restart"
+                    .into(),
+            )
+        } else {
+            None
+        }
     }
 
     async fn ask<T>(&self, msg: impl FnOnce(Reply<T>) -> Msg) -> Result<T, AuditError> {
@@ -278,7 +306,7 @@ struct Writer {
     node: Option<String>,
     /// Set when a failed write could not be undone: the file may hold bytes that are not
     /// in `chain`, so nothing more may be appended until a reopen checks the tail.
-    poisoned: bool,
+    poisoned: Arc<AtomicBool>,
     /// Held (flock) for as long as this writer lives.
     _lock: File,
     #[cfg(test)]
@@ -402,7 +430,7 @@ impl Writer {
     /// Writes the batch in as few segments as files it spans: each segment is one write and
     /// one fsync, and its waiters are answered as soon as it is durable.
     fn commit(&mut self, batch: Vec<Pending>) {
-        if self.poisoned {
+        if self.poisoned.load(Ordering::Relaxed) {
             for p in batch {
                 let _ = p.done.send(Err(AuditError::Poisoned(self.dir.clone())));
             }
@@ -521,7 +549,7 @@ impl Writer {
                 error = %e,
                 "cannot undo a failed audit log write; refusing further appends until restart"
             );
-            self.poisoned = true;
+            self.poisoned.store(true, Ordering::Relaxed);
         }
     }
 

@@ -610,6 +610,7 @@ async fn abort_collects_every_part_and_unknown_uploads_are_refused(s: Subject) {
 async fn pending_blobs_expire_at_restart(s: Subject) {
     let c = s.catalog;
     c.register_pending_blob("orphan", 10_000).await.unwrap();
+    assert_eq!(c.queued_blob_count().await.unwrap(), 1);
     assert!(c.due_blobs(5, 10).await.unwrap().is_empty());
     assert_eq!(
         c.blobs_in_flight(vec!["orphan".into(), "other".into()], 5)
@@ -623,6 +624,7 @@ async fn pending_blobs_expire_at_restart(s: Subject) {
     assert_eq!(c.due_blobs(5, 10).await.unwrap(), ["orphan"]);
     c.forget_blobs(vec!["orphan".into()]).await.unwrap();
     assert!(c.due_blobs(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(c.queued_blob_count().await.unwrap(), 0);
 }
 
 /// A write that outlived its blob's deadline does not commit: the collector may be

@@ -298,6 +298,9 @@ pub trait BlobQueue: Send + Sync {
     /// other node is alive, no read is in flight either, so the blobs kept for readers
     /// (the read grace of replaced versions) are due now too.
     async fn expire_pending_blobs(&self, now_ms: i64) -> Result<usize>;
+
+    /// Blobs in the queue: writes in flight and garbage not yet deleted.
+    async fn queued_blob_count(&self) -> Result<u64>;
 }
 
 /// The durable replication queue. A task is written in the transaction that made its

@@ -225,6 +225,18 @@ impl KmsService {
         note: &Note,
         result: &str,
     ) -> KmsResult<()> {
+        crate::metrics::metrics()
+            .kms_operations
+            .get_or_create(&crate::metrics::KmsLabels {
+                operation: operation.to_owned(),
+                caller_service: if caller.via_service.is_some() {
+                    "s3"
+                } else {
+                    "kms"
+                },
+                result: result.to_owned(),
+            })
+            .inc();
         let Some(audit) = &self.inner.audit else {
             return Ok(());
         };

@@ -319,7 +319,11 @@ impl ObjectService {
             )
             .await
             .map_err(ObjectError::Kms)?;
-        Ok((material == bk.material_id).then_some(bk))
+        let usable = (material == bk.material_id).then_some(bk);
+        if usable.is_some() {
+            crate::metrics::metrics().bucket_key_cache_hits.inc();
+        }
+        Ok(usable)
     }
 
     /// Opens a KMS-wrapped data key as the caller: KMS Decrypt, or a bucket key (cached
@@ -359,6 +363,7 @@ impl ObjectService {
                             .check_use(&caller, key_arn, ("kms:Decrypt", "Decrypt"), &context)
                             .await
                             .map_err(ObjectError::Kms)?;
+                        crate::metrics::metrics().bucket_key_cache_hits.inc();
                         bk
                     }
                     None => {

@@ -157,6 +157,15 @@ impl ObjectService {
         self.clock.now_ms()
     }
 
+    /// Whether the blob store answers a read (a listing of at most one name).
+    pub async fn storage_reachable(&self) -> std::result::Result<(), String> {
+        use futures::StreamExt as _;
+        match self.blobs.list("").next().await {
+            Some(Err(e)) => Err(e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
     /// A fresh data key wrapped as the request asks, proven to unwrap before any byte is
     /// sealed under it (a key that cannot be unwrapped later would lose the object), and
     /// how the catalog records the encryption.

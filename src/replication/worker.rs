@@ -96,6 +96,9 @@ impl Worker {
         let outcome = self.replication.run(&task).await;
         let catalog = self.replication.svc.catalog();
         let now = self.replication.svc.now_ms();
+        if matches!(outcome, Outcome::Failed(_) | Outcome::Retry { .. }) {
+            crate::metrics::metrics().replication_failures.inc();
+        }
         let recorded = match &outcome {
             Outcome::Completed(dest_version) => {
                 tracing::info!(bucket = %task.bucket, key = %task.key, version = %task.version_id,

@@ -200,4 +200,11 @@ impl BlobQueue for PgCatalog {
         .rows_affected();
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
+
+    async fn queued_blob_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM blob_gc")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -92,4 +92,12 @@ impl BlobQueue for SqliteCatalog {
         })
         .await
     }
+
+    async fn queued_blob_count(&self) -> Result<u64> {
+        self.read(|conn| {
+            let n: i64 = conn.query_row("SELECT count(*) FROM blob_gc", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
 }

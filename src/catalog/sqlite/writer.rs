@@ -67,6 +67,11 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let metrics = crate::metrics::metrics();
+        metrics
+            .catalog_commit_batch_size
+            .observe(batch.len() as f64);
+        let started = std::time::Instant::now();
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         let mut answers = Vec::with_capacity(batch.len());
         for job in batch {
@@ -87,6 +92,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 format!("catalog commit failed: {e}")
             }),
         };
+        crate::metrics::observe_since(&metrics.catalog_commit_duration, started);
         for deliver in answers {
             deliver(committed.clone());
         }

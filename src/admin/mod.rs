@@ -1,0 +1,175 @@
+//! The admin listener: `/metrics` for Prometheus, `/health/live` and `/health/ready` for
+//! load balancers and orchestrators. It never shares the S3 port, so an operator can keep
+//! it on a private interface.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use tokio::net::TcpListener;
+
+use crate::audit::AuditLog;
+use crate::clock::SharedClock;
+use crate::iam::IamService;
+use crate::kms::KmsService;
+use crate::metrics::metrics;
+use crate::objects::ObjectService;
+use crate::setup::Gateway;
+
+/// The longest a readiness check waits for one dependency before calling it unusable.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the admin endpoints look at: the gateway's services.
+#[derive(Clone)]
+pub struct Admin {
+    objects: ObjectService,
+    kms: KmsService,
+    iam: Arc<IamService>,
+    audit: AuditLog,
+    clock: SharedClock,
+}
+
+impl Admin {
+    pub fn new(gateway: &Gateway) -> Admin {
+        Admin {
+            objects: gateway.objects.clone(),
+            kms: gateway.kms.clone(),
+            iam: gateway.iam.clone(),
+            audit: gateway.audit.clone(),
+            clock: gateway.clock.clone(),
+        }
+    }
+
+    async fn route(&self, req: http::Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here\n");
+        }
+        match req.uri().path() {
+            "/metrics" => {
+                self.refresh_state_gauges().await;
+                let mut resp = Response::new(Full::from(metrics().encode()));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(OPENMETRICS),
+                );
+                resp
+            }
+            "/health/live" => text(StatusCode::OK, "live\n"),
+            "/health/ready" => match self.unready().await {
+                None => text(StatusCode::OK, "ready\n"),
+                Some(why) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("not ready: {why}\n"),
+                ),
+            },
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    /// The gauges that describe stored state (queues), read from the catalog at scrape
+    /// time so that every node of a fleet reports the same figures.
+    async fn refresh_state_gauges(&self) {
+        let m = metrics();
+        let catalog = self.objects.catalog();
+        match catalog.queued_blob_count().await {
+            Ok(n) => {
+                m.gc_pending_blobs.set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: counting queued blobs failed"),
+        }
+        match catalog.replication_stats(None).await {
+            Ok(stats) => {
+                m.replication_backlog_versions
+                    .set(i64::try_from(stats.pending).unwrap_or(i64::MAX));
+                let now = self.clock.now_ms();
+                let lag_ms = stats
+                    .oldest_pending_ms
+                    .map_or(0, |t| now.saturating_sub(t).max(0));
+                m.replication_lag.set(lag_ms as f64 / 1000.0);
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: reading the replication queue failed"),
+        }
+    }
+
+    /// Why the gateway cannot serve now, naming the first dependency that fails; None
+    /// when catalog, blob store, key service and audit trail are all usable.
+    async fn unready(&self) -> Option<String> {
+        let g = self;
+        if let Some(why) = g.audit.unusable() {
+            return Some(format!("audit trail: {why}"));
+        }
+        let checks = async {
+            match g.objects.catalog().bucket(READINESS_BUCKET).await {
+                Ok(_) | Err(crate::catalog::CatalogError::NoSuchBucket) => {}
+                Err(e) => return Some(format!("catalog: {e}")),
+            }
+            if let Err(e) = g.objects.storage_reachable().await {
+                return Some(format!("blob store: {e}"));
+            }
+            for watch in [g.kms.watch(), g.iam.watch()].into_iter().flatten() {
+                if let Err(e) = watch.ensure_fresh().await {
+                    return Some(format!("{} state: {e}", watch.store()));
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(CHECK_TIMEOUT, checks).await {
+            Ok(why) => why,
+            Err(_) => Some(format!(
+                "a dependency did not answer within {}s",
+                CHECK_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+/// A bucket name S3 cannot create (too short): looking it up reaches the catalog and
+/// finds nothing.
+const READINESS_BUCKET: &str = "-";
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::from(body.to_owned()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Binds the admin listener.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves the admin endpoints on `listener` until the task is aborted.
+pub async fn serve(admin: Admin, listener: TcpListener) {
+    let http = ConnBuilder::new(TokioExecutor::new());
+    loop {
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                continue;
+            }
+        };
+        let admin = admin.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let admin = admin.clone();
+            async move { Ok::<_, std::convert::Infallible>(admin.route(req).await) }
+        });
+        let conn = http
+            .serve_connection(TokioIo::new(socket), svc)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
