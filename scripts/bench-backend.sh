@@ -33,7 +33,7 @@ secret_access_key = "$sk"
 part_size_mib = ${PART_MIB:-8}
 TOML
 SEALGATE_ROOT_ACCESS_KEY=$ak SEALGATE_ROOT_SECRET_KEY=$sk "$bin" serve --config "$work/sealgate.toml" \
-    --listen 127.0.0.1:0 --data-dir "$work/gw" >"$work/gw.log" 2>&1 &
+    --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/gw" >"$work/gw.log" 2>&1 &
 pids+=($!)
 gw_port="$(port_from "$work/gw.log" 'listening on http://127.0.0.1:[0-9]+')"
 

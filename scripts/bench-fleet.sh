@@ -52,7 +52,7 @@ allow_http = true
 access_key_id = "$ak"
 secret_access_key = "$sk"
 TOML
-    "$bin" serve --config "$work/$name.toml" --listen 127.0.0.1:0 --data-dir "$work/$name" \
+    "$bin" serve --config "$work/$name.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/$name" \
         >"$work/$name.log" 2>&1 &
     pids+=($!)
     port_from "$work/$name.log" 'listening on http://127.0.0.1:[0-9]+'

@@ -196,8 +196,8 @@ pub async fn serve(
             addr: config.admin.listen,
             source,
         })?;
-        tracing::info!("sealgate admin listening on http://{addr}");
-        eprintln!("sealgate admin listening on http://{addr}");
+        tracing::info!("sealgate admin endpoints on http://{addr}");
+        eprintln!("sealgate admin endpoints on http://{addr}");
         Some(tokio::spawn(crate::admin::serve(
             crate::admin::Admin::new(&gateway),
             listener,

@@ -31,6 +31,7 @@ impl TestGateway {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config: Config = toml::from_str(toml).expect("test configuration");
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.data_dir = dir.path().join("data");
         config.storage.fsync = false;
         config.audit.fsync = false;

@@ -125,6 +125,7 @@ AWS_HOME = _isolate_aws_environment()
 
 # How the gateway announces where it listens (server::serve).
 LISTENING = re.compile(rb"sealgate listening on https?://127\.0\.0\.1:(\d+)")
+ADMIN_LISTENING = re.compile(rb"sealgate admin endpoints on http://127\.0\.0\.1:(\d+)")
 
 
 def make_client(endpoint: str, *, verify: bool = True, region: str = REGION, access_key: str = ACCESS_KEY,
@@ -180,11 +181,17 @@ class SealgateServer:
         self.log_path.touch()
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        self.admin_port: int | None = None
         ALL_SERVERS.append(self)
 
     @property
     def endpoint(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def admin_endpoint(self) -> str:
+        """The admin listener: /metrics, /health/*, the console."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def blob_dir(self) -> Path:
@@ -244,8 +251,8 @@ class SealgateServer:
         if not SEALGATE_BIN.is_file():
             pytest.fail(f"sealgate binary not found at {SEALGATE_BIN} (build it or set SEALGATE_BIN)")
         assert not self.running(), "server already running"
-        args = [str(SEALGATE_BIN), "serve", "--listen", f"127.0.0.1:{self.port or 0}", "--data-dir",
-                str(self.data_dir)]
+        args = [str(SEALGATE_BIN), "serve", "--listen", f"127.0.0.1:{self.port or 0}", "--admin-listen",
+                f"127.0.0.1:{self.admin_port or 0}", "--data-dir", str(self.data_dir)]
         if self.config_path:
             args += ["--config", str(self.config_path)]
         if self.region:
@@ -265,9 +272,12 @@ class SealgateServer:
         while True:
             with open(self.log_path, "rb") as log:
                 log.seek(since)
-                announced = LISTENING.search(log.read())
+                output = log.read()
+            announced = LISTENING.search(output)
             if announced:
                 self.port = int(announced.group(1))
+                admin = ADMIN_LISTENING.search(output)
+                self.admin_port = int(admin.group(1)) if admin else None
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sealgate exited with {self.proc.returncode} before listening; log:\n"

@@ -78,7 +78,8 @@ def test_every_operation_is_recorded_and_the_chain_verifies(server_factory):
     tail = bytearray(newest.read_bytes())
     tail[-20] ^= 0x01
     newest.write_bytes(bytes(tail))
-    proc = subprocess.run([str(SEALGATE_BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(srv.data_dir)],
+    proc = subprocess.run([str(SEALGATE_BIN), "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                           "--data-dir", str(srv.data_dir)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "audit" in proc.stderr, proc.stderr
 
