@@ -42,6 +42,7 @@ fn data_key_path(c: &mut Criterion) {
         source_ip: Some("192.0.2.7".into()),
         secure_transport: true,
         via_service: Some("s3.us-east-1.amazonaws.com".into()),
+        request_id: None,
     };
     let context: BTreeMap<String, String> = [(
         "aws:s3:arn".to_owned(),

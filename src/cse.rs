@@ -1,14 +1,12 @@
 //! `sealgate cse put|get`: client-side encryption in the AWS S3 Encryption Client's format
 //! (src/client/). Only ciphertext leaves this process; data keys come from KMS.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use crate::progress::{Progress, Unit};
 use sealgate::client::credentials::{self, ProcessEnv};
 use sealgate::client::http::{Client, Endpoint, Signer, Trust, tls_connector};
 use sealgate::s3ec::format::Context;
@@ -145,41 +143,6 @@ impl Connection {
     }
 }
 
-/// A one-line progress display on a terminal; nothing otherwise.
-fn progress(
-    label: String,
-    total: Option<u64>,
-) -> (Arc<AtomicU64>, Option<tokio::task::JoinHandle<()>>) {
-    let done = Arc::new(AtomicU64::new(0));
-    if !std::io::stderr().is_terminal() {
-        return (done, None);
-    }
-    let counter = done.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let n = counter.load(Ordering::Relaxed);
-            let line = match total {
-                Some(t) if t > 0 => format!("{label}: {} / {} ({}%)", mib(n), mib(t), n * 100 / t),
-                _ => format!("{label}: {}", mib(n)),
-            };
-            eprint!("\r{line}\x1b[K");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    (done, Some(task))
-}
-
-fn mib(n: u64) -> String {
-    format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
-}
-
-fn end_progress(task: Option<tokio::task::JoinHandle<()>>) {
-    if let Some(t) = task {
-        t.abort();
-        eprint!("\r\x1b[K");
-    }
-}
-
 pub(crate) fn run(command: CseCommand) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
@@ -189,7 +152,8 @@ pub(crate) fn run(command: CseCommand) -> Result<(), String> {
                 let context = a.conn.context()?;
                 let mut session = a.conn.session()?;
                 let total = std::fs::metadata(&a.file).map(|m| m.len()).ok();
-                let (counter, task) = progress(format!("encrypting to {dest}"), total);
+                let (progress, counter) =
+                    Progress::counting(format!("encrypting to {dest}"), total, Unit::Bytes);
                 let result = put::put(
                     &mut session,
                     Put {
@@ -201,7 +165,7 @@ pub(crate) fn run(command: CseCommand) -> Result<(), String> {
                     },
                 )
                 .await;
-                end_progress(task);
+                progress.finish();
                 let size = result.map_err(|e| e.to_string())?;
                 eprintln!(
                     "encrypted {} ({size} bytes) to {dest} (S3 Encryption Client v3, key {})",
@@ -214,7 +178,8 @@ pub(crate) fn run(command: CseCommand) -> Result<(), String> {
                 let src = S3Url::parse(&a.src)?;
                 let context = a.conn.context()?;
                 let mut session = a.conn.session()?;
-                let (counter, task) = progress(format!("decrypting {src}"), None);
+                let (progress, counter) =
+                    Progress::counting(format!("decrypting {src}"), None, Unit::Bytes);
                 let result = get::get(
                     &mut session,
                     Get {
@@ -228,7 +193,7 @@ pub(crate) fn run(command: CseCommand) -> Result<(), String> {
                     },
                 )
                 .await;
-                end_progress(task);
+                progress.finish();
                 let (size, format) = result.map_err(|e| e.to_string())?;
                 eprintln!(
                     "decrypted {src} ({format}) into {} ({size} bytes)",

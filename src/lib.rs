@@ -20,6 +20,7 @@ pub mod identity;
 pub mod kms;
 pub mod metrics;
 pub mod objects;
+pub mod observe;
 pub mod policy;
 pub mod postgres;
 pub mod replication;

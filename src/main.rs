@@ -7,10 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use sealgate::config::Config;
+use sealgate::config::{Config, LogConfig, LogFormat};
 
 mod bench;
 mod cse;
+mod progress;
 
 /// jemalloc keeps freed megabyte buffers for reuse. The system allocator hands them back
 /// to the kernel, so every sealed batch and read piece faulted in fresh zeroed pages: as
@@ -171,11 +172,10 @@ impl ServeArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(&LogConfig::default());
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
@@ -195,9 +195,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, as text or JSON lines (`[log] format`).
+fn init_logging(log: &LogConfig) {
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(log.access))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => logger.init(),
+        LogFormat::Json => logger.json().flatten_event(true).init(),
+    }
+}
+
 /// `SEALGATE_LOG` (default `info`), with the HTTP and S3 protocol crates held at `info`
-/// whatever it says: their debug output dumps request headers, SSE-C keys included.
-fn log_filter() -> tracing_subscriber::EnvFilter {
+/// whatever it says: their debug output dumps request headers, SSE-C keys included. The
+/// S3 protocol crate's own error lines are off: every answer has its access-log line,
+/// and internal errors are logged with their cause where they arise.
+fn log_filter(access: bool) -> tracing_subscriber::EnvFilter {
     let base = std::env::var("SEALGATE_LOG").unwrap_or_else(|_| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&base).unwrap_or_else(|e| {
         eprintln!("sealgate: ignoring invalid SEALGATE_LOG {base:?}: {e}");
@@ -205,18 +219,22 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
     });
     [
         "s3s=info",
+        "s3s::ops=off",
+        "s3s::service=off",
         "hyper=info",
         "hyper_util=info",
         "h2=info",
         "rustls=info",
     ]
     .into_iter()
+    .chain((!access).then_some("sealgate::access=off"))
     .filter_map(|d| d.parse().ok())
     .fold(filter, |f, d| f.add_directive(d))
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.into_config()?;
+    init_logging(&config.log);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let gateway = sealgate::setup::open(&config, sealgate::clock::from_env())
@@ -287,8 +305,10 @@ fn config_and_root_key(
 /// Queues a bucket's existing versions for replication (resuming an interrupted run), or
 /// reports the replication status; the running gateway's workers do the copying.
 fn replicate(args: ReplicateArgs) -> Result<(), String> {
+    use progress::{Progress, Unit};
     use sealgate::replication::batch;
-    use std::io::{IsTerminal as _, Write as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let (config, root) = config_and_root_key(args.config, args.data_dir, "its catalog")?;
     let clock = sealgate::clock::from_env();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -317,22 +337,17 @@ fn replicate(args: ReplicateArgs) -> Result<(), String> {
         let bucket = args
             .bucket
             .ok_or("--bucket is required unless --status is given")?;
-        let tty = std::io::stdout().is_terminal();
+        let (progress, queued) =
+            Progress::counting(format!("queueing versions of {bucket}"), None, Unit::Items);
         let done = batch::enqueue_existing(&catalog, &bucket, clock.now_ms(), |p, resumed| {
-            if tty {
-                let note = if resumed { " (resumed)" } else { "" };
-                print!(
-                    "\rqueued {} versions{note}, checkpoint row {}",
-                    p.enqueued, p.after_row
-                );
-                let _ = std::io::stdout().flush();
+            queued.store(p.enqueued, Ordering::Relaxed);
+            if resumed {
+                progress.set_message(format!("queueing versions of {bucket} (resumed)"));
             }
         })
-        .await
-        .map_err(|e| e.to_string())?;
-        if tty {
-            println!();
-        }
+        .await;
+        progress.finish();
+        let done = done.map_err(|e| e.to_string())?;
         println!(
             "queued {} versions of {bucket} for replication",
             done.enqueued
@@ -340,25 +355,37 @@ fn replicate(args: ReplicateArgs) -> Result<(), String> {
         if !args.wait {
             return Ok(());
         }
-        loop {
-            let s = catalog
-                .replication_stats(Some(&bucket))
-                .await
-                .map_err(|e| e.to_string())?;
-            let line = format!(
-                "pending {} ({} bytes), completed {}, failed {}",
-                s.pending, s.pending_bytes, s.completed, s.failed
-            );
+        let backlog = Arc::new(AtomicU64::new(0));
+        let shown = backlog.clone();
+        let first = catalog
+            .replication_stats(Some(&bucket))
+            .await
+            .map_err(|e| e.to_string())?;
+        let progress = Progress::start(
+            format!("replicating {bucket}"),
+            Some(first.pending),
+            Unit::Items,
+            move || first.pending.saturating_sub(shown.load(Ordering::Relaxed)),
+        );
+        let finished = loop {
+            let s = match catalog.replication_stats(Some(&bucket)).await {
+                Ok(s) => s,
+                Err(e) => break Err(e.to_string()),
+            };
+            backlog.store(s.pending, Ordering::Relaxed);
             if s.pending == 0 {
-                println!("{}{line}", if tty { "\r" } else { "" });
-                return Ok(());
+                break Ok(s);
             }
-            if tty {
-                print!("\r{line}");
-                let _ = std::io::stdout().flush();
-            }
+            progress.set_message(format!("replicating {bucket}: {} failed", s.failed));
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
+        };
+        progress.finish();
+        let s = finished?;
+        println!(
+            "pending {} ({} bytes), completed {}, failed {}",
+            s.pending, s.pending_bytes, s.completed, s.failed
+        );
+        Ok(())
     })
 }
 

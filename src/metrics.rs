@@ -4,6 +4,7 @@
 //! the admin listener encodes the whole set. Label values are only ever names the code
 //! chose (operations, results), never what a client sent, so series stay bounded.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
 
@@ -17,14 +18,14 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub api: &'static str,
-    pub operation: &'static str,
+    pub operation: Cow<'static, str>,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DurationLabels {
     pub api: &'static str,
-    pub operation: &'static str,
+    pub operation: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -200,7 +201,7 @@ mod tests {
         m.requests
             .get_or_create(&RequestLabels {
                 api: "s3",
-                operation: "GetObject",
+                operation: "GetObject".into(),
                 status: 200,
             })
             .inc();
@@ -208,7 +209,7 @@ mod tests {
         for line in [
             "# TYPE sealgate_requests counter",
             "sealgate_requests_total{api=\"s3\",operation=\"GetObject\",status=\"200\"}",
-            "# TYPE sealgate_request_duration_seconds histogram",
+            "# TYPE sealgate_catalog_commit_duration_seconds histogram",
             "# TYPE sealgate_open_connections gauge",
             "sealgate_build_info{version=",
             "# EOF",

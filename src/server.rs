@@ -20,6 +20,7 @@ use crate::identity::Peer;
 use crate::kms::quota::Quotas;
 use crate::kms::{KmsApi, KmsService, is_kms_request};
 use crate::objects::Collector;
+use crate::observe::{self, Api, Arrival, RequestContext};
 use crate::replication::replicate::Replication;
 use crate::replication::worker::Worker;
 use crate::s3::{
@@ -137,6 +138,31 @@ async fn kms_transitions(kms: KmsService) {
     }
 }
 
+/// Says where the gateway listens, in the log and, for tools that read stderr whatever the
+/// log level, as a plain line too (not among JSON logs, which stay one object per line).
+fn announce(config: &Config, line: &str) {
+    tracing::info!("{line}");
+    if config.log.format == crate::config::LogFormat::Text {
+        eprintln!("{line}");
+    }
+}
+
+/// One open client connection in `sealgate_open_connections`, for as long as it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn counted() -> OpenConnection {
+        crate::metrics::metrics().open_connections.inc();
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        crate::metrics::metrics().open_connections.dec();
+    }
+}
+
 /// Serves on `config.listen` until SIGINT/SIGTERM.
 pub async fn run(gateway: Gateway, config: &Config) -> Result<(), ServerError> {
     let listener = bind(config).await?;
@@ -196,8 +222,10 @@ pub async fn serve(
             addr: config.admin.listen,
             source,
         })?;
-        tracing::info!("sealgate admin endpoints on http://{addr}");
-        eprintln!("sealgate admin endpoints on http://{addr}");
+        announce(
+            config,
+            &format!("sealgate admin endpoints on http://{addr}"),
+        );
         Some(tokio::spawn(crate::admin::serve(
             crate::admin::Admin::new(&gateway),
             listener,
@@ -206,8 +234,7 @@ pub async fn serve(
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("sealgate listening on {scheme}://{local}");
-    eprintln!("sealgate listening on {scheme}://{local}");
+    announce(config, &format!("sealgate listening on {scheme}://{local}"));
 
     let kms = Arc::new(KmsApi {
         service: gateway.kms.clone(),
@@ -263,7 +290,16 @@ pub async fn serve(
         let iam = iam.clone();
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                let api = if is_iam_request(&req) {
+                    Api::Iam
+                } else if is_kms_request(&req) {
+                    Api::Kms
+                } else {
+                    Api::S3
+                };
+                let ctx = RequestContext::new(api);
                 req.extensions_mut().insert(transport);
+                req.extensions_mut().insert(ctx.clone());
                 if let Some(addr) = peer_addr {
                     req.extensions_mut().insert(SourceIp(addr.ip()));
                 }
@@ -272,18 +308,20 @@ pub async fn serve(
                 let iam = iam.clone();
                 let facts = compat::RequestFacts::of(&req);
                 async move {
-                    if is_iam_request(&req) {
-                        let resp = iam.handle(req, peer).await;
-                        return Ok(resp.map(s3s::Body::from));
-                    }
-                    if is_kms_request(&req) {
-                        let resp = kms.handle(req, peer).await;
-                        return Ok(resp.map(s3s::Body::from));
-                    }
-                    let resp = hyper::service::Service::call(&svc, req).await?;
-                    Ok::<_, s3s::HttpError>(compat::adjust(&facts, resp))
+                    let arrival = Arrival::of(api, &req, peer.ip);
+                    let req = req.map(|body| ctx.count_body(body));
+                    let resp = match api {
+                        Api::Iam => iam.handle(req, peer, &ctx).await.map(s3s::Body::from),
+                        Api::Kms => kms.handle(req, peer, &ctx).await.map(s3s::Body::from),
+                        Api::S3 => {
+                            let req = req.map(s3s::Body::http_body);
+                            compat::adjust(&facts, svc.call(req).await?)
+                        }
+                    };
+                    Ok::<_, s3s::HttpError>(observe::finish(&ctx, arrival, resp))
                 }
             });
+        let open = OpenConnection::counted();
         match &acceptor {
             None => {
                 let conn = http
@@ -292,6 +330,7 @@ pub async fn serve(
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(open);
                 });
             }
             Some(acceptor) => {
@@ -299,6 +338,7 @@ pub async fn serve(
                 let http = http.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _open = open;
                     match acceptor.accept(socket).await {
                         Ok(stream) => {
                             let conn = http

@@ -229,6 +229,7 @@ struct Fleet {
 }
 
 async fn join_fleet(config: &Config) -> Result<Fleet, SetupError> {
+    tracing::info!("connecting to the fleet's PostgreSQL database (checking its schema)");
     let db = Database::open(&config.catalog)
         .await
         .map_err(|e| SetupError::Refused(e.to_string()))?;
@@ -391,6 +392,9 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             create_root_key(config, remote && blobs.holds_blobs().await?)?
         }
     };
+    if fleet.is_none() {
+        tracing::info!("opening the SQLite catalog (applying schema migrations it lacks)");
+    }
     let (credentials, catalog) = match &fleet {
         None => (
             root_credentials(config)?,
@@ -420,6 +424,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         chunk_size: config.crypto.chunk_size,
         orphan_grace_secs: config.storage.orphan_grace_secs,
     };
+    tracing::info!(dir = %config.audit_dir().display(), "opening the audit trail (checking its chain's tail)");
     let audit = AuditLog::open(
         &config.audit_dir(),
         root.audit_key(),
@@ -449,6 +454,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
             IamStore::postgres(fleet.db.clone(), root.iam_sealer(), change_bound),
         ),
     };
+    tracing::info!("opening the key service");
     let kms = KmsService::open_with(
         key_store,
         &root,
@@ -486,6 +492,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         .with_directory(iam.clone());
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
         .with_kms(kms.clone());
+    tracing::info!("marking blobs of writes interrupted by the last run for collection");
     let orphans = Collector::new(objects.clone()).expire_orphans().await?;
     if orphans > 0 {
         tracing::info!(

@@ -4,6 +4,8 @@
 //! and errors by HTTP status.
 
 use sealgate::client::http as client;
+
+use crate::progress::{Progress, Unit};
 mod kms;
 mod report;
 
@@ -310,7 +312,21 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         (Some(n), _) => Limit::Count(n),
         (None, d) => Limit::Until(Instant::now() + d.unwrap_or(Duration::from_secs(10))),
     };
+    let total_ops = match limit {
+        Limit::Count(n) => Some(n),
+        Limit::Until(_) => None,
+    };
     let limit = Arc::new(limit);
+    let counted = plan.clone();
+    let progress = Progress::start(
+        format!("{:?}", args.op).to_lowercase(),
+        total_ops,
+        Unit::Items,
+        move || {
+            let taken = counted.next.load(Ordering::Relaxed);
+            total_ops.map_or(taken, |n| taken.min(n))
+        },
+    );
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
     for c in clients {
@@ -325,6 +341,7 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         clients.push(c);
     }
     let elapsed = started.elapsed();
+    progress.finish();
 
     cleanup(&plan, clients).await;
 

@@ -243,6 +243,14 @@ impl BlobStore {
         }
     }
 
+    /// Whether the store answers a read: a blob that does not exist is looked up.
+    pub async fn reachable(&self) -> Result<(), BlobError> {
+        match self.read(".probe/readiness", 0..1).await {
+            Ok(_) | Err(BlobError::Missing(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The names of the blobs under `under` (`""`: every blob), in no particular order.
     pub fn list(&self, under: &str) -> BoxStream<'static, Result<String, BlobError>> {
         let prefix = (!under.is_empty()).then(|| Path::from(under));

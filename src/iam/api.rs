@@ -17,6 +17,7 @@ use super::xml::{self, Xml};
 use crate::audit::{AuditError, AuditLog, AuditRecord};
 use crate::clock::SharedClock;
 use crate::identity::{Identities, Identity, IdentityUnavailable, Peer};
+use crate::observe::RequestContext;
 use crate::policy::{self, Context, Decision, Mode, PrincipalKind, Request};
 use crate::sigv4;
 
@@ -85,12 +86,17 @@ fn is_read_only(action: &str) -> bool {
 }
 
 impl IamApi {
-    pub async fn handle<B>(&self, req: http::Request<B>, peer: Peer) -> Response<Bytes>
+    pub async fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        peer: Peer,
+        ctx: &RequestContext,
+    ) -> Response<Bytes>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request_id = crate::crypto::random_uuid().to_string();
+        let request_id = ctx.id().to_owned();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
@@ -107,6 +113,11 @@ impl IamApi {
         let action = form.action().to_owned();
         let caller = Caller { identity, peer };
         let mut result = self.run(&caller, &form).await;
+        let known = !matches!(&result, Err(e) if e.code() == "InvalidAction");
+        ctx.note(|n| {
+            n.principal = Some(caller.identity.principal.arn.clone());
+            n.operation = known.then(|| action.clone().into());
+        });
         if !is_read_only(&action) {
             let outcome = result.as_ref().err().map_or("Success", |e| e.code());
             if let Err(e) = self.record(&caller, &request_id, &action, outcome).await {

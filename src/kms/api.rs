@@ -16,6 +16,7 @@ use super::errors::{KmsError, KmsResult};
 use super::quota::{Class, Quotas};
 use super::service::{KmsService, Note};
 use crate::identity::{Identities, IdentityUnavailable, Peer};
+use crate::observe::RequestContext;
 use crate::sigv4::{self, SigV4Error};
 
 pub const TARGET_PREFIX: &str = "TrentService.";
@@ -97,18 +98,23 @@ pub fn error_response(e: &KmsError, request_id: &str) -> Response<Bytes> {
 }
 
 impl KmsApi {
-    pub async fn handle<B>(&self, req: http::Request<B>, peer: Peer) -> Response<Bytes>
+    pub async fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        peer: Peer,
+        ctx: &RequestContext,
+    ) -> Response<Bytes>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request_id = crate::crypto::random_uuid().to_string();
+        let request_id = ctx.id();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
                 let e = KmsError::validation("The request body is too large or could not be read");
-                return error_response(&e, &request_id);
+                return error_response(&e, request_id);
             }
         };
         let operation = parts
@@ -120,14 +126,20 @@ impl KmsApi {
             .to_owned();
         let caller = match self.authenticate(&parts, &body, peer).await {
             Ok(c) => c,
-            Err(e) => return error_response(&e, &request_id),
+            Err(e) => return error_response(&e, request_id),
         };
         let mut note = Note::default();
         let mut result = self.run(&caller, &operation, &body, &mut note).await;
+        let known = !matches!(&result, Err(e) if e.code() == "UnknownOperationException");
+        ctx.note(|n| {
+            n.principal = Some(caller.principal.arn.clone());
+            n.operation = known.then(|| operation.clone().into());
+            n.kms_key_arn = note.key_arn.clone();
+        });
         let outcome = result.as_ref().err().map_or("Success", |e| e.code());
         if let Err(e) = self
             .service
-            .record(&caller, &request_id, &operation, &note, outcome)
+            .record(&caller, request_id, &operation, &note, outcome)
             .await
         {
             result = Err(e);
@@ -141,8 +153,8 @@ impl KmsApi {
             "kms request"
         );
         match result {
-            Ok(body) => response(StatusCode::OK, body, &request_id, None),
-            Err(e) => error_response(&e, &request_id),
+            Ok(body) => response(StatusCode::OK, body, request_id, None),
+            Err(e) => error_response(&e, request_id),
         }
     }
 
@@ -199,6 +211,7 @@ impl KmsApi {
             source_ip: peer.ip.map(|ip| ip.to_string()),
             secure_transport: peer.tls,
             via_service: None,
+            request_id: None,
         })
     }
 

@@ -14,4 +14,6 @@ pub struct Caller {
     pub secure_transport: bool,
     /// Set when a service (S3) calls on the principal's behalf, e.g. `s3.us-east-1.amazonaws.com`.
     pub via_service: Option<String>,
+    /// The request a service's call is part of: its audit record carries that id.
+    pub request_id: Option<String>,
 }

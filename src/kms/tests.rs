@@ -103,6 +103,7 @@ pub(super) fn caller(principal: Principal) -> Caller {
         source_ip: None,
         secure_transport: true,
         via_service: None,
+        request_id: None,
     }
 }
 

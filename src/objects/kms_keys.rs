@@ -137,7 +137,10 @@ impl ObjectService {
     ) -> Result<T> {
         let kms = &self.kms_link()?.kms;
         let outcome = result.as_ref().err().map_or("Success", |e| e.code());
-        let request_id = crate::crypto::random_uuid().to_string();
+        let request_id = caller
+            .request_id
+            .clone()
+            .unwrap_or_else(|| crate::crypto::random_uuid().to_string());
         kms.record(caller, &request_id, operation, note, outcome)
             .await
             .map_err(ObjectError::Kms)?;

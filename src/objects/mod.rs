@@ -157,13 +157,9 @@ impl ObjectService {
         self.clock.now_ms()
     }
 
-    /// Whether the blob store answers a read (a listing of at most one name).
+    /// Whether the blob store answers a read.
     pub async fn storage_reachable(&self) -> std::result::Result<(), String> {
-        use futures::StreamExt as _;
-        match self.blobs.list("").next().await {
-            Some(Err(e)) => Err(e.to_string()),
-            _ => Ok(()),
-        }
+        self.blobs.reachable().await.map_err(|e| e.to_string())
     }
 
     /// A fresh data key wrapped as the request asks, proven to unwrap before any byte is

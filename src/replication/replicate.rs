@@ -349,6 +349,7 @@ fn owner_caller(account: &str) -> Caller {
         source_ip: None,
         secure_transport: true,
         via_service: None,
+        request_id: None,
     }
 }
 

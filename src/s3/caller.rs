@@ -19,6 +19,9 @@ impl SealgateS3 {
             source_ip: identity.source_ip.map(|ip| ip.to_string()),
             secure_transport: identity.secure_transport,
             via_service: None,
+            request_id: ext
+                .get::<crate::observe::RequestContext>()
+                .map(|r| r.id().to_owned()),
         })
     }
 }

@@ -139,3 +139,32 @@ def test_kms_operations(server_factory, tmp_path, op):
     kms = kms_client(srv.endpoint)
     states = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]]
     assert states == ["PendingDeletion"]
+
+
+def test_progress_shows_on_a_terminal_and_not_when_piped(server_factory, tmp_path):
+    import pty
+    srv = server_factory("bench-progress")
+    args = [str(SEALGATE_BIN), "bench", "--endpoint", srv.endpoint, "--access-key", ACCESS_KEY, "--secret-key",
+            SECRET_KEY, "--bucket", unique_bucket("progress"), "--op", "put", "--size", "4KiB", "--concurrency", "2",
+            "--duration", "1s"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert "\r" not in piped.stderr and "\x1b[" not in piped.stderr, piped.stderr
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(primary)
+    # The progress line is drawn (and redrawn in place), then cleared before the report.
+    assert b"put" in shown and b"/s" in shown and b"\x1b[" in shown, shown[-2000:]
+    assert b"ops/s" in shown or b"total" in shown, shown[-2000:]

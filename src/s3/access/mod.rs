@@ -29,6 +29,7 @@ use super::sse::SsePolicy;
 use crate::catalog::{Bucket, CatalogError};
 use crate::identity::Identities;
 use crate::objects::{EffectiveEncryption, ObjectService, WriteEncryption};
+use crate::observe::RequestContext;
 use crate::policy::{Context, Decision, Mode, Policy, PolicyKind, Principal, PrincipalKind};
 
 pub use hooks::S3Authorization;
@@ -440,11 +441,24 @@ impl Authorizer {
     /// their typed hook; the others are decided here by name, so callers without the
     /// permission learn nothing about them.
     async fn check_op(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let request = RequestContext::of(cx.extensions_mut());
+        request.note(|n| {
+            n.operation = Some(cx.s3_op().name().to_owned().into());
+            match cx.s3_path() {
+                S3Path::Root => {}
+                S3Path::Bucket { bucket } => n.bucket = Some(bucket.to_string()),
+                S3Path::Object { bucket, key } => {
+                    n.bucket = Some(bucket.to_string());
+                    n.key = Some(key.to_string());
+                }
+            }
+        });
         super::auth::check_region(&self.region, cx.headers(), cx.uri().query())?;
         let credentials = cx.credentials().cloned();
         let caller = self
             .caller(credentials.as_ref(), cx.extensions_mut())
             .await?;
+        request.note(|n| n.principal = Some(caller.principal.arn.clone()));
         let op = cx.s3_op().name();
         if hooks::TYPED_OPERATIONS.contains(&op) {
             cx.extensions_mut().insert(caller);
