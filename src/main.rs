@@ -404,7 +404,11 @@ fn audit_verify(args: AuditVerifyArgs) -> ExitCode {
     }
     let run = || -> Result<sealgate::audit::VerifyReport, String> {
         let (config, root) = config_and_root_key(args.config, args.data_dir, "the audit log")?;
-        sealgate::audit::verify(&config.audit_dir(), &root.audit_key()).map_err(|e| e.to_string())
+        let dir = config.audit_dir();
+        let spinner = progress::Spinner::start(format!("verifying {}", dir.display()));
+        let report = sealgate::audit::verify(&dir, &root.audit_key());
+        spinner.finish();
+        report.map_err(|e| e.to_string())
     };
     match run() {
         Ok(report) => {
@@ -477,11 +481,11 @@ fn audit_verify_fleet(args: AuditVerifyArgs) -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         })?;
-        Ok(sealgate::audit::verify_fleet(
-            &root.audit_key(),
-            &dirs,
-            &anchors,
-        ))
+        let spinner =
+            progress::Spinner::start(format!("verifying {} nodes' audit logs", dirs.len()));
+        let report = sealgate::audit::verify_fleet(&root.audit_key(), &dirs, &anchors);
+        spinner.finish();
+        Ok(report)
     };
     match run() {
         Ok(report) => {

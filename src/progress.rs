@@ -75,3 +75,23 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// A spinner for work with no figures to show (it turns on its own thread, so it also
+/// runs outside the async runtime).
+pub(crate) struct Spinner(ProgressBar);
+
+impl Spinner {
+    pub(crate) fn start(label: String) -> Spinner {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_message(label);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(bar)
+    }
+
+    pub(crate) fn finish(self) {
+        self.0.finish_and_clear();
+    }
+}

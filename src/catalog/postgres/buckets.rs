@@ -155,7 +155,7 @@ impl BucketStore for PgCatalog {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -178,7 +178,7 @@ impl BucketStore for PgCatalog {
             Some(versioning.as_str().to_owned()),
         )
         .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl BucketStore for PgCatalog {
             }
         }
         set_column(&mut tx, name, column.name(), record).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 }

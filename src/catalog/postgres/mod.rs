@@ -93,6 +93,17 @@ async fn lock_for_write(tx: &mut PgConnection, bucket: &str, key: &str) -> Resul
 /// Columns of `version_parts` and `upload_parts` alike.
 const PART_COLUMNS: &str = "part_number, blob, size, etag, header, checksum, last_modified_ms";
 
+/// Commits a write transaction, timed as the SQLite catalog's group commits are (each
+/// PostgreSQL write commits alone: a batch of one).
+async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+    let m = crate::metrics::metrics();
+    let started = std::time::Instant::now();
+    tx.commit().await?;
+    m.catalog_commit_batch_size.observe(1.0);
+    crate::metrics::observe_since(&m.catalog_commit_duration, started);
+    Ok(())
+}
+
 fn part_from_row(r: &PgRow) -> Result<RawPart> {
     Ok(RawPart {
         part_number: r.try_get::<i32, _>(0)?.into(),

@@ -118,7 +118,7 @@ impl ReplicationQueue for PgCatalog {
         .bind(status.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -345,7 +345,7 @@ impl ReplicationQueue for PgCatalog {
         .bind(progress.done)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(progress)
     }
 }

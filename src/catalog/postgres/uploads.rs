@@ -129,7 +129,7 @@ impl UploadStore for PgCatalog {
         .bind(part.last_modified_ms)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -210,7 +210,7 @@ impl UploadStore for PgCatalog {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(out)
     }
 
@@ -222,7 +222,7 @@ impl UploadStore for PgCatalog {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 }

@@ -311,7 +311,7 @@ impl VersionStore for PgCatalog {
         .await?;
         let blobs: Vec<String> = v.parts.iter().map(|p| p.blob.clone()).collect();
         claim_pending_blobs(&mut tx, &blobs, now_ms).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(out)
     }
 
@@ -409,7 +409,7 @@ impl VersionStore for PgCatalog {
                 }
             }
         };
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(outcome)
     }
 
