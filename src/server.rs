@@ -39,6 +39,19 @@ pub enum ServerError {
     Tls(String),
 }
 
+/// How S3 requests are authorized: by S3's edge and, for bucket pages, by the console.
+fn s3_authorizer(gateway: &Gateway, config: &Config) -> Authorizer {
+    Authorizer::new(
+        gateway.identities.clone(),
+        gateway.objects.clone(),
+        config.region.clone(),
+        config.account_id.clone(),
+        SsePolicy {
+            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
+        },
+    )
+}
+
 pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
     let edge = SealgateS3::new(
         gateway.objects.clone(),
@@ -49,15 +62,7 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
             account_id: config.account_id.clone(),
         },
     );
-    let authorizer = Arc::new(Authorizer::new(
-        gateway.identities.clone(),
-        gateway.objects.clone(),
-        config.region.clone(),
-        config.account_id.clone(),
-        SsePolicy {
-            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
-        },
-    ));
+    let authorizer = Arc::new(s3_authorizer(gateway, config));
     let edge = if gateway.remotes.is_empty() {
         edge
     } else {
@@ -198,10 +203,19 @@ pub async fn serve(
         })?;
         tracing::info!("sealgate admin endpoints on http://{addr}");
         eprintln!("sealgate admin endpoints on http://{addr}");
-        Some(tokio::spawn(crate::admin::serve(
-            crate::admin::Admin::new(&gateway),
-            listener,
-        )))
+        // The console's key operations get quotas of their own, at the configured rates.
+        let console_kms = KmsApi {
+            service: gateway.kms.clone(),
+            identities: gateway.identities.clone(),
+            quotas: fleet_quotas(&gateway, config),
+        };
+        let admin = crate::admin::Admin::new(
+            &gateway,
+            config,
+            console_kms,
+            s3_authorizer(&gateway, config),
+        );
+        Some(tokio::spawn(crate::admin::serve(admin, listener)))
     } else {
         None
     };
