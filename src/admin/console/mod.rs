@@ -580,3 +580,69 @@ fn millis_text(ms: i64) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()?;
     t.format(FORMAT).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(headers: &[(&str, &str)]) -> Req {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        Req {
+            method: Method::POST,
+            path: "/console/keys".into(),
+            query: String::new(),
+            headers: h,
+            form: Vec::new(),
+            peer: Peer {
+                ip: None,
+                tls: false,
+            },
+        }
+    }
+
+    #[test]
+    fn posts_must_come_from_the_console_s_own_origin() {
+        let host = ("host", "127.0.0.1:8015");
+        assert!(same_origin(&post(&[host, ("origin", "http://127.0.0.1:8015")])).is_ok());
+        assert!(same_origin(&post(&[host, ("sec-fetch-site", "same-origin")])).is_ok());
+        for refused in [
+            post(&[host, ("origin", "http://evil.example")]),
+            post(&[host, ("origin", "null")]),
+            post(&[host, ("origin", "http://127.0.0.1:8015.evil.example")]),
+            post(&[host, ("sec-fetch-site", "cross-site")]),
+            post(&[host, ("sec-fetch-site", "same-site")]),
+        ] {
+            assert_eq!(
+                same_origin(&refused).unwrap_err().status,
+                StatusCode::FORBIDDEN
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_are_403_whatever_status_the_api_answers() {
+        let f = Failure::from(KmsError::access_denied("User: x is not authorized"));
+        assert_eq!(
+            (f.status, f.code.as_str()),
+            (StatusCode::FORBIDDEN, "AccessDeniedException")
+        );
+        let f = Failure::from(KmsError::not_found("Invalid keyId"));
+        assert_eq!(f.status, StatusCode::NOT_FOUND);
+        let f = Failure::from(KmsError::disabled("disabled"));
+        assert_eq!(f.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn actions_need_their_confirmation() {
+        let mut r = post(&[]);
+        assert_eq!(r.confirmed().unwrap_err().code, "ConfirmationRequired");
+        r.form.push(("confirm".into(), "yes".into()));
+        assert!(r.confirmed().is_ok());
+    }
+}
