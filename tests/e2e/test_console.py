@@ -148,9 +148,12 @@ def test_root_creates_and_disables_a_key_and_sees_the_refused_get_in_the_audit_t
     # Newest first: the refused GET came after the DisableKey.
     assert rows.index(("s3", "Decrypt", "DisabledException")) < rows.index(("kms", "DisableKey", "Success"))
 
-    # The bucket page shows the bucket as S3 would.
+    # The buckets pages show the bucket as S3 would.
+    browser.get(f"{srv.admin_endpoint}/console/buckets")
+    assert bucket in browser.page_source
     browser.get(f"{srv.admin_endpoint}/console/buckets/{bucket}")
     assert "SSE-S3" in browser.page_source and "never enabled" in browser.page_source
+    assert "No replication configuration." in browser.page_source
 
 
 def test_a_user_without_disable_key_sees_the_key_and_is_refused_as_the_api_refuses(srv, browser):
@@ -177,9 +180,13 @@ def test_a_user_without_disable_key_sees_the_key_and_is_refused_as_the_api_refus
     with pytest.raises(ClientError) as api:
         client(srv, "kms", ak, sk).disable_key(KeyId=key_id)
     assert api.value.response["Error"]["Code"] == "AccessDeniedException"
-    # Nor may this user read the audit trail, or list buckets.
-    assert s.get(f"{srv.admin_endpoint}/console/audit").status_code == 403
-    assert s.get(f"{srv.admin_endpoint}/console/buckets").status_code == 403
+    # Nor may this user read the audit trail, list buckets or IAM users.
+    for page in ("audit", "buckets", "iam"):
+        r = s.get(f"{srv.admin_endpoint}/console/{page}")
+        assert r.status_code == 403 and "AccessDenied" in r.text, page
+    # Root sees the user and its access key on the IAM page.
+    iam_page = http_session(srv).get(f"{srv.admin_endpoint}/console/iam")
+    assert iam_page.status_code == 200 and name in iam_page.text and ak in iam_page.text
 
 
 def test_wrong_secrets_and_unknown_keys_are_refused_alike(srv, browser):
