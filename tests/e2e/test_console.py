@@ -170,6 +170,7 @@ def test_a_user_without_disable_key_sees_the_key_and_is_refused_as_the_api_refus
     assert by_id(browser, "error-code").text == "AccessDeniedException"
     message = by_id(browser, "error-message").text
     assert f"user/{name} is not authorized to perform: kms:DisableKey" in message, message
+    assert by_id(browser, "sign-out").is_displayed()
     assert client(srv, "kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
 
     # The same refusal has status 403, and the API refuses the same user the same way.

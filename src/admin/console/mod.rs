@@ -46,6 +46,8 @@ pub(super) struct Failure {
     code: String,
     message: String,
     request_id: Option<String>,
+    /// The session's CSRF token when someone is signed in: the page offers sign-out.
+    csrf: Option<String>,
 }
 
 impl Failure {
@@ -55,6 +57,7 @@ impl Failure {
             code: code.to_owned(),
             message: message.into(),
             request_id: None,
+            csrf: None,
         }
     }
 
@@ -317,6 +320,22 @@ impl Console {
             }
             return Ok(redirect("/console/sign-in"));
         };
+        self.signed_in(&who, r, post, &parts)
+            .await
+            .map_err(|mut f| {
+                f.csrf = Some(who.session.csrf.clone());
+                f
+            })
+    }
+
+    /// The pages and actions of a signed-in user.
+    async fn signed_in(
+        &self,
+        who: &Who,
+        r: &Req,
+        post: bool,
+        parts: &[&str],
+    ) -> Result<Resp, Failure> {
         if post && !session::csrf_matches(&who.session, r.field("csrf")) {
             return Err(Failure::new(
                 StatusCode::FORBIDDEN,
@@ -324,7 +343,7 @@ impl Console {
                 "The form did not carry this session's token: reload the page and try again.",
             ));
         }
-        match (post, parts.as_slice()) {
+        match (post, parts) {
             (false, [""]) => Ok(redirect("/console/keys")),
             (true, ["sign-out"]) => {
                 self.sessions.end(&who.token);
@@ -336,20 +355,20 @@ impl Console {
                 );
                 Ok(resp)
             }
-            (false, ["keys"]) => self.keys_page(&who, r).await,
-            (true, ["keys"]) => self.create_key(&who, r).await,
-            (false, ["keys", id]) => self.key_page(&who, id, r).await,
-            (true, ["keys", id, action]) => self.key_action(&who, id, action, r).await,
-            (false, ["buckets"]) => self.buckets_page(&who).await,
-            (false, ["buckets", name]) => self.bucket_page(&who, name).await,
-            (false, ["audit"]) => self.audit_page(&who, r).await,
-            (false, ["iam"]) => self.iam_page(&who, r).await,
-            (true, ["iam", "users"]) => self.create_user(&who, r).await,
+            (false, ["keys"]) => self.keys_page(who, r).await,
+            (true, ["keys"]) => self.create_key(who, r).await,
+            (false, ["keys", id]) => self.key_page(who, id, r).await,
+            (true, ["keys", id, action]) => self.key_action(who, id, action, r).await,
+            (false, ["buckets"]) => self.buckets_page(who).await,
+            (false, ["buckets", name]) => self.bucket_page(who, name).await,
+            (false, ["audit"]) => self.audit_page(who, r).await,
+            (false, ["iam"]) => self.iam_page(who, r).await,
+            (true, ["iam", "users"]) => self.create_user(who, r).await,
             (true, ["iam", "users", user, "access-keys"]) => {
-                self.create_access_key(&who, user).await
+                self.create_access_key(who, user).await
             }
             (true, ["iam", "access-keys", key, action]) => {
-                self.access_key_action(&who, key, action, r).await
+                self.access_key_action(who, key, action, r).await
             }
             _ => Err(Failure::new(
                 StatusCode::NOT_FOUND,
@@ -439,6 +458,7 @@ impl Console {
             code: f.code.clone(),
             message: f.message.clone(),
             request_id: f.request_id.clone(),
+            csrf: f.csrf.clone(),
         };
         let body = page
             .render()

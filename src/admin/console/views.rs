@@ -30,6 +30,8 @@ pub(super) struct ErrorPage {
     pub code: String,
     pub message: String,
     pub request_id: Option<String>,
+    /// Set for a signed-in user, whose page offers sign-out.
+    pub csrf: Option<String>,
 }
 
 pub(super) struct KeyRow {
