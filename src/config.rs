@@ -400,6 +400,10 @@ pub struct AdminConfig {
     /// Keep it on a private interface: it answers health checks and metrics to anyone
     /// who reaches it.
     pub listen: SocketAddr,
+    /// A console session ends after this long without a request...
+    pub session_idle_secs: u64,
+    /// ...and this long after sign-in, whatever its use.
+    pub session_max_secs: u64,
 }
 
 impl Default for AdminConfig {
@@ -407,6 +411,8 @@ impl Default for AdminConfig {
         AdminConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 8015)),
+            session_idle_secs: 15 * 60,
+            session_max_secs: 8 * 3600,
         }
     }
 }
@@ -624,6 +630,11 @@ impl Config {
                 "admin.listen ({}) must differ from listen: the admin endpoints get a port of their own",
                 self.admin.listen
             )));
+        }
+        if self.admin.session_idle_secs == 0 || self.admin.session_max_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "admin.session_idle_secs and admin.session_max_secs must be at least 1".into(),
+            ));
         }
         if self.aead_backend().is_none() {
             return Err(ConfigError::Invalid(format!(

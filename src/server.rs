@@ -40,6 +40,19 @@ pub enum ServerError {
     Tls(String),
 }
 
+/// How S3 requests are authorized: by S3's edge and, for bucket pages, by the console.
+fn s3_authorizer(gateway: &Gateway, config: &Config) -> Authorizer {
+    Authorizer::new(
+        gateway.identities.clone(),
+        gateway.objects.clone(),
+        config.region.clone(),
+        config.account_id.clone(),
+        SsePolicy {
+            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
+        },
+    )
+}
+
 pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
     let edge = SealgateS3::new(
         gateway.objects.clone(),
@@ -50,15 +63,7 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
             account_id: config.account_id.clone(),
         },
     );
-    let authorizer = Arc::new(Authorizer::new(
-        gateway.identities.clone(),
-        gateway.objects.clone(),
-        config.region.clone(),
-        config.account_id.clone(),
-        SsePolicy {
-            allow_sse_c_over_http: config.s3.allow_sse_c_over_http,
-        },
-    ));
+    let authorizer = Arc::new(s3_authorizer(gateway, config));
     let edge = if gateway.remotes.is_empty() {
         edge
     } else {
@@ -211,6 +216,11 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let kms = Arc::new(KmsApi {
+        service: gateway.kms.clone(),
+        identities: gateway.identities.clone(),
+        quotas: fleet_quotas(&gateway, config),
+    });
     let admin = if config.admin.enabled {
         let listener = crate::admin::bind(config.admin.listen)
             .await
@@ -226,21 +236,20 @@ pub async fn serve(
             config,
             &format!("sealgate admin endpoints on http://{addr}"),
         );
-        Some(tokio::spawn(crate::admin::serve(
-            crate::admin::Admin::new(&gateway),
-            listener,
-        )))
+        // The console's key operations share the API's quotas.
+        let admin = crate::admin::Admin::new(
+            &gateway,
+            config,
+            kms.clone(),
+            s3_authorizer(&gateway, config),
+        );
+        Some(tokio::spawn(crate::admin::serve(admin, listener)))
     } else {
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     announce(config, &format!("sealgate listening on {scheme}://{local}"));
 
-    let kms = Arc::new(KmsApi {
-        service: gateway.kms.clone(),
-        identities: gateway.identities.clone(),
-        quotas: fleet_quotas(&gateway, config),
-    });
     let iam = Arc::new(IamApi {
         iam: gateway.iam.clone(),
         identities: gateway.identities.clone(),

@@ -1,6 +1,8 @@
 //! The admin listener: `/metrics` for Prometheus, `/health/live` and `/health/ready` for
-//! load balancers and orchestrators. It never shares the S3 port, so an operator can keep
-//! it on a private interface.
+//! load balancers and orchestrators, and the web console under `/console/`. It never
+//! shares the S3 port, so an operator can keep it on a private interface.
+
+mod console;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,10 +17,13 @@ use tokio::net::TcpListener;
 
 use crate::audit::AuditLog;
 use crate::clock::SharedClock;
+use crate::config::Config;
 use crate::iam::IamService;
-use crate::kms::KmsService;
+use crate::identity::Peer;
+use crate::kms::{KmsApi, KmsService};
 use crate::metrics::metrics;
 use crate::objects::ObjectService;
+use crate::s3::Authorizer;
 use crate::setup::Gateway;
 
 /// The longest a readiness check waits for one dependency before calling it unusable.
@@ -34,20 +39,32 @@ pub struct Admin {
     iam: Arc<IamService>,
     audit: AuditLog,
     clock: SharedClock,
+    console: console::Console,
 }
 
 impl Admin {
-    pub fn new(gateway: &Gateway) -> Admin {
+    /// `kms` serves the console's key operations (the KMS API's dispatch and quotas),
+    /// `s3` decides what the console shows of buckets, as the S3 edge decides requests.
+    pub fn new(gateway: &Gateway, config: &Config, kms: Arc<KmsApi>, s3: Authorizer) -> Admin {
         Admin {
             objects: gateway.objects.clone(),
             kms: gateway.kms.clone(),
             iam: gateway.iam.clone(),
             audit: gateway.audit.clone(),
             clock: gateway.clock.clone(),
+            console: console::Console::new(gateway, config, kms, s3),
         }
     }
 
-    async fn route(&self, req: http::Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    async fn route(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: Peer,
+    ) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        if path == "/console" || path.starts_with("/console/") {
+            return self.console.handle(req, peer).await;
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here\n");
         }
@@ -58,6 +75,14 @@ impl Admin {
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
                     header::HeaderValue::from_static(OPENMETRICS),
+                );
+                resp
+            }
+            "/" => {
+                let mut resp = text(StatusCode::SEE_OTHER, "");
+                resp.headers_mut().insert(
+                    header::LOCATION,
+                    header::HeaderValue::from_static("/console/"),
                 );
                 resp
             }
@@ -153,17 +178,22 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn serve(admin: Admin, listener: TcpListener) {
     let http = ConnBuilder::new(TokioExecutor::new());
     loop {
-        let socket = match listener.accept().await {
-            Ok((socket, _)) => socket,
+        let (socket, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "admin listener: accept failed");
                 continue;
             }
         };
         let admin = admin.clone();
+        // The admin listener speaks plain HTTP: keep it on a private interface.
+        let peer = Peer {
+            ip: Some(addr.ip()),
+            tls: false,
+        };
         let svc = hyper::service::service_fn(move |req| {
             let admin = admin.clone();
-            async move { Ok::<_, std::convert::Infallible>(admin.route(req).await) }
+            async move { Ok::<_, std::convert::Infallible>(admin.route(req, peer).await) }
         });
         let conn = http
             .serve_connection(TokioIo::new(socket), svc)

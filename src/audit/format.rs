@@ -73,6 +73,22 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// The record as its writer described it, without its place in the chain.
+    pub(super) fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            time: self.time,
+            request_id: self.request_id,
+            principal: self.principal,
+            source_ip: self.source_ip,
+            service: self.service,
+            operation: self.operation,
+            key_arn: self.key_arn,
+            key_version: self.key_version,
+            encryption_context: self.encryption_context,
+            result: self.result,
+        }
+    }
+
     pub(super) fn new(seq: u64, prev: &Mac, r: AuditRecord) -> Entry {
         Entry {
             seq,

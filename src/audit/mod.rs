@@ -58,6 +58,7 @@
 
 mod anchor;
 mod format;
+mod reader;
 mod verify;
 mod writer;
 
@@ -72,6 +73,7 @@ pub use anchor::{
     ANCHOR_INTERVAL, Anchor, AnchorRow, Anchorer, FleetProblem, FleetReport, LogCheck,
     load_anchors, verify_fleet,
 };
+pub use reader::{AuditReader, NumberedRecord, Page};
 pub use verify::{Break, BreakReason, TornTail, VerifyReport, verify};
 pub use writer::AuditLog;
 

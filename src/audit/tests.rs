@@ -458,3 +458,49 @@ async fn a_crash_before_head_or_after_rotation_is_no_break() {
     assert_intact(dir.path(), 7);
     assert_eq!(read_lines(&file(dir.path(), files + 1)).len(), 1);
 }
+
+#[tokio::test]
+async fn readers_page_through_the_newest_records_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small files: the pages cross file boundaries.
+    let log = AuditLog::open(dir.path(), key(), settings(2_000)).unwrap();
+    append_n(&log, 1, 30).await;
+    let reader = log.reader();
+    assert!(std::fs::read_dir(dir.path()).unwrap().count() > 4);
+    let all = |_: &AuditRecord| true;
+    let page = reader.newest(None, all, 4, usize::MAX).unwrap();
+    let seqs: Vec<u64> = page.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [30, 29, 28, 27]);
+    assert_eq!(page.records[0].record, record(30));
+    let next = reader.newest(page.next_before, all, 4, usize::MAX).unwrap();
+    assert_eq!(next.records[0].seq, 26);
+    // A filter, and the bound on the records read for one page.
+    let even = |r: &AuditRecord| r.request_id.ends_with(['0', '2', '4', '6', '8']);
+    let page = reader.newest(None, even, 100, 10).unwrap();
+    let seqs: Vec<u64> = page.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [30, 28, 26, 24, 22]);
+    assert_eq!(page.next_before, Some(21));
+    let rest = reader.newest(Some(21), even, 100, usize::MAX).unwrap();
+    assert_eq!(rest.records.len(), 10);
+    assert_eq!(rest.next_before, None);
+    assert_eq!(reader.verify().unwrap().records, 30);
+}
+
+#[tokio::test]
+async fn readers_leave_out_records_that_do_not_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 5, 1 << 20).await;
+    let path = file(dir.path(), 1);
+    let mut lines = read_lines(&path);
+    lines[2] = String::from_utf8(lines[2].clone())
+        .unwrap()
+        .replace("req-3", "req-X")
+        .into_bytes();
+    write_lines(&path, &lines);
+    let reader = AuditReader::new(dir.path().to_owned(), &key());
+    let page = reader.newest(None, |_| true, 10, usize::MAX).unwrap();
+    let seqs: Vec<u64> = page.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [5, 4, 2, 1]);
+    assert_eq!(page.unreadable, 1);
+    assert!(reader.verify().unwrap().first_break.is_some());
+}

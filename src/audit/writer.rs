@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::anchor::{self, Anchor, AnchorRow};
 use super::format::{self, Entry, HEAD_FILE, HEAD_TMP_FILE, Head, LOCK_FILE, Macer, log_file_name};
 use super::verify::{self, Chain, Start};
-use super::{AuditError, AuditKey, AuditRecord, AuditSettings};
+use super::{AuditError, AuditKey, AuditReader, AuditRecord, AuditSettings};
 
 /// Records taken into one batch at most; the rest wait for the next one.
 const MAX_BATCH: usize = 4096;
@@ -31,6 +31,7 @@ struct Inner {
     thread: Option<std::thread::JoinHandle<()>>,
     /// The writer's `poisoned`, for health checks.
     poisoned: Arc<AtomicBool>,
+    reader: AuditReader,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
 }
@@ -102,6 +103,7 @@ impl AuditLog {
         }
 
         let macer = Macer::new(&key);
+        let reader = AuditReader::new(dir.to_owned(), &key);
         let head = verify::read_head(dir, &macer)?;
         let files = verify::list_log_files(dir)?;
         // The newest file with records and the one before it: enough to check the tail
@@ -204,10 +206,16 @@ impl AuditLog {
                 tx: Some(tx),
                 thread: Some(thread),
                 poisoned,
+                reader,
                 #[cfg(test)]
                 faults,
             }),
         })
+    }
+
+    /// Reads this log (the newest records, verification) beside the writer.
+    pub fn reader(&self) -> AuditReader {
+        self.inner.reader.clone()
     }
 
     /// Appends one record; returns once it is written (and fsynced, when configured). On

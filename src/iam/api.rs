@@ -110,31 +110,55 @@ impl IamApi {
             Err(e) => return answer(e.status(), xml::error(&e, &request_id), &request_id),
         };
         let form = Form::parse(parts.uri.query(), &body);
-        let action = form.action().to_owned();
-        let caller = Caller { identity, peer };
-        let mut result = self.run(&caller, &form).await;
+        let principal = identity.principal.arn.clone();
+        let result = self.run_recorded(identity, peer, &request_id, &form).await;
         let known = !matches!(&result, Err(e) if e.code() == "InvalidAction");
         ctx.note(|n| {
-            n.principal = Some(caller.identity.principal.arn.clone());
-            n.operation = known.then(|| action.clone().into());
+            n.principal = Some(principal);
+            n.operation = known.then(|| form.action().to_owned().into());
         });
+        match result {
+            Ok(xml) => answer(StatusCode::OK, xml, &request_id),
+            Err(e) => answer(e.status(), xml::error(&e, &request_id), &request_id),
+        }
+    }
+
+    /// Runs the action of a form-encoded request (`Action=ListUsers&…`) for a caller
+    /// authenticated elsewhere, the console: decided and audited exactly as the same
+    /// request to the API, answered in the API's XML.
+    pub async fn invoke(
+        &self,
+        identity: Arc<Identity>,
+        peer: Peer,
+        request_id: &str,
+        form: &str,
+    ) -> IamResult<String> {
+        let form = Form::parse(None, form.as_bytes());
+        self.run_recorded(identity, peer, request_id, &form).await
+    }
+
+    /// Runs one action and, for a change, appends its audit record; a record that cannot
+    /// be written fails the action.
+    async fn run_recorded(
+        &self,
+        identity: Arc<Identity>,
+        peer: Peer,
+        request_id: &str,
+        form: &Form,
+    ) -> IamResult<String> {
+        let action = form.action().to_owned();
+        let caller = Caller { identity, peer };
+        let mut result = self.run(&caller, form).await;
         if !is_read_only(&action) {
             let outcome = result.as_ref().err().map_or("Success", |e| e.code());
-            if let Err(e) = self.record(&caller, &request_id, &action, outcome).await {
+            if let Err(e) = self.record(&caller, request_id, &action, outcome).await {
                 tracing::error!(error = %e, "audit record of an IAM change failed; refusing the operation");
                 result = Err(IamError::internal(
                     "The audit trail could not record this operation",
                 ));
             }
         }
-        match result {
-            Ok(out) => answer(
-                StatusCode::OK,
-                xml::response(&action, out, &request_id),
-                &request_id,
-            ),
-            Err(e) => answer(e.status(), xml::error(&e, &request_id), &request_id),
-        }
+        result.map(|out| xml::response(&action, out, request_id))
     }
 
     /// Appends the audit record of one IAM change; the answer waits for it.

@@ -128,22 +128,15 @@ impl KmsApi {
             Ok(c) => c,
             Err(e) => return error_response(&e, request_id),
         };
-        let mut note = Note::default();
-        let mut result = self.run(&caller, &operation, &body, &mut note).await;
+        let (result, note) = self
+            .run_recorded(&caller, request_id, &operation, &body)
+            .await;
         let known = !matches!(&result, Err(e) if e.code() == "UnknownOperationException");
         ctx.note(|n| {
             n.principal = Some(caller.principal.arn.clone());
             n.operation = known.then(|| operation.clone().into());
             n.kms_key_arn = note.key_arn.clone();
         });
-        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
-        if let Err(e) = self
-            .service
-            .record(&caller, request_id, &operation, &note, outcome)
-            .await
-        {
-            result = Err(e);
-        }
         tracing::debug!(
             request_id,
             operation,
@@ -156,6 +149,42 @@ impl KmsApi {
             Ok(body) => response(StatusCode::OK, body, request_id, None),
             Err(e) => error_response(&e, request_id),
         }
+    }
+
+    /// Runs `operation` (its JSON request in `body`) for a caller authenticated elsewhere,
+    /// the console: decided, throttled and audited exactly as the same request to the API.
+    pub async fn invoke(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> KmsResult<Vec<u8>> {
+        self.run_recorded(caller, request_id, operation, body)
+            .await
+            .0
+    }
+
+    /// Runs one operation and appends its audit record; a record that cannot be written
+    /// fails the operation.
+    async fn run_recorded(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> (KmsResult<Vec<u8>>, Note) {
+        let mut note = Note::default();
+        let mut result = self.run(caller, operation, body, &mut note).await;
+        let outcome = result.as_ref().err().map_or("Success", |e| e.code());
+        if let Err(e) = self
+            .service
+            .record(caller, request_id, operation, &note, outcome)
+            .await
+        {
+            result = Err(e);
+        }
+        (result, note)
     }
 
     async fn authenticate(

@@ -436,6 +436,22 @@ impl Authorizer {
             .map(drop)
     }
 
+    /// Decides `action` on a bucket (or, with None, on `arn:aws:s3:::*`) for a caller
+    /// signed in elsewhere (the console) as for a request to S3 without condition headers;
+    /// answers the bucket when it exists.
+    pub async fn decide_for(
+        &self,
+        caller: &CallerIdentity,
+        bucket: Option<&str>,
+        action: &str,
+    ) -> S3Result<Option<Bucket>> {
+        let target = self.target(bucket, caller).await?;
+        let resource = bucket.map_or_else(|| "arn:aws:s3:::*".to_owned(), bucket_arn);
+        let cx = self.base_context(caller, &HeaderMap::new(), &Uri::from_static("/"));
+        self.decide(caller, &target, &[check(action, resource)], &cx)?;
+        Ok(target.bucket)
+    }
+
     /// Runs before the input is parsed, for every operation: the region the request was
     /// signed for and who the caller is. Operations sealgate implements are then decided by
     /// their typed hook; the others are decided here by name, so callers without the
