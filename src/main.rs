@@ -174,7 +174,7 @@ impl ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {
-        init_logging(&LogConfig::default());
+        init_logging(&LogConfig::default(), std::io::stderr);
     }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
@@ -196,11 +196,14 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, as text or JSON lines (`[log] format`).
-fn init_logging(log: &LogConfig) {
+fn init_logging<W>(log: &LogConfig, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let logger = tracing_subscriber::fmt()
         .with_env_filter(log_filter(log.access))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match log.format {
         LogFormat::Text => logger.init(),
         LogFormat::Json => logger.json().flatten_event(true).init(),
@@ -234,7 +237,14 @@ fn log_filter(access: bool) -> tracing_subscriber::EnvFilter {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = args.into_config()?;
-    init_logging(&config.log);
+    // A line per request: written by a thread of its own, in batches, so request tasks
+    // never wait on stderr. Nothing is dropped (a full buffer makes loggers wait), and the
+    // guard flushes what is left when serve returns.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("sealgate-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    init_logging(&config.log, writer);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let gateway = sealgate::setup::open(&config, sealgate::clock::from_env())
