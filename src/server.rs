@@ -222,7 +222,7 @@ pub async fn serve(
         quotas: fleet_quotas(&gateway, config),
     });
     let admin = if config.admin.enabled {
-        let listener = crate::admin::bind(config.admin.listen)
+        let listener = TcpListener::bind(config.admin.listen)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: config.admin.listen,

@@ -4,7 +4,6 @@
 
 mod console;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,11 +166,6 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// Binds the admin listener.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 /// Serves the admin endpoints on `listener` until the task is aborted.

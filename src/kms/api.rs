@@ -234,14 +234,7 @@ impl KmsApi {
             body,
             now,
         )?;
-        Ok(Caller {
-            principal: identity.principal.clone(),
-            identity_policies: identity.policies.clone(),
-            source_ip: peer.ip.map(|ip| ip.to_string()),
-            secure_transport: peer.tls,
-            via_service: None,
-            request_id: None,
-        })
+        Ok(Caller::direct(&identity, peer))
     }
 
     /// Runs one operation: its typed request read from the body, its answer serialized.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::identity::{Identity, Peer};
 use crate::policy::{Policy, Principal};
 
 /// The authenticated caller of a KMS operation.
@@ -16,4 +17,18 @@ pub struct Caller {
     pub via_service: Option<String>,
     /// The request a service's call is part of: its audit record carries that id.
     pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// An identity calling the key service itself (the KMS API, the console), over `peer`.
+    pub fn direct(identity: &Identity, peer: Peer) -> Caller {
+        Caller {
+            principal: identity.principal.clone(),
+            identity_policies: identity.policies.clone(),
+            source_ip: peer.ip.map(|ip| ip.to_string()),
+            secure_transport: peer.tls,
+            via_service: None,
+            request_id: None,
+        }
+    }
 }

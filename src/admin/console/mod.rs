@@ -174,14 +174,7 @@ struct Who {
 
 impl Who {
     fn kms_caller(&self) -> Caller {
-        Caller {
-            principal: self.identity.principal.clone(),
-            identity_policies: self.identity.policies.clone(),
-            source_ip: self.peer.ip.map(|ip| ip.to_string()),
-            secure_transport: self.peer.tls,
-            via_service: None,
-            request_id: None,
-        }
+        Caller::direct(&self.identity, self.peer)
     }
 
     fn s3_caller(&self) -> CallerIdentity {
