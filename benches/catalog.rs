@@ -1,5 +1,6 @@
 //! ListObjectsV2's catalog work on each store: a page of 1,000 keys from a random point of
-//! a bucket of 1,000,000 objects (`SEALGATE_BENCH_OBJECTS` to change it). The objects are
+//! a bucket of 1,000,000 objects (`SEALGATE_BENCH_OBJECTS` to change it), and the page of
+//! its 997 "directories" with a delimiter. The objects are
 //! written straight into the tables, without blobs or sealed metadata, so filling takes
 //! seconds rather than hours; what a page costs beyond that (decoding, XML) is the same
 //! whichever store holds it. PostgreSQL comes from `SEALGATE_TEST_POSTGRES_URL` or a
@@ -19,7 +20,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sealgate::catalog::Catalog;
+use sealgate::catalog::{Catalog, KeyStart};
 use sealgate::config::CatalogConfig;
 use sealgate::crypto::RootKey;
 use sealgate::postgres::Database;
@@ -134,17 +135,33 @@ fn list_page(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group(format!("list_page_of_{PAGE}_from_{}", objects()));
     for (name, catalog) in &stores {
+        let start = KeyStart::After(String::new());
         let first = rt
-            .block_on(catalog.list_latest("bench", "", "", PAGE))
+            .block_on(catalog.list_latest("bench", "", "", &start, PAGE))
             .unwrap();
         assert_eq!(first.len(), PAGE);
         let mut starts = Starts(0x9e37_79b9_7f4a_7c15);
         group.bench_function(*name, |b| {
             b.iter(|| {
-                let after = starts.next(objects());
+                let after = KeyStart::After(starts.next(objects()));
                 let page = rt
-                    .block_on(catalog.list_latest("bench", "", &after, PAGE))
+                    .block_on(catalog.list_latest("bench", "", "", &after, PAGE))
                     .unwrap();
+                black_box(page)
+            })
+        });
+    }
+    group.finish();
+    // `aws s3 ls s3://bucket/photos/`: one row for each of the 997 directories.
+    let mut group = c.benchmark_group(format!("list_997_common_prefixes_of_{}", objects()));
+    for (name, catalog) in &stores {
+        let start = KeyStart::After(String::new());
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let page = rt
+                    .block_on(catalog.list_latest("bench", "photos/", "/", &start, PAGE))
+                    .unwrap();
+                assert_eq!(page.len(), 997);
                 black_box(page)
             })
         });

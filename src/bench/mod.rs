@@ -85,6 +85,20 @@ pub(crate) struct BenchArgs {
     /// Longest wait for one request; a request that takes longer counts as a "timeout" error.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Key prefix of the run's objects [default: sealgate-bench/<random>/]. A fixed prefix
+    /// lets populate, list and head runs work on one data set.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Spread the keys over this many "directories" under --prefix (d00000/, d00001/ …),
+    /// as a file tree would.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    fanout: u64,
+    /// With --op list or list-versions: group keys into common prefixes at this delimiter.
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Leave the run's objects in place instead of deleting them (populate always does).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -93,6 +107,16 @@ enum Op {
     Get,
     /// Half PUT, half GET, over the same objects.
     Mixed,
+    /// HEAD the objects (uploaded first).
+    Head,
+    /// ListObjectsV2 pages of up to 1,000 under --prefix (and --delimiter); each worker
+    /// pages through the listing and starts over at its end.
+    List,
+    /// ListObjectVersions pages, as --op list.
+    ListVersions,
+    /// PUT --count new objects under --prefix, over --fanout directories, and keep them: the
+    /// data set for list and head runs at scale.
+    Populate,
     /// KMS GenerateDataKey (AES_256, with an encryption context) against --endpoint.
     KmsGenerateDataKey,
     /// KMS Decrypt of one data key blob, over and over.
@@ -205,6 +229,8 @@ struct Plan {
     op: Op,
     bucket_path: String,
     prefix: String,
+    fanout: u64,
+    delimiter: Option<String>,
     objects: u64,
     body: Bytes,
     put_headers: Headers,
@@ -216,7 +242,20 @@ struct Plan {
 
 impl Plan {
     fn key_path(&self, index: u64) -> String {
-        format!("{}/{}obj-{index:05}", self.bucket_path, self.prefix)
+        let prefix = client::encode_path(&self.prefix);
+        match self.fanout {
+            1 => format!("{}/{prefix}obj-{index:05}", self.bucket_path),
+            n => format!(
+                "{}/{prefix}d{:05}/obj-{index:010}",
+                self.bucket_path,
+                index % n
+            ),
+        }
+    }
+
+    /// Whether the run writes objects of its own to read (and, unless kept, delete).
+    fn seeds(&self) -> bool {
+        matches!(self.op, Op::Get | Op::Mixed | Op::Head)
     }
 }
 
@@ -272,11 +311,15 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         &args.region,
     ));
     let concurrency = args.concurrency as usize;
-    let objects = args.objects.unwrap_or_else(|| {
-        ((256u64 << 20) / args.size.max(1))
-            .min(64)
-            .max(u64::from(args.concurrency))
-    });
+    let objects = match (args.op, args.count) {
+        (Op::Populate, Some(count)) => count,
+        (Op::Populate, None) => return Err("--op populate needs --count N".into()),
+        _ => args.objects.unwrap_or_else(|| {
+            ((256u64 << 20) / args.size.max(1))
+                .min(64)
+                .max(u64::from(args.concurrency))
+        }),
+    };
     let mut clients: Vec<Client> = (0..concurrency)
         .map(|_| Client::new(endpoint.clone(), tls.clone(), signer.clone()))
         .collect();
@@ -288,7 +331,12 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     let plan = Arc::new(Plan {
         op: args.op,
         bucket_path,
-        prefix: format!("sealgate-bench/{}/", sealgate::crypto::random_hex(6)),
+        prefix: args
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("sealgate-bench/{}/", sealgate::crypto::random_hex(6))),
+        fanout: args.fanout,
+        delimiter: args.delimiter.clone(),
         objects,
         body: random_body(args.size)?,
         put_headers,
@@ -298,15 +346,17 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         next: AtomicU64::new(0),
     });
 
-    if plan.op != Op::Put {
+    if plan.seeds() {
         clients = seed(&plan, clients).await?;
     }
 
     eprintln!(
-        "sealgate bench: {:?} {} × {concurrency} workers against {} …",
+        "sealgate bench: {:?} {} × {concurrency} workers against {} under {}/{} …",
         args.op,
         report::format_size(args.size),
-        endpoint.url
+        endpoint.url,
+        plan.bucket_path,
+        plan.prefix
     );
     let limit = match (args.count, args.duration) {
         (Some(n), _) => Limit::Count(n),
@@ -343,7 +393,10 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
     let elapsed = started.elapsed();
     progress.finish();
 
-    cleanup(&plan, clients).await;
+    let writes = matches!(plan.op, Op::Put | Op::Mixed) || plan.seeds();
+    if writes && !args.keep && plan.op != Op::Populate {
+        cleanup(&plan, clients).await;
+    }
 
     report::build(
         ReportHeader {
@@ -505,6 +558,7 @@ async fn worker(
     limit: Arc<Limit>,
     mut tally: Tally,
 ) -> (Client, Tally) {
+    let mut cursor = ListCursor::new();
     loop {
         let n = plan.next.fetch_add(1, Ordering::Relaxed);
         if !limit.allows(n) {
@@ -513,8 +567,10 @@ async fn worker(
         // Mixed alternates, and both halves sweep every key.
         let (kind, index) = match plan.op {
             // KMS operations run in kms.rs and never reach this worker.
-            Op::Put | Op::KmsGenerateDataKey | Op::KmsDecrypt => (OpKind::Put, n),
+            Op::Put | Op::Populate | Op::KmsGenerateDataKey | Op::KmsDecrypt => (OpKind::Put, n),
             Op::Get => (OpKind::Get, n),
+            Op::Head => (OpKind::Head, n),
+            Op::List | Op::ListVersions => (OpKind::List, n),
             Op::Mixed if n.is_multiple_of(2) => (OpKind::Put, n / 2),
             Op::Mixed => (OpKind::Get, n / 2),
         };
@@ -523,6 +579,8 @@ async fn worker(
         let result = match kind {
             OpKind::Put => timed(plan.timeout, put(&mut c, &plan, index)).await,
             OpKind::Get | OpKind::Kms => timed(plan.timeout, get(&mut c, &plan, index)).await,
+            OpKind::Head => timed(plan.timeout, head(&mut c, &plan, index)).await,
+            OpKind::List => timed(plan.timeout, list_page(&mut c, &plan, &mut cursor)).await,
         };
         match result {
             Ok(bytes) => tally.of(kind).record_ok(start.elapsed(), bytes),
@@ -583,13 +641,18 @@ async fn put(c: &mut Client, plan: &Plan, index: u64) -> Result<u64, Failure> {
     Ok(plan.body.len() as u64)
 }
 
-async fn get(c: &mut Client, plan: &Plan, index: u64) -> Result<u64, Failure> {
-    let req = Request {
-        method: Method::GET,
+/// A GET or HEAD of object `index`, with the run's SSE headers for reads.
+fn read_request(plan: &Plan, method: Method, index: u64) -> Request {
+    Request {
+        method,
         path: plan.key_path(index),
         headers: plan.get_headers.clone(),
         body: Bytes::new(),
-    };
+    }
+}
+
+async fn get(c: &mut Client, plan: &Plan, index: u64) -> Result<u64, Failure> {
+    let req = read_request(plan, Method::GET, index);
     let resp = c.send(&req).await.map_err(transport_failure)?;
     let status = resp.status();
     if !status.is_success() {
@@ -607,6 +670,90 @@ async fn get(c: &mut Client, plan: &Plan, index: u64) -> Result<u64, Failure> {
         });
     }
     Ok(got)
+}
+
+async fn head(c: &mut Client, plan: &Plan, index: u64) -> Result<u64, Failure> {
+    let req = read_request(plan, Method::HEAD, index);
+    let resp = c.send(&req).await.map_err(transport_failure)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(Failure {
+            kind: status.as_str().to_string(),
+            detail: "HEAD has no error body".into(),
+        });
+    }
+    drain(resp.into_body(), None).await
+}
+
+/// The query parameters that continue a worker's listing; empty: start from the beginning.
+type ListCursor = Vec<(&'static str, String)>;
+
+/// One page of ListObjectsV2 or ListObjectVersions; the bytes counted are the XML's.
+async fn list_page(c: &mut Client, plan: &Plan, cursor: &mut ListCursor) -> Result<u64, Failure> {
+    let versions = plan.op == Op::ListVersions;
+    let mut params: ListCursor = vec![
+        if versions {
+            ("versions", String::new())
+        } else {
+            ("list-type", "2".into())
+        },
+        ("max-keys", "1000".into()),
+        ("prefix", plan.prefix.clone()),
+    ];
+    if let Some(d) = &plan.delimiter {
+        params.push(("delimiter", d.clone()));
+    }
+    params.append(cursor);
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", client::encode_query_value(v)))
+        .collect();
+    let req = Request {
+        method: Method::GET,
+        path: format!("{}?{}", plan.bucket_path, query.join("&")),
+        headers: vec![],
+        body: Bytes::new(),
+    };
+    let resp = c.send(&req).await.map_err(transport_failure)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(http_failure(status, resp.into_body()).await);
+    }
+    let mut body = resp.into_body();
+    let mut xml = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure {
+            kind: "connection".into(),
+            detail: format!("reading the listing: {e}"),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            xml.extend_from_slice(&data);
+        }
+    }
+    let text = String::from_utf8_lossy(&xml);
+    let field = |name: &str| sealgate::client::xml::element_text(&text, name);
+    if field("IsTruncated").as_deref() == Some("true") {
+        let next: &[(&'static str, &str)] = if versions {
+            &[
+                ("key-marker", "NextKeyMarker"),
+                ("version-id-marker", "NextVersionIdMarker"),
+            ]
+        } else {
+            &[("continuation-token", "NextContinuationToken")]
+        };
+        for (param, element) in next {
+            if let Some(value) = field(element) {
+                cursor.push((param, value));
+            }
+        }
+        if cursor.is_empty() {
+            return Err(Failure {
+                kind: "bad-listing".into(),
+                detail: "a truncated listing without a marker to continue from".into(),
+            });
+        }
+    }
+    Ok(xml.len() as u64)
 }
 
 /// Reads a body to its end (so the connection can carry the next request), counting its

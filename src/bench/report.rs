@@ -15,15 +15,28 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub(super) enum OpKind {
     Put,
     Get,
+    Head,
+    /// One page of a listing (ListObjectsV2 or ListObjectVersions).
+    List,
     /// A KMS request (GenerateDataKey or Decrypt).
     Kms,
 }
 
 impl OpKind {
+    const ALL: [OpKind; 5] = [
+        OpKind::Put,
+        OpKind::Get,
+        OpKind::Head,
+        OpKind::List,
+        OpKind::Kms,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             OpKind::Put => "put",
             OpKind::Get => "get",
+            OpKind::Head => "head",
+            OpKind::List => "list",
             OpKind::Kms => "kms",
         }
     }
@@ -130,43 +143,35 @@ impl OpStats {
     }
 }
 
-/// A worker's tally, one `OpStats` per kind of operation it ran.
+/// A worker's tally, one `OpStats` per kind of operation (indexed as `OpKind::ALL`).
 #[derive(Clone)]
 pub(super) struct Tally {
-    pub put: OpStats,
-    pub get: OpStats,
-    pub kms: OpStats,
+    by_kind: Vec<OpStats>,
 }
 
 impl Tally {
     pub(super) fn new() -> Result<Tally, String> {
         Ok(Tally {
-            put: OpStats::new()?,
-            get: OpStats::new()?,
-            kms: OpStats::new()?,
+            by_kind: OpKind::ALL
+                .iter()
+                .map(|_| OpStats::new())
+                .collect::<Result<_, _>>()?,
         })
     }
 
     pub(super) fn of(&mut self, kind: OpKind) -> &mut OpStats {
-        match kind {
-            OpKind::Put => &mut self.put,
-            OpKind::Get => &mut self.get,
-            OpKind::Kms => &mut self.kms,
-        }
+        &mut self.by_kind[kind as usize]
     }
 
     fn get(&self, kind: OpKind) -> &OpStats {
-        match kind {
-            OpKind::Put => &self.put,
-            OpKind::Get => &self.get,
-            OpKind::Kms => &self.kms,
-        }
+        &self.by_kind[kind as usize]
     }
 
     pub(super) fn merge(&mut self, other: &Tally) -> Result<(), String> {
-        self.put.merge(&other.put)?;
-        self.get.merge(&other.get)?;
-        self.kms.merge(&other.kms)
+        for kind in OpKind::ALL {
+            self.of(kind).merge(other.get(kind))?;
+        }
+        Ok(())
     }
 }
 
@@ -212,11 +217,12 @@ pub(super) fn build(
     tally: &Tally,
     elapsed: Duration,
 ) -> Result<Report, String> {
-    let mut total = tally.put.clone();
-    total.merge(&tally.get)?;
-    total.merge(&tally.kms)?;
+    let mut total = OpStats::new()?;
+    for kind in OpKind::ALL {
+        total.merge(tally.get(kind))?;
+    }
     let mut by_op = BTreeMap::new();
-    for kind in [OpKind::Put, OpKind::Get, OpKind::Kms] {
+    for kind in OpKind::ALL {
         let stats = tally.get(kind);
         if stats.ops > 0 || stats.errors() > 0 {
             by_op.insert(kind, stats.summary(elapsed));

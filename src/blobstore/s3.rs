@@ -22,8 +22,8 @@ use super::BlobError;
 use bytes::Bytes;
 
 use crate::client::http::{
-    Client, Endpoint, Request, SYSTEM_ROOTS, Signer, Trust, encode_path, exchange, read_answer,
-    tls_connector,
+    Client, Endpoint, Request, SYSTEM_ROOTS, Signer, Trust, encode_path, encode_query_value,
+    exchange, read_answer, tls_connector,
 };
 
 /// The pieces a channel delivers, as a stream.
@@ -69,12 +69,6 @@ struct ListResult {
 struct UploadEntry {
     key: String,
     upload_id: String,
-}
-
-fn query_value(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 impl S3Direct {
@@ -127,13 +121,13 @@ impl S3Direct {
             let mut path = format!(
                 "{}?uploads&prefix={}",
                 encode_path(&format!("/{}", self.bucket)),
-                query_value(&self.key_prefix)
+                encode_query_value(&self.key_prefix)
             );
             if !key_marker.is_empty() {
                 path.push_str(&format!(
                     "&key-marker={}&upload-id-marker={}",
-                    query_value(&key_marker),
-                    query_value(&id_marker)
+                    encode_query_value(&key_marker),
+                    encode_query_value(&id_marker)
                 ));
             }
             let req = Request {
@@ -219,7 +213,7 @@ impl S3Direct {
             path: format!(
                 "{}?uploadId={}",
                 encode_path(&format!("/{}/{key}", self.bucket)),
-                query_value(&u.upload_id)
+                encode_query_value(&u.upload_id)
             ),
             headers: Vec::new(),
             body: bytes::Bytes::new(),

@@ -107,6 +107,7 @@ conformance!(
     preconditions_are_checked_inside_the_commit,
     listing_pages_by_key_and_prefix,
     listings_follow_the_byte_order_of_keys,
+    listings_seek_to_their_start_and_stop_at_the_prefix_end,
     concurrent_writes_to_one_key_serialize,
     of_concurrent_create_only_writes_one_wins,
     parts_replace_complete_and_collect,
@@ -294,15 +295,26 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
         .unwrap();
     assert!(del.delete_marker);
     assert!(c.version("b", "k", None).await.unwrap().delete_marker);
-    assert!(c.list_latest("b", "", "", 10).await.unwrap().is_empty());
-    let all = c.list_versions("b", "", "", None, 10).await.unwrap();
+    assert!(
+        c.list_latest("b", "", "", &after(""), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = c
+        .list_versions("b", "", "", &after(""), None, 10)
+        .await
+        .unwrap();
     assert_eq!(
         all.iter().map(|v| v.seal_id.as_str()).collect::<Vec<_>>(),
         ["m1", "s2", "s1"],
         "newest first"
     );
     // Paging through versions of one key with a version marker.
-    let page = c.list_versions("b", "", "k", Some(&v2), 10).await.unwrap();
+    let page = c
+        .list_versions("b", "", "", &after("k"), Some(&v2), 10)
+        .await
+        .unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].version_id, v1);
     // Removing the marker brings v2 back.
@@ -329,7 +341,10 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     commit(&c, version("b", "k", "s4"), Precondition::None, 7)
         .await
         .unwrap();
-    let all = c.list_versions("b", "", "", None, 10).await.unwrap();
+    let all = c
+        .list_versions("b", "", "", &after(""), None, 10)
+        .await
+        .unwrap();
     assert_eq!(
         all.iter()
             .map(|v| v.version_id.as_str())
@@ -401,15 +416,15 @@ async fn listing_pages_by_key_and_prefix(s: Subject) {
     }
     let keys = |v: Vec<ObjectVersion>| v.into_iter().map(|v| v.key).collect::<Vec<_>>();
     assert_eq!(
-        keys(c.list_latest("b", "a/", "", 10).await.unwrap()),
+        keys(c.list_latest("b", "a/", "", &after(""), 10).await.unwrap()),
         ["a/1", "a/2"]
     );
     assert_eq!(
-        keys(c.list_latest("b", "", "a/2", 2).await.unwrap()),
+        keys(c.list_latest("b", "", "", &after("a/2"), 2).await.unwrap()),
         ["b/1", "c"]
     );
     assert!(matches!(
-        c.list_latest("nope", "", "", 1).await,
+        c.list_latest("nope", "", "", &after(""), 1).await,
         Err(CatalogError::NoSuchBucket)
     ));
     assert!(matches!(
@@ -433,7 +448,7 @@ async fn listings_follow_the_byte_order_of_keys(s: Subject) {
     let mut expected: Vec<&str> = keys.to_vec();
     expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     let listed: Vec<String> = c
-        .list_latest("b", "", "", 100)
+        .list_latest("b", "", "", &after(""), 100)
         .await
         .unwrap()
         .into_iter()
@@ -441,11 +456,149 @@ async fn listings_follow_the_byte_order_of_keys(s: Subject) {
         .collect();
     assert_eq!(listed, expected);
     // Pages resume after the byte-wise next key.
-    let page = c.list_latest("b", "", "a.b", 2).await.unwrap();
+    let page = c.list_latest("b", "", "", &after("a.b"), 2).await.unwrap();
     assert_eq!(
         page[0].key,
         expected[expected.iter().position(|k| *k == "a.b").unwrap() + 1]
     );
+}
+
+fn after(key: &str) -> KeyStart {
+    KeyStart::After(key.to_owned())
+}
+
+fn at(key: &str) -> KeyStart {
+    KeyStart::AtOrAfter(key.to_owned())
+}
+
+/// What a delimiter listing asks when it steps past a common prefix: everything from a key
+/// on, and never a row beyond the prefix, however large the limit.
+async fn listings_seek_to_their_start_and_stop_at_the_prefix_end(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    let keys = ["a/1", "a/2", "a0", "é/1", "é/2", "é0", "\u{10ffff}/x"];
+    for (i, k) in keys.iter().chain(&["a/1"]).enumerate() {
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+            .await
+            .unwrap();
+    }
+    let names = |v: Vec<ObjectVersion>| v.into_iter().map(|v| v.key).collect::<Vec<_>>();
+    let past_a = prefix_end("a/").unwrap();
+    assert_eq!(
+        names(c.list_latest("b", "", "", &at(&past_a), 2).await.unwrap()),
+        ["a0", "é/1"]
+    );
+    assert_eq!(
+        names(c.list_latest("b", "", "", &at("a0"), 1).await.unwrap()),
+        ["a0"],
+        "the start key itself is included"
+    );
+    assert_eq!(
+        names(c.list_latest("b", "é/", "", &after(""), 100).await.unwrap()),
+        ["é/1", "é/2"]
+    );
+    assert_eq!(
+        names(
+            c.list_latest("b", "é/", "", &at(&prefix_end("é/").unwrap()), 100)
+                .await
+                .unwrap()
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(
+            c.list_latest("b", "\u{10ffff}", "", &after(""), 100)
+                .await
+                .unwrap()
+        ),
+        ["\u{10ffff}/x"],
+        "a prefix with no end reads to the last key"
+    );
+    // Versions: a start at a key lists all of its versions; after a key, none of them.
+    let versions = c
+        .list_versions("b", "", "", &at("a/1"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), keys.len() + 1);
+    assert_eq!(versions[0].key, "a/1");
+    assert_eq!(versions[1].key, "a/1");
+    let versions = c
+        .list_versions("b", "a/", "", &after("a/1"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(names(versions), ["a/2"]);
+    let newest = c.version("b", "a/1", None).await.unwrap().version_id;
+    let versions = c
+        .list_versions("b", "a/", "", &after("a/1"), Some(&newest), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(versions),
+        ["a/1", "a/2"],
+        "the older version of a/1, then a/2"
+    );
+    // Uploads: the same starts, and an upload id marker resumes inside a key.
+    for (id, key) in [("u1", "a/1"), ("u2", "a/1"), ("u3", "a0")] {
+        let mut u = upload(id);
+        u.key = key.into();
+        c.create_upload(u).await.unwrap();
+    }
+    let ids = |v: Vec<Upload>| v.into_iter().map(|u| u.upload_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(c
+            .list_uploads("b", "", "", &at("a/1"), None, 10)
+            .await
+            .unwrap()),
+        ["u1", "u2", "u3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_uploads("b", "", "", &after("a/1"), None, 10)
+            .await
+            .unwrap()),
+        ["u3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_uploads("b", "", "", &after("a/1"), Some("u1"), 10)
+            .await
+            .unwrap()),
+        ["u2", "u3"]
+    );
+    assert_eq!(
+        ids(c
+            .list_uploads("b", "a/", "", &at(&past_a), None, 10)
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    // With a delimiter each common prefix gives its first row, and the limit counts rows
+    // given, not rows read.
+    let start = after("");
+    assert_eq!(
+        names(c.list_latest("b", "", "/", &start, 3).await.unwrap()),
+        ["a/1", "a0", "é/1"]
+    );
+    assert_eq!(
+        names(
+            c.list_latest("b", "", "/", &after("a/1"), 10)
+                .await
+                .unwrap()
+        ),
+        ["a/2", "a0", "é/1", "é0", "\u{10ffff}/x"],
+        "a start inside a prefix lists from there (the caller skips what it listed)"
+    );
+    let versions = c
+        .list_versions("b", "", "/", &start, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(names(versions), ["a/1", "a0", "é/1", "é0", "\u{10ffff}/x"]);
+    let uploads = c
+        .list_uploads("b", "", "/", &start, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(uploads), ["u1", "u3"]);
 }
 
 async fn concurrent_writes_to_one_key_serialize(s: Subject) {
@@ -470,7 +623,10 @@ async fn concurrent_writes_to_one_key_serialize(s: Subject) {
     for w in writers {
         w.await.unwrap();
     }
-    let all = c.list_versions("b", "", "", None, 100).await.unwrap();
+    let all = c
+        .list_versions("b", "", "", &after(""), None, 100)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 16);
     assert_eq!(all.iter().filter(|v| v.is_latest).count(), 1);
     assert!(all[0].is_latest, "the newest version is the latest");
@@ -555,7 +711,13 @@ async fn parts_replace_complete_and_collect(s: Subject) {
         ["p1b", "p2", "p3"]
     );
     assert_eq!(c.list_parts("u1", 1, 1).await.unwrap()[0].part_number, 2);
-    assert_eq!(c.list_uploads("b", "", "", "", 10).await.unwrap().len(), 1);
+    assert_eq!(
+        c.list_uploads("b", "", "", &after(""), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Complete with parts 1 and 2 only: part 3's blob becomes garbage.
     let v = NewVersion {
         bucket: "b".into(),

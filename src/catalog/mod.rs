@@ -9,6 +9,7 @@
 mod codec;
 #[cfg(test)]
 mod conformance;
+mod listing;
 mod postgres;
 mod semantics;
 mod sqlite;
@@ -25,6 +26,7 @@ use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use codec::MetaCodec;
+pub use listing::{KeyStart, common_prefix, prefix_end};
 pub use store::{
     BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, DeleteOutcome,
     ListedVersion, Precondition, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd,

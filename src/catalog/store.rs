@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{
-    Bucket, BucketEntry, NewVersion, ObjectVersion, PartRecord, Result, SettingColumn, Upload,
-    Versioning,
+    Bucket, BucketEntry, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, SettingColumn,
+    Upload, Versioning,
 };
 
 /// Condition a PUT or copy states about the current object, checked inside the commit.
@@ -207,22 +207,29 @@ pub trait VersionStore: Send + Sync {
         now_ms: i64,
     ) -> Result<DeleteOutcome>;
 
-    /// Latest live versions with key > `after` and the given prefix, in byte order of keys.
+    /// Latest live versions with the given prefix from `start`, in byte order of keys; fewer
+    /// than `limit` only at the end. With a `delimiter`, the keys under one common prefix
+    /// (`prefix`, text, `delimiter`) give one row, the first: the store seeks past the rest
+    /// instead of reading it, so the cost follows the rows returned, not the bucket.
     async fn list_latest(
         &self,
         bucket: &str,
         prefix: &str,
-        after: &str,
+        delimiter: &str,
+        start: &KeyStart,
         limit: usize,
     ) -> Result<Vec<ObjectVersion>>;
 
-    /// All versions and delete markers, key ascending then newest first, resuming after
-    /// (`key_marker`, `version_marker`) as ListObjectVersions does.
+    /// All versions and delete markers, key ascending then newest first, from `start`; with
+    /// `KeyStart::After(key)` and a `version_marker`, the listing resumes inside that key
+    /// after the marker version, as ListObjectVersions does. A `delimiter` as in
+    /// [`VersionStore::list_latest`].
     async fn list_versions(
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
         version_marker: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ListedVersion>>;
@@ -247,13 +254,16 @@ pub trait UploadStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<PartRecord>>;
 
-    /// Unfinished uploads of a bucket ordered by (key, upload id), after the markers.
+    /// Unfinished uploads of a bucket ordered by (key, upload id), from `start`; with
+    /// `KeyStart::After(key)` and an `upload_id_marker`, uploads of that key with a greater
+    /// id come first. A `delimiter` as in [`VersionStore::list_latest`].
     async fn list_uploads(
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
+        upload_id_marker: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Upload>>;
 

@@ -423,12 +423,24 @@ where
     Ok(sender)
 }
 
-/// Percent-encodes a path segment the way SigV4 canonicalises it (RFC 3986 unreserved
-/// characters kept), so the path sent and the path signed are the same string.
+/// Percent-encodes a path the way SigV4 canonicalises it (RFC 3986 unreserved characters
+/// and `/` kept), so the path sent and the path signed are the same string.
 pub fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+    percent_encode(path, true)
+}
+
+/// Percent-encodes a query parameter value as SigV4 canonicalises it (`/` encoded too).
+pub fn encode_query_value(value: &str) -> String {
+    percent_encode(value, false)
+}
+
+fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));

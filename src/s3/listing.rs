@@ -7,10 +7,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::SealgateS3;
 use super::request::{etag, reported_version, timestamp, url_encode};
-use crate::catalog::ObjectVersion;
+use crate::catalog::{KeyStart, ObjectVersion, common_prefix, prefix_end};
 
 const MAX_KEYS: i32 = 1000;
-pub(super) const BATCH: usize = 1000;
+const BATCH: usize = 1000;
 
 /// One page of a listing: entries and common prefixes in key order.
 pub(super) struct Page<T> {
@@ -46,19 +46,32 @@ fn max_keys(n: Option<i32>) -> S3Result<usize> {
     }
 }
 
-/// The common prefix a key rolls up into, if the delimiter occurs after the prefix.
-fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String> {
-    if delimiter.is_empty() {
-        return None;
-    }
-    let rest = &key[prefix.len()..];
-    rest.find(delimiter)
-        .map(|i| key[..prefix.len() + i + delimiter.len()].to_owned())
+/// Where the next batch of a listing starts.
+pub(super) enum Resume<T> {
+    /// At the request's markers.
+    Markers,
+    /// After the last row read (inside its key, for versions and uploads).
+    After(T),
+    /// At this key: past every key under a common prefix already listed.
+    From(String),
 }
 
-/// Groups rows (after the marker, in key order) into a page. `fetch` returns the next batch
-/// of rows after the last row of the previous batch (`None`: start from the request's
-/// markers), so a batch may end anywhere, even between two versions of one key.
+impl<T> Resume<T> {
+    /// The catalog start of a key-only listing (no version or upload id inside a key).
+    pub(super) fn key_start(self, marker: &str, key_of: fn(&T) -> &str) -> KeyStart {
+        match self {
+            Resume::Markers => KeyStart::After(marker.to_owned()),
+            Resume::After(row) => KeyStart::After(key_of(&row).to_owned()),
+            Resume::From(key) => KeyStart::AtOrAfter(key),
+        }
+    }
+}
+
+/// Groups rows (after the marker, in key order) into a page. `fetch(resume, n)` returns up
+/// to `n` rows from `resume`, fewer only at the end of the listing; a batch may end
+/// anywhere, even between two versions of one key. The catalog gives one row per common
+/// prefix (see [`crate::catalog::store::VersionStore::list_latest`]), and a page that
+/// continues after a common prefix starts past it.
 pub(super) async fn paginate<T: Clone, F, Fut>(
     prefix: &str,
     delimiter: &str,
@@ -68,7 +81,7 @@ pub(super) async fn paginate<T: Clone, F, Fut>(
     mut fetch: F,
 ) -> S3Result<Page<T>>
 where
-    F: FnMut(Option<T>) -> Fut,
+    F: FnMut(Resume<T>, usize) -> Fut,
     Fut: std::future::Future<Output = S3Result<Vec<T>>>,
 {
     let mut page = Page {
@@ -80,43 +93,54 @@ where
     if limit == 0 {
         return Ok(page);
     }
+    let past = |cp: &str| prefix_end(cp).map(Resume::From);
+    let mut resume = Resume::Markers;
     // A marker that is itself a common prefix resumes after everything under it.
-    let skip_under = (!delimiter.is_empty()
+    if !delimiter.is_empty()
         && marker.len() > prefix.len()
         && marker.ends_with(delimiter)
-        && marker.starts_with(prefix))
-    .then(|| marker.to_owned());
-    let mut last_row = None;
+        && marker.starts_with(prefix)
+    {
+        match past(marker) {
+            Some(r) => resume = r,
+            None => return Ok(page),
+        }
+    }
     loop {
-        let rows = fetch(last_row.take()).await?;
+        let rows = fetch(resume, BATCH).await?;
         let exhausted = rows.len() < BATCH;
-        last_row = rows.last().cloned();
+        // The next batch starts past the last row's common prefix, or after the row.
+        let next = match rows.last() {
+            None => return Ok(page),
+            Some(last) => match common_prefix(key_of(last), prefix, delimiter) {
+                Some(cp) => prefix_end(cp).map(Resume::From),
+                None => Some(Resume::After(last.clone())),
+            },
+        };
         for row in rows {
-            let key = key_of(&row).to_owned();
-            if skip_under.as_deref().is_some_and(|s| key.starts_with(s)) {
-                continue;
-            }
-            if let Some(cp) = common_prefix(&key, prefix, delimiter) {
-                if page.prefixes.last() == Some(&cp) {
+            let key = key_of(&row);
+            if let Some(cp) = common_prefix(key, prefix, delimiter) {
+                if page.prefixes.last().map(String::as_str) == Some(cp) {
                     continue;
                 }
                 if page.entries.len() + page.prefixes.len() == limit {
                     page.truncated = true;
                     return Ok(page);
                 }
-                page.last = Some(cp.clone());
-                page.prefixes.push(cp);
+                page.last = Some(cp.to_owned());
+                page.prefixes.push(cp.to_owned());
                 continue;
             }
             if page.entries.len() + page.prefixes.len() == limit {
                 page.truncated = true;
                 return Ok(page);
             }
-            page.last = Some(key);
+            page.last = Some(key.to_owned());
             page.entries.push(row);
         }
-        if exhausted {
-            return Ok(page);
+        match next {
+            Some(r) if !exhausted => resume = r,
+            _ => return Ok(page),
         }
     }
 }
@@ -169,11 +193,16 @@ impl SealgateS3 {
             marker,
             limit,
             |v: &ObjectVersion| v.key.as_str(),
-            |last: Option<ObjectVersion>| {
+            |resume: Resume<ObjectVersion>, n| {
                 let svc = svc.clone();
-                let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
-                let after = last.map_or_else(|| marker.to_owned(), |v| v.key);
-                async move { Ok(svc.list_latest(&bucket, &prefix, &after, BATCH).await?) }
+                let (bucket, prefix, delimiter) =
+                    (bucket.to_owned(), prefix.to_owned(), delimiter.to_owned());
+                let start = resume.key_start(marker, |v| v.key.as_str());
+                async move {
+                    Ok(svc
+                        .list_latest(&bucket, &prefix, &delimiter, &start, n)
+                        .await?)
+                }
             },
         )
         .await
@@ -304,22 +333,27 @@ impl SealgateS3 {
             &key_marker,
             limit,
             |v: &ObjectVersion| v.key.as_str(),
-            |last: Option<ObjectVersion>| {
+            |resume: Resume<ObjectVersion>, n| {
                 let svc = svc.clone();
-                let (bucket, prefix) = (input.bucket.clone(), prefix.clone());
+                let (bucket, prefix, delimiter) =
+                    (input.bucket.clone(), prefix.clone(), delimiter.clone());
                 // Resume inside a key: after the last version seen, or the request's markers.
-                let (key_after, version_after) = match last {
-                    Some(v) => (v.key, Some(v.version_id)),
-                    None => (key_marker.clone(), version_marker.clone()),
+                let (start, version_after) = match resume {
+                    Resume::Markers => {
+                        (KeyStart::After(key_marker.clone()), version_marker.clone())
+                    }
+                    Resume::After(v) => (KeyStart::After(v.key), Some(v.version_id)),
+                    Resume::From(key) => (KeyStart::AtOrAfter(key), None),
                 };
                 async move {
                     Ok(svc
                         .list_versions(
                             &bucket,
                             &prefix,
-                            &key_after,
+                            &delimiter,
+                            &start,
                             version_after.as_deref(),
-                            BATCH,
+                            n,
                         )
                         .await?)
                 }
@@ -403,12 +437,15 @@ mod tests {
             marker,
             limit,
             |s: &String| s.as_str(),
-            |last: Option<String>| {
-                let after = last.unwrap_or_else(|| marker.to_owned());
-                let rows: Vec<String> = all
-                    .iter()
-                    .filter(|k| k.as_str() > after.as_str() && k.starts_with(prefix))
-                    .cloned()
+            |resume: Resume<String>, n| {
+                let rows: Vec<String> = match resume.key_start(marker, |s| s.as_str()) {
+                    KeyStart::After(k) => all.iter().filter(|s| **s > k).cloned().collect(),
+                    KeyStart::AtOrAfter(k) => all.iter().filter(|s| **s >= k).cloned().collect(),
+                };
+                let rows = rows
+                    .into_iter()
+                    .filter(|k| k.starts_with(prefix))
+                    .take(n)
                     .collect();
                 async move { Ok(rows) }
             },

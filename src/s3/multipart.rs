@@ -8,11 +8,11 @@ use futures::StreamExt as _;
 
 use super::SealgateS3;
 use super::access::DecidedWrite;
-use super::listing::{BATCH, paginate};
+use super::listing::{Resume, paginate};
 use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
 use super::sse::customer_headers;
-use crate::catalog::Upload;
+use crate::catalog::{KeyStart, Upload};
 use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ReadRange};
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -308,28 +308,25 @@ impl SealgateS3 {
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let delimiter = input.delimiter.clone().unwrap_or_default();
         let svc = self.svc.clone();
-        // Without an upload-id marker the listing starts after every upload of key-marker
-        // ("~" sorts after every upload id).
-        let id_marker = if id_marker.is_empty() {
-            "~".to_owned()
-        } else {
-            id_marker
-        };
+        // Without an upload-id marker the listing starts at the key after key-marker.
+        let id_marker = (!id_marker.is_empty()).then_some(id_marker);
         let page = paginate(
             &prefix,
             &delimiter,
             &key_marker,
             max,
             |u: &Upload| u.key.as_str(),
-            |last: Option<Upload>| {
-                let (svc, bucket, prefix) = (svc.clone(), input.bucket.clone(), prefix.clone());
-                let (key_after, id_after) = match last {
-                    Some(u) => (u.key, u.upload_id),
-                    None => (key_marker.clone(), id_marker.clone()),
+            |resume: Resume<Upload>, n| {
+                let (svc, bucket) = (svc.clone(), input.bucket.clone());
+                let (prefix, delimiter) = (prefix.clone(), delimiter.clone());
+                let (start, id_after) = match resume {
+                    Resume::Markers => (KeyStart::After(key_marker.clone()), id_marker.clone()),
+                    Resume::After(u) => (KeyStart::After(u.key), Some(u.upload_id)),
+                    Resume::From(key) => (KeyStart::AtOrAfter(key), None),
                 };
                 async move {
                     Ok(svc
-                        .list_uploads(&bucket, &prefix, &key_after, &id_after, BATCH)
+                        .list_uploads(&bucket, &prefix, &delimiter, &start, id_after.as_deref(), n)
                         .await?)
                 }
             },

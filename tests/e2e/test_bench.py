@@ -126,6 +126,39 @@ def test_wrong_secret_key_stops_before_the_run(server_factory, tmp_path):
     assert "403" in proc.stderr
 
 
+def test_populate_keeps_a_data_set_that_list_and_head_runs_use(server_factory, tmp_path):
+    srv = server_factory("bench-scale")
+    s3 = srv.client()
+    bucket = unique_bucket("bench-scale")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--bucket", bucket, "--op", "populate",
+                             "--count", 120, "--fanout", 12, "--prefix", "data/", "--size", 0,
+                             "--concurrency", 4)
+    assert proc.returncode == 0, proc.stderr
+    assert (report["total"]["ops"], report["total"]["errors"]) == (120, 0)
+    # Kept, spread over the directories.
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="data/", Delimiter="/")
+    assert [p["Prefix"] for p in listed["CommonPrefixes"]] == [f"data/d{i:05}/" for i in range(12)]
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="data/d00003/")["KeyCount"] == 10
+    # Pages of 1,000 with and without a delimiter, and of versions: every page is one op.
+    for extra in ([], ["--delimiter", "/"]):
+        for op in ("list", "list-versions"):
+            proc, report = run_bench(srv.endpoint, tmp_path, "--bucket", bucket, "--op", op,
+                                     "--prefix", "data/", "--count", 20, "--concurrency", 2, *extra)
+            assert proc.returncode == 0, proc.stderr
+            assert list(report["by_op"]) == ["list"]
+            assert (report["total"]["ops"], report["total"]["errors"]) == (20, 0)
+            assert report["total"]["bytes"] > 20 * 500
+    proc, report = run_bench(srv.endpoint, tmp_path, "--bucket", bucket, "--op", "head",
+                             "--prefix", "probe/", "--size", "1KiB", "--count", 50)
+    assert proc.returncode == 0, proc.stderr
+    assert list(report["by_op"]) == ["head"] and report["total"]["errors"] == 0
+    # A head run deletes its own objects; the populated set stays.
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="probe/")["KeyCount"] == 0
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="data/")["KeyCount"] == 120
+    proc, _ = run_bench(srv.endpoint, tmp_path, "--bucket", bucket, "--op", "populate")
+    assert proc.returncode == 1 and "--count" in proc.stderr
+
+
 @pytest.mark.parametrize("op", ["kms-generate-data-key", "kms-decrypt"])
 def test_kms_operations(server_factory, tmp_path, op):
     srv = server_factory("bench-kms")

@@ -11,8 +11,9 @@ use super::gc::claim_pending_blobs;
 use super::versions::insert_version;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
+use crate::catalog::listing::{Walk, resuming_range};
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
-use crate::catalog::{CatalogError, NewVersion, PartRecord, Result, Upload};
+use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
 
@@ -159,32 +160,53 @@ impl UploadStore for PgCatalog {
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
+        upload_id_marker: Option<&str>,
         max: usize,
     ) -> Result<Vec<Upload>> {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, bucket).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {UPLOAD_COLUMNS} FROM uploads
-             WHERE bucket = $1 AND (key > $2 OR (key = $2 AND upload_id > $3)) AND key >= $4
-             ORDER BY key, upload_id LIMIT $5"
-        )))
-        .bind(bucket)
-        .bind(key_marker)
-        .bind(upload_id_marker)
-        .bind(prefix)
-        .bind(limit(max))
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let raw = upload_from_row(row)?;
-            if raw.key.starts_with(prefix) {
-                out.push(raw.decode(&self.codec)?);
-            }
+        let mut walk: Walk<(String, String)> = Walk::new(prefix, delimiter, max);
+        let mut out = Vec::new();
+        while let Some((read, n)) = walk.next_read() {
+            // The start key's uploads with an id above `id_after` come first (every id sorts
+            // above ""); then the keys after it.
+            let (range, key, id_after) = match read.within_key(prefix, String::new()) {
+                Some(bounds) => bounds,
+                None => (
+                    resuming_range(prefix, start, upload_id_marker.is_some()),
+                    start.key().to_owned(),
+                    upload_id_marker.unwrap_or_default().to_owned(),
+                ),
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads
+                 WHERE bucket = $1 AND {} AND (key > $4 OR upload_id > $5)
+                 ORDER BY key, upload_id LIMIT $6",
+                range.condition("key", '$', 2, 3)
+            )))
+            .bind(bucket)
+            .bind(&range.lower)
+            .bind(&range.upper)
+            .bind(&key)
+            .bind(&id_after)
+            .bind(limit(n))
+            .fetch_all(&mut *conn)
+            .await?;
+            let rows = rows
+                .iter()
+                .map(upload_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            walk.take(
+                rows,
+                n,
+                |u| &u.key,
+                |u| (u.key.clone(), u.upload_id.clone()),
+                &mut out,
+            );
         }
-        Ok(out)
+        out.into_iter().map(|u| u.decode(&self.codec)).collect()
     }
 
     async fn complete_upload(

@@ -11,11 +11,14 @@ use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::catalog::listing::{KeyRange, Walk, resuming_range};
 use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
 };
-use crate::catalog::{Bucket, CatalogError, NewVersion, ObjectVersion, PartRecord, Result};
+use crate::catalog::{
+    Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
+};
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
@@ -38,18 +41,6 @@ pub(super) fn version_from_row(row: &PgRow) -> Result<RawVersion> {
         parts_count: row.try_get::<Option<i32>, _>(13)?.map(i64::from),
         replication_status: row.try_get(14)?,
     })
-}
-
-fn decode_all(rows: &[PgRow], codec: &MetaCodec, prefix: &str) -> Result<Vec<ObjectVersion>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let raw = version_from_row(row)?;
-        if !raw.key.starts_with(prefix) {
-            break;
-        }
-        out.push(raw.decode(codec)?);
-    }
-    Ok(out)
 }
 
 async fn check_precondition(
@@ -417,61 +408,93 @@ impl VersionStore for PgCatalog {
         &self,
         bucket: &str,
         prefix: &str,
-        after: &str,
+        delimiter: &str,
+        start: &KeyStart,
         max: usize,
     ) -> Result<Vec<ObjectVersion>> {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, bucket).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VERSION_COLUMNS} FROM versions
-             WHERE bucket = $1 AND is_latest AND NOT delete_marker AND key > $2 AND key >= $3
-             ORDER BY key LIMIT $4"
-        )))
-        .bind(bucket)
-        .bind(after)
-        .bind(prefix)
-        .bind(limit(max))
-        .fetch_all(&mut *conn)
-        .await?;
-        decode_all(&rows, &self.codec, prefix)
+        let mut walk: Walk<String> = Walk::new(prefix, delimiter, max);
+        let mut out = Vec::new();
+        while let Some((read, n)) = walk.next_read() {
+            let range = KeyRange::new(prefix, &read.key_start(start));
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {VERSION_COLUMNS} FROM versions
+                 WHERE bucket = $1 AND is_latest AND NOT delete_marker AND {}
+                 ORDER BY key LIMIT $4",
+                range.condition("key", '$', 2, 3)
+            )))
+            .bind(bucket)
+            .bind(&range.lower)
+            .bind(&range.upper)
+            .bind(limit(n))
+            .fetch_all(&mut *conn)
+            .await?;
+            let rows = rows
+                .iter()
+                .map(version_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            walk.take(rows, n, |r| &r.key, |r| r.key.clone(), &mut out);
+        }
+        out.into_iter().map(|r| r.decode(&self.codec)).collect()
     }
 
     async fn list_versions(
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
         version_marker: Option<&str>,
         max: usize,
     ) -> Result<Vec<ListedVersion>> {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, bucket).await?;
-        // Rows of key_marker older than the marker version come first; without a marker
-        // version the listing starts at the next key.
-        let marker_row: i64 = match version_marker {
-            Some(id) => sqlx::query_scalar(
-                "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3",
-            )
+        let mut walk: Walk<(String, i64)> = Walk::new(prefix, delimiter, max);
+        let mut out = Vec::new();
+        while let Some((read, n)) = walk.next_read() {
+            // The rows of the start key older than `below_row` come first (all of them:
+            // i64::MAX); then the keys after it.
+            let (range, key, below_row) = match read.within_key(prefix, i64::MAX) {
+                Some(bounds) => bounds,
+                None => {
+                    let range = resuming_range(prefix, start, version_marker.is_some());
+                    let below_row = match (start, version_marker) {
+                        (KeyStart::After(key), Some(id)) => sqlx::query_scalar(
+                            "SELECT row FROM versions
+                             WHERE bucket = $1 AND key = $2 AND version_id = $3",
+                        )
+                        .bind(bucket)
+                        .bind(key)
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .unwrap_or(i64::MIN),
+                        _ => i64::MAX,
+                    };
+                    (range, start.key().to_owned(), below_row)
+                }
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {VERSION_COLUMNS} FROM versions
+                 WHERE bucket = $1 AND {} AND (key > $4 OR row < $5)
+                 ORDER BY key, row DESC LIMIT $6",
+                range.condition("key", '$', 2, 3)
+            )))
             .bind(bucket)
-            .bind(key_marker)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(i64::MIN),
-            None => i64::MIN,
-        };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VERSION_COLUMNS} FROM versions
-             WHERE bucket = $1 AND (key > $2 OR (key = $2 AND row < $3)) AND key >= $4
-             ORDER BY key, row DESC LIMIT $5"
-        )))
-        .bind(bucket)
-        .bind(key_marker)
-        .bind(marker_row)
-        .bind(prefix)
-        .bind(limit(max))
-        .fetch_all(&mut *conn)
-        .await?;
-        decode_all(&rows, &self.codec, prefix)
+            .bind(&range.lower)
+            .bind(&range.upper)
+            .bind(&key)
+            .bind(below_row)
+            .bind(limit(n))
+            .fetch_all(&mut *conn)
+            .await?;
+            let rows = rows
+                .iter()
+                .map(version_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            walk.take(rows, n, |r| &r.key, |r| (r.key.clone(), r.row), &mut out);
+        }
+        out.into_iter().map(|r| r.decode(&self.codec)).collect()
     }
 }

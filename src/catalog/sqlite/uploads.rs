@@ -8,8 +8,9 @@ use super::gc::claim_pending_blob;
 use super::versions::insert_version;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
+use crate::catalog::listing::{Walk, resuming_range};
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
-use crate::catalog::{CatalogError, NewVersion, PartRecord, Result, Upload};
+use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
 
@@ -138,30 +139,52 @@ impl UploadStore for SqliteCatalog {
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
+        upload_id_marker: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Upload>> {
-        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
-        let (key_marker, upload_id_marker) = (key_marker.to_owned(), upload_id_marker.to_owned());
+        let (bucket, prefix, delimiter) =
+            (bucket.to_owned(), prefix.to_owned(), delimiter.to_owned());
+        let start = start.clone();
+        let id_marker = upload_id_marker.map(str::to_owned);
         let codec = self.codec.clone();
         self.read(move |conn| {
             require_bucket(conn, &bucket)?;
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {UPLOAD_COLUMNS} FROM uploads
-                 WHERE bucket = ?1 AND (key > ?2 OR (key = ?2 AND upload_id > ?3)) AND key >= ?4
-                 ORDER BY key, upload_id LIMIT ?5"
-            ))?;
-            let rows = stmt
-                .query_map(
-                    params![bucket, key_marker, upload_id_marker, prefix, limit as i64],
-                    upload_from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .filter(|r| r.key.starts_with(&prefix))
-                .map(|r| r.decode(&codec))
-                .collect()
+            let mut walk: Walk<(String, String)> = Walk::new(&prefix, &delimiter, limit);
+            let mut out = Vec::new();
+            while let Some((read, n)) = walk.next_read() {
+                // The start key's uploads with an id above `id_after` come first (every id
+                // sorts above ""); then the keys after it.
+                let (range, key, id_after) = match read.within_key(&prefix, String::new()) {
+                    Some(bounds) => bounds,
+                    None => (
+                        resuming_range(&prefix, &start, id_marker.is_some()),
+                        start.key().to_owned(),
+                        id_marker.clone().unwrap_or_default(),
+                    ),
+                };
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads
+                     WHERE bucket = ?1 AND {} AND (key > ?4 OR upload_id > ?5)
+                     ORDER BY key, upload_id LIMIT ?6",
+                    range.condition("key", '?', 2, 3)
+                ))?;
+                let rows = stmt
+                    .query_map(
+                        params![bucket, range.lower, range.upper, key, id_after, n as i64],
+                        upload_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                walk.take(
+                    rows,
+                    n,
+                    |u| &u.key,
+                    |u| (u.key.clone(), u.upload_id.clone()),
+                    &mut out,
+                );
+            }
+            out.into_iter().map(|r| r.decode(&codec)).collect()
         })
         .await
     }

@@ -9,11 +9,14 @@ use super::gc::claim_pending_blob;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::catalog::listing::{KeyRange, Walk, resuming_range};
 use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
 };
-use crate::catalog::{Bucket, CatalogError, NewVersion, ObjectVersion, PartRecord, Result};
+use crate::catalog::{
+    Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
+};
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
@@ -367,23 +370,36 @@ impl VersionStore for SqliteCatalog {
         &self,
         bucket: &str,
         prefix: &str,
-        after: &str,
+        delimiter: &str,
+        start: &KeyStart,
         limit: usize,
     ) -> Result<Vec<ObjectVersion>> {
-        let (bucket, prefix, after) = (bucket.to_owned(), prefix.to_owned(), after.to_owned());
+        let (bucket, prefix, delimiter) =
+            (bucket.to_owned(), prefix.to_owned(), delimiter.to_owned());
+        let start = start.clone();
         let codec = self.codec.clone();
         self.read(move |conn| {
             let tx = conn.savepoint()?;
             bucket_exists(&tx, &bucket)?;
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {VERSION_COLUMNS} FROM versions
-                 WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key > ?2 AND key >= ?3
-                 ORDER BY key LIMIT ?4"
-            ))?;
-            let rows = stmt
-                .query_map(params![bucket, after, prefix, limit as i64], version_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
+            let mut walk = Walk::new(&prefix, &delimiter, limit);
+            let mut out = Vec::new();
+            while let Some((read, n)) = walk.next_read() {
+                let range = KeyRange::new(&prefix, &read.key_start(&start));
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions
+                     WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND {}
+                     ORDER BY key LIMIT ?4",
+                    range.condition("key", '?', 2, 3)
+                ))?;
+                let rows = stmt
+                    .query_map(
+                        params![bucket, range.lower, range.upper, n as i64],
+                        version_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                walk.take(rows, n, |r| &r.key, |r| r.key.clone(), &mut out);
+            }
+            out.into_iter().map(|r| r.decode(&codec)).collect()
         })
         .await
     }
@@ -392,39 +408,58 @@ impl VersionStore for SqliteCatalog {
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: &str,
+        delimiter: &str,
+        start: &KeyStart,
         version_marker: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ListedVersion>> {
-        let (bucket, prefix, key_marker) =
-            (bucket.to_owned(), prefix.to_owned(), key_marker.to_owned());
+        let (bucket, prefix, delimiter) =
+            (bucket.to_owned(), prefix.to_owned(), delimiter.to_owned());
+        let start = start.clone();
         let version_marker = version_marker.map(str::to_owned);
         let codec = self.codec.clone();
         self.read(move |conn| {
             let tx = conn.savepoint()?;
             bucket_exists(&tx, &bucket)?;
-            // Rows of key_marker older than the marker version come first; without a marker
-            // version the listing starts at the next key.
-            let marker_row: i64 = match &version_marker {
-                Some(id) => tx
-                    .query_row(
-                        "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
-                        params![bucket, key_marker, id],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(i64::MIN),
-                None => i64::MIN,
-            };
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {VERSION_COLUMNS} FROM versions
-                 WHERE bucket = ?1 AND (key > ?2 OR (key = ?2 AND row < ?3)) AND key >= ?4
-                 ORDER BY key, row DESC LIMIT ?5"
-            ))?;
-            let rows = stmt
-                .query_map(params![bucket, key_marker, marker_row, prefix, limit as i64], version_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().take_while(|r| r.key.starts_with(&prefix)).map(|r| r.decode(&codec)).collect()
+            let mut walk: Walk<(String, i64)> = Walk::new(&prefix, &delimiter, limit);
+            let mut out = Vec::new();
+            while let Some((read, n)) = walk.next_read() {
+                // The rows of the start key older than `below_row` come first (all of them:
+                // i64::MAX); then the keys after it.
+                let (range, key, below_row) = match read.within_key(&prefix, i64::MAX) {
+                    Some(bounds) => bounds,
+                    None => {
+                        let range = resuming_range(&prefix, &start, version_marker.is_some());
+                        let below_row = match (&start, &version_marker) {
+                            (KeyStart::After(key), Some(id)) => tx
+                                .query_row(
+                                    "SELECT row FROM versions
+                                     WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                                    params![bucket, key, id],
+                                    |r| r.get(0),
+                                )
+                                .optional()?
+                                .unwrap_or(i64::MIN),
+                            _ => i64::MAX,
+                        };
+                        (range, start.key().to_owned(), below_row)
+                    }
+                };
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions
+                     WHERE bucket = ?1 AND {} AND (key > ?4 OR row < ?5)
+                     ORDER BY key, row DESC LIMIT ?6",
+                    range.condition("key", '?', 2, 3)
+                ))?;
+                let rows = stmt
+                    .query_map(
+                        params![bucket, range.lower, range.upper, key, below_row, n as i64],
+                        version_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                walk.take(rows, n, |r| &r.key, |r| (r.key.clone(), r.row), &mut out);
+            }
+            out.into_iter().map(|r| r.decode(&codec)).collect()
         })
         .await
     }
