@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use s3s::crypto::{Checksum as _, Md5};
 
 use client::{Client, ClientError, Endpoint, Headers, Request, Signer, Trust};
-use report::{Failure, OpKind, ReportHeader, Tally};
+use report::{Failure, OpKind, ReportHeader, ServerCpu, Tally};
 
 const MAX_OBJECT_SIZE: u64 = 5 << 30;
 /// Error bodies read beyond this are cut: the code and message come first.
@@ -99,6 +99,10 @@ pub(crate) struct BenchArgs {
     /// Leave the run's objects in place instead of deleting them (populate always does).
     #[arg(long)]
     keep: bool,
+    /// The server's process id (on this machine): report the CPU time it spent over the
+    /// run, per operation and per GiB moved.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -377,6 +381,7 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
             total_ops.map_or(taken, |n| taken.min(n))
         },
     );
+    let cpu_before = args.server_pid.map(process_cpu_seconds).transpose()?;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
     for c in clients {
@@ -391,6 +396,13 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         clients.push(c);
     }
     let elapsed = started.elapsed();
+    let cpu = match (args.server_pid, cpu_before) {
+        (Some(pid), Some((user, system))) => {
+            let (user_now, system_now) = process_cpu_seconds(pid)?;
+            Some((pid, user_now - user, system_now - system))
+        }
+        _ => None,
+    };
     progress.finish();
 
     let writes = matches!(plan.op, Op::Put | Op::Mixed) || plan.seeds();
@@ -398,7 +410,7 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         cleanup(&plan, clients).await;
     }
 
-    report::build(
+    let mut report = report::build(
         ReportHeader {
             endpoint: endpoint.url.clone(),
             bucket: args.bucket.clone(),
@@ -410,7 +422,30 @@ async fn bench(args: &BenchArgs) -> Result<report::Report, String> {
         },
         &total,
         elapsed,
-    )
+    )?;
+    report.server_cpu =
+        cpu.map(|(pid, user, system)| ServerCpu::new(pid, user, system, &report.total));
+    Ok(report)
+}
+
+/// A process's CPU time so far over all its threads, in user and system mode: fields 14
+/// and 15 of /proc/PID/stat, in USER_HZ ticks (100 a second on Linux, whatever the HZ).
+fn process_cpu_seconds(pid: u32) -> Result<(f64, f64), String> {
+    const USER_HZ: f64 = 100.0;
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("--server-pid: {path}: {e}"))?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok((user as f64 / USER_HZ, system as f64 / USER_HZ)),
+        _ => Err(format!(
+            "--server-pid: {path} is not in the expected format"
+        )),
+    }
 }
 
 /// The SSE headers of PUTs, and of GETs.

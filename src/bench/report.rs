@@ -209,6 +209,42 @@ pub(super) struct Report {
     pub elapsed_s: f64,
     pub total: OpSummary,
     pub by_op: BTreeMap<OpKind, OpSummary>,
+    /// The server's CPU time over the run, when its process was named (`--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu: Option<ServerCpu>,
+}
+
+/// What the run cost the server in CPU time, every thread: the figures that say how many
+/// cores a load needs, whatever the machine. User time is the server's own work; system
+/// time is the kernel's on its behalf (network, files, and the disk writes an fsync makes).
+#[derive(Debug, Serialize)]
+pub(super) struct ServerCpu {
+    pub pid: u32,
+    pub user_s: f64,
+    pub system_s: f64,
+    /// User and system time per operation.
+    pub us_per_op: f64,
+    pub user_us_per_op: f64,
+    /// Per GiB of object bytes moved, when the run moved any.
+    pub s_per_gib: Option<f64>,
+    pub user_s_per_gib: Option<f64>,
+}
+
+impl ServerCpu {
+    pub(super) fn new(pid: u32, user_s: f64, system_s: f64, total: &OpSummary) -> ServerCpu {
+        let per_op = |s: f64| s * 1e6 / total.ops.max(1) as f64;
+        let gib = total.bytes as f64 / (1u64 << 30) as f64;
+        let per_gib = |s: f64| (total.bytes > 0).then(|| s / gib);
+        ServerCpu {
+            pid,
+            user_s,
+            system_s,
+            us_per_op: per_op(user_s + system_s),
+            user_us_per_op: per_op(user_s),
+            s_per_gib: per_gib(user_s + system_s),
+            user_s_per_gib: per_gib(user_s),
+        }
+    }
 }
 
 /// Builds the report from the merged tally of every worker.
@@ -239,6 +275,7 @@ pub(super) fn build(
         elapsed_s: elapsed.as_secs_f64(),
         total: total.summary(elapsed),
         by_op,
+        server_cpu: None,
     })
 }
 
@@ -316,6 +353,19 @@ impl fmt::Display for Report {
         }
         if self.by_op.len() > 1 {
             row("total", &self.total)?;
+        }
+        if let Some(cpu) = &self.server_cpu {
+            write!(
+                f,
+                "server cpu (pid {}): {:.2} s user + {:.2} s system, {:.0} µs per op ({:.0} user)",
+                cpu.pid, cpu.user_s, cpu.system_s, cpu.us_per_op, cpu.user_us_per_op
+            )?;
+            match (cpu.s_per_gib, cpu.user_s_per_gib) {
+                (Some(all), Some(user)) => {
+                    writeln!(f, ", {all:.2} s per GiB ({user:.2} user)")?;
+                }
+                _ => writeln!(f)?,
+            }
         }
         for (kind, s) in &self.by_op {
             for (status, n) in &s.errors_by_status {

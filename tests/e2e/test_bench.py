@@ -159,6 +159,23 @@ def test_populate_keeps_a_data_set_that_list_and_head_runs_use(server_factory, t
     assert proc.returncode == 1 and "--count" in proc.stderr
 
 
+def test_server_cpu_is_reported_per_op_and_per_gib(server_factory, tmp_path):
+    srv = server_factory("bench-cpu")
+    proc, report = run_bench(srv.endpoint, tmp_path, "--op", "put", "--size", "1MiB", "--count", 40,
+                             "--server-pid", srv.proc.pid)
+    assert proc.returncode == 0, proc.stderr
+    cpu = report["server_cpu"]
+    assert cpu["pid"] == srv.proc.pid
+    # 40 MiB sealed and written cost some CPU time, and the figures agree with each other.
+    assert cpu["user_s"] + cpu["system_s"] > 0
+    assert cpu["us_per_op"] == pytest.approx((cpu["user_s"] + cpu["system_s"]) * 1e6 / 40)
+    assert cpu["s_per_gib"] == pytest.approx((cpu["user_s"] + cpu["system_s"]) * 1024 / 40)
+    assert cpu["user_us_per_op"] <= cpu["us_per_op"]
+    assert f"server cpu (pid {srv.proc.pid})" in proc.stdout
+    proc, report = run_bench(srv.endpoint, tmp_path, "--count", 1, "--server-pid", 999_999_999)
+    assert proc.returncode == 1 and "/proc/999999999/stat" in proc.stderr
+
+
 @pytest.mark.parametrize("op", ["kms-generate-data-key", "kms-decrypt"])
 def test_kms_operations(server_factory, tmp_path, op):
     srv = server_factory("bench-kms")

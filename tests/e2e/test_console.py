@@ -61,12 +61,21 @@ def by_id(driver, element_id: str):
 
 def submit(driver, button: str):
     """Clicks a form's button and waits for the page it leads to."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
     page = driver.find_element(By.TAG_NAME, "html")
     by_id(driver, button).click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+    def replaced(_):
+        try:
+            page.is_enabled()
+            return False
+        # Stale, or (a chromedriver race) "node does not belong to the document": gone either way.
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 15).until(replaced)
 
 
 def sign_in(driver, srv, ak: str = ACCESS_KEY, sk: str = SECRET_KEY):

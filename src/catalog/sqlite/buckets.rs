@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
+use super::Cached as _;
 use super::SqliteCatalog;
 use crate::catalog::codec::RawBucket;
 use crate::catalog::store::BucketStore;
@@ -26,7 +27,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
 
 /// Fails with NoSuchBucket unless the bucket exists; reads none of its settings.
 pub(super) fn bucket_exists(conn: &rusqlite::Connection, name: &str) -> Result<()> {
-    let found: bool = conn.query_row(
+    let found: bool = conn.row(
         "SELECT EXISTS(SELECT 1 FROM buckets WHERE name = ?1)",
         [name],
         |r| r.get(0),
@@ -39,7 +40,7 @@ pub(super) fn bucket_exists(conn: &rusqlite::Connection, name: &str) -> Result<(
 }
 
 pub(super) fn require_bucket(conn: &rusqlite::Connection, name: &str) -> Result<Bucket> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1"),
         [name],
         bucket_from_row,
@@ -62,7 +63,7 @@ impl BucketStore for SqliteCatalog {
         let (name, region) = (name.to_owned(), region.to_owned());
         let owner = owner_account.map(str::to_owned);
         self.call(move |conn| {
-            let inserted = conn.execute(
+            let inserted = conn.exec(
                 "INSERT OR IGNORE INTO buckets (name, created_ms, region, owner_account)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![name, now_ms, region, owner],
@@ -82,7 +83,7 @@ impl BucketStore for SqliteCatalog {
 
     async fn list_buckets(&self) -> Result<Vec<BucketEntry>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT name, created_ms, region, owner_account FROM buckets ORDER BY name",
             )?;
             let rows = stmt.query_map([], |row| {
@@ -103,7 +104,7 @@ impl BucketStore for SqliteCatalog {
         self.call(move |conn| {
             let tx = conn.savepoint()?;
             bucket_exists(&tx, &name)?;
-            let has_versions: bool = tx.query_row(
+            let has_versions: bool = tx.row(
                 "SELECT EXISTS(SELECT 1 FROM versions WHERE bucket = ?1)",
                 [&name],
                 |r| r.get(0),
@@ -111,14 +112,14 @@ impl BucketStore for SqliteCatalog {
             if has_versions {
                 return Err(CatalogError::BucketNotEmpty);
             }
-            tx.execute(
+            tx.exec(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
                  SELECT p.blob, ?2 FROM upload_parts p JOIN uploads u ON u.upload_id = p.upload_id
                  WHERE u.bucket = ?1",
                 params![name, now_ms],
             )?;
-            tx.execute("DELETE FROM uploads WHERE bucket = ?1", [&name])?;
-            tx.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
+            tx.exec("DELETE FROM uploads WHERE bucket = ?1", [&name])?;
+            tx.exec("DELETE FROM buckets WHERE name = ?1", [&name])?;
             tx.commit()?;
             Ok(())
         })
@@ -145,7 +146,7 @@ impl BucketStore for SqliteCatalog {
     async fn adopt_unowned_buckets(&self, account: &str) -> Result<usize> {
         let account = account.to_owned();
         self.call(move |conn| {
-            Ok(conn.execute(
+            Ok(conn.exec(
                 "UPDATE buckets SET owner_account = ?1 WHERE owner_account IS NULL",
                 [account],
             )?)
@@ -169,7 +170,7 @@ impl BucketStore for SqliteCatalog {
         self.call(move |conn| {
             if column.needs_versioning() && record.is_some() {
                 let versioning: String = conn
-                    .query_row(
+                    .row(
                         "SELECT versioning FROM buckets WHERE name = ?1",
                         [&name],
                         |r| r.get(0),
@@ -189,7 +190,7 @@ impl BucketStore for SqliteCatalog {
 /// Whether a settings column of a bucket holds a record (raw: a record that cannot be read
 /// still counts, and can still be replaced).
 fn bucket_column_set(conn: &rusqlite::Connection, name: &str, column: &str) -> Result<bool> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {column} IS NOT NULL FROM buckets WHERE name = ?1"),
         [name],
         |r| r.get(0),
@@ -206,7 +207,7 @@ fn set_column(
     column: &str,
     value: Option<String>,
 ) -> Result<()> {
-    let n = conn.execute(
+    let n = conn.exec(
         &format!("UPDATE buckets SET {column} = ?2 WHERE name = ?1"),
         params![name, value],
     )?;

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::codec::{MetaCodec, RawPart};
 use super::{CatalogError, Result};
@@ -40,6 +40,33 @@ pub(super) struct SqliteCatalog {
 
 /// Reader connections: enough for the blocking pool to serve reads while one commits.
 const READERS: usize = 4;
+
+/// Statements each connection keeps prepared: every statement the catalog runs fits.
+const STATEMENT_CACHE: usize = 128;
+
+/// Statements run through the connection's statement cache. Parsing SQL afresh on every
+/// call cost a 4 KiB PUT about 9 % of its CPU time.
+pub(super) trait Cached {
+    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS buckets (
@@ -152,6 +179,7 @@ impl SqliteCatalog {
         read_grace_ms: i64,
     ) -> Result<SqliteCatalog> {
         let conn = Connection::open(path)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL fsyncs the WAL on every commit: an acknowledged write survives power loss.
         // NORMAL still survives a process crash (kill -9).
@@ -171,6 +199,7 @@ impl SqliteCatalog {
         let readers = (0..READERS)
             .map(|_| {
                 let r = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 r.busy_timeout(std::time::Duration::from_secs(10))?;
                 Ok(Mutex::new(r))
             })

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Cached as _;
 use super::SqliteCatalog;
 use super::buckets::require_bucket;
 use crate::catalog::codec::{RawTask, opt_from_json};
@@ -63,7 +64,7 @@ pub(super) fn insert_task(
     size: u64,
     now_ms: i64,
 ) -> Result<()> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO replication_tasks (bucket, key, version_id, delete_marker, rule_id, destination,
              size, status, next_attempt_ms, enqueued_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', ?8, ?8)",
@@ -82,7 +83,7 @@ pub(super) fn insert_task(
 }
 
 fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlite::Result<usize> {
-    tx.execute(
+    tx.exec(
         "UPDATE versions SET replication_status = ?2 WHERE (bucket, key, version_id) =
              (SELECT bucket, key, version_id FROM replication_tasks WHERE id = ?1)",
         params![task, status.as_str()],
@@ -91,7 +92,7 @@ fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlit
 
 fn read_progress(conn: &rusqlite::Connection, bucket: &str) -> Result<BatchProgress> {
     Ok(conn
-        .query_row(
+        .row(
             "SELECT after_row, enqueued, done FROM replication_batches WHERE bucket = ?1",
             [bucket],
             |r| {
@@ -112,7 +113,7 @@ impl ReplicationQueue for SqliteCatalog {
         let (status, reason, dest_version_id) = end.columns();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            tx.execute(
+            tx.exec(
                 "UPDATE replication_tasks SET status = ?2, last_error = COALESCE(?3, last_error),
                      dest_version_id = ?4, finished_ms = ?5, in_doubt = 0,
                      attempts = attempts + 1 WHERE id = ?1",
@@ -132,7 +133,7 @@ impl ReplicationQueue for SqliteCatalog {
         busy: Vec<i64>,
     ) -> Result<Vec<ReplicationTask>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {TASK_COLUMNS} FROM replication_tasks t
                  WHERE status = 'PENDING' AND next_attempt_ms <= ?1
                  AND NOT EXISTS (SELECT 1 FROM replication_tasks e
@@ -153,7 +154,7 @@ impl ReplicationQueue for SqliteCatalog {
 
     async fn replication_in_doubt(&self, id: i64) -> Result<()> {
         self.call(move |conn| {
-            conn.execute(
+            conn.exec(
                 "UPDATE replication_tasks SET in_doubt = 1 WHERE id = ?1",
                 [id],
             )?;
@@ -171,7 +172,7 @@ impl ReplicationQueue for SqliteCatalog {
     ) -> Result<()> {
         let error = error.to_owned();
         self.call(move |conn| {
-            conn.execute(
+            conn.exec(
                 "UPDATE replication_tasks SET attempts = attempts + 1, last_error = ?2,
                      in_doubt = ?3, next_attempt_ms = ?4 WHERE id = ?1 AND status = 'PENDING'",
                 params![id, error, in_doubt, next_attempt_ms],
@@ -183,7 +184,7 @@ impl ReplicationQueue for SqliteCatalog {
 
     async fn replication_drop(&self, id: i64) -> Result<()> {
         self.call(move |conn| {
-            conn.execute("DELETE FROM replication_tasks WHERE id = ?1", [id])?;
+            conn.exec("DELETE FROM replication_tasks WHERE id = ?1", [id])?;
             Ok(())
         })
         .await
@@ -198,7 +199,7 @@ impl ReplicationQueue for SqliteCatalog {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.read(move |conn| {
             Ok(conn
-                .query_row(
+                .row(
                     "SELECT dest_version_id FROM replication_tasks
                      WHERE bucket = ?1 AND key = ?2 AND id < ?3 AND status = 'COMPLETED'
                      ORDER BY id DESC LIMIT 1",
@@ -220,7 +221,7 @@ impl ReplicationQueue for SqliteCatalog {
         let bucket = bucket.map(str::to_owned);
         let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {TASK_COLUMNS} FROM replication_tasks
                  WHERE (?1 IS NULL OR bucket = ?1) AND instr(?2, ',' || status || ',') > 0
                  ORDER BY id LIMIT ?3"
@@ -237,7 +238,7 @@ impl ReplicationQueue for SqliteCatalog {
     async fn replication_stats(&self, bucket: Option<&str>) -> Result<ReplicationStats> {
         let bucket = bucket.map(str::to_owned);
         self.read(move |conn| {
-            Ok(conn.query_row(
+            Ok(conn.row(
                 "SELECT
                     COUNT(*) FILTER (WHERE status = 'PENDING'),
                     COALESCE(SUM(size) FILTER (WHERE status = 'PENDING'), 0),
@@ -274,7 +275,7 @@ impl ReplicationQueue for SqliteCatalog {
     async fn reset_batch(&self, bucket: &str) -> Result<()> {
         let bucket = bucket.to_owned();
         self.call(move |conn| {
-            conn.execute(
+            conn.exec(
                 "DELETE FROM replication_batches WHERE bucket = ?1",
                 [bucket],
             )?;
@@ -295,7 +296,7 @@ impl ReplicationQueue for SqliteCatalog {
             let record = require_bucket(&tx, &bucket)?;
             let mut progress = read_progress(&tx, &bucket)?;
             let rows: Vec<BatchRow> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT row, key, version_id, delete_marker, size, sse, replication_status
                      FROM versions WHERE bucket = ?1 AND row > ?2 ORDER BY row LIMIT ?3",
                 )?;
@@ -338,13 +339,13 @@ impl ReplicationQueue for SqliteCatalog {
                     size.max(0) as u64,
                     now_ms,
                 )?;
-                tx.execute(
+                tx.exec(
                     "UPDATE versions SET replication_status = 'PENDING' WHERE row = ?1",
                     [row],
                 )?;
                 progress.enqueued += 1;
             }
-            tx.execute(
+            tx.exec(
                 "INSERT OR REPLACE INTO replication_batches (bucket, after_row, enqueued, done)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![

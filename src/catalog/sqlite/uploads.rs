@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
+use super::Cached as _;
 use super::buckets::require_bucket;
 use super::gc::claim_pending_blob;
 use super::versions::insert_version;
@@ -31,7 +32,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
 
 /// The upload's row, undecoded: callers that only check existence skip the unsealing.
 fn require_upload(conn: &rusqlite::Connection, upload_id: &str) -> Result<RawUpload> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1"),
         [upload_id],
         upload_from_row,
@@ -41,7 +42,7 @@ fn require_upload(conn: &rusqlite::Connection, upload_id: &str) -> Result<RawUpl
 }
 
 fn queue_upload_parts(tx: &rusqlite::Connection, upload_id: &str, now_ms: i64) -> Result<()> {
-    tx.execute(
+    tx.exec(
         "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM upload_parts WHERE upload_id = ?1",
         params![upload_id, now_ms],
     )?;
@@ -56,7 +57,7 @@ impl UploadStore for SqliteCatalog {
             .seal(&upload.bucket, &upload.key, &upload.seal_id, &upload.meta)?;
         self.call(move |conn| {
             require_bucket(conn, &upload.bucket)?;
-            conn.execute(
+            conn.exec(
                 &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     upload.upload_id,
@@ -89,12 +90,12 @@ impl UploadStore for SqliteCatalog {
         self.call(move |conn| {
             let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
-            tx.execute(
+            tx.exec(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
                  SELECT blob, ?3 FROM upload_parts WHERE upload_id = ?1 AND part_number = ?2",
                 params![upload_id, part.part_number, now_ms],
             )?;
-            tx.execute(
+            tx.exec(
                 &format!("INSERT OR REPLACE INTO upload_parts (upload_id, {PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     upload_id,
@@ -123,7 +124,7 @@ impl UploadStore for SqliteCatalog {
         let upload_id = upload_id.to_owned();
         self.read(move |conn| {
             require_upload(conn, &upload_id)?;
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = ?1 AND part_number > ?2
                  ORDER BY part_number LIMIT ?3"
             ))?;
@@ -203,14 +204,14 @@ impl UploadStore for SqliteCatalog {
             let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
             let out = insert_version(&tx, &codec, &version, &precondition, now_ms + grace)?;
-            tx.execute(
+            tx.exec(
                 "INSERT OR REPLACE INTO blob_gc (blob, due_ms)
                  SELECT blob, ?2 FROM upload_parts
                  WHERE upload_id = ?1 AND blob NOT IN (SELECT blob FROM version_parts WHERE version_row =
                      (SELECT row FROM versions WHERE bucket = ?3 AND key = ?4 AND is_latest = 1))",
                 params![upload_id, now_ms, version.bucket, version.key],
             )?;
-            tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
+            tx.exec("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
             tx.commit()?;
             Ok(out)
         })
@@ -223,7 +224,7 @@ impl UploadStore for SqliteCatalog {
             let tx = conn.savepoint()?;
             require_upload(&tx, &upload_id)?;
             queue_upload_parts(&tx, &upload_id, now_ms)?;
-            tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
+            tx.exec("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
             tx.commit()?;
             Ok(())
         })

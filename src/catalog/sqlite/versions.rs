@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Cached as _;
 use super::buckets::{bucket_exists, require_bucket};
 use super::gc::claim_pending_blob;
 use super::replication::insert_task;
@@ -47,7 +48,7 @@ fn latest(
     bucket: &str,
     key: &str,
 ) -> Result<Option<ObjectVersion>> {
-    tx.query_row(
+    tx.row(
         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND is_latest = 1"),
         params![bucket, key],
         version_from_row,
@@ -62,7 +63,7 @@ fn check_precondition(tx: &Connection, bucket: &str, key: &str, pre: &Preconditi
         return Ok(());
     }
     let current: Option<String> = tx
-        .query_row(
+        .row(
             "SELECT etag FROM versions
              WHERE bucket = ?1 AND key = ?2 AND is_latest = 1 AND delete_marker = 0",
             params![bucket, key],
@@ -75,18 +76,18 @@ fn check_precondition(tx: &Connection, bucket: &str, key: &str, pre: &Preconditi
 /// Queues every blob of a version for collection at `due_ms` and removes the version.
 /// The delay lets reads that already found the version finish streaming it.
 fn drop_version(tx: &Connection, row: i64, due_ms: i64) -> Result<()> {
-    tx.execute(
+    tx.exec(
         "INSERT OR REPLACE INTO blob_gc (blob, due_ms) SELECT blob, ?2 FROM version_parts WHERE version_row = ?1",
         params![row, due_ms],
     )?;
-    tx.execute("DELETE FROM versions WHERE row = ?1", [row])?;
+    tx.exec("DELETE FROM versions WHERE row = ?1", [row])?;
     Ok(())
 }
 
 /// Removes the key's "null" version, if it has one.
 fn drop_null_version(tx: &Connection, bucket: &str, key: &str, due_ms: i64) -> Result<()> {
     let null_row: Option<i64> = tx
-        .query_row(
+        .row(
             "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = 'null'",
             params![bucket, key],
             |r| r.get(0),
@@ -112,7 +113,7 @@ fn prepare_write(
     if plan.replaces_null {
         drop_null_version(tx, &bucket.name, write.key, gc_due_ms)?;
     }
-    tx.execute(
+    tx.exec(
         "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
         params![bucket.name, write.key],
     )?;
@@ -179,7 +180,7 @@ pub(super) fn insert_version(
         v.last_modified_ms,
         gc_due_ms,
     )?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
              last_modified_ms, meta, sse, checksum, parts_count, replication_status)
          VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -200,7 +201,7 @@ pub(super) fn insert_version(
     )?;
     let row = tx.last_insert_rowid();
     for p in &v.parts {
-        tx.execute(
+        tx.exec(
             &format!("INSERT INTO version_parts (version_row, {PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![row, p.part_number, p.blob, p.size as i64, p.etag, p.header, opt_to_json(&p.checksum)?, p.last_modified_ms],
         )?;
@@ -212,7 +213,7 @@ pub(super) fn insert_version(
 
 /// After the latest version of a key was removed, the newest remaining one becomes latest.
 fn promote_newest(tx: &Connection, bucket: &str, key: &str) -> Result<()> {
-    tx.execute(
+    tx.exec(
         "UPDATE versions SET is_latest = 1 WHERE row =
             (SELECT MAX(row) FROM versions WHERE bucket = ?1 AND key = ?2)",
         params![bucket, key],
@@ -229,7 +230,7 @@ fn delete_version(
     due_ms: i64,
 ) -> Result<DeleteOutcome> {
     let found: Option<(i64, bool, bool)> = tx
-        .query_row(
+        .row(
             "SELECT row, delete_marker, is_latest FROM versions
              WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
             params![bucket, key, id],
@@ -290,7 +291,7 @@ impl VersionStore for SqliteCatalog {
             let found = match &version_id {
                 None => latest(&tx, &codec, &bucket, &key)?,
                 Some(id) => tx
-                    .query_row(
+                    .row(
                         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"),
                         params![bucket, key, id],
                         version_from_row,
@@ -306,7 +307,7 @@ impl VersionStore for SqliteCatalog {
 
     async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {PART_COLUMNS} FROM version_parts WHERE version_row = ?1 ORDER BY part_number"
             ))?;
             let rows = stmt.query_map([version_row], part_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -347,7 +348,7 @@ impl VersionStore for SqliteCatalog {
                     DeletePlan::Marker(plan) => {
                         let marker = Write::marker(&key, &marker_seal_id, replica);
                         prepare_write(&tx, &record, &marker, &plan, 0, now_ms, due_ms)?;
-                        tx.execute(
+                        tx.exec(
                             "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
                                  last_modified_ms, meta, replication_status)
                              VALUES (?1, ?2, ?3, ?4, 1, 1, 0, '', ?5, x'', ?6)",
@@ -432,7 +433,7 @@ impl VersionStore for SqliteCatalog {
                         let range = resuming_range(&prefix, &start, version_marker.is_some());
                         let below_row = match (&start, &version_marker) {
                             (KeyStart::After(key), Some(id)) => tx
-                                .query_row(
+                                .row(
                                     "SELECT row FROM versions
                                      WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
                                     params![bucket, key, id],
