@@ -67,9 +67,9 @@ impl<T> Resume<T> {
     }
 }
 
-/// Groups rows (after the marker, in key order) into a page. `fetch(resume, n)` returns up
-/// to `n` rows from `resume`, fewer only at the end of the listing; a batch may end
-/// anywhere, even between two versions of one key. The catalog gives one row per common
+/// Groups rows (after the marker, in key order) into a page, asking for at most one row
+/// beyond it. `fetch(resume, n)` returns up to `n` rows from `resume`, fewer only at the end
+/// of the listing; a batch may end anywhere, even between two versions of one key. The catalog gives one row per common
 /// prefix (see [`crate::catalog::store::VersionStore::list_latest`]), and a page that
 /// continues after a common prefix starts past it.
 pub(super) async fn paginate<T: Clone, F, Fut>(
@@ -107,8 +107,10 @@ where
         }
     }
     loop {
-        let rows = fetch(resume, BATCH).await?;
-        let exhausted = rows.len() < BATCH;
+        // Up to one row beyond the page: enough to tell whether the page is truncated.
+        let want = (limit + 1 - page.entries.len() - page.prefixes.len()).min(BATCH);
+        let rows = fetch(resume, want).await?;
+        let exhausted = rows.len() < want;
         // The next batch starts past the last row's common prefix, or after the row.
         let next = match rows.last() {
             None => return Ok(page),
