@@ -69,9 +69,10 @@ impl<T> Resume<T> {
 
 /// Groups rows (after the marker, in key order) into a page, asking for at most one row
 /// beyond it. `fetch(resume, n)` returns up to `n` rows from `resume`, fewer only at the end
-/// of the listing; a batch may end anywhere, even between two versions of one key. The catalog gives one row per common
-/// prefix (see [`crate::catalog::store::VersionStore::list_latest`]), and a page that
-/// continues after a common prefix starts past it.
+/// of the listing; a batch may end anywhere, even between two versions of one key. The
+/// catalog gives one row per common prefix (see
+/// [`crate::catalog::store::VersionStore::list_latest`]), and a page that continues after a
+/// common prefix starts past it.
 pub(super) async fn paginate<T: Clone, F, Fut>(
     prefix: &str,
     delimiter: &str,
