@@ -84,17 +84,6 @@ impl KeyRange {
     }
 }
 
-/// The key range of a listing that can resume inside its start key (ListObjectVersions
-/// after a version id marker, ListMultipartUploads after an upload id marker): with
-/// `KeyStart::After(key)` and such a marker (`inside`), the key's own rows are read too and
-/// the marker decides among them.
-pub(super) fn resuming_range(prefix: &str, start: &KeyStart, inside: bool) -> KeyRange {
-    match start {
-        KeyStart::After(key) if inside => KeyRange::new(prefix, &KeyStart::AtOrAfter(key.clone())),
-        _ => KeyRange::new(prefix, start),
-    }
-}
-
 /// The common prefix `key` rolls up into: `prefix`, then up to and including the first
 /// `delimiter` after it. None without a delimiter, or when the key has none after `prefix`.
 pub fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<&'k str> {
@@ -128,20 +117,37 @@ impl Read<String> {
 }
 
 impl<M> Read<(String, M)> {
-    /// A later read of a listing that resumes inside a key (`Start` gives None: the
-    /// caller's markers decide it): the range from the key on, the key, and the bound on its
-    /// rows, `all` when every row of the key counts.
-    pub(super) fn within_key(self, prefix: &str, all: M) -> Option<(KeyRange, String, M)> {
+    /// A read of a listing that can resume inside a key (ListObjectVersions after a version
+    /// id marker, ListMultipartUploads after an upload id marker): the key range, the key
+    /// whose own rows the bound decides among, and the bound. At the start the bound is
+    /// `marker`, which makes the listing resume inside the start key when it is
+    /// `KeyStart::After(key)`; later reads resume after a row or past a prefix. `all` is the
+    /// bound that lets every row of the key through.
+    pub(super) fn bounds(
+        self,
+        prefix: &str,
+        start: &KeyStart,
+        marker: Option<M>,
+        all: M,
+    ) -> (KeyRange, String, M) {
         let (key, bound) = match self {
-            Read::Start => return None,
+            Read::Start => {
+                let range = match start {
+                    KeyStart::After(key) if marker.is_some() => {
+                        KeyRange::new(prefix, &KeyStart::AtOrAfter(key.clone()))
+                    }
+                    _ => KeyRange::new(prefix, start),
+                };
+                return (range, start.key().to_owned(), marker.unwrap_or(all));
+            }
             Read::After((key, bound)) => (key, bound),
             Read::From(key) => (key, all),
         };
-        Some((
+        (
             KeyRange::new(prefix, &KeyStart::AtOrAfter(key.clone())),
             key,
             bound,
-        ))
+        )
     }
 }
 

@@ -16,6 +16,11 @@ use super::{
 /// Keys a list page shows: each is described, and every KMS operation is audited.
 const PAGE_SIZE: usize = 50;
 
+/// The elements of the array field `name` (none when it is absent or not an array).
+fn items<'v>(v: &'v Value, name: &str) -> impl Iterator<Item = &'v Value> {
+    v[name].as_array().into_iter().flatten()
+}
+
 fn text(v: &Value, name: &str) -> String {
     v.get(name).and_then(Value::as_str).unwrap_or("").to_owned()
 }
@@ -54,7 +59,7 @@ impl Console {
     async fn aliases(&self, who: &Who) -> BTreeMap<String, Vec<String>> {
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Ok(list) = self.kms(who, "ListAliases", json!({"Limit": 100})).await {
-            for a in list["Aliases"].as_array().into_iter().flatten() {
+            for a in items(&list, "Aliases") {
                 if let Some(target) = a["TargetKeyId"].as_str() {
                     by_key
                         .entry(target.to_owned())
@@ -72,12 +77,7 @@ impl Console {
             request["Marker"] = json!(m);
         }
         let page = self.kms(who, "ListKeys", request).await?;
-        let ids: Vec<String> = page["Keys"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|k| text(k, "KeyId"))
-            .collect();
+        let ids: Vec<String> = items(&page, "Keys").map(|k| text(k, "KeyId")).collect();
         let next = page["NextMarker"]
             .as_str()
             .map(|m| format!("/console/keys?marker={}", enc(m)));
@@ -152,19 +152,13 @@ impl Console {
             .kms(who, "ListGrants", json!({"KeyId": id, "Limit": 100}))
             .await
             .map(|g| {
-                g["Grants"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                items(&g, "Grants")
                     .map(|g| GrantRow {
                         id: text(g, "GrantId"),
                         name: text(g, "Name"),
                         grantee: text(g, "GranteePrincipal"),
                         retiring: text(g, "RetiringPrincipal"),
-                        operations: g["Operations"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
+                        operations: items(g, "Operations")
                             .filter_map(Value::as_str)
                             .collect::<Vec<_>>()
                             .join(", "),
@@ -179,10 +173,7 @@ impl Console {
             .kms(who, "ListKeyRotations", json!({"KeyId": id, "Limit": 100}))
             .await
             .map(|l| {
-                l["Rotations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                items(&l, "Rotations")
                     .map(|r| RotationRow {
                         date: when(r, "RotationDate"),
                         kind: text(r, "RotationType"),

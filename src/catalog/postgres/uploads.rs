@@ -11,7 +11,7 @@ use super::gc::claim_pending_blobs;
 use super::versions::insert_version;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
-use crate::catalog::listing::{Walk, resuming_range};
+use crate::catalog::listing::Walk;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
 use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
 
@@ -172,14 +172,12 @@ impl UploadStore for PgCatalog {
         while let Some((read, n)) = walk.next_read() {
             // The start key's uploads with an id above `id_after` come first (every id sorts
             // above ""); then the keys after it.
-            let (range, key, id_after) = match read.within_key(prefix, String::new()) {
-                Some(bounds) => bounds,
-                None => (
-                    resuming_range(prefix, start, upload_id_marker.is_some()),
-                    start.key().to_owned(),
-                    upload_id_marker.unwrap_or_default().to_owned(),
-                ),
-            };
+            let (range, key, id_after) = read.bounds(
+                prefix,
+                start,
+                upload_id_marker.map(str::to_owned),
+                String::new(),
+            );
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {UPLOAD_COLUMNS} FROM uploads
                  WHERE bucket = $1 AND {} AND (key > $4 OR upload_id > $5)

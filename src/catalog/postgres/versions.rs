@@ -11,7 +11,7 @@ use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
-use crate::catalog::listing::{KeyRange, Walk, resuming_range};
+use crate::catalog::listing::{KeyRange, Walk};
 use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
@@ -450,31 +450,26 @@ impl VersionStore for PgCatalog {
     ) -> Result<Vec<ListedVersion>> {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, bucket).await?;
+        // Rows of the start key older than the marker version come first (none when the
+        // marker names no version of it); without a marker the range alone decides.
+        let marker_row = match (start, version_marker) {
+            (KeyStart::After(key), Some(id)) => Some(
+                sqlx::query_scalar(
+                    "SELECT row FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3",
+                )
+                .bind(bucket)
+                .bind(key)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or(i64::MIN),
+            ),
+            _ => None,
+        };
         let mut walk: Walk<(String, i64)> = Walk::new(prefix, delimiter, max);
         let mut out = Vec::new();
         while let Some((read, n)) = walk.next_read() {
-            // The rows of the start key older than `below_row` come first (all of them:
-            // i64::MAX); then the keys after it.
-            let (range, key, below_row) = match read.within_key(prefix, i64::MAX) {
-                Some(bounds) => bounds,
-                None => {
-                    let range = resuming_range(prefix, start, version_marker.is_some());
-                    let below_row = match (start, version_marker) {
-                        (KeyStart::After(key), Some(id)) => sqlx::query_scalar(
-                            "SELECT row FROM versions
-                             WHERE bucket = $1 AND key = $2 AND version_id = $3",
-                        )
-                        .bind(bucket)
-                        .bind(key)
-                        .bind(id)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .unwrap_or(i64::MIN),
-                        _ => i64::MAX,
-                    };
-                    (range, start.key().to_owned(), below_row)
-                }
-            };
+            let (range, key, below_row) = read.bounds(prefix, start, marker_row, i64::MAX);
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {VERSION_COLUMNS} FROM versions
                  WHERE bucket = $1 AND {} AND (key > $4 OR row < $5)

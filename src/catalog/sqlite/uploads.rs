@@ -9,7 +9,7 @@ use super::gc::claim_pending_blob;
 use super::versions::insert_version;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
-use crate::catalog::listing::{Walk, resuming_range};
+use crate::catalog::listing::Walk;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
 use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
 
@@ -157,14 +157,8 @@ impl UploadStore for SqliteCatalog {
             while let Some((read, n)) = walk.next_read() {
                 // The start key's uploads with an id above `id_after` come first (every id
                 // sorts above ""); then the keys after it.
-                let (range, key, id_after) = match read.within_key(&prefix, String::new()) {
-                    Some(bounds) => bounds,
-                    None => (
-                        resuming_range(&prefix, &start, id_marker.is_some()),
-                        start.key().to_owned(),
-                        id_marker.clone().unwrap_or_default(),
-                    ),
-                };
+                let (range, key, id_after) =
+                    read.bounds(&prefix, &start, id_marker.clone(), String::new());
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {UPLOAD_COLUMNS} FROM uploads
                      WHERE bucket = ?1 AND {} AND (key > ?4 OR upload_id > ?5)

@@ -10,7 +10,7 @@ use super::gc::claim_pending_blob;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
-use crate::catalog::listing::{KeyRange, Walk, resuming_range};
+use crate::catalog::listing::{KeyRange, Walk};
 use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
@@ -422,30 +422,24 @@ impl VersionStore for SqliteCatalog {
         self.read(move |conn| {
             let tx = conn.savepoint()?;
             bucket_exists(&tx, &bucket)?;
+            // Rows of the start key older than the marker version come first (none when the
+            // marker names no version of it); without a marker the range alone decides.
+            let marker_row = match (&start, &version_marker) {
+                (KeyStart::After(key), Some(id)) => Some(
+                    tx.row(
+                        "SELECT row FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                        params![bucket, key, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(i64::MIN),
+                ),
+                _ => None,
+            };
             let mut walk: Walk<(String, i64)> = Walk::new(&prefix, &delimiter, limit);
             let mut out = Vec::new();
             while let Some((read, n)) = walk.next_read() {
-                // The rows of the start key older than `below_row` come first (all of them:
-                // i64::MAX); then the keys after it.
-                let (range, key, below_row) = match read.within_key(&prefix, i64::MAX) {
-                    Some(bounds) => bounds,
-                    None => {
-                        let range = resuming_range(&prefix, &start, version_marker.is_some());
-                        let below_row = match (&start, &version_marker) {
-                            (KeyStart::After(key), Some(id)) => tx
-                                .row(
-                                    "SELECT row FROM versions
-                                     WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
-                                    params![bucket, key, id],
-                                    |r| r.get(0),
-                                )
-                                .optional()?
-                                .unwrap_or(i64::MIN),
-                            _ => i64::MAX,
-                        };
-                        (range, start.key().to_owned(), below_row)
-                    }
-                };
+                let (range, key, below_row) = read.bounds(&prefix, &start, marker_row, i64::MAX);
                 let mut stmt = tx.prepare_cached(&format!(
                     "SELECT {VERSION_COLUMNS} FROM versions
                      WHERE bucket = ?1 AND {} AND (key > ?4 OR row < ?5)
