@@ -220,8 +220,11 @@ pub struct Storage {
     /// How often the collector deletes garbage and orphaned blobs.
     pub gc_interval_secs: u64,
     /// Seconds the blobs of an overwritten or deleted version stay, so GETs that started
-    /// before the change can finish.
+    /// before the change can finish (a fleet; a single gateway knows its own reads).
     pub read_grace_secs: u64,
+    /// MiB kept in reserve on the data directory's filesystem so deletes and their audit
+    /// records can be written when it is full. 0: none.
+    pub reserve_mib: u64,
 }
 
 impl Storage {
@@ -331,6 +334,7 @@ impl Default for Storage {
             orphan_grace_secs: 3600,
             gc_interval_secs: 60,
             read_grace_secs: 900,
+            reserve_mib: 32,
         }
     }
 }

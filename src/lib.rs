@@ -29,3 +29,4 @@ pub mod s3ec;
 pub mod server;
 pub mod setup;
 mod sigv4;
+pub mod space;

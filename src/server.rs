@@ -10,6 +10,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -25,7 +26,7 @@ use crate::replication::replicate::Replication;
 use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
-    SourceIp, SsePolicy, Transport, compat,
+    SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat,
 };
 use crate::setup::Gateway;
 
@@ -70,6 +71,9 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
         edge.with_remotes(gateway.remotes.clone())
     };
     let mut b = S3ServiceBuilder::new(edge);
+    let mut protocol = S3Config::default();
+    protocol.xml_max_body_size = WHOLE_BODY_LIMIT;
+    b.set_config(Arc::new(StaticConfigProvider::new(Arc::new(protocol))));
     b.set_auth(IdentityAuth::new(gateway.identities.clone()));
     b.set_access(S3Authorization(authorizer.clone()));
     b.set_route(BucketEncryptionRoute::new(
@@ -140,6 +144,16 @@ async fn kms_transitions(kms: KmsService) {
         if let Err(e) = kms.apply_due().await {
             tracing::warn!(error = %e, "applying due key transitions failed");
         }
+    }
+}
+
+/// Gives up the space reserve when the disk fills, and takes it back once space is freed.
+async fn watch_space(space: Arc<crate::space::DiskSpace>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let space = space.clone();
+        let _ = tokio::task::spawn_blocking(move || space.check()).await;
     }
 }
 
@@ -257,6 +271,7 @@ pub async fn serve(
         clock: gateway.clock.clone(),
     });
     let kms_ticker = tokio::spawn(kms_transitions(gateway.kms.clone()));
+    let space_watch = tokio::spawn(watch_space(gateway.space.clone()));
 
     let collector = Collector::new(gateway.objects.clone());
     let collector = tokio::spawn(collector.run(
@@ -363,6 +378,7 @@ pub async fn serve(
     }
     collector.abort();
     kms_ticker.abort();
+    space_watch.abort();
     if let Some(admin) = &admin {
         admin.abort();
     }

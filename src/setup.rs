@@ -23,6 +23,7 @@ use crate::objects::{Collector, ObjectService, ServiceSettings};
 use crate::postgres::Database;
 use crate::postgres::changes::Feed;
 use crate::replication::remote::Remotes;
+use crate::space::DiskSpace;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -347,6 +348,8 @@ pub async fn open_catalog(config: &Config, root: &RootKey) -> Result<Catalog, Se
 /// The services of one gateway process, ready to serve.
 pub struct Gateway {
     pub objects: ObjectService,
+    /// Free space of the data directory, and its reserve.
+    pub space: Arc<DiskSpace>,
     pub kms: KmsService,
     pub identities: Arc<Identities>,
     pub iam: Arc<IamService>,
@@ -374,6 +377,14 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         Arc::new(Remotes::from_settings(&config.replication).map_err(SetupError::Refused)?);
     std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
     let blobs = BlobStore::open(config)?;
+    // Before anything is written: on a full disk the reserve makes room for start-up.
+    let local_blobs =
+        (config.storage.backend == crate::config::Backend::Local).then(|| config.blob_dir());
+    let space = DiskSpace::open(
+        &config.data_dir,
+        local_blobs.as_deref(),
+        config.storage.reserve_mib.saturating_mul(1024 * 1024),
+    );
     tracing::info!(backend = %blobs.describe(), "checking the storage backend");
     blobs.probe().await.map_err(SetupError::Refused)?;
     let fleet = match config.catalog.url {
@@ -398,11 +409,12 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let (credentials, catalog) = match &fleet {
         None => (
             root_credentials(config)?,
+            // This process is its catalog's only reader: no read grace (see `as_sole_reader`).
             Catalog::sqlite(
                 &config.data_dir.join(CATALOG_FILE),
                 config.storage.fsync,
                 root.catalog_sealer(),
-                config.storage.read_grace_secs,
+                0,
             )?,
         ),
         Some(fleet) => (
@@ -491,7 +503,13 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
         .map_err(SetupError::Refused)?
         .with_directory(iam.clone());
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
-        .with_kms(kms.clone());
+        .with_kms(kms.clone())
+        .with_disk_space(space.clone());
+    let objects = if fleet.is_none() {
+        objects.as_sole_reader()
+    } else {
+        objects
+    };
     tracing::info!("marking blobs of writes interrupted by the last run for collection");
     let orphans = Collector::new(objects.clone()).expire_orphans().await?;
     if orphans > 0 {
@@ -502,6 +520,7 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     }
     Ok(Gateway {
         objects,
+        space,
         kms,
         identities: Arc::new(identities),
         iam,

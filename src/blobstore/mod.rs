@@ -35,7 +35,7 @@ pub enum BlobError {
     #[error("storage backend refused the request: {0}")]
     Refused(String),
     #[error("blob store: {0}")]
-    Store(object_store::Error),
+    Store(#[source] object_store::Error),
     #[error("blob store: {0}")]
     Io(#[from] std::io::Error),
     #[error("blob {0} is missing")]
@@ -172,6 +172,11 @@ impl BlobStore {
         }
     }
 
+    /// Whether blobs live in a local directory.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     /// The backend in words (`s3 bucket B at URL`), for messages.
     pub fn describe(&self) -> &str {
         &self.describe
@@ -293,7 +298,14 @@ impl BlobStore {
             writer.write(Bytes::copy_from_slice(&bytes)).await?;
             writer.finish().await
         };
-        written.await.map_err(|e| fail("write", e))?;
+        if let Err(e) = written.await {
+            if crate::space::caused_by_full_disk(&e) {
+                // Reads and deletes work on a full disk; writes are refused until space is freed.
+                tracing::warn!(backend = %self.describe, "the storage backend is full: starting to serve reads and deletes");
+                return Ok(());
+            }
+            return Err(fail("write", e));
+        }
         let mut back = Vec::new();
         let mut stream = self
             .read(&name, 0..bytes.len() as u64)

@@ -43,6 +43,9 @@ pub enum CatalogError {
     Corrupt(String),
     #[error("catalog task failed: {0}")]
     Task(String),
+    /// The catalog's filesystem has no space for the write.
+    #[error("catalog: the disk is full")]
+    DiskFull,
     #[error("no such bucket")]
     NoSuchBucket,
     #[error("bucket already exists")]
@@ -65,6 +68,17 @@ pub enum CatalogError {
     ReplicationNeedsVersioning,
     #[error("a replication configuration needs versioning Enabled")]
     VersioningNotEnabled,
+}
+
+impl CatalogError {
+    /// Whether the write failed for want of disk space (and may succeed once space is freed).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            CatalogError::DiskFull => true,
+            CatalogError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

@@ -37,6 +37,11 @@ impl Collector {
                 return Ok(total);
             }
             let mut done = Vec::with_capacity(due.len());
+            // A blob a read of this process still holds waits for the next pass.
+            let due: Vec<String> = due
+                .into_iter()
+                .filter(|b| !self.svc.reading.is_held(b))
+                .collect();
             for blob in due {
                 match self.svc.blobs.delete(&blob).await {
                     Ok(()) => done.push(blob),

@@ -9,6 +9,7 @@ mod kms_keys;
 mod listing;
 mod multipart;
 mod read;
+mod reading;
 mod write;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::catalog::{Catalog, CatalogError, Sse};
 use crate::clock::SharedClock;
 use crate::crypto::{AeadBackend, CryptoError, DataKey, RootKey, SealHeader, WrappedKey};
 use crate::kms::{Caller, KmsError, KmsService};
+use crate::space::DiskSpace;
 use kms_keys::KmsLink;
 pub use write::FLUSH_AT;
 
@@ -69,6 +71,8 @@ pub enum ObjectError {
     Kms(KmsError),
     #[error("SSE-C writes are blocked for this bucket (BlockedEncryptionTypes)")]
     SseCBlocked,
+    #[error("no space left for new object data: {0}")]
+    DiskFull(#[from] crate::space::DiskFull),
     #[error("the body does not match its stated {0:?}")]
     BadDigest(Mismatch),
     #[error("the stated {} value is not well formed", .0.as_str())]
@@ -115,6 +119,12 @@ pub struct ObjectService {
     pub(crate) clock: SharedClock,
     orphan_grace_ms: i64,
     kms: Option<Arc<KmsLink>>,
+    /// Free space of the data directory; new object data is refused when it runs out.
+    space: Option<Arc<DiskSpace>>,
+    reading: Arc<reading::Reading>,
+    /// This process is the only reader of its blobs (its catalog is its own): the catalog
+    /// releases blobs without a read grace, and reads make sure they hold what they read.
+    sole_reader: bool,
 }
 
 pub struct ServiceSettings {
@@ -140,7 +150,23 @@ impl ObjectService {
             clock,
             orphan_grace_ms: (s.orphan_grace_secs as i64).saturating_mul(1000),
             kms: None,
+            space: None,
+            reading: Arc::default(),
+            sole_reader: false,
         }
+    }
+
+    /// Refuses new object data when `space` runs out.
+    pub fn with_disk_space(mut self, space: Arc<DiskSpace>) -> Self {
+        self.space = Some(space);
+        self
+    }
+
+    /// For a catalog this process owns alone, opened without a read grace: released blobs
+    /// are collected once no read of this process holds them.
+    pub fn as_sole_reader(mut self) -> Self {
+        self.sole_reader = true;
+        self
     }
 
     /// Enables SSE-KMS through this key service.

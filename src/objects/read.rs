@@ -28,6 +28,8 @@ pub struct ObjectReader {
     pub parts: Vec<PartRecord>,
     svc: ObjectService,
     data_key: Option<DataKey>,
+    /// Keeps the blobs from collection until the read is done.
+    _hold: Option<super::reading::ReadHold>,
 }
 
 impl ObjectService {
@@ -65,6 +67,11 @@ impl ObjectService {
             }
             parts = self.catalog.parts(version.row).await?;
         }
+        let hold = if decrypt {
+            Some(self.hold_blobs(&version, &parts).await?)
+        } else {
+            None
+        };
         let first_header = parts
             .first()
             .map(|p| p.header.as_slice())
@@ -89,7 +96,29 @@ impl ObjectService {
             parts,
             svc: self.clone(),
             data_key,
+            _hold: hold,
         })
+    }
+
+    /// Holds a version's blobs for a read. Without a read grace, a delete that committed
+    /// between the catalog read and the hold may already have let the collector take them:
+    /// the parts are read again under the hold, and a change is answered as retryable.
+    async fn hold_blobs(
+        &self,
+        version: &ObjectVersion,
+        parts: &[PartRecord],
+    ) -> Result<super::reading::ReadHold> {
+        let blobs: Vec<String> = parts.iter().map(|p| p.blob.clone()).collect();
+        let hold = self.reading.hold(blobs.clone());
+        if self.sole_reader {
+            let now = self.catalog.parts(version.row).await?;
+            if !now.iter().map(|p| &p.blob).eq(blobs.iter()) {
+                return Err(ObjectError::Blob(crate::blobstore::BlobError::Unavailable(
+                    "the version was replaced while its read began".into(),
+                )));
+            }
+        }
+        Ok(hold)
     }
 }
 

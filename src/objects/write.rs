@@ -232,6 +232,7 @@ impl ObjectService {
         mut digests: Digests,
         mut body: ByteStream,
     ) -> Result<(PartRecord, DigestValues)> {
+        self.admit_write(len)?;
         let name = BlobStore::new_name();
         self.catalog
             .register_pending_blob(&name, self.now_ms().saturating_add(self.orphan_grace_ms))
@@ -268,7 +269,7 @@ impl ObjectService {
         };
         if let Err(e) = finished {
             self.discard_blobs(vec![name]).await;
-            return Err(e);
+            return Err(self.out_of_space(e));
         }
         let part = PartRecord {
             part_number: target.identity.part_number,
@@ -280,6 +281,29 @@ impl ObjectService {
             last_modified_ms: self.now_ms(),
         };
         Ok((part, digests.finish()))
+    }
+}
+
+impl ObjectService {
+    /// Whether `len` more bytes of object data may be stored now: refused while the disk
+    /// is full. The edge asks before it reads a body; every blob write asks again.
+    pub fn admit_write(&self, len: u64) -> Result<()> {
+        if let Some(space) = &self.space {
+            space.admit(if self.blobs.is_local() { len } else { 0 })?;
+        }
+        Ok(())
+    }
+
+    /// A write that ran out of space is refused as such, and the reserve is given up so
+    /// deletes can still be recorded.
+    fn out_of_space(&self, e: ObjectError) -> ObjectError {
+        match (&e, &self.space) {
+            (ObjectError::Blob(blob), Some(space)) if crate::space::caused_by_full_disk(blob) => {
+                space.check();
+                ObjectError::DiskFull(crate::space::DiskFull)
+            }
+            _ => e,
+        }
     }
 }
 

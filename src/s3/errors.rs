@@ -61,6 +61,7 @@ impl From<CatalogError> for S3Error {
                 InvalidRequest,
                 "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
             ),
+            e if e.is_disk_full() => disk_full(&e),
             CatalogError::Postgres(e) if database_unreachable(&e) => {
                 tracing::warn!(error = %e, "the catalog database is unreachable");
                 s3_error!(ServiceUnavailable, "Service is unable to handle request.")
@@ -69,6 +70,7 @@ impl From<CatalogError> for S3Error {
             | CatalogError::Postgres(_)
             | CatalogError::Corrupt(_)
             | CatalogError::Task(_)
+            | CatalogError::DiskFull
             | CatalogError::BlobNotPending) => internal(&e),
         }
     }
@@ -164,6 +166,7 @@ impl From<ObjectError> for S3Error {
                 err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
                 err
             }
+            ObjectError::DiskFull(e) => disk_full(&e),
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
         }
     }
@@ -186,6 +189,19 @@ fn kms_error(e: KmsError) -> S3Error {
         e.message().to_owned(),
     );
     err.set_status_code(status);
+    err
+}
+
+/// No space for new data: S3's 503 SlowDown, which clients retry with backoff while
+/// deletes and the collector free space (MinIO's 507 XMinioStorageFull is not a code AWS
+/// SDKs know or retry). The message names the cause.
+fn disk_full(e: &dyn std::error::Error) -> S3Error {
+    tracing::debug!(error = %e, "refusing a write: no space left for new data");
+    let mut err = S3Error::with_message(
+        S3ErrorCode::SlowDown,
+        "Please reduce your request rate: the gateway's storage is full; new data is refused until space is freed.",
+    );
+    err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
     err
 }
 

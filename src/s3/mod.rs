@@ -15,6 +15,7 @@ mod multipart;
 mod object_ops;
 mod request;
 pub mod sse;
+mod whole_body;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -23,6 +24,7 @@ pub use access::{Authorizer, CallerIdentity, S3Authorization, SourceIp};
 pub use auth::IdentityAuth;
 pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::{SsePolicy, Transport};
+pub use whole_body::WHOLE_BODY_LIMIT;
 
 use crate::objects::ObjectService;
 use crate::replication::remote::Remotes;

@@ -153,6 +153,8 @@ impl SealgateS3 {
                 "Your proposed upload exceeds the maximum allowed part size."
             ));
         }
+        // Refused while the body is still unread, so it is drained and the client hears why.
+        self.svc.admit_write(len)?;
         let stated = stated_digests(
             input.content_md5.as_deref(),
             checksum_headers!(input),

@@ -13,8 +13,25 @@ use super::{CatalogError, Result};
 /// Writes run together in one transaction at most.
 const MAX_BATCH: usize = 64;
 
+/// Why a batch did not commit, handed to each of its writes.
+#[derive(Clone)]
+struct Uncommitted {
+    disk_full: bool,
+    message: String,
+}
+
+impl From<Uncommitted> for CatalogError {
+    fn from(u: Uncommitted) -> CatalogError {
+        if u.disk_full {
+            CatalogError::DiskFull
+        } else {
+            CatalogError::Task(u.message)
+        }
+    }
+}
+
 /// Hands the write's answer to its caller once the batch's commit outcome is known.
-type Deliver = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Deliver = Box<dyn FnOnce(std::result::Result<(), Uncommitted>) + Send>;
 type Job = Box<dyn FnOnce(&mut Connection) -> Deliver + Send>;
 
 pub(super) struct Writer {
@@ -39,11 +56,11 @@ impl Writer {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<R>>();
         let job: Job = Box::new(move |conn: &mut Connection| {
             let result = f(conn);
-            Box::new(move |committed: std::result::Result<(), String>| {
+            Box::new(move |committed: std::result::Result<(), Uncommitted>| {
                 let result = match committed {
                     Ok(()) => result,
                     // The write ran but its transaction did not commit: it did not happen.
-                    Err(e) if result.is_ok() => Err(CatalogError::Task(e)),
+                    Err(e) if result.is_ok() => Err(e.into()),
                     Err(_) => result,
                 };
                 let _ = answer.send(result);
@@ -89,7 +106,10 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
             }
             Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
-                format!("catalog commit failed: {e}")
+                Uncommitted {
+                    disk_full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+                    message: format!("catalog commit failed: {e}"),
+                }
             }),
         };
         crate::metrics::observe_since(&metrics.catalog_commit_duration, started);

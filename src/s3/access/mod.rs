@@ -469,6 +469,7 @@ impl Authorizer {
                 }
             }
         });
+        super::whole_body::check(cx.s3_op().name(), cx.headers())?;
         super::auth::check_region(&self.region, cx.headers(), cx.uri().query())?;
         let credentials = cx.credentials().cloned();
         let caller = self
