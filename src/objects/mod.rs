@@ -47,6 +47,8 @@ pub enum ObjectError {
     Body(String),
     #[error("a chunk of the request body does not match its signature")]
     BodySignature,
+    #[error("the request body does not match its signed SHA-256")]
+    BodySha256,
     #[error("the request body ended before Content-Length bytes arrived")]
     IncompleteBody,
     #[error("the request body is longer than its Content-Length")]

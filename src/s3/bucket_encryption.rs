@@ -161,6 +161,9 @@ impl S3Route for BucketEncryptionRoute {
         let bucket = bucket_of(&req.uri)
             .ok_or_else(|| s3_error!(InvalidRequest))?
             .to_owned();
+        if req.method == Method::PUT {
+            super::whole_body::check_within(&req.headers, MAX_CONFIG_BYTES)?;
+        }
         // DeleteBucketEncryption is authorized as s3:PutEncryptionConfiguration, as on S3.
         let action = if req.method == Method::GET {
             "s3:GetEncryptionConfiguration"

@@ -104,6 +104,11 @@ impl From<ObjectError> for S3Error {
                 SignatureDoesNotMatch,
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             ),
+            ObjectError::BodySha256 => custom(
+                "XAmzContentSHA256Mismatch",
+                http::StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
             ObjectError::Body(msg) => {
                 s3_error!(IncompleteBody, "The request body could not be read: {msg}")
             }
@@ -132,14 +137,11 @@ impl From<ObjectError> for S3Error {
                     "Your proposed upload is smaller than the minimum allowed size (part {n})."
                 )
             }
-            ObjectError::InvalidPartNumber => {
-                let mut err = S3Error::with_message(
-                    S3ErrorCode::Custom("InvalidPartNumber".into()),
-                    "The requested partnumber is not satisfiable",
-                );
-                err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-                err
-            }
+            ObjectError::InvalidPartNumber => custom(
+                "InvalidPartNumber",
+                http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested partnumber is not satisfiable",
+            ),
             ObjectError::Kms(e) => kms_error(e),
             ObjectError::SseCBlocked => s3_error!(
                 AccessDenied,
@@ -202,6 +204,13 @@ fn disk_full(e: &dyn std::error::Error) -> S3Error {
         "Please reduce your request rate: the gateway's storage is full; new data is refused until space is freed.",
     );
     err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+    err
+}
+
+/// An S3 error code the protocol crate does not know, with its status.
+fn custom(code: &'static str, status: http::StatusCode, message: &str) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.to_owned());
+    err.set_status_code(status);
     err
 }
 

@@ -24,10 +24,15 @@ pub(super) fn check(op: &str, headers: &HeaderMap) -> S3Result<()> {
     if STREAMED.contains(&op) {
         return Ok(());
     }
+    check_within(headers, WHOLE_BODY_LIMIT)
+}
+
+/// The same refusal for a body read whole under a cap of its own.
+pub(super) fn check_within(headers: &HeaderMap, limit: usize) -> S3Result<()> {
     match headers.get(http::header::CONTENT_LENGTH) {
         Some(length) => {
             let declared = length.to_str().ok().and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > WHOLE_BODY_LIMIT as u64) {
+            if declared.is_some_and(|n| n > limit as u64) {
                 return Err(s3_error!(
                     MaxMessageLengthExceeded,
                     "Your request was too big."
