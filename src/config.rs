@@ -46,6 +46,7 @@ pub struct Config {
     pub replication: ReplicationSettings,
     pub catalog: CatalogConfig,
     pub admin: AdminConfig,
+    pub limits: Limits,
     pub log: LogConfig,
 }
 
@@ -421,6 +422,54 @@ impl Default for AdminConfig {
     }
 }
 
+/// What one client may take of a listener: how long it may dawdle over a request, and how
+/// many connections it, and all clients together, may hold open. Both listeners apply the
+/// same values, each counting its own connections.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Seconds to receive a whole request head: from the connection's opening (TLS
+    /// handshake included) for its first request, from the first byte for a later one.
+    pub header_read_timeout_secs: u64,
+    /// Longest wait, in seconds, for the next bytes of a request body the gateway is
+    /// reading: a gap, never a total, so a large upload on a slow link is not cut.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection with no request in progress stays open.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once (0: no limit); beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one IPv4 address or IPv6 /64 (0: no limit).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 60,
+            idle_timeout_secs: 120,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let timeouts = [
+            self.header_read_timeout_secs,
+            self.body_read_timeout_secs,
+            self.idle_timeout_secs,
+        ];
+        if timeouts.iter().any(|&t| !(1..=86_400).contains(&t)) {
+            return Err(ConfigError::Invalid(
+                "limits: timeouts must be within 1..=86400 seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -608,6 +657,7 @@ impl Default for Config {
             replication: ReplicationSettings::default(),
             catalog: CatalogConfig::default(),
             admin: AdminConfig::default(),
+            limits: Limits::default(),
             log: LogConfig::default(),
         }
     }
@@ -730,6 +780,7 @@ impl Config {
         }
         self.storage.validate()?;
         self.catalog.validate()?;
+        self.limits.validate()?;
         if self.region.is_empty() {
             return Err(ConfigError::Invalid("region must not be empty".into()));
         }
@@ -789,6 +840,7 @@ mod tests {
             parsed.kms.crypto_requests_per_second,
             d.kms.crypto_requests_per_second
         );
+        assert_eq!(parsed.limits, d.limits);
         assert_eq!(parsed.audit.dir, d.audit.dir);
         assert_eq!(parsed.audit.max_file_bytes, d.audit.max_file_bytes);
         assert_eq!(parsed.audit.fsync, d.audit.fsync);
@@ -840,6 +892,21 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn limits_need_timeouts_and_take_zero_for_no_connection_limit() {
+        let parse = |text: &str| toml::from_str::<Config>(&format!("[limits]\n{text}"));
+        let c = parse("max_connections = 0\nmax_connections_per_ip = 0").unwrap();
+        c.validate().unwrap();
+        for bad in [
+            "header_read_timeout_secs = 0",
+            "body_read_timeout_secs = 0",
+            "idle_timeout_secs = 100000",
+        ] {
+            assert!(parse(bad).unwrap().validate().is_err(), "{bad}");
+        }
+        assert!(parse("read_timeout_secs = 5").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod fsutil;
 pub mod iam;
 pub mod identity;
 pub mod kms;
+pub mod limits;
 pub mod metrics;
 pub mod objects;
 pub mod observe;

@@ -38,6 +38,21 @@ pub struct KmsLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `api` (S3, KMS, IAM) or `admin`.
+    pub listener: &'static str,
+    /// The `[limits]` field that refused the connection.
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    pub listener: &'static str,
+    /// `header_read`, `body_read` or `idle`.
+    pub timeout: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -60,6 +75,8 @@ pub struct Metrics {
     pub replication_lag: Seconds,
     pub audit_append_duration: Histogram,
     pub open_connections: Gauge,
+    pub connections_refused: Family<RefusalLabels, Counter>,
+    pub client_timeouts: Family<TimeoutLabels, Counter>,
 }
 
 /// 100 µs to about 100 s, doubling.
@@ -85,6 +102,8 @@ impl Metrics {
             replication_lag: Seconds::default(),
             audit_append_duration: latency(),
             open_connections: Gauge::default(),
+            connections_refused: Family::default(),
+            client_timeouts: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -156,6 +175,16 @@ impl Metrics {
             "sealgate_open_connections",
             "Client connections open on the S3/KMS/IAM listener",
             m.open_connections.clone(),
+        );
+        r.register(
+            "sealgate_connections_refused",
+            "Connections closed on arrival because a [limits] connection limit was reached",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "sealgate_client_timeouts",
+            "Connections closed, or request bodies failed, because a client outlasted a [limits] timeout",
+            m.client_timeouts.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
         build

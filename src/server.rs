@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -20,6 +20,7 @@ use crate::iam::{IamApi, is_iam_request};
 use crate::identity::Peer;
 use crate::kms::quota::Quotas;
 use crate::kms::{KmsApi, KmsService, is_kms_request};
+use crate::limits;
 use crate::objects::Collector;
 use crate::observe::{self, Api, Arrival, RequestContext};
 use crate::replication::replicate::Replication;
@@ -166,6 +167,11 @@ fn announce(config: &Config, line: &str) {
     }
 }
 
+/// A client's byte stream, plain TCP or TLS over it.
+trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
+
 /// One open client connection in `sealgate_open_connections`, for as long as it lives.
 struct OpenConnection;
 
@@ -257,7 +263,11 @@ pub async fn serve(
             kms.clone(),
             s3_authorizer(&gateway, config),
         );
-        Some(tokio::spawn(crate::admin::serve(admin, listener)))
+        Some(tokio::spawn(crate::admin::serve(
+            admin,
+            listener,
+            config.limits.clone(),
+        )))
     } else {
         None
     };
@@ -290,15 +300,13 @@ pub async fn serve(
     let replication = tokio::spawn(replication.run());
 
     let acceptor = tls.map(TlsAcceptor::from);
-    let http = ConnBuilder::new(TokioExecutor::new());
+    let http = limits::http_builder(&config.limits);
+    let gate = limits::Gate::new("api", &config.limits);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (socket, peer_addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, addr)) => (socket, Some(addr)),
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
+        let (socket, peer_addr, admitted) = tokio::select! {
+            accepted = gate.accept(&listener) => accepted,
             _ = shutdown.as_mut() => break,
         };
         let _ = socket.set_nodelay(true);
@@ -306,14 +314,16 @@ pub async fn serve(
             tls: acceptor.is_some(),
         };
         let peer = Peer {
-            ip: peer_addr.map(|a| a.ip()),
+            ip: Some(peer_addr.ip()),
             tls: acceptor.is_some(),
         };
+        let watch = gate.watch();
         let svc = service.clone();
         let kms = kms.clone();
         let iam = iam.clone();
-        let svc =
-            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let svc = hyper::service::service_fn({
+            let watch = watch.clone();
+            move |mut req: http::Request<hyper::body::Incoming>| {
                 let api = if is_iam_request(&req) {
                     Api::Iam
                 } else if is_kms_request(&req) {
@@ -324,9 +334,8 @@ pub async fn serve(
                 let ctx = RequestContext::new(api);
                 req.extensions_mut().insert(transport);
                 req.extensions_mut().insert(ctx.clone());
-                if let Some(addr) = peer_addr {
-                    req.extensions_mut().insert(SourceIp(addr.ip()));
-                }
+                req.extensions_mut().insert(SourceIp(peer_addr.ip()));
+                let (req, in_flight) = watch.request(req);
                 let svc = svc.clone();
                 let kms = kms.clone();
                 let iam = iam.clone();
@@ -342,39 +351,30 @@ pub async fn serve(
                             compat::adjust(&facts, svc.call(req).await?)
                         }
                     };
-                    Ok::<_, s3s::HttpError>(observe::finish(&ctx, arrival, resp))
+                    let resp = observe::finish(&ctx, arrival, resp);
+                    Ok::<_, s3s::HttpError>(in_flight.answer(resp))
                 }
-            });
+            }
+        });
         let open = OpenConnection::counted();
-        match &acceptor {
-            None => {
-                let conn = http
-                    .serve_connection(TokioIo::new(socket), svc)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(open);
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let http = http.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let _open = open;
-                    match acceptor.accept(socket).await {
-                        Ok(stream) => {
-                            let conn = http
-                                .serve_connection(TokioIo::new(stream), svc)
-                                .into_owned();
-                            let _ = watcher.watch(conn).await;
-                        }
-                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    }
-                });
-            }
-        }
+        let acceptor = acceptor.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _held = (open, admitted);
+            let conn = async {
+                let stream: Box<dyn ClientStream> = match acceptor {
+                    None => Box::new(socket),
+                    Some(acceptor) => match acceptor.accept(socket).await {
+                        Ok(tls) => Box::new(tls),
+                        Err(e) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                    },
+                };
+                let conn = http.serve_connection(TokioIo::new(watch.io(stream)), svc);
+                let _ = watcher.watch(conn.into_owned()).await;
+            };
+            watch.drive(peer_addr.ip(), conn).await;
+        });
     }
     collector.abort();
     kms_ticker.abort();

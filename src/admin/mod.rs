@@ -10,16 +10,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::audit::AuditLog;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::iam::IamService;
 use crate::identity::Peer;
 use crate::kms::{KmsApi, KmsService};
+use crate::limits::{self, Gate, TimedIncoming};
 use crate::metrics::metrics;
 use crate::objects::ObjectService;
 use crate::s3::Authorizer;
@@ -55,11 +55,7 @@ impl Admin {
         }
     }
 
-    async fn route(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-        peer: Peer,
-    ) -> Response<Full<Bytes>> {
+    async fn route(&self, req: http::Request<TimedIncoming>, peer: Peer) -> Response<Full<Bytes>> {
         let path = req.uri().path();
         if path == "/console" || path.starts_with("/console/") {
             return self.console.handle(req, peer).await;
@@ -168,32 +164,38 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-/// Serves the admin endpoints on `listener` until the task is aborted.
-pub async fn serve(admin: Admin, listener: TcpListener) {
-    let http = ConnBuilder::new(TokioExecutor::new());
+/// Serves the admin endpoints on `listener` until the task is aborted, under the same
+/// `[limits]` as the API listener but counting its own connections, so that a flood there
+/// does not starve health checks and scrapes.
+pub async fn serve(admin: Admin, listener: TcpListener, limits: Limits) {
+    let http = limits::http_builder(&limits);
+    let gate = Gate::new("admin", &limits);
     loop {
-        let (socket, addr) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "admin listener: accept failed");
-                continue;
-            }
-        };
+        let (socket, addr, admitted) = gate.accept(&listener).await;
         let admin = admin.clone();
         // The admin listener speaks plain HTTP: keep it on a private interface.
         let peer = Peer {
             ip: Some(addr.ip()),
             tls: false,
         };
-        let svc = hyper::service::service_fn(move |req| {
-            let admin = admin.clone();
-            async move { Ok::<_, std::convert::Infallible>(admin.route(req, peer).await) }
+        let watch = gate.watch();
+        let svc = hyper::service::service_fn({
+            let watch = watch.clone();
+            move |req| {
+                let admin = admin.clone();
+                let (req, in_flight) = watch.request(req);
+                async move {
+                    let resp = admin.route(req, peer).await;
+                    Ok::<_, std::convert::Infallible>(in_flight.answer(resp))
+                }
+            }
         });
         let conn = http
-            .serve_connection(TokioIo::new(socket), svc)
+            .serve_connection(TokioIo::new(watch.io(socket)), svc)
             .into_owned();
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _admitted = admitted;
+            watch.drive(addr.ip(), conn).await;
         });
     }
 }

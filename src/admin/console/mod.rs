@@ -244,7 +244,7 @@ impl Console {
 
     pub(super) async fn handle(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        req: http::Request<crate::limits::TimedIncoming>,
         peer: Peer,
     ) -> Resp {
         let (parts, body) = req.into_parts();
@@ -262,6 +262,13 @@ impl Console {
                     r.form = form_urlencoded::parse(&b.to_bytes())
                         .map(|(k, v)| (k.into_owned(), v.into_owned()))
                         .collect();
+                }
+                Err(e) if crate::limits::BodyStalled::is_cause_of(&*e) => {
+                    return self.failure(&Failure::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "RequestTimeout",
+                        "The form did not arrive in time.",
+                    ));
                 }
                 Err(_) => {
                     return self.failure(&Failure::new(
