@@ -51,6 +51,8 @@ pub enum ObjectError {
     BodySha256,
     #[error("the request body ended before Content-Length bytes arrived")]
     IncompleteBody,
+    #[error("the request body's next bytes did not arrive in time")]
+    BodyTimeout,
     #[error("the request body is longer than its Content-Length")]
     BodyTooLong,
     #[error(

@@ -96,6 +96,10 @@ impl From<ObjectError> for S3Error {
                 IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP header."
             ),
+            ObjectError::BodyTimeout => s3_error!(
+                RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+            ),
             ObjectError::BodyTooLong => s3_error!(
                 InvalidRequest,
                 "The request body is longer than the number of bytes specified by the Content-Length HTTP header."

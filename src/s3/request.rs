@@ -213,9 +213,12 @@ pub(super) fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
 /// A failed chunk signature in an aws-chunked body is a signature error, and a body whose
 /// SHA-256 is not the signed `x-amz-content-sha256`, S3's XAmzContentSHA256Mismatch. The
 /// protocol crate's stream error type is private, so each is recognised by its message.
+/// A body whose bytes stopped coming is S3's `RequestTimeout`.
 fn body_error(e: s3s::StdError) -> ObjectError {
     let msg = e.to_string();
-    if msg.contains("SignatureMismatch") {
+    if crate::limits::BodyStalled::is_cause_of(&*e) {
+        ObjectError::BodyTimeout
+    } else if msg.contains("SignatureMismatch") {
         ObjectError::BodySignature
     } else if msg.contains("Sha256Mismatch") {
         ObjectError::BodySha256
