@@ -221,7 +221,8 @@ pub struct Storage {
     /// How often the collector deletes garbage and orphaned blobs.
     pub gc_interval_secs: u64,
     /// Seconds the blobs of an overwritten or deleted version stay, so GETs that started
-    /// before the change can finish (a fleet; a single gateway knows its own reads).
+    /// before the change can finish (a fleet; a single gateway holds what its reads use and
+    /// keeps them at most `objects::SOLE_READER_GRACE_SECS`).
     pub read_grace_secs: u64,
     /// MiB kept in reserve on the data directory's filesystem so deletes and their audit
     /// records can be written when it is full. 0: none.

@@ -19,7 +19,7 @@ use crate::iam::{IamService, IamStore};
 use crate::identity::Identities;
 use crate::kms::root::pkcs11;
 use crate::kms::{KeyStore, KmsService, KmsSettings};
-use crate::objects::{Collector, ObjectService, ServiceSettings};
+use crate::objects::{Collector, ObjectService, SOLE_READER_GRACE_SECS, ServiceSettings};
 use crate::postgres::Database;
 use crate::postgres::changes::Feed;
 use crate::replication::remote::Remotes;
@@ -409,12 +409,12 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let (credentials, catalog) = match &fleet {
         None => (
             root_credentials(config)?,
-            // This process is its catalog's only reader: no read grace (see `as_sole_reader`).
+            // This process is its catalog's only reader, and holds what its reads use.
             Catalog::sqlite(
                 &config.data_dir.join(CATALOG_FILE),
                 config.storage.fsync,
                 root.catalog_sealer(),
-                0,
+                config.storage.read_grace_secs.min(SOLE_READER_GRACE_SECS),
             )?,
         ),
         Some(fleet) => (
@@ -505,11 +505,6 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
         .with_kms(kms.clone())
         .with_disk_space(space.clone());
-    let objects = if fleet.is_none() {
-        objects.as_sole_reader()
-    } else {
-        objects
-    };
     tracing::info!("marking blobs of writes interrupted by the last run for collection");
     let orphans = Collector::new(objects.clone()).expire_orphans().await?;
     if orphans > 0 {

@@ -170,6 +170,40 @@ async fn objects_read_back_whole_and_by_range_and_overwrites_are_collected() {
 }
 
 #[tokio::test]
+async fn a_blob_a_read_holds_outlives_its_version_until_the_read_is_done() {
+    let e = env();
+    e.svc
+        .catalog()
+        .create_bucket("b", "us-east-1", None, 0)
+        .await
+        .unwrap();
+    let d = data(2 * CHUNK as usize);
+    put(&e.svc, "k", &d, SseRequest::S3).await;
+    let v = e.svc.lookup("b", "k", None).await.unwrap();
+    let reader = e.svc.reader(v, None, None, true).await.unwrap();
+    put(&e.svc, "k", b"second", SseRequest::S3).await;
+    let collector = sealgate::objects::Collector::new(e.svc.clone());
+    assert_eq!(
+        collector.collect_due().await.unwrap(),
+        0,
+        "held by the read"
+    );
+    let mut s = reader.stream(ReadRange::All).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(piece) = s.next().await {
+        out.extend_from_slice(&piece.unwrap());
+    }
+    assert_eq!(out, d, "the read finishes on the replaced version");
+    drop(s);
+    assert_eq!(
+        collector.collect_due().await.unwrap(),
+        1,
+        "released with the read"
+    );
+    assert_eq!(count_files(&e.blobs), 1);
+}
+
+#[tokio::test]
 async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
     let e = env();
     e.svc

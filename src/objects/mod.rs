@@ -33,6 +33,7 @@ pub use encryption::{EffectiveEncryption, SseAsked, WriteEncryption};
 pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
 pub use multipart::{CompletedPart, MIN_PART_SIZE, PartSpec};
 pub use read::{ObjectReader, ReadRange};
+pub use reading::SOLE_READER_GRACE_SECS;
 pub use write::{PutRequest, PutSpec, Written};
 
 #[derive(Debug, thiserror::Error)]
@@ -125,10 +126,8 @@ pub struct ObjectService {
     kms: Option<Arc<KmsLink>>,
     /// Free space of the data directory; new object data is refused when it runs out.
     space: Option<Arc<DiskSpace>>,
+    /// The blobs this process's reads hold, which the collector leaves alone.
     reading: Arc<reading::Reading>,
-    /// This process is the only reader of its blobs (its catalog is its own): the catalog
-    /// releases blobs without a read grace, and reads make sure they hold what they read.
-    sole_reader: bool,
 }
 
 pub struct ServiceSettings {
@@ -156,20 +155,12 @@ impl ObjectService {
             kms: None,
             space: None,
             reading: Arc::default(),
-            sole_reader: false,
         }
     }
 
     /// Refuses new object data when `space` runs out.
     pub fn with_disk_space(mut self, space: Arc<DiskSpace>) -> Self {
         self.space = Some(space);
-        self
-    }
-
-    /// For a catalog this process owns alone, opened without a read grace: released blobs
-    /// are collected once no read of this process holds them.
-    pub fn as_sole_reader(mut self) -> Self {
-        self.sole_reader = true;
         self
     }
 

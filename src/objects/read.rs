@@ -67,11 +67,10 @@ impl ObjectService {
             }
             parts = self.catalog.parts(version.row).await?;
         }
-        let hold = if decrypt {
-            Some(self.hold_blobs(&version, &parts).await?)
-        } else {
-            None
-        };
+        let hold = decrypt.then(|| {
+            self.reading
+                .hold(parts.iter().map(|p| p.blob.clone()).collect())
+        });
         let first_header = parts
             .first()
             .map(|p| p.header.as_slice())
@@ -98,27 +97,6 @@ impl ObjectService {
             data_key,
             _hold: hold,
         })
-    }
-
-    /// Holds a version's blobs for a read. Without a read grace, a delete that committed
-    /// between the catalog read and the hold may already have let the collector take them:
-    /// the parts are read again under the hold, and a change is answered as retryable.
-    async fn hold_blobs(
-        &self,
-        version: &ObjectVersion,
-        parts: &[PartRecord],
-    ) -> Result<super::reading::ReadHold> {
-        let blobs: Vec<String> = parts.iter().map(|p| p.blob.clone()).collect();
-        let hold = self.reading.hold(blobs.clone());
-        if self.sole_reader {
-            let now = self.catalog.parts(version.row).await?;
-            if !now.iter().map(|p| &p.blob).eq(blobs.iter()) {
-                return Err(ObjectError::Blob(crate::blobstore::BlobError::Unavailable(
-                    "the version was replaced while its read began".into(),
-                )));
-            }
-        }
-        Ok(hold)
     }
 }
 
@@ -164,6 +142,9 @@ impl ObjectReader {
                 tracing::error!(bucket = %self.version.bucket, key = %self.version.key, error = %e, "read failed");
                 let _ = tx.send(Err(e)).await;
             }
+            // Its blobs are released before the stream ends, not after.
+            drop(self);
+            drop(tx);
         });
         let first = match rx.recv().await {
             Some(Ok(bytes)) => bytes,

@@ -1,10 +1,15 @@
-//! The blobs this process is reading now. A single gateway (its own catalog) is the only
-//! reader of its blobs, so the blobs of a deleted or overwritten version can go as soon as
-//! none of its reads holds them, instead of after a read grace period: space a delete
-//! frees comes back at the collector's next pass.
+//! The blobs this process is reading now, which the collector leaves alone however long
+//! the read takes. A single gateway (its own catalog) is the only reader of its blobs, so
+//! it keeps a deleted or overwritten version's blobs only for the moment between a read's
+//! catalog lookup and its hold, instead of a fleet's read grace: space a delete frees comes
+//! back within seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// The read grace of a single gateway: far longer than a read takes from its catalog lookup
+/// to holding the blobs it found.
+pub const SOLE_READER_GRACE_SECS: u64 = 5;
 
 #[derive(Default)]
 pub(super) struct Reading {

@@ -165,10 +165,10 @@ def test_space_freed_by_deletes_comes_back_without_a_restart(gateway, small_disk
     for key in keys[: len(keys) // 2]:
         s3.delete_object(Bucket=bucket, Key=key)
         del written[key]
-    # The collector frees the deleted versions' blobs at its next pass (1 s here), since no
-    # read holds them: a 2 MiB write fits again.
+    # The collector frees the deleted versions' blobs within seconds, since no read holds
+    # them: a 2 MiB write fits again.
     eventually(lambda: s3.put_object(Bucket=bucket, Key="fits-again", Body=patterned(2 * MiB, 99)),
-               what="a write after deletes")
+               timeout=30, what="a write after deletes")
     assert_intact(s3, bucket, written)
 
 
