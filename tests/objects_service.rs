@@ -60,6 +60,25 @@ fn env() -> Env {
     }
 }
 
+/// A fresh service with bucket "b".
+async fn env_with_bucket() -> Env {
+    let e = env();
+    e.svc
+        .catalog()
+        .create_bucket("b", "us-east-1", None, 0)
+        .await
+        .unwrap();
+    e
+}
+
+async fn collect(mut s: ByteStream) -> Result<Vec<u8>, ObjectError> {
+    let mut out = Vec::new();
+    while let Some(piece) = s.next().await {
+        out.extend_from_slice(&piece?);
+    }
+    Ok(out)
+}
+
 fn count_files(dir: &Path) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -118,16 +137,12 @@ async fn read(
     customer: Option<&CustomerKey>,
 ) -> Result<Vec<u8>, ObjectError> {
     let v = svc.lookup("b", key, None).await?;
-    let mut s = svc
+    let s = svc
         .reader(v, customer, None, true)
         .await?
         .stream(range)
         .await?;
-    let mut out = Vec::new();
-    while let Some(piece) = s.next().await {
-        out.extend_from_slice(&piece?);
-    }
-    Ok(out)
+    collect(s).await
 }
 
 fn customer(byte: u8) -> CustomerKey {
@@ -139,12 +154,7 @@ fn customer(byte: u8) -> CustomerKey {
 
 #[tokio::test]
 async fn objects_read_back_whole_and_by_range_and_overwrites_are_collected() {
-    let e = env();
-    e.svc
-        .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
-        .await
-        .unwrap();
+    let e = env_with_bucket().await;
     let d = data(3 * CHUNK as usize + 123);
     put(&e.svc, "k", &d, SseRequest::S3).await;
     assert_eq!(read(&e.svc, "k", ReadRange::All, None).await.unwrap(), d);
@@ -171,12 +181,7 @@ async fn objects_read_back_whole_and_by_range_and_overwrites_are_collected() {
 
 #[tokio::test]
 async fn a_blob_a_read_holds_outlives_its_version_until_the_read_is_done() {
-    let e = env();
-    e.svc
-        .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
-        .await
-        .unwrap();
+    let e = env_with_bucket().await;
     let d = data(2 * CHUNK as usize);
     put(&e.svc, "k", &d, SseRequest::S3).await;
     let v = e.svc.lookup("b", "k", None).await.unwrap();
@@ -188,13 +193,9 @@ async fn a_blob_a_read_holds_outlives_its_version_until_the_read_is_done() {
         0,
         "held by the read"
     );
-    let mut s = reader.stream(ReadRange::All).await.unwrap();
-    let mut out = Vec::new();
-    while let Some(piece) = s.next().await {
-        out.extend_from_slice(&piece.unwrap());
-    }
+    let s = reader.stream(ReadRange::All).await.unwrap();
+    let out = collect(s).await.unwrap();
     assert_eq!(out, d, "the read finishes on the replaced version");
-    drop(s);
     assert_eq!(
         collector.collect_due().await.unwrap(),
         1,
@@ -205,12 +206,7 @@ async fn a_blob_a_read_holds_outlives_its_version_until_the_read_is_done() {
 
 #[tokio::test]
 async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
-    let e = env();
-    e.svc
-        .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
-        .await
-        .unwrap();
+    let e = env_with_bucket().await;
     for (declared, sent) in [(100u64, 99usize), (100, 101)] {
         let spec = PutSpec {
             bucket: "b".into(),
@@ -246,12 +242,7 @@ async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn sse_c_objects_need_the_same_key() {
-    let e = env();
-    e.svc
-        .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
-        .await
-        .unwrap();
+    let e = env_with_bucket().await;
     let k1 = customer(1);
     put(
         &e.svc,
@@ -292,12 +283,7 @@ async fn sse_c_objects_need_the_same_key() {
 
 #[tokio::test]
 async fn multipart_parts_reupload_and_complete() {
-    let e = env();
-    e.svc
-        .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
-        .await
-        .unwrap();
+    let e = env_with_bucket().await;
     let upload = e
         .svc
         .create_upload(
