@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 import pytest
 import requests
@@ -64,8 +65,14 @@ def access_lines(srv) -> list[str]:
 
 
 def access_line(srv, request_id: str) -> dict[str, str]:
-    """The fields of the access-log line of `request_id` (text format: key=value)."""
-    lines = [line for line in access_lines(srv) if f"request_id={request_id}" in line]
+    """The fields of the access-log line of `request_id` (text format: key=value). The line
+    is written once the response has gone out, so a client may see the answer first."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in access_lines(srv) if f"request_id={request_id}" in line]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(lines) == 1, f"expected one access line for {request_id}, got {lines}"
     return dict(re.findall(r'(\w+)=("[^"]*"|\S+)', lines[0].split("request ", 1)[1]))
 
