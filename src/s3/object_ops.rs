@@ -142,23 +142,45 @@ fn read_range(
                 (r.start < r.end).then(|| format!("bytes {}-{}/{size}", r.start, r.end - 1));
             Ok((ReadRange::Bytes(r.start, r.end), content_range))
         }
-        (None, Some(r)) => {
-            let r = r.check(size).map_err(|_| {
-                let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
-                if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{size}")) {
-                    let mut h = http::HeaderMap::new();
-                    h.insert(http::header::CONTENT_RANGE, v);
-                    e.set_headers(h);
-                }
-                e
-            })?;
-            Ok((
-                ReadRange::Bytes(r.start, r.end),
-                Some(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
-            ))
-        }
+        (None, Some(r)) => byte_range(r, size).map(|(range, content)| (range, Some(content))),
         (None, None) => Ok((ReadRange::All, None)),
     }
+}
+
+/// The bytes a `Range` header asks of an object of `size` bytes, and the Content-Range
+/// to answer with. A range of no bytes (a suffix range of an empty object, which the
+/// protocol crate lets through) is not satisfiable either: S3 answers any range of an
+/// empty object with InvalidRange.
+pub(crate) fn byte_range(r: &Range, size: u64) -> S3Result<(ReadRange, String)> {
+    let unsatisfiable = || {
+        let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{size}")) {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_RANGE, v);
+            e.set_headers(h);
+        }
+        e
+    };
+    let r = r
+        .check(size)
+        .ok()
+        .filter(|r| r.start < r.end)
+        .ok_or_else(unsatisfiable)?;
+    Ok((
+        ReadRange::Bytes(r.start, r.end),
+        format!("bytes {}-{}/{size}", r.start, r.end - 1),
+    ))
+}
+
+/// A DeleteObjects body S3 refuses as a whole, before deleting anything.
+pub(crate) fn check_delete(delete: &Delete) -> S3Result<()> {
+    if delete.objects.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "The request may contain at most 1000 keys"
+        ));
+    }
+    Ok(())
 }
 
 fn range_len(range: ReadRange, size: u64) -> u64 {
@@ -512,13 +534,8 @@ impl SealgateS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
+        check_delete(&input.delete)?;
         let objects = input.delete.objects;
-        if objects.len() > MAX_DELETE_KEYS {
-            return Err(s3_error!(
-                MalformedXML,
-                "The request may contain at most 1000 keys"
-            ));
-        }
         self.svc.bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let denied = req.extensions.get::<super::access::DeniedDeletes>();
