@@ -15,6 +15,8 @@ pub mod config;
 pub mod crypto;
 pub mod fleet;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iam;
 pub mod identity;
 pub mod kms;

@@ -55,7 +55,7 @@ struct XmlBlocked {
     encryption_type: Vec<String>,
 }
 
-fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
+pub(crate) fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
     let malformed = || {
         s3_error!(
             MalformedXML,
@@ -102,7 +102,7 @@ fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
     Ok(out)
 }
 
-fn render(cfg: &BucketEncryption) -> S3Result<String> {
+pub(crate) fn render(cfg: &BucketEncryption) -> S3Result<String> {
     let xml = XmlConfig {
         xmlns: Some("http://s3.amazonaws.com/doc/2006-03-01/".into()),
         rule: vec![XmlRule {

@@ -49,7 +49,7 @@ fn statements(doc: &Value) -> Vec<&serde_json::Map<String, Value>> {
 
 /// Checks a policy for `bucket` as S3 does: valid grammar with principals, S3 actions only,
 /// resources of this bucket only, at most 20 KiB.
-pub(super) fn validate(bucket: &str, text: &str) -> S3Result<()> {
+pub(crate) fn validate(bucket: &str, text: &str) -> S3Result<()> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(malformed("Policies cannot exceed 20 KiB"));
     }
@@ -131,7 +131,7 @@ fn pinned(conditions: Option<&Value>) -> bool {
 }
 
 /// S3's policy status: public when an `Allow` reaches anyone without a pinning condition.
-pub(super) fn is_public(text: &str) -> bool {
+pub(crate) fn is_public(text: &str) -> bool {
     let Ok(doc) = serde_json::from_str::<Value>(text) else {
         return false;
     };

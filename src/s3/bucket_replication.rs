@@ -60,7 +60,7 @@ fn filter_of(f: &ReplicationRuleFilter) -> S3Result<Filter> {
 }
 
 /// The protocol crate's model to the stored form; values outside AWS's enums are MalformedXML.
-pub(super) fn from_dto(cfg: &ReplicationConfiguration) -> S3Result<ReplicationConfig> {
+pub(crate) fn from_dto(cfg: &ReplicationConfiguration) -> S3Result<ReplicationConfig> {
     let mut rules = Vec::with_capacity(cfg.rules.len());
     for r in &cfg.rules {
         let (filter, has_filter) = match (&r.filter, &r.prefix) {
@@ -146,7 +146,7 @@ fn tag_of((k, v): &(String, String)) -> Tag {
     }
 }
 
-pub(super) fn to_dto(cfg: &ReplicationConfig) -> ReplicationConfiguration {
+pub(crate) fn to_dto(cfg: &ReplicationConfig) -> ReplicationConfiguration {
     let rules =
         cfg.rules
             .iter()

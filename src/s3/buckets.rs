@@ -126,22 +126,20 @@ impl SealgateS3 {
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let input = req.input;
-        let state = match input
-            .versioning_configuration
-            .status
-            .as_ref()
-            .map(BucketVersioningStatus::as_str)
-        {
-            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
-            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
-            _ => {
-                return Err(s3_error!(
-                    MalformedXML,
-                    "The versioning Status must be Enabled or Suspended"
-                ));
-            }
-        };
+        let state = versioning_state(&input.versioning_configuration)?;
         self.svc.set_versioning(&input.bucket, state).await?;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+}
+
+/// The state a PutBucketVersioning body asks for.
+pub(crate) fn versioning_state(cfg: &VersioningConfiguration) -> S3Result<Versioning> {
+    match cfg.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => Ok(Versioning::Enabled),
+        Some(BucketVersioningStatus::SUSPENDED) => Ok(Versioning::Suspended),
+        _ => Err(s3_error!(
+            MalformedXML,
+            "The versioning Status must be Enabled or Suspended"
+        )),
     }
 }

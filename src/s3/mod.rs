@@ -3,17 +3,17 @@
 
 pub mod access;
 mod auth;
-mod bucket_encryption;
-mod bucket_policy;
-mod bucket_replication;
-mod buckets;
+pub(crate) mod bucket_encryption;
+pub(crate) mod bucket_policy;
+pub(crate) mod bucket_replication;
+pub(crate) mod buckets;
 mod caller;
 pub mod compat;
 mod errors;
 mod listing;
-mod multipart;
-mod object_ops;
-mod request;
+pub(crate) mod multipart;
+pub(crate) mod object_ops;
+pub(crate) mod request;
 pub mod sse;
 mod whole_body;
 

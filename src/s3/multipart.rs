@@ -29,7 +29,7 @@ fn part_number(n: i32) -> S3Result<u32> {
 }
 
 /// `bytes=first-last` of UploadPartCopy, checked against the source size.
-fn copy_range(range: Option<&str>, size: u64) -> S3Result<ReadRange> {
+pub(crate) fn copy_range(range: Option<&str>, size: u64) -> S3Result<ReadRange> {
     let Some(r) = range else {
         return Ok(ReadRange::All);
     };
@@ -58,6 +58,36 @@ fn copy_range(range: Option<&str>, size: u64) -> S3Result<ReadRange> {
         ));
     }
     Ok(ReadRange::Bytes(first, last + 1))
+}
+
+/// The parts a CompleteMultipartUpload body names; at least one.
+pub(crate) fn requested_parts(
+    upload: Option<CompletedMultipartUpload>,
+) -> S3Result<Vec<CompletedPart>> {
+    let requested: Vec<CompletedPart> = upload
+        .and_then(|m| m.parts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            Ok(CompletedPart {
+                part_number: part_number(p.part_number.unwrap_or(0))?,
+                etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
+                checksum: p
+                    .checksum_crc32
+                    .or(p.checksum_crc32c)
+                    .or(p.checksum_crc64nvme)
+                    .or(p.checksum_sha1)
+                    .or(p.checksum_sha256),
+            })
+        })
+        .collect::<S3Result<_>>()?;
+    if requested.is_empty() {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    Ok(requested)
 }
 
 impl SealgateS3 {
@@ -399,30 +429,7 @@ impl SealgateS3 {
             }
             other => other?,
         };
-        let requested: Vec<CompletedPart> = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| {
-                Ok(CompletedPart {
-                    part_number: part_number(p.part_number.unwrap_or(0))?,
-                    etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
-                    checksum: p
-                        .checksum_crc32
-                        .or(p.checksum_crc32c)
-                        .or(p.checksum_crc64nvme)
-                        .or(p.checksum_sha1)
-                        .or(p.checksum_sha256),
-                })
-            })
-            .collect::<S3Result<_>>()?;
-        if requested.is_empty() {
-            return Err(s3_error!(
-                MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema"
-            ));
-        }
+        let requested = requested_parts(input.multipart_upload)?;
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let w = self

@@ -195,7 +195,7 @@ pub(super) fn reported_version(version_id: &str) -> Option<String> {
 }
 
 /// Version ids are ours (32 hex) or "null"; anything else is refused as S3 refuses it.
-pub(super) fn check_version_id(v: Option<&str>) -> S3Result<()> {
+pub(crate) fn check_version_id(v: Option<&str>) -> S3Result<()> {
     match v {
         None | Some("null") => Ok(()),
         Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
@@ -269,13 +269,13 @@ pub(super) fn body_length(
     }
 }
 
-pub(super) struct ChecksumHeaders<'a> {
-    pub algorithm: Option<&'a str>,
-    pub crc32: Option<&'a str>,
-    pub crc32c: Option<&'a str>,
-    pub crc64nvme: Option<&'a str>,
-    pub sha1: Option<&'a str>,
-    pub sha256: Option<&'a str>,
+pub(crate) struct ChecksumHeaders<'a> {
+    pub(crate) algorithm: Option<&'a str>,
+    pub(crate) crc32: Option<&'a str>,
+    pub(crate) crc32c: Option<&'a str>,
+    pub(crate) crc64nvme: Option<&'a str>,
+    pub(crate) sha1: Option<&'a str>,
+    pub(crate) sha256: Option<&'a str>,
 }
 
 /// The flexible-checksum headers of a write's input (PutObject, UploadPart).
@@ -298,7 +298,7 @@ pub(crate) use checksum_headers;
 
 /// What a write's headers state about its body: `Content-MD5`, and a flexible checksum
 /// whose value is in a header or, announced by `x-amz-trailer`, follows the body.
-pub(super) fn stated_digests(
+pub(crate) fn stated_digests(
     content_md5: Option<&str>,
     h: ChecksumHeaders<'_>,
     headers: &HeaderMap,
