@@ -37,7 +37,7 @@ fn inputs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     };
     let mut files: Vec<(PathBuf, Vec<u8>)> = entries
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && p.extension().is_some())
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             (p, bytes)

@@ -222,6 +222,28 @@ async fn ranges_and_conditional_reads() {
         .send()
         .await;
     assert_eq!(failure(beyond.unwrap_err()), ("InvalidRange".into(), 416));
+    // Any range of an empty object is unsatisfiable, a suffix range included.
+    s3.put_object()
+        .bucket("ranges")
+        .key("empty")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    for range in ["bytes=0-", "bytes=-1"] {
+        let empty = s3
+            .get_object()
+            .bucket("ranges")
+            .key("empty")
+            .range(range)
+            .send()
+            .await;
+        assert_eq!(
+            failure(empty.unwrap_err()),
+            ("InvalidRange".into(), 416),
+            "{range}"
+        );
+    }
     let not_modified = s3
         .get_object()
         .bucket("ranges")
