@@ -80,6 +80,15 @@ pub(crate) fn from_dto(cfg: &ReplicationConfiguration) -> S3Result<ReplicationCo
                 "DeleteMarkerReplication must be specified for this version of Cross Region Replication configuration schema."
             ));
         }
+        // A rule of the first schema (a bare Prefix, or neither Prefix nor Filter) always
+        // replicates delete markers; S3 refuses to be told otherwise rather than store a
+        // setting it would ignore.
+        if !has_filter && r.delete_marker_replication.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "DeleteMarkerReplication is not supported for this version of Cross Region Replication configuration schema."
+            ));
+        }
         let delete_markers = match r
             .delete_marker_replication
             .as_ref()
@@ -366,6 +375,7 @@ mod tests {
     #[test]
     fn bad_values_and_shapes_are_malformed() {
         let mut r = dto_rule(None);
+        r.delete_marker_replication = None;
         r.status = ReplicationRuleStatus::from("Maybe".to_owned());
         let cfg = |rule| ReplicationConfiguration {
             role: String::new(),
@@ -391,6 +401,13 @@ mod tests {
         no_dm.delete_marker_replication = None;
         assert_eq!(
             *from_dto(&cfg(no_dm)).unwrap_err().code(),
+            S3ErrorCode::InvalidRequest
+        );
+        // A first-schema rule replicates delete markers whatever it says: it may not say.
+        let mut v1_with_dm = dto_rule(None);
+        v1_with_dm.prefix = Some("logs/".into());
+        assert_eq!(
+            *from_dto(&cfg(v1_with_dm)).unwrap_err().code(),
             S3ErrorCode::InvalidRequest
         );
     }
