@@ -70,12 +70,17 @@ pub enum CatalogError {
     VersioningNotEnabled,
 }
 
+/// Whether SQLite failed for want of disk space.
+fn sqlite_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
 impl CatalogError {
     /// Whether the write failed for want of disk space (and may succeed once space is freed).
     pub fn is_disk_full(&self) -> bool {
         match self {
             CatalogError::DiskFull => true,
-            CatalogError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            CatalogError::Sqlite(e) => sqlite_disk_full(e),
             _ => false,
         }
     }

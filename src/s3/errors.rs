@@ -108,8 +108,8 @@ impl From<ObjectError> for S3Error {
                 SignatureDoesNotMatch,
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             ),
-            ObjectError::BodySha256 => custom(
-                "XAmzContentSHA256Mismatch",
+            ObjectError::BodySha256 => with_status(
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
                 http::StatusCode::BAD_REQUEST,
                 "The provided 'x-amz-content-sha256' header does not match what was computed.",
             ),
@@ -141,8 +141,8 @@ impl From<ObjectError> for S3Error {
                     "Your proposed upload is smaller than the minimum allowed size (part {n})."
                 )
             }
-            ObjectError::InvalidPartNumber => custom(
-                "InvalidPartNumber",
+            ObjectError::InvalidPartNumber => with_status(
+                S3ErrorCode::Custom("InvalidPartNumber".into()),
                 http::StatusCode::RANGE_NOT_SATISFIABLE,
                 "The requested partnumber is not satisfiable",
             ),
@@ -165,12 +165,11 @@ impl From<ObjectError> for S3Error {
                 // Logged as the operator's problem; answered as S3 answers an overloaded
                 // store, which SDKs retry with backoff.
                 tracing::warn!(%cause, "storage backend unavailable");
-                let mut err = S3Error::with_message(
+                with_status(
                     S3ErrorCode::SlowDown,
+                    http::StatusCode::SERVICE_UNAVAILABLE,
                     "Please reduce your request rate: the storage backend is not answering.",
-                );
-                err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
-                err
+                )
             }
             ObjectError::DiskFull(e) => disk_full(&e),
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
@@ -190,12 +189,11 @@ fn kms_error(e: KmsError) -> S3Error {
         _ if e.is_transient() => http::StatusCode::SERVICE_UNAVAILABLE,
         _ => http::StatusCode::BAD_REQUEST,
     };
-    let mut err = S3Error::with_message(
+    with_status(
         S3ErrorCode::Custom(format!("KMS.{}", e.code()).into()),
-        e.message().to_owned(),
-    );
-    err.set_status_code(status);
-    err
+        status,
+        e.message(),
+    )
 }
 
 /// No space for new data: S3's 503 SlowDown, which clients retry with backoff while
@@ -203,17 +201,17 @@ fn kms_error(e: KmsError) -> S3Error {
 /// SDKs know or retry). The message names the cause.
 fn disk_full(e: &dyn std::error::Error) -> S3Error {
     tracing::debug!(error = %e, "refusing a write: no space left for new data");
-    let mut err = S3Error::with_message(
+    with_status(
         S3ErrorCode::SlowDown,
+        http::StatusCode::SERVICE_UNAVAILABLE,
         "Please reduce your request rate: the gateway's storage is full; new data is refused until space is freed.",
-    );
-    err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
-    err
+    )
 }
 
-/// An S3 error code the protocol crate does not know, with its status.
-fn custom(code: &'static str, status: http::StatusCode, message: &str) -> S3Error {
-    let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.to_owned());
+/// An error with a status of its own: a code the protocol crate does not know, or one
+/// answered with another status than its usual.
+fn with_status(code: S3ErrorCode, status: http::StatusCode, message: &str) -> S3Error {
+    let mut err = S3Error::with_message(code, message.to_owned());
     err.set_status_code(status);
     err
 }

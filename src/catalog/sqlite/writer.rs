@@ -107,7 +107,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
             Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 Uncommitted {
-                    disk_full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+                    disk_full: crate::catalog::sqlite_disk_full(&e),
                     message: format!("catalog commit failed: {e}"),
                 }
             }),
