@@ -213,6 +213,7 @@ impl Signer {
         url: &str,
         headers: &[(&str, &str)],
         body: &[u8],
+        trailer: bool,
     ) -> Result<Vec<(&'static str, String)>, String> {
         let mut settings = SigningSettings::default();
         // S3 signs the path as sent: no second encoding, no `..` folding.
@@ -232,7 +233,9 @@ impl Signer {
             method.as_str(),
             url,
             headers.iter().copied(),
-            if self.service == "s3" {
+            if trailer {
+                SignableBody::StreamingUnsignedPayloadTrailer
+            } else if self.service == "s3" {
                 SignableBody::UnsignedPayload
             } else {
                 SignableBody::Bytes(body)
@@ -309,7 +312,8 @@ impl Client {
 
     pub async fn send(&mut self, req: &Request) -> Result<Response<Incoming>, ClientError> {
         let body = Full::new(req.body.clone()).map_err(|e| match e {}).boxed();
-        self.send_body(req, body, req.body.len() as u64).await
+        self.send_body(req, body, req.body.len() as u64, false)
+            .await
     }
 
     /// Sends `req` with `body` of `len` bytes in place of `req.body`. Only for S3, whose
@@ -325,7 +329,41 @@ impl Client {
                 "only S3 request bodies can stream".into(),
             ));
         }
-        self.send_body(req, body, len).await
+        self.send_body(req, body, len, false).await
+    }
+
+    /// Sends `payload`, exactly `len` bytes, `aws-chunked` with its SHA-256 in the trailer
+    /// ([`super::chunked`]); the checksum sent is readable once the body went out.
+    pub async fn send_with_checksum_trailer<S>(
+        &mut self,
+        req: &Request,
+        payload: S,
+        len: u64,
+    ) -> Result<(Response<Incoming>, super::chunked::SentChecksum), ClientError>
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
+    {
+        if self.signer.service != "s3" {
+            return Err(ClientError::Request(
+                "only S3 request bodies can stream".into(),
+            ));
+        }
+        let mut req = Request {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            headers: req.headers.clone(),
+            body: Bytes::new(),
+        };
+        req.headers.extend([
+            ("content-encoding".into(), "aws-chunked".into()),
+            ("x-amz-decoded-content-length".into(), len.to_string()),
+            ("x-amz-trailer".into(), super::chunked::TRAILER.into()),
+        ]);
+        let (body, checksum) = super::chunked::encode(payload, len);
+        let resp = self
+            .send_body(&req, body, super::chunked::encoded_len(len), true)
+            .await?;
+        Ok((resp, checksum))
     }
 
     async fn send_body(
@@ -333,8 +371,11 @@ impl Client {
         req: &Request,
         body: Body,
         len: u64,
+        trailer: bool,
     ) -> Result<Response<Incoming>, ClientError> {
-        let http_req = self.build(req, body, len).map_err(ClientError::Request)?;
+        let http_req = self
+            .build(req, body, len, trailer)
+            .map_err(ClientError::Request)?;
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = Some(self.connect().await?);
         }
@@ -363,13 +404,21 @@ impl Client {
         Ok(resp)
     }
 
-    fn build(&self, req: &Request, body: Body, len: u64) -> Result<http::Request<Body>, String> {
+    fn build(
+        &self,
+        req: &Request,
+        body: Body,
+        len: u64,
+        trailer: bool,
+    ) -> Result<http::Request<Body>, String> {
         let url = format!("{}{}", self.endpoint.url, req.path);
         let named = req.headers.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
         let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
         to_sign.push(("host", &self.endpoint.authority));
         to_sign.extend(named.clone());
-        let signature = self.signer.sign(&req.method, &url, &to_sign, &req.body)?;
+        let signature = self
+            .signer
+            .sign(&req.method, &url, &to_sign, &req.body, trailer)?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(&req.path)
@@ -578,6 +627,7 @@ mod tests {
                     ("x-amz-server-side-encryption", "AES256"),
                 ],
                 b"body",
+                false,
             )
             .unwrap();
         let get = |n: &str| {

@@ -3,6 +3,7 @@
 //! where the aws CLI finds them (`credentials`). Replication, `sealgate bench` and
 //! `sealgate cse` all speak to S3 endpoints through it.
 
+pub mod chunked;
 pub mod credentials;
 pub mod http;
 pub mod xml;
