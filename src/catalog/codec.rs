@@ -265,3 +265,21 @@ impl RawTask {
         }
     }
 }
+
+/// A part layout as stored: 0 for the source's own parts, else the fixed part size.
+pub(super) fn layout_to_column(layout: super::store::PartLayout) -> i64 {
+    match layout {
+        super::store::PartLayout::Source => 0,
+        super::store::PartLayout::Fixed(n) => i64::try_from(n).unwrap_or(i64::MAX),
+    }
+}
+
+pub(super) fn layout_from_column(v: i64) -> super::Result<super::store::PartLayout> {
+    match v {
+        0 => Ok(super::store::PartLayout::Source),
+        n if n > 0 => Ok(super::store::PartLayout::Fixed(n as u64)),
+        n => Err(super::CatalogError::Corrupt(format!(
+            "replica upload part size {n}"
+        ))),
+    }
+}

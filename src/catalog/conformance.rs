@@ -116,6 +116,7 @@ conformance!(
     a_blob_taken_by_the_collector_cannot_be_committed,
     matched_writes_are_queued_with_the_version_and_finish_with_a_status,
     batches_queue_existing_versions_once_and_resume_from_their_checkpoint,
+    a_replica_upload_keeps_its_parts_until_the_task_ends,
 );
 
 /// A far deadline for blobs registered as written by tests.
@@ -924,6 +925,88 @@ async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: 
     assert_eq!((stats.pending, stats.completed, stats.failed), (0, 1, 1));
     assert_eq!((stats.completed_bytes, stats.max_lag_ms), (3, Some(119)));
     assert_eq!(c.replication_stats(None).await.unwrap(), stats);
+}
+
+async fn a_replica_upload_keeps_its_parts_until_the_task_ends(s: Subject) {
+    let c = s.catalog;
+    replicated_source(&c).await;
+    c.set_setting("src", Some(&replication_config("")))
+        .await
+        .unwrap();
+    for (i, key) in ["big", "other"].into_iter().enumerate() {
+        commit(
+            &c,
+            version("src", key, &format!("s{i}")),
+            Precondition::None,
+            1,
+        )
+        .await
+        .unwrap();
+    }
+    let tasks = c.claim_replication_tasks(10, 10, vec![]).await.unwrap();
+    let (task, other) = (tasks[0].id, tasks[1].id);
+    assert_eq!(c.replica_upload(task).await.unwrap(), None);
+    let upload = ReplicaUpload {
+        upload_id: "u1".into(),
+        layout: PartLayout::Fixed(5 << 20),
+        parts_total: 3,
+        parts: Vec::new(),
+    };
+    c.start_replica_upload(task, &upload).await.unwrap();
+    let part = |n: u32| SentPart {
+        number: n,
+        size: 5 << 20,
+        etag: format!("\"e{n}\""),
+        sha256: format!("h{n}"),
+    };
+    c.replica_part_sent(task, &part(2)).await.unwrap();
+    c.replica_part_sent(task, &part(1)).await.unwrap();
+    // A part sent again (its acknowledgement was lost) replaces the record.
+    c.replica_part_sent(task, &part(1)).await.unwrap();
+    let found = c.replica_upload(task).await.unwrap().unwrap();
+    assert_eq!(found.parts, vec![part(1), part(2)]);
+    assert_eq!(
+        (found.upload_id.as_str(), found.layout, found.parts_total),
+        ("u1", PartLayout::Fixed(5 << 20), 3)
+    );
+    let stats = c.replication_stats(None).await.unwrap();
+    assert_eq!(
+        (
+            stats.uploading,
+            stats.upload_parts,
+            stats.upload_parts_sent,
+            stats.upload_bytes_sent
+        ),
+        (1, 3, 2, 10 << 20)
+    );
+
+    // A new upload of the same task starts with no parts.
+    let source = ReplicaUpload {
+        upload_id: "u2".into(),
+        layout: PartLayout::Source,
+        ..upload
+    };
+    c.start_replica_upload(task, &source).await.unwrap();
+    let found = c.replica_upload(task).await.unwrap().unwrap();
+    assert_eq!(
+        (found.upload_id.as_str(), found.layout, found.parts.len()),
+        ("u2", PartLayout::Source, 0)
+    );
+
+    c.start_replica_upload(other, &source).await.unwrap();
+    c.replica_part_sent(other, &part(1)).await.unwrap();
+    c.forget_replica_upload(other).await.unwrap();
+    assert_eq!(c.replica_upload(other).await.unwrap(), None);
+    c.replica_part_sent(task, &part(1)).await.unwrap();
+    let end = TaskEnd::Completed {
+        dest_version_id: None,
+    };
+    c.finish_replication(task, end, 5).await.unwrap();
+    assert_eq!(c.replica_upload(task).await.unwrap(), None);
+    assert_eq!(
+        c.replication_stats(None).await.unwrap().upload_parts_sent,
+        0
+    );
 }
 
 async fn batches_queue_existing_versions_once_and_resume_from_their_checkpoint(s: Subject) {

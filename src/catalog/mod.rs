@@ -29,8 +29,8 @@ pub(crate) use codec::MetaCodec;
 pub use listing::{KeyStart, common_prefix, prefix_end};
 pub use store::{
     BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, DeleteOutcome,
-    ListedVersion, Precondition, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd,
-    TaskStatus, UploadStore, VersionStore,
+    ListedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue, ReplicationStats,
+    ReplicationTask, SentPart, TaskEnd, TaskStatus, UploadStore, VersionStore,
 };
 
 #[derive(Debug, thiserror::Error)]

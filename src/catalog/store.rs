@@ -99,6 +99,36 @@ pub struct ReplicationTask {
     pub in_doubt: bool,
 }
 
+/// How a replica's multipart upload is cut into parts. Fixed when the upload starts, so
+/// an upload resumed after a crash (or by another node) cuts the same parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartLayout {
+    /// The source version's own parts, so part-numbered reads agree on both sides.
+    Source,
+    /// Parts of this many bytes, the last one shorter.
+    Fixed(u64),
+}
+
+/// A replica's multipart upload in progress at the destination, with the parts the
+/// destination acknowledged (in part-number order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaUpload {
+    pub upload_id: String,
+    pub layout: PartLayout,
+    pub parts_total: u32,
+    pub parts: Vec<SentPart>,
+}
+
+/// One part the destination acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    /// The part's SHA-256 (base64), verified by the destination.
+    pub sha256: String,
+}
+
 /// Figures for operators: the backlog, what was replicated, what failed, and the lag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplicationStats {
@@ -113,6 +143,13 @@ pub struct ReplicationStats {
     pub oldest_pending_ms: Option<i64>,
     /// Longest time from queueing to completion among completed tasks.
     pub max_lag_ms: Option<i64>,
+    /// Pending versions whose replica is being sent as a multipart upload.
+    pub uploading: u64,
+    /// Their parts, and how many of them (and how many bytes) the destination has.
+    pub upload_parts: u64,
+    pub upload_parts_sent: u64,
+    pub upload_bytes: u64,
+    pub upload_bytes_sent: u64,
 }
 
 /// Where `sealgate replicate` stands for one bucket.
@@ -356,6 +393,19 @@ pub trait ReplicationQueue: Send + Sync {
         key: &str,
         before_id: i64,
     ) -> Result<Option<String>>;
+
+    /// The multipart upload a task's replica is being sent in, if one was started.
+    async fn replica_upload(&self, task: i64) -> Result<Option<ReplicaUpload>>;
+
+    /// Records an upload started at the destination (its `parts` are not read).
+    async fn start_replica_upload(&self, task: i64, upload: &ReplicaUpload) -> Result<()>;
+
+    /// Records a part the destination acknowledged, so a resumed attempt skips it.
+    async fn replica_part_sent(&self, task: i64, part: &SentPart) -> Result<()>;
+
+    /// Forgets a task's upload (completed, aborted, or no longer known to the destination).
+    /// Finishing or dropping a task forgets it too.
+    async fn forget_replica_upload(&self, task: i64) -> Result<()>;
 
     /// Tasks of a bucket (all buckets when None) in `statuses`, oldest first.
     async fn replication_tasks(

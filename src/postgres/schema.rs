@@ -29,7 +29,8 @@ pub(super) fn newer(v: i32) -> DbError {
 
 /// Migration N (1-based) takes the schema from version N-1 to N. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE fleet (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     -- A value sealed under the root key: a node with another root cannot open it.
@@ -196,7 +197,26 @@ CREATE TABLE iam_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     sealed BYTEA NOT NULL
 );
-"#];
+"#,
+    r#"
+-- A replica being sent as a multipart upload: the destination's upload id and how the
+-- version is cut (part_size 0: the source's own parts), then each part it acknowledged.
+CREATE TABLE replica_uploads (
+    task_id BIGINT PRIMARY KEY,
+    upload_id TEXT NOT NULL,
+    part_size BIGINT NOT NULL,
+    parts_total INTEGER NOT NULL
+);
+CREATE TABLE replica_parts (
+    task_id BIGINT NOT NULL,
+    part_number INTEGER NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (task_id, part_number)
+);
+"#,
+];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass('sealgate_schema') IS NOT NULL")

@@ -9,10 +9,11 @@ use sqlx::{PgConnection, Row as _};
 
 use super::buckets::require_bucket;
 use super::{PgCatalog, limit, lock_bucket_shared, to_i64};
-use crate::catalog::codec::{RawTask, opt_from_json};
+use crate::catalog::codec::{RawTask, layout_from_column, layout_to_column, opt_from_json};
 use crate::catalog::semantics::{self, QueuedTask};
 use crate::catalog::store::{
-    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd, TaskStatus,
+    BatchProgress, ReplicaUpload, ReplicationQueue, ReplicationStats, ReplicationTask, SentPart,
+    TaskEnd, TaskStatus,
 };
 use crate::catalog::{Result, Sse};
 use crate::fleet::{DB_NOW_MS, NODE_TIMEOUT_MS};
@@ -77,6 +78,18 @@ pub(super) async fn insert_task(
     Ok(())
 }
 
+async fn forget_upload(tx: &mut PgConnection, task: i64) -> Result<()> {
+    sqlx::query("DELETE FROM replica_parts WHERE task_id = $1")
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM replica_uploads WHERE task_id = $1")
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 async fn read_progress(conn: &mut PgConnection, bucket: &str) -> Result<BatchProgress> {
     let row =
         sqlx::query("SELECT after_row, enqueued, done FROM replication_batches WHERE bucket = $1")
@@ -118,6 +131,7 @@ impl ReplicationQueue for PgCatalog {
         .bind(status.as_str())
         .execute(&mut *tx)
         .await?;
+        forget_upload(&mut tx, id).await?;
         super::commit(tx).await?;
         Ok(())
     }
@@ -187,11 +201,88 @@ impl ReplicationQueue for PgCatalog {
     }
 
     async fn replication_drop(&self, id: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM replication_tasks WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        forget_upload(&mut tx, id).await?;
+        super::commit(tx).await
+    }
+
+    async fn replica_upload(&self, task: i64) -> Result<Option<ReplicaUpload>> {
+        let mut tx = self.pool().begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT upload_id, part_size, parts_total FROM replica_uploads WHERE task_id = $1",
+        )
+        .bind(task)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let parts = sqlx::query(
+            "SELECT part_number, size, etag, sha256 FROM replica_parts
+             WHERE task_id = $1 ORDER BY part_number",
+        )
+        .bind(task)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| -> Result<SentPart> {
+            Ok(SentPart {
+                number: u32::try_from(r.try_get::<i32, _>(0)?).unwrap_or(0),
+                size: r.try_get::<i64, _>(1)?.max(0) as u64,
+                etag: r.try_get(2)?,
+                sha256: r.try_get(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ReplicaUpload {
+            upload_id: row.try_get(0)?,
+            layout: layout_from_column(row.try_get(1)?)?,
+            parts_total: u32::try_from(row.try_get::<i32, _>(2)?).unwrap_or(0),
+            parts,
+        }))
+    }
+
+    async fn start_replica_upload(&self, task: i64, upload: &ReplicaUpload) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        forget_upload(&mut tx, task).await?;
+        sqlx::query(
+            "INSERT INTO replica_uploads (task_id, upload_id, part_size, parts_total)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(task)
+        .bind(&upload.upload_id)
+        .bind(layout_to_column(upload.layout))
+        .bind(i32::try_from(upload.parts_total).unwrap_or(i32::MAX))
+        .execute(&mut *tx)
+        .await?;
+        super::commit(tx).await
+    }
+
+    async fn replica_part_sent(&self, task: i64, part: &SentPart) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO replica_parts (task_id, part_number, size, etag, sha256)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (task_id, part_number)
+             DO UPDATE SET size = $3, etag = $4, sha256 = $5",
+        )
+        .bind(task)
+        .bind(i32::try_from(part.number).unwrap_or(i32::MAX))
+        .bind(to_i64(part.size))
+        .bind(&part.etag)
+        .bind(&part.sha256)
+        .execute(self.pool())
+        .await?;
         Ok(())
+    }
+
+    async fn forget_replica_upload(&self, task: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        forget_upload(&mut tx, task).await?;
+        super::commit(tx).await
     }
 
     async fn previous_replica(
@@ -244,12 +335,25 @@ impl ReplicationQueue for PgCatalog {
                 COUNT(*) FILTER (WHERE status = 'PENDING' AND attempts > 0),
                 MIN(enqueued_ms) FILTER (WHERE status = 'PENDING'),
                 MAX(finished_ms - enqueued_ms) FILTER (WHERE status = 'COMPLETED')
-             FROM replication_tasks WHERE ($1::text IS NULL OR bucket = $1)",
+             FROM replication_tasks
+             WHERE ($1::text IS NULL OR bucket = $1)",
+        )
+        .bind(bucket)
+        .fetch_one(self.pool())
+        .await?;
+        let u = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(t.size), 0)::bigint,
+                 COALESCE(SUM(up.parts_total), 0)::bigint,
+                 COALESCE(SUM((SELECT COUNT(*) FROM replica_parts p WHERE p.task_id = up.task_id)), 0)::bigint,
+                 COALESCE(SUM((SELECT SUM(size) FROM replica_parts p WHERE p.task_id = up.task_id)), 0)::bigint
+             FROM replica_uploads up JOIN replication_tasks t ON t.id = up.task_id
+             WHERE t.status = 'PENDING' AND ($1::text IS NULL OR t.bucket = $1)",
         )
         .bind(bucket)
         .fetch_one(self.pool())
         .await?;
         let count = |i: usize| -> Result<u64> { Ok(r.try_get::<i64, _>(i)?.max(0) as u64) };
+        let uploads = |i: usize| -> Result<u64> { Ok(u.try_get::<i64, _>(i)?.max(0) as u64) };
         Ok(ReplicationStats {
             pending: count(0)?,
             pending_bytes: count(1)?,
@@ -259,6 +363,11 @@ impl ReplicationQueue for PgCatalog {
             retrying: count(5)?,
             oldest_pending_ms: r.try_get(6)?,
             max_lag_ms: r.try_get(7)?,
+            uploading: uploads(0)?,
+            upload_bytes: uploads(1)?,
+            upload_parts: uploads(2)?,
+            upload_parts_sent: uploads(3)?,
+            upload_bytes_sent: uploads(4)?,
         })
     }
 

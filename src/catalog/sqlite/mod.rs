@@ -162,6 +162,22 @@ CREATE TABLE IF NOT EXISTS replication_tasks (
 );
 CREATE INDEX IF NOT EXISTS replication_due ON replication_tasks(status, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS replication_by_key ON replication_tasks(bucket, key, id);
+-- A replica being sent as a multipart upload: the destination's upload id and how the
+-- version is cut (part_size 0: the source's own parts), then each part it acknowledged.
+CREATE TABLE IF NOT EXISTS replica_uploads (
+    task_id INTEGER PRIMARY KEY,
+    upload_id TEXT NOT NULL,
+    part_size INTEGER NOT NULL,
+    parts_total INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replica_parts (
+    task_id INTEGER NOT NULL,
+    part_number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (task_id, part_number)
+);
 -- `sealgate replicate` checkpoints: versions up to after_row were considered.
 CREATE TABLE IF NOT EXISTS replication_batches (
     bucket TEXT PRIMARY KEY,

@@ -7,12 +7,21 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Cached as _;
 use super::SqliteCatalog;
 use super::buckets::require_bucket;
-use crate::catalog::codec::{RawTask, opt_from_json};
+use crate::catalog::codec::{RawTask, layout_from_column, layout_to_column, opt_from_json};
 use crate::catalog::semantics::{self, QueuedTask};
 use crate::catalog::store::{
-    BatchProgress, ReplicationQueue, ReplicationStats, ReplicationTask, TaskEnd, TaskStatus,
+    BatchProgress, ReplicaUpload, ReplicationQueue, ReplicationStats, ReplicationTask, SentPart,
+    TaskEnd, TaskStatus,
 };
 use crate::catalog::{Result, Sse};
+
+/// Multipart replicas in progress: versions, their bytes and parts, and what was sent.
+const UPLOAD_STATS: &str =
+    "SELECT COUNT(*), COALESCE(SUM(t.size), 0), COALESCE(SUM(u.parts_total), 0),
+         COALESCE(SUM((SELECT COUNT(*) FROM replica_parts p WHERE p.task_id = u.task_id)), 0),
+         COALESCE(SUM((SELECT SUM(size) FROM replica_parts p WHERE p.task_id = u.task_id)), 0)
+     FROM replica_uploads u JOIN replication_tasks t ON t.id = u.task_id
+     WHERE t.status = 'PENDING' AND (?1 IS NULL OR t.bucket = ?1)";
 
 const TASK_COLUMNS: &str = "id, bucket, key, version_id, delete_marker, rule_id, destination, size, \
      status, attempts, next_attempt_ms, enqueued_ms, finished_ms, last_error, dest_version_id, in_doubt";
@@ -90,6 +99,12 @@ fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlit
     )
 }
 
+fn forget_upload(tx: &Connection, task: i64) -> rusqlite::Result<()> {
+    tx.exec("DELETE FROM replica_parts WHERE task_id = ?1", [task])?;
+    tx.exec("DELETE FROM replica_uploads WHERE task_id = ?1", [task])?;
+    Ok(())
+}
+
 fn read_progress(conn: &rusqlite::Connection, bucket: &str) -> Result<BatchProgress> {
     Ok(conn
         .row(
@@ -120,6 +135,7 @@ impl ReplicationQueue for SqliteCatalog {
                 params![id, status.as_str(), reason, dest_version_id, now_ms],
             )?;
             set_version_status(&tx, id, status)?;
+            forget_upload(&tx, id)?;
             tx.commit()?;
             Ok(())
         })
@@ -184,7 +200,89 @@ impl ReplicationQueue for SqliteCatalog {
 
     async fn replication_drop(&self, id: i64) -> Result<()> {
         self.call(move |conn| {
-            conn.exec("DELETE FROM replication_tasks WHERE id = ?1", [id])?;
+            let tx = conn.savepoint()?;
+            tx.exec("DELETE FROM replication_tasks WHERE id = ?1", [id])?;
+            forget_upload(&tx, id)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replica_upload(&self, task: i64) -> Result<Option<ReplicaUpload>> {
+        self.read(move |conn| {
+            let Some((upload_id, part_size, parts_total)) = conn
+                .row(
+                    "SELECT upload_id, part_size, parts_total FROM replica_uploads WHERE task_id = ?1",
+                    [task],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT part_number, size, etag, sha256 FROM replica_parts
+                 WHERE task_id = ?1 ORDER BY part_number",
+            )?;
+            let parts = stmt
+                .query_map([task], |r| {
+                    Ok(SentPart {
+                        number: r.get(0)?,
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        etag: r.get(2)?,
+                        sha256: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(ReplicaUpload {
+                upload_id,
+                layout: layout_from_column(part_size)?,
+                parts_total: u32::try_from(parts_total).unwrap_or(0),
+                parts,
+            }))
+        })
+        .await
+    }
+
+    async fn start_replica_upload(&self, task: i64, upload: &ReplicaUpload) -> Result<()> {
+        let (upload_id, part_size, total) = (
+            upload.upload_id.clone(),
+            layout_to_column(upload.layout),
+            upload.parts_total,
+        );
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            forget_upload(&tx, task)?;
+            tx.exec(
+                "INSERT INTO replica_uploads (task_id, upload_id, part_size, parts_total)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![task, upload_id, part_size, total],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replica_part_sent(&self, task: i64, part: &SentPart) -> Result<()> {
+        let part = part.clone();
+        self.call(move |conn| {
+            conn.exec(
+                "INSERT OR REPLACE INTO replica_parts (task_id, part_number, size, etag, sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![task, part.number, part.size as i64, part.etag, part.sha256],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forget_replica_upload(&self, task: i64) -> Result<()> {
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            forget_upload(&tx, task)?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -238,7 +336,7 @@ impl ReplicationQueue for SqliteCatalog {
     async fn replication_stats(&self, bucket: Option<&str>) -> Result<ReplicationStats> {
         let bucket = bucket.map(str::to_owned);
         self.read(move |conn| {
-            Ok(conn.row(
+            let mut stats = conn.row(
                 "SELECT
                     COUNT(*) FILTER (WHERE status = 'PENDING'),
                     COALESCE(SUM(size) FILTER (WHERE status = 'PENDING'), 0),
@@ -249,7 +347,7 @@ impl ReplicationQueue for SqliteCatalog {
                     MIN(enqueued_ms) FILTER (WHERE status = 'PENDING'),
                     MAX(finished_ms - enqueued_ms) FILTER (WHERE status = 'COMPLETED')
                  FROM replication_tasks WHERE (?1 IS NULL OR bucket = ?1)",
-                [bucket],
+                [&bucket],
                 |r| {
                     Ok(ReplicationStats {
                         pending: r.get::<_, i64>(0)? as u64,
@@ -260,9 +358,22 @@ impl ReplicationQueue for SqliteCatalog {
                         retrying: r.get::<_, i64>(5)? as u64,
                         oldest_pending_ms: r.get(6)?,
                         max_lag_ms: r.get(7)?,
+                        ..ReplicationStats::default()
                     })
                 },
-            )?)
+            )?;
+            let uploads = conn.row(UPLOAD_STATS, [&bucket], |r| {
+                let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                Ok((n(0)?, n(1)?, n(2)?, n(3)?, n(4)?))
+            })?;
+            (
+                stats.uploading,
+                stats.upload_bytes,
+                stats.upload_parts,
+                stats.upload_parts_sent,
+                stats.upload_bytes_sent,
+            ) = uploads;
+            Ok(stats)
         })
         .await
     }
