@@ -583,6 +583,13 @@ pub struct ReplicationSettings {
     pub retry_max_secs: u64,
     /// How often an idle worker looks for due tasks.
     pub poll_interval_ms: u64,
+    /// Versions larger than this go to the destination as multipart uploads, resumable
+    /// part by part; smaller ones as one PUT. Versions uploaded in parts always go in
+    /// their own parts.
+    pub multipart_threshold_mib: u64,
+    /// The part size of those uploads (raised where a version would need more than
+    /// S3's 10,000 parts).
+    pub part_size_mib: u64,
     /// Destinations by region name: where rules' destination buckets are looked up.
     pub remotes: std::collections::BTreeMap<String, Remote>,
 }
@@ -594,8 +601,26 @@ impl Default for ReplicationSettings {
             retry_base_ms: 1000,
             retry_max_secs: 300,
             poll_interval_ms: 500,
+            multipart_threshold_mib: 64,
+            part_size_mib: 64,
             remotes: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+impl ReplicationSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(5..=5120).contains(&self.part_size_mib) {
+            return Err(ConfigError::Invalid(
+                "replication.part_size_mib must be within 5..=5120 (S3's part sizes)".into(),
+            ));
+        }
+        if !(5..=5120).contains(&self.multipart_threshold_mib) {
+            return Err(ConfigError::Invalid(
+                "replication.multipart_threshold_mib must be within 5..=5120 (one PUT carries at most 5 GiB)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -780,6 +805,7 @@ impl Config {
             }
         }
         self.storage.validate()?;
+        self.replication.validate()?;
         self.catalog.validate()?;
         self.limits.validate()?;
         if self.region.is_empty() {

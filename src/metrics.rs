@@ -73,6 +73,13 @@ pub struct Metrics {
     pub replication_backlog_versions: Gauge,
     pub replication_failures: Counter,
     pub replication_lag: Seconds,
+    pub replication_parts_sent: Counter,
+    pub replication_part_bytes_sent: Counter,
+    pub replication_multipart_versions: Gauge,
+    pub replication_multipart_parts_sent: Gauge,
+    pub replication_multipart_parts_total: Gauge,
+    pub replication_multipart_bytes_sent: Gauge,
+    pub replication_multipart_bytes_total: Gauge,
     pub audit_append_duration: Histogram,
     pub open_connections: Gauge,
     pub connections_refused: Family<RefusalLabels, Counter>,
@@ -100,6 +107,13 @@ impl Metrics {
             replication_backlog_versions: Gauge::default(),
             replication_failures: Counter::default(),
             replication_lag: Seconds::default(),
+            replication_parts_sent: Counter::default(),
+            replication_part_bytes_sent: Counter::default(),
+            replication_multipart_versions: Gauge::default(),
+            replication_multipart_parts_sent: Gauge::default(),
+            replication_multipart_parts_total: Gauge::default(),
+            replication_multipart_bytes_sent: Gauge::default(),
+            replication_multipart_bytes_total: Gauge::default(),
             audit_append_duration: latency(),
             open_connections: Gauge::default(),
             connections_refused: Family::default(),
@@ -166,6 +180,46 @@ impl Metrics {
             "Age of the oldest version still waiting to replicate",
             m.replication_lag.clone(),
         );
+        r.register(
+            "sealgate_replication_parts_sent",
+            "Parts of multipart replicas this node sent and the destination acknowledged",
+            m.replication_parts_sent.clone(),
+        );
+        r.register(
+            "sealgate_replication_part_bytes_sent",
+            "Bytes of those parts",
+            m.replication_part_bytes_sent.clone(),
+        );
+        let multipart = [
+            (
+                "sealgate_replication_multipart_versions",
+                "Versions being replicated as multipart uploads",
+                &m.replication_multipart_versions,
+            ),
+            (
+                "sealgate_replication_multipart_parts_sent",
+                "Parts of those uploads the destinations acknowledged",
+                &m.replication_multipart_parts_sent,
+            ),
+            (
+                "sealgate_replication_multipart_parts",
+                "Parts of those uploads, sent or not",
+                &m.replication_multipart_parts_total,
+            ),
+            (
+                "sealgate_replication_multipart_bytes_sent",
+                "Bytes of the acknowledged parts",
+                &m.replication_multipart_bytes_sent,
+            ),
+            (
+                "sealgate_replication_multipart_bytes",
+                "Bytes of the versions being replicated as multipart uploads",
+                &m.replication_multipart_bytes_total,
+            ),
+        ];
+        for (name, help, gauge) in multipart {
+            r.register(name, help, gauge.clone());
+        }
         r.register(
             "sealgate_audit_append_duration_seconds",
             "Time from handing an audit record to the writer to its being durable",

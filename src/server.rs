@@ -23,7 +23,7 @@ use crate::kms::{KmsApi, KmsService, is_kms_request};
 use crate::limits;
 use crate::objects::Collector;
 use crate::observe::{self, Api, Arrival, RequestContext};
-use crate::replication::replicate::Replication;
+use crate::replication::replicate::{PartSizes, Replication};
 use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
@@ -294,6 +294,7 @@ pub async fn serve(
             svc: gateway.objects.clone(),
             remotes: gateway.remotes.clone(),
             account: config.account_id.clone(),
+            sizes: PartSizes::from_settings(&config.replication),
         },
         &config.replication,
     );

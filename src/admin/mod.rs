@@ -113,6 +113,14 @@ impl Admin {
                     .oldest_pending_ms
                     .map_or(0, |t| now.saturating_sub(t).max(0));
                 m.replication_lag.set(lag_ms as f64 / 1000.0);
+                let gauge = |g: &prometheus_client::metrics::gauge::Gauge, v: u64| {
+                    g.set(i64::try_from(v).unwrap_or(i64::MAX));
+                };
+                gauge(&m.replication_multipart_versions, stats.uploading);
+                gauge(&m.replication_multipart_parts_sent, stats.upload_parts_sent);
+                gauge(&m.replication_multipart_parts_total, stats.upload_parts);
+                gauge(&m.replication_multipart_bytes_sent, stats.upload_bytes_sent);
+                gauge(&m.replication_multipart_bytes_total, stats.upload_bytes);
             }
             Err(e) => tracing::warn!(error = %e, "metrics: reading the replication queue failed"),
         }

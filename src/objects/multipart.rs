@@ -236,6 +236,7 @@ impl ObjectService {
         upload: &Upload,
         requested: &[CompletedPart],
         precondition: Precondition,
+        replica: bool,
     ) -> Result<Written> {
         if requested
             .windows(2)
@@ -288,7 +289,7 @@ impl ObjectService {
             sse: upload.sse.clone(),
             checksum,
             parts_count: Some(n as u32),
-            replica: false,
+            replica,
             parts: chosen,
         };
         let mut written = Written::of(&version, String::new());

@@ -64,14 +64,21 @@ pub fn render_stats(s: &ReplicationStats, now_ms: i64) -> String {
     if let Some(oldest) = s.oldest_pending_ms {
         let _ = writeln!(out, "oldest pending: queued {} ago", ago(now_ms, oldest));
     }
+    if s.uploading > 0 {
+        let _ = writeln!(
+            out,
+            "multipart: {} versions, {} of {} parts ({} of {} bytes) acknowledged",
+            s.uploading, s.upload_parts_sent, s.upload_parts, s.upload_bytes_sent, s.upload_bytes
+        );
+    }
     if let Some(lag) = s.max_lag_ms {
         let _ = writeln!(out, "max lag of completed: {:.1}s", lag as f64 / 1000.0);
     }
     out
 }
 
-/// The same figures in Prometheus' text format (`--status --prometheus`), for a textfile
-/// collector or a scrape wrapper: sealgate has no `/metrics` endpoint yet.
+/// The same figures in Prometheus' text format (`--status --prometheus`), per bucket if
+/// asked, for a textfile collector (the gateway's `/metrics` has the totals).
 pub fn render_prometheus(s: &ReplicationStats, bucket: Option<&str>, now_ms: i64) -> String {
     let labels = match bucket {
         Some(b) => format!(
@@ -81,7 +88,7 @@ pub fn render_prometheus(s: &ReplicationStats, bucket: Option<&str>, now_ms: i64
         None => String::new(),
     };
     let seconds = |ms: i64| ms.max(0) as f64 / 1000.0;
-    let metrics: [(&str, &str, &str, f64); 8] = [
+    let metrics: [(&str, &str, &str, f64); 13] = [
         (
             "pending_versions",
             "gauge",
@@ -130,6 +137,36 @@ pub fn render_prometheus(s: &ReplicationStats, bucket: Option<&str>, now_ms: i64
             "Longest time from queueing to completion",
             s.max_lag_ms.map_or(0.0, seconds),
         ),
+        (
+            "multipart_versions",
+            "gauge",
+            "Versions being replicated as multipart uploads",
+            s.uploading as f64,
+        ),
+        (
+            "multipart_parts",
+            "gauge",
+            "Parts of those uploads, sent or not",
+            s.upload_parts as f64,
+        ),
+        (
+            "multipart_parts_sent",
+            "gauge",
+            "Parts of those uploads the destinations acknowledged",
+            s.upload_parts_sent as f64,
+        ),
+        (
+            "multipart_bytes",
+            "gauge",
+            "Bytes of the versions being replicated as multipart uploads",
+            s.upload_bytes as f64,
+        ),
+        (
+            "multipart_bytes_sent",
+            "gauge",
+            "Bytes of the acknowledged parts",
+            s.upload_bytes_sent as f64,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in metrics {
@@ -167,6 +204,24 @@ pub async fn status_report(
     let pending = catalog
         .replication_tasks(bucket, &[TaskStatus::Pending], MAX_LISTED)
         .await?;
+    for t in &pending {
+        let Some(upload) = catalog.replica_upload(t.id).await? else {
+            continue;
+        };
+        let sent: u64 = upload.parts.iter().map(|p| p.size).sum();
+        let _ = writeln!(
+            out,
+            "SENDING {}/{} version {} -> {} in parts: {} of {} parts ({} of {} bytes) acknowledged",
+            t.bucket,
+            t.key,
+            t.version_id,
+            t.destination,
+            upload.parts.len(),
+            upload.parts_total,
+            sent,
+            t.size
+        );
+    }
     for t in pending.iter().filter(|t| t.attempts > 0) {
         let _ = writeln!(
             out,
@@ -198,9 +253,24 @@ mod tests {
             retrying: 1,
             oldest_pending_ms: Some(1_000),
             max_lag_ms: Some(2_500),
+            ..ReplicationStats::default()
         };
         let text = render_stats(&s, 4_000);
         assert!(text.contains("pending: 2 (10 bytes)"), "{text}");
+        assert!(!text.contains("multipart"), "{text}");
+        let sending = ReplicationStats {
+            uploading: 1,
+            upload_parts: 3,
+            upload_parts_sent: 1,
+            upload_bytes: 15,
+            upload_bytes_sent: 5,
+            ..s.clone()
+        };
+        let text = render_stats(&sending, 4_000);
+        assert!(
+            text.contains("multipart: 1 versions, 1 of 3 parts (5 of 15 bytes) acknowledged"),
+            "{text}"
+        );
         assert!(text.contains("failed: 1"), "{text}");
         assert!(text.contains("queued 3.0s ago"), "{text}");
         let prom = render_prometheus(&s, Some("b\"1"), 4_000);

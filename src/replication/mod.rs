@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod multipart;
 pub mod remote;
 pub mod replicate;
 pub mod worker;

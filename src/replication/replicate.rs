@@ -1,6 +1,7 @@
 //! One replication task: read the source version through the normal decrypt path, PUT it
 //! (or its delete marker) to the destination asking for encryption under the destination's
-//! keys, and check that what arrived is what was read.
+//! keys, with the SHA-256 of what was read in the body's trailer, which the destination
+//! verifies before it keeps the replica. Large versions go in parts (`multipart`).
 //!
 //! No duplicates on the destination: before an attempt is sent the task is marked in doubt
 //! in the catalog; an attempt whose outcome was never recorded (the process died, the
@@ -16,11 +17,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http::Method;
-use http_body_util::BodyExt;
 use sha2::Digest as _;
 
 use super::REPLICA_HEADER;
-use super::remote::{self, Answer, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
+pub use super::multipart::PartSizes;
+use super::remote::{self, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
 use crate::bucket_settings::replication::Rule;
 use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
 use crate::client::http::{ClientError, Headers, Request};
@@ -28,8 +29,6 @@ use crate::kms::Caller;
 use crate::objects::{ObjectError, ObjectService, ReadRange};
 use crate::policy::Principal;
 
-/// The largest object one PUT carries (S3's limit); larger versions fail with a reason.
-pub const MAX_REPLICA_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// A replica PUT may take this long plus a second per MiB.
 const PUT_BASE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -45,7 +44,7 @@ pub enum Outcome {
     Gone,
 }
 
-fn retry(error: impl Into<String>, in_doubt: bool) -> Outcome {
+pub(super) fn retry(error: impl Into<String>, in_doubt: bool) -> Outcome {
     Outcome::Retry {
         error: error.into(),
         in_doubt,
@@ -68,13 +67,18 @@ pub struct Replication {
     pub remotes: Arc<Remotes>,
     /// The gateway's account: owner of buckets created before owners were recorded.
     pub account: String,
+    pub sizes: PartSizes,
 }
 
 impl Replication {
     pub async fn run(&self, task: &ReplicationTask) -> Outcome {
-        match self.attempt(task).await {
+        let outcome = match self.attempt(task).await {
             Ok(o) | Err(o) => o,
+        };
+        if matches!(outcome, Outcome::Failed(_) | Outcome::Gone) {
+            self.abandon_upload(task).await;
         }
+        outcome
     }
 
     async fn attempt(&self, task: &ReplicationTask) -> Result<Outcome, Outcome> {
@@ -109,11 +113,6 @@ impl Replication {
             return Ok(Outcome::Failed(
                 "SSE-C objects are not replicated: the gateway never keeps the customer key, so it cannot read the object to re-encrypt it".into(),
             ));
-        }
-        if version.size > MAX_REPLICA_SIZE {
-            return Ok(Outcome::Failed(format!(
-                "the object is larger than {MAX_REPLICA_SIZE} bytes, the most one PUT carries"
-            )));
         }
         let dest = rule.destination.bucket().to_owned();
         let site = match self.remotes.locate(&dest).await {
@@ -191,51 +190,55 @@ impl Replication {
         dest: &str,
     ) -> Result<Outcome, Outcome> {
         let caller = owner_caller(owner);
-        // The checksum the destination must verify before it keeps the replica: the one
-        // verified when the version was written, else a first pass over the plaintext.
-        let stored = version.checksum.as_ref().filter(|c| {
-            c.algorithm == "SHA256" && c.kind == "FULL_OBJECT" && version.parts_count.is_none()
-        });
-        let sha256 = match stored {
-            Some(c) => c.value.clone(),
-            None => {
-                let mut body = self.read(&version, &caller).await?;
-                let mut h = sha2::Sha256::new();
-                while let Some(piece) = body.next().await {
-                    h.update(piece.map_err(|e| read_failed(&e))?);
+        let headers = object_headers(&version, rule);
+        if let Some(layout) = self.sizes.layout(&version) {
+            return self
+                .replicate_in_parts(task, &version, layout, headers, &caller, site, dest)
+                .await;
+        }
+        if task.in_doubt {
+            // An earlier attempt may have made the replica: look for it by the checksum
+            // of the plaintext (the one verified at write time, else a pass over it).
+            let stored = version.checksum.as_ref().filter(|c| {
+                c.algorithm == "SHA256" && c.kind == "FULL_OBJECT" && version.parts_count.is_none()
+            });
+            let sha256 = match stored {
+                Some(c) => c.value.clone(),
+                None => {
+                    let mut body = self.read(&version, &caller, ReadRange::All).await?;
+                    let mut h = sha2::Sha256::new();
+                    while let Some(piece) = body.next().await {
+                        h.update(piece.map_err(|e| read_failed(&e))?);
+                    }
+                    BASE64.encode(h.finalize())
                 }
-                BASE64.encode(h.finalize())
-            }
-        };
-        if task.in_doubt
-            && let Some(id) = self
+            };
+            if let Some(id) = self
                 .existing_replica(task, site, dest, Some(&sha256))
                 .await?
-        {
-            return Ok(Outcome::Completed(Some(id)));
+            {
+                return Ok(Outcome::Completed(Some(id)));
+            }
         }
         let req = Request {
             method: Method::PUT,
             path: bucket_path(dest, Some(&task.key)),
-            headers: put_headers(&version, rule, &sha256),
+            headers,
             body: Bytes::new(),
         };
-        let body = self.read(&version, &caller).await?;
-        let frames = body.map(|piece| {
-            piece
-                .map(hyper::body::Frame::data)
-                .map_err(std::io::Error::other)
-        });
-        // The client's body must be Sync; the stream is only ever polled by one task.
-        let body = BodyExt::boxed(http_body_util::StreamBody::new(
-            sync_wrapper::SyncStream::new(frames),
-        ));
+        let body = self
+            .read(&version, &caller, ReadRange::All)
+            .await?
+            .map(|piece| piece.map_err(std::io::Error::other));
         self.mark_in_doubt(task).await?;
         let mut client = site.client();
         let timeout = PUT_BASE_TIMEOUT + Duration::from_secs(version.size / (1024 * 1024));
         let sent = tokio::time::timeout(timeout, async {
-            match client.send_streaming(&req, body, version.size).await {
-                Ok(resp) => read_answer(resp).await,
+            match client
+                .send_with_checksum_trailer(&req, body, version.size)
+                .await
+            {
+                Ok((resp, sum)) => Ok((read_answer(resp).await?, sum)),
                 // Nothing reached the destination.
                 Err(ClientError::Connect(e)) => Err(RemoteError::Transient(e)),
                 Err(e) => Err(RemoteError::Transient(e.to_string())),
@@ -243,12 +246,13 @@ impl Replication {
         })
         .await
         .map_err(|_| retry("the destination did not answer in time", true))?;
-        let answer = sent.and_then(Answer::ok)?;
-        if let Some(echoed) = answer.header("x-amz-checksum-sha256")
-            && echoed != sha256
+        let (answer, sum) = sent?;
+        let answer = answer.ok()?;
+        if let (Some(echoed), Some(sent)) = (answer.header("x-amz-checksum-sha256"), sum.get())
+            && echoed != sent
         {
             return Ok(Outcome::Failed(format!(
-                "the destination reported SHA-256 {echoed} for the replica, but {sha256} was sent"
+                "the destination reported SHA-256 {echoed} for the replica, but {sent} was sent"
             )));
         }
         Ok(Outcome::Completed(
@@ -257,23 +261,21 @@ impl Replication {
     }
 
     /// The source version's plaintext, read as its bucket owner (KMS Decrypt included).
-    async fn read(
+    pub(super) async fn read(
         &self,
         version: &ObjectVersion,
         caller: &Caller,
+        range: ReadRange,
     ) -> Result<crate::objects::ByteStream, Outcome> {
         let reader = self
             .svc
             .reader(version.clone(), None, Some(caller), true)
             .await
             .map_err(|e| read_failed(&e))?;
-        reader
-            .stream(ReadRange::All)
-            .await
-            .map_err(|e| read_failed(&e))
+        reader.stream(range).await.map_err(|e| read_failed(&e))
     }
 
-    async fn mark_in_doubt(&self, task: &ReplicationTask) -> Result<(), Outcome> {
+    pub(super) async fn mark_in_doubt(&self, task: &ReplicationTask) -> Result<(), Outcome> {
         self.svc
             .catalog()
             .replication_in_doubt(task.id)
@@ -282,7 +284,7 @@ impl Replication {
     }
 
     /// The destination version id of a replica an earlier, unrecorded attempt made.
-    async fn existing_replica(
+    pub(super) async fn existing_replica(
         &self,
         task: &ReplicationTask,
         site: &Site,
@@ -353,9 +355,10 @@ fn owner_caller(account: &str) -> Caller {
     }
 }
 
-/// The PUT's headers: the version's content headers and user metadata, the encryption the
-/// destination is to apply, the checksum it must verify, and the replica mark.
-fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Headers {
+/// The replica's headers (on its PUT, or on CreateMultipartUpload): the version's content
+/// headers and user metadata, the encryption the destination is to apply, and the replica
+/// mark.
+fn object_headers(v: &ObjectVersion, rule: &Rule) -> Headers {
     let m = &v.meta;
     let mut h = Headers::new();
     let content = [
@@ -394,19 +397,18 @@ fn put_headers(v: &ObjectVersion, rule: &Rule, sha256: &str) -> Headers {
     if let Some(class) = &rule.destination.storage_class {
         h.push(("x-amz-storage-class".into(), class.clone()));
     }
-    h.push(("x-amz-checksum-sha256".into(), sha256.to_owned()));
     h.push((REPLICA_HEADER.into(), "true".into()));
     h
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::bucket_settings::replication::test_rule;
     use crate::catalog::ObjectMeta;
     use crate::kms::KmsError;
 
-    fn version(sse: Sse) -> ObjectVersion {
+    pub(crate) fn version(sse: Sse) -> ObjectVersion {
         ObjectVersion {
             row: 1,
             bucket: "src".into(),
@@ -449,7 +451,7 @@ mod tests {
             bucket_key: false,
         };
         let replica = "arn:aws:kms:eu-west-1:000000000000:key/r";
-        let h = put_headers(&version(kms.clone()), &rule(Some(replica)), "sum");
+        let h = object_headers(&version(kms.clone()), &rule(Some(replica)));
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
         assert_eq!(
             header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
@@ -457,22 +459,21 @@ mod tests {
         );
         // The source's key never travels.
         assert!(h.iter().all(|(_, v)| !v.contains("key/a")));
-        let h = put_headers(&version(Sse::S3), &rule(None), "sum");
+        let h = object_headers(&version(Sse::S3), &rule(None));
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("AES256"));
         assert_eq!(
             header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
             None
         );
-        let h = put_headers(&version(kms), &rule(None), "sum");
+        let h = object_headers(&version(kms), &rule(None));
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
     }
 
     #[test]
-    fn content_headers_metadata_checksum_and_the_replica_mark_are_sent() {
-        let h = put_headers(&version(Sse::S3), &rule(None), "c3Vt");
+    fn content_headers_metadata_and_the_replica_mark_are_sent() {
+        let h = object_headers(&version(Sse::S3), &rule(None));
         assert_eq!(header(&h, "content-type"), Some("text/plain"));
         assert_eq!(header(&h, "x-amz-meta-owner"), Some("alice"));
-        assert_eq!(header(&h, "x-amz-checksum-sha256"), Some("c3Vt"));
         assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
         assert_eq!(header(&h, "cache-control"), None);
     }

@@ -14,6 +14,7 @@ use super::request::*;
 use super::sse::customer_headers;
 use crate::catalog::{KeyStart, Upload};
 use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ReadRange};
+use crate::replication::REPLICA_HEADER;
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -410,6 +411,8 @@ impl SealgateS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
+        // Authorized for s3:ReplicateObject when present (access hooks).
+        let replica = req.headers.contains_key(REPLICA_HEADER);
         let input = req.input;
         let upload = match self
             .svc
@@ -434,7 +437,7 @@ impl SealgateS3 {
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let w = self
             .svc
-            .complete_upload(&upload, &requested, precondition)
+            .complete_upload(&upload, &requested, precondition, replica)
             .await?;
         let s = sse_fields(Some(&w.sse), customer.as_ref());
         let c = checksum_fields(w.checksum.as_ref());

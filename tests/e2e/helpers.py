@@ -7,6 +7,8 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -212,3 +214,51 @@ def slow_put(url: str, total: int, fast_bytes: int, started, result: dict, pause
     finally:
         started.set()
         conn.close()
+
+
+class TcpRelay:
+    """A TCP relay on a port of its own to `host:port`, one thread per direction; subclasses
+    shape what passes by overriding `forward`. A connection the target refuses is closed."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def forward(self, data: bytes, upward: bool, state: dict, dst: socket.socket) -> bool:
+        """Passes `data` on (upward: towards the target); False ends the connection."""
+        dst.sendall(data)
+        return True
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            state: dict = {}
+            for src, dst, upward in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, upward, state), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upward: bool, state: dict):
+        try:
+            while data := src.recv(65536):
+                if not self.forward(data, upward, state, dst):
+                    break
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ import uuid
 from botocore.exceptions import ClientError
 
 from conftest import SealgateServer
+from helpers import TcpRelay
 from kms_helpers import kms_client
 from test_fleet import Fleet, fleet  # noqa: F401 (the fixture)
 from test_iam import allow, client
@@ -129,49 +129,23 @@ def test_without_notifications_the_poll_still_enforces_within_the_bound(fleet):
     assert max(took.values()) > 0.05, took
 
 
-class Relay:
+class Relay(TcpRelay):
     """A TCP relay to the database that can be cut: while cut nothing passes either way
     (a partition, not a refused connection)."""
 
     def __init__(self, host: str, port: int):
-        self.target = (host, port)
         self.open = threading.Event()
         self.open.set()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
+        super().__init__(port, host)
 
-    def accept(self):
-        while True:
-            try:
-                client_sock, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client_sock.close()
-                continue
-            for src, dst in ((client_sock, upstream), (upstream, client_sock)):
-                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
-
-    def pump(self, src: socket.socket, dst: socket.socket):
-        try:
-            while data := src.recv(65536):
-                self.open.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def forward(self, data, upward, state, dst) -> bool:
+        self.open.wait()
+        dst.sendall(data)
+        return True
 
     def close(self):
         self.open.set()
-        self.listener.close()
+        super().close()
 
 
 def test_a_node_cut_off_from_the_database_refuses_rather_than_trust_its_copy(tmp_path):

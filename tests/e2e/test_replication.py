@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 
@@ -21,6 +22,7 @@ from helpers import (
     ACCESS_KEY,
     MIN_PART,
     SECRET_KEY,
+    TcpRelay,
     body_of,
     files_containing,
     put_multipart,
@@ -41,7 +43,9 @@ REPLICATOR = ("AKIAREPLICATOR000001", "replicator/secret/0123456789abcdefghijk")
 WRITER = ("AKIAWRITEREXAMPLE001", "writer/secret/0123456789abcdefghijklmno")
 REPLICATOR_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
     "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
-    "s3:ReplicateObject", "s3:ReplicateDelete", "kms:GenerateDataKey"]}]}
+    "s3:ReplicateObject", "s3:ReplicateDelete", "kms:GenerateDataKey",
+    # Large versions go in parts: an SSE-KMS multipart upload also needs kms:Decrypt, as on S3.
+    "s3:AbortMultipartUpload", "kms:Decrypt"]}]}
 WRITER_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
     "s3:PutObject", "s3:DeleteObject", "kms:GenerateDataKey"]}]}
 
@@ -189,8 +193,12 @@ def test_sse_s3_multipart_and_copied_objects_replicate(regions):
     head = d3.head_object(Bucket=dst, Key="small.txt", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256" and head["ReplicationStatus"] == "REPLICA"
     assert head["ChecksumSHA256"] == sent["ChecksumSHA256"]
-    assert d3.head_object(Bucket=dst, Key="big.bin", ChecksumMode="ENABLED")["ChecksumSHA256"] == \
-        base64.b64encode(hashlib.sha256(b"".join(parts)).digest()).decode()
+    # A version uploaded in parts replicates in the same parts, each part's SHA-256 verified
+    # by the destination: the replica has S3's composite checksum of them and the same ETag.
+    composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    big = d3.head_object(Bucket=dst, Key="big.bin", ChecksumMode="ENABLED")
+    assert big["ChecksumSHA256"] == f"{base64.b64encode(composite).decode()}-2"
+    assert big["ETag"] == s3.head_object(Bucket=src, Key="big.bin")["ETag"]
     assert body_of(d3.get_object(Bucket=dst, Key="small.txt")) == small
     assert body_of(d3.get_object(Bucket=dst, Key="big.bin")) == b"".join(parts)
 
@@ -446,66 +454,27 @@ def test_batch_replication_copies_what_existed_before_the_rule(regions):
     assert missing.returncode != 0
 
 
-class AnswerDroppingProxy:
+class AnswerDroppingProxy(TcpRelay):
     """A TCP proxy to the destination that, for the first `drops` PUTs, forwards the request
     and lets the destination act on it but never relays the answer: an attempt whose outcome
     the source cannot know."""
 
     def __init__(self, target_port: int, drops: int):
-        import socket
-        import threading
-        self.target_port = target_port
         self.drops = drops
         self.dropped = 0
         self.lock = threading.Lock()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    def _accept(self):
-        import socket
-        import threading
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            state = {"drop": False}
-            threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
-            threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
-
-    def _up(self, client, upstream, state):
-        first = True
-        try:
-            while data := client.recv(65536):
-                if first and data.startswith(b"PUT "):
-                    with self.lock:
-                        if self.dropped < self.drops:
-                            self.dropped += 1
-                            state["drop"] = True
-                first = False
-                upstream.sendall(data)
-        except OSError:
-            pass
-
-    def _down(self, upstream, client, state):
-        import socket
-        try:
-            while data := upstream.recv(65536):
-                if state["drop"]:
-                    # The destination has answered, so the replica exists; the source never hears.
-                    client.shutdown(socket.SHUT_RDWR)
-                    client.close()
-                    return
-                client.sendall(data)
-        except OSError:
-            pass
-
-    def close(self):
-        self.listener.close()
+    def forward(self, data, upward, state, dst) -> bool:
+        if upward and "drop" not in state:
+            with self.lock:
+                state["drop"] = data.startswith(b"PUT ") and self.dropped < self.drops
+                self.dropped += state["drop"]
+        if not upward and state.get("drop"):
+            # The destination has answered, so the replica exists; the source never hears.
+            return False
+        dst.sendall(data)
+        return True
 
 
 def test_an_attempt_with_an_unknown_outcome_is_not_repeated_on_the_destination(regions, server_factory):

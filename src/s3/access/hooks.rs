@@ -280,7 +280,11 @@ macro_rules! hooks {
                 async fn $u_op(&self, req: &mut S3Request<$u_input>) -> S3Result<()> {
                     let i = &req.input;
                     let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
-                    let checks = [check("s3:PutObject", object_arn(&b, &k))];
+                    let mut checks = vec![check("s3:PutObject", object_arn(&b, &k))];
+                    // Completing an upload with the mark writes a replica.
+                    if req.headers.contains_key(REPLICA_HEADER) {
+                        checks.push(check("s3:ReplicateObject", object_arn(&b, &k)));
+                    }
                     self.0
                         .authorize_part(req, &b, &k, &id, &checks, Keys::new())
                         .await
