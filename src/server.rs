@@ -27,7 +27,7 @@ use crate::replication::replicate::{PartSizes, Replication};
 use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
-    SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat,
+    SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors,
 };
 use crate::setup::Gateway;
 
@@ -322,6 +322,7 @@ pub async fn serve(
         let svc = service.clone();
         let kms = kms.clone();
         let iam = iam.clone();
+        let objects = gateway.objects.clone();
         let svc = hyper::service::service_fn({
             let watch = watch.clone();
             move |mut req: http::Request<hyper::body::Incoming>| {
@@ -341,15 +342,25 @@ pub async fn serve(
                 let kms = kms.clone();
                 let iam = iam.clone();
                 let facts = compat::RequestFacts::of(&req);
+                let objects = objects.clone();
                 async move {
                     let arrival = Arrival::of(api, &req, peer.ip);
                     let req = req.map(|body| ctx.count_body(body));
                     let resp = match api {
                         Api::Iam => iam.handle(req, peer, &ctx).await.map(s3s::Body::from),
                         Api::Kms => kms.handle(req, peer, &ctx).await.map(s3s::Body::from),
+                        Api::S3 if req.method() == http::Method::OPTIONS => {
+                            ctx.note(|n| n.operation = Some("PreflightRequest".into()));
+                            cors::preflight(&objects, &req, ctx.id()).await
+                        }
                         Api::S3 => {
+                            let cross_origin = cors::CrossOrigin::of(&req);
                             let req = req.map(s3s::Body::http_body);
-                            compat::adjust(&facts, svc.call(req).await?)
+                            let resp = compat::adjust(&facts, svc.call(req).await?);
+                            match cross_origin {
+                                Some(c) => cors::decorate(&objects, &c, resp).await,
+                                None => resp,
+                            }
                         }
                     };
                     let resp = observe::finish(&ctx, arrival, resp);

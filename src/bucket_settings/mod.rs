@@ -1,5 +1,5 @@
-//! A bucket's settings as typed records: default encryption and replication rules (with
-//! which rule a new version falls under). Pure: no I/O, no clock, so the catalog can store
+//! A bucket's settings as typed records: default encryption, replication rules (with
+//! which rule a new version falls under) and CORS rules (with which one answers a request). Pure: no I/O, no clock, so the catalog can store
 //! them and evaluate rules inside the transaction that makes a version visible, and every
 //! layer above reads the same types.
 //!
@@ -9,9 +9,11 @@
 //! silently dropping a bucket's KMS default or its blocked encryption types would weaken
 //! what the owner asked for.
 
+pub(crate) mod cors;
 pub(crate) mod encryption;
 pub(crate) mod replication;
 
+pub(crate) use cors::CorsConfig;
 pub(crate) use encryption::BucketEncryption;
 pub(crate) use replication::ReplicationConfig;
 

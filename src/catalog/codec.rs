@@ -96,6 +96,7 @@ pub(super) struct RawBucket {
     pub owner_account: Option<String>,
     pub policy: Option<String>,
     pub replication: Option<String>,
+    pub cors: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -111,6 +112,7 @@ impl RawBucket {
             versioning: Versioning::parse(&self.versioning)?,
             encryption: setting(&self.name, self.encryption),
             replication: setting(&self.name, self.replication),
+            cors: setting(&self.name, self.cors),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::bucket_settings::{
-    self, BucketEncryption, ReplicationConfig, SettingError, StoredSetting,
+    self, BucketEncryption, CorsConfig, ReplicationConfig, SettingError, StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,7 @@ pub struct Bucket {
     /// The default encryption the owner put; `None` when never set (SSE-S3 applies).
     encryption: Setting<BucketEncryption>,
     replication: Setting<ReplicationConfig>,
+    cors: Setting<CorsConfig>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -162,6 +163,10 @@ impl Bucket {
 
     pub fn replication(&self) -> Result<Option<&ReplicationConfig>> {
         setting_of(&self.name, &self.replication)
+    }
+
+    pub(crate) fn cors(&self) -> Result<Option<&CorsConfig>> {
+        setting_of(&self.name, &self.cors)
     }
 }
 
@@ -293,6 +298,7 @@ pub struct Upload {
 pub enum SettingColumn {
     Encryption,
     Replication,
+    Cors,
 }
 
 impl SettingColumn {
@@ -300,6 +306,7 @@ impl SettingColumn {
         match self {
             SettingColumn::Encryption => "encryption",
             SettingColumn::Replication => "replication",
+            SettingColumn::Cors => "cors",
         }
     }
 
@@ -320,6 +327,10 @@ impl BucketSetting for BucketEncryption {
 
 impl BucketSetting for ReplicationConfig {
     const COLUMN: SettingColumn = SettingColumn::Replication;
+}
+
+impl BucketSetting for CorsConfig {
+    const COLUMN: SettingColumn = SettingColumn::Cors;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

@@ -216,6 +216,10 @@ CREATE TABLE replica_parts (
     PRIMARY KEY (task_id, part_number)
 );
 "#,
+    r#"
+-- A bucket's CORS configuration, a versioned record like the other settings.
+ALTER TABLE buckets ADD COLUMN cors TEXT;
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

@@ -9,6 +9,7 @@ pub(crate) mod bucket_replication;
 pub(crate) mod buckets;
 mod caller;
 pub mod compat;
+pub mod cors;
 mod errors;
 mod listing;
 pub(crate) mod multipart;
@@ -140,6 +141,9 @@ operations! {
     put_bucket_replication(PutBucketReplicationInput) -> PutBucketReplicationOutput => put_bucket_replication_op;
     get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput => get_bucket_replication_op;
     delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput => delete_bucket_replication_op;
+    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput => put_bucket_cors_op;
+    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput => get_bucket_cors_op;
+    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput => delete_bucket_cors_op;
     put_object(PutObjectInput) -> PutObjectOutput => put_object_op;
     get_object(GetObjectInput) -> GetObjectOutput => get_object_op;
     head_object(HeadObjectInput) -> HeadObjectOutput => head_object_op;

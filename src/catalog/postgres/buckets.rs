@@ -11,7 +11,7 @@ use crate::catalog::store::BucketStore;
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
-    "name, created_ms, region, versioning, encryption, owner_account, policy, replication";
+    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors";
 
 fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
     Ok(RawBucket {
@@ -23,6 +23,7 @@ fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
         owner_account: row.try_get(5)?,
         policy: row.try_get(6)?,
         replication: row.try_get(7)?,
+        cors: row.try_get(8)?,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::catalog::store::BucketStore;
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
-    "name, created_ms, region, versioning, encryption, owner_account, policy, replication";
+    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     Ok(RawBucket {
@@ -22,6 +22,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
         owner_account: row.get(5)?,
         policy: row.get(6)?,
         replication: row.get(7)?,
+        cors: row.get(8)?,
     })
 }
 

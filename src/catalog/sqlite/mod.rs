@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     encryption TEXT,
     owner_account TEXT,
     policy TEXT,
-    replication TEXT
+    replication TEXT,
+    cors TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -291,6 +292,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         ("owner_account", "TEXT"),
         ("policy", "TEXT"),
         ("replication", "TEXT"),
+        ("cors", "TEXT"),
     ] {
         if !columns.iter().any(|c| c == column) {
             conn.execute_batch(&format!("ALTER TABLE buckets ADD COLUMN {column} {ty}"))?;

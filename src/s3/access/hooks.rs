@@ -316,6 +316,9 @@ hooks! {
         put_bucket_replication(PutBucketReplicationInput) => "s3:PutReplicationConfiguration",
         delete_bucket_replication(DeleteBucketReplicationInput) => "s3:PutReplicationConfiguration",
         get_bucket_replication(GetBucketReplicationInput) => "s3:GetReplicationConfiguration",
+        put_bucket_cors(PutBucketCorsInput) => "s3:PutBucketCORS",
+        delete_bucket_cors(DeleteBucketCorsInput) => "s3:PutBucketCORS",
+        get_bucket_cors(GetBucketCorsInput) => "s3:GetBucketCORS",
         list_multipart_uploads(ListMultipartUploadsInput) => "s3:ListBucketMultipartUploads",
     }
     policy_management {
