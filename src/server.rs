@@ -26,8 +26,8 @@ use crate::observe::{self, Api, Arrival, RequestContext};
 use crate::replication::replicate::{PartSizes, Replication};
 use crate::replication::worker::Worker;
 use crate::s3::{
-    Authorizer, BucketEncryptionRoute, EdgeSettings, IdentityAuth, S3Authorization, SealgateS3,
-    SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors,
+    Authorizer, BucketEncryptionRoute, ContentMd5, EdgeSettings, IdentityAuth, S3Authorization,
+    SealgateS3, SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors,
 };
 use crate::setup::Gateway;
 
@@ -355,8 +355,17 @@ pub async fn serve(
                         }
                         Api::S3 => {
                             let cross_origin = cors::CrossOrigin::of(&req);
-                            let req = req.map(s3s::Body::http_body);
-                            let resp = compat::adjust(&facts, svc.call(req).await?);
+                            let resp = match ContentMd5::of(&req) {
+                                Some(md5) => {
+                                    let mut req = req.map(|b| s3s::Body::http_body(md5.wrap(b)));
+                                    req.extensions_mut().insert(md5.clone());
+                                    md5.answer(compat::adjust(&facts, svc.call(req).await?))
+                                }
+                                None => {
+                                    let req = req.map(s3s::Body::http_body);
+                                    compat::adjust(&facts, svc.call(req).await?)
+                                }
+                            };
                             match cross_origin {
                                 Some(c) => cors::decorate(&objects, &c, resp).await,
                                 None => resp,

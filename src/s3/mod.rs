@@ -25,7 +25,7 @@ pub use access::{Authorizer, CallerIdentity, S3Authorization, SourceIp};
 pub use auth::IdentityAuth;
 pub use bucket_encryption::BucketEncryptionRoute;
 pub use sse::{SsePolicy, Transport};
-pub use whole_body::WHOLE_BODY_LIMIT;
+pub use whole_body::{ContentMd5, WHOLE_BODY_LIMIT};
 
 use crate::objects::ObjectService;
 use crate::replication::remote::Remotes;

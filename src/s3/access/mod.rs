@@ -469,7 +469,11 @@ impl Authorizer {
                 }
             }
         });
-        super::whole_body::check(cx.s3_op().name(), cx.headers())?;
+        if super::whole_body::check(cx.s3_op().name(), cx.headers())?
+            && let Some(md5) = cx.extensions_mut().get::<super::ContentMd5>()
+        {
+            md5.arm();
+        }
         super::auth::check_region(&self.region, cx.headers(), cx.uri().query())?;
         let credentials = cx.credentials().cloned();
         let caller = self
