@@ -89,7 +89,7 @@ fn main() {
                     let blob = &version.parts[0].blob;
                     catalog.register_pending_blob(blob, i64::MAX).await?;
                     catalog
-                        .commit_version(version, Precondition::None, 1_780_000_000_000)
+                        .commit_version(version, Precondition::NONE, 1_780_000_000_000)
                         .await
                 }
             })

@@ -125,7 +125,7 @@ fn put_request(spec: PutSpec) -> PutRequest {
     PutRequest {
         spec,
         stated: Stated::default(),
-        precondition: Precondition::None,
+        precondition: Precondition::NONE,
         replica: false,
     }
 }
@@ -328,7 +328,7 @@ async fn multipart_parts_reupload_and_complete() {
         .collect();
     let version = e
         .svc
-        .complete_upload(&upload, &parts, Precondition::None, false)
+        .complete_upload(&upload, &parts, Precondition::NONE, false)
         .await
         .unwrap();
     assert!(version.etag.ends_with("-2"), "{}", version.etag);
@@ -363,7 +363,7 @@ async fn multipart_parts_reupload_and_complete() {
     let reversed = [parts[1].clone(), parts[0].clone()];
     assert!(matches!(
         e.svc
-            .complete_upload(&upload2, &reversed, Precondition::None, false)
+            .complete_upload(&upload2, &reversed, Precondition::NONE, false)
             .await,
         Err(ObjectError::InvalidPartOrder)
     ));

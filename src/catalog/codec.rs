@@ -206,6 +206,7 @@ pub(super) struct RawUpload {
     pub wrapped_key: Vec<u8>,
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
+    pub seen: Option<String>,
 }
 
 impl RawUpload {
@@ -221,6 +222,7 @@ impl RawUpload {
             wrapped_key: self.wrapped_key,
             checksum_algorithm: self.checksum_algorithm,
             checksum_type: self.checksum_type,
+            seen: super::Seen::from_column(self.seen),
         })
     }
 }

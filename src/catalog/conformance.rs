@@ -105,12 +105,15 @@ conformance!(
     unversioned_overwrite_queues_the_old_blob,
     versioned_keys_keep_history_and_delete_markers,
     preconditions_are_checked_inside_the_commit,
+    a_conditional_write_that_finds_its_key_changed_conflicts,
+    conditional_deletes_check_the_latest_version,
     listing_pages_by_key_and_prefix,
     listings_follow_the_byte_order_of_keys,
     listings_seek_to_their_start_and_stop_at_the_prefix_end,
     concurrent_writes_to_one_key_serialize,
     of_concurrent_create_only_writes_one_wins,
     parts_replace_complete_and_collect,
+    a_completed_upload_is_remembered_while_its_version_lives,
     abort_collects_every_part_and_unknown_uploads_are_refused,
     pending_blobs_expire_at_restart,
     a_blob_taken_by_the_collector_cannot_be_committed,
@@ -180,14 +183,14 @@ async fn bucket_lifecycle(s: Subject) {
     assert_eq!(owners, ["111122223333", "444455556666"]);
     c.set_policy("b2", Some("{}".into())).await.unwrap();
     assert_eq!(c.bucket("b2").await.unwrap().policy.as_deref(), Some("{}"));
-    commit(&c, version("b2", "k", "s1"), Precondition::None, 3)
+    commit(&c, version("b2", "k", "s1"), Precondition::NONE, 3)
         .await
         .unwrap();
     assert!(matches!(
         c.delete_bucket("b2", 3).await,
         Err(CatalogError::BucketNotEmpty)
     ));
-    c.delete_object("b2", "k", None, "m", false, 4)
+    c.delete_object("b2", "k", None, "m", false, &Precondition::NONE, 4)
         .await
         .unwrap();
     c.delete_bucket("b2", 5).await.unwrap();
@@ -252,12 +255,12 @@ async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
 async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
     let c = s.catalog;
     c.create_bucket("b", "r", None, 0).await.unwrap();
-    let out = commit(&c, version("b", "k", "s1"), Precondition::None, 1)
+    let out = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
         .unwrap();
     assert_eq!(out.version_id, "null");
     assert!(due(&c).await.is_empty(), "a committed blob is not garbage");
-    commit(&c, version("b", "k", "s2"), Precondition::None, 2)
+    commit(&c, version("b", "k", "s2"), Precondition::NONE, 2)
         .await
         .unwrap();
     assert_eq!(due(&c).await, ["blob-s1"]);
@@ -266,7 +269,7 @@ async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
     assert_eq!(c.parts(v.row).await.unwrap()[0].blob, "blob-s2");
     // Without a version id, an unversioned bucket loses the object.
     let del = c
-        .delete_object("b", "k", None, "m", false, 3)
+        .delete_object("b", "k", None, "m", false, &Precondition::NONE, 3)
         .await
         .unwrap();
     assert_eq!((del.version_id, del.delete_marker), (None, false));
@@ -281,17 +284,17 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     let c = s.catalog;
     c.create_bucket("b", "r", None, 0).await.unwrap();
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
-    let v1 = commit(&c, version("b", "k", "s1"), Precondition::None, 1)
+    let v1 = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
         .unwrap()
         .version_id;
-    let v2 = commit(&c, version("b", "k", "s2"), Precondition::None, 2)
+    let v2 = commit(&c, version("b", "k", "s2"), Precondition::NONE, 2)
         .await
         .unwrap()
         .version_id;
     assert_ne!(v1, v2);
     let del = c
-        .delete_object("b", "k", None, "m1", false, 3)
+        .delete_object("b", "k", None, "m1", false, &Precondition::NONE, 3)
         .await
         .unwrap();
     assert!(del.delete_marker);
@@ -319,12 +322,20 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].version_id, v1);
     // Removing the marker brings v2 back.
-    c.delete_object("b", "k", del.version_id.as_deref(), "x", false, 4)
-        .await
-        .unwrap();
+    c.delete_object(
+        "b",
+        "k",
+        del.version_id.as_deref(),
+        "x",
+        false,
+        &Precondition::NONE,
+        4,
+    )
+    .await
+    .unwrap();
     assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v2);
     // Removing v2 for good makes v1 latest and queues its blob.
-    c.delete_object("b", "k", Some(&v2), "x", false, 5)
+    c.delete_object("b", "k", Some(&v2), "x", false, &Precondition::NONE, 5)
         .await
         .unwrap();
     assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v1);
@@ -335,11 +346,11 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     ));
     // Suspended: writes replace the null version only.
     c.set_versioning("b", Versioning::Suspended).await.unwrap();
-    let n1 = commit(&c, version("b", "k", "s3"), Precondition::None, 6)
+    let n1 = commit(&c, version("b", "k", "s3"), Precondition::NONE, 6)
         .await
         .unwrap();
     assert_eq!(n1.version_id, "null");
-    commit(&c, version("b", "k", "s4"), Precondition::None, 7)
+    commit(&c, version("b", "k", "s4"), Precondition::NONE, 7)
         .await
         .unwrap();
     let all = c
@@ -355,7 +366,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     assert!(due(&c).await.contains(&"blob-s3".to_string()));
     // A delete marker in a suspended bucket is the null version too.
     let marker = c
-        .delete_object("b", "k", None, "m2", false, 8)
+        .delete_object("b", "k", None, "m2", false, &Precondition::NONE, 8)
         .await
         .unwrap();
     assert_eq!(marker.version_id.as_deref(), Some("null"));
@@ -365,7 +376,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
 async fn preconditions_are_checked_inside_the_commit(s: Subject) {
     let c = s.catalog;
     c.create_bucket("b", "r", None, 0).await.unwrap();
-    let create_only = Precondition::IfNoneMatchAny;
+    let create_only = Precondition::new(Condition::IfNoneMatchAny);
     commit(&c, version("b", "k", "s1"), create_only.clone(), 1)
         .await
         .unwrap();
@@ -377,7 +388,7 @@ async fn preconditions_are_checked_inside_the_commit(s: Subject) {
         commit(
             &c,
             version("b", "k", "s2"),
-            Precondition::IfMatch(Some("x".into())),
+            Precondition::new(Condition::IfMatch(Some("x".into()))),
             2
         )
         .await,
@@ -386,7 +397,7 @@ async fn preconditions_are_checked_inside_the_commit(s: Subject) {
     commit(
         &c,
         version("b", "k", "s2"),
-        Precondition::IfMatch(Some("etag-s1".into())),
+        Precondition::new(Condition::IfMatch(Some("etag-s1".into()))),
         2,
     )
     .await
@@ -395,15 +406,92 @@ async fn preconditions_are_checked_inside_the_commit(s: Subject) {
         commit(
             &c,
             version("b", "other", "s3"),
-            Precondition::IfMatch(None),
+            Precondition::new(Condition::IfMatch(None)),
             3
         )
         .await,
         Err(CatalogError::NoSuchKey)
     ));
     assert!(matches!(
-        commit(&c, version("nope", "k", "s4"), Precondition::None, 4).await,
+        commit(&c, version("nope", "k", "s4"), Precondition::NONE, 4).await,
         Err(CatalogError::NoSuchBucket)
+    ));
+}
+
+async fn a_conditional_write_that_finds_its_key_changed_conflicts(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let seen = |seen: Seen, condition: Condition| Precondition { condition, seen };
+    commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
+        .await
+        .unwrap();
+    // Began when s1 was latest; s1 was deleted meanwhile: the create-only write would now
+    // succeed, but it raced the delete.
+    c.delete_object("b", "k", None, "m", false, &Precondition::NONE, 2)
+        .await
+        .unwrap();
+    let began_at_s1 = seen(Seen::Latest("s1".into()), Condition::IfNoneMatchAny);
+    assert!(matches!(
+        commit(&c, version("b", "k", "s2"), began_at_s1, 3).await,
+        Err(CatalogError::ConditionalConflict)
+    ));
+    // Began when the key was absent, another write created it first: the condition fails.
+    let began_absent = seen(Seen::Absent, Condition::IfNoneMatchAny);
+    commit(&c, version("b", "new", "s3"), Precondition::NONE, 4)
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit(&c, version("b", "new", "s4"), began_absent.clone(), 5).await,
+        Err(CatalogError::PreconditionFailed)
+    ));
+    // Unchanged since it began: the write goes ahead.
+    commit(&c, version("b", "fresh", "s5"), began_absent, 6)
+        .await
+        .unwrap();
+    let same = seen(
+        Seen::Latest("s5".into()),
+        Condition::IfMatch(Some("etag-s5".into())),
+    );
+    commit(&c, version("b", "fresh", "s6"), same.clone(), 7)
+        .await
+        .unwrap();
+    // A second write that expected s5 finds s6: its condition fails first.
+    assert!(matches!(
+        commit(&c, version("b", "fresh", "s7"), same, 8).await,
+        Err(CatalogError::PreconditionFailed)
+    ));
+}
+
+async fn conditional_deletes_check_the_latest_version(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
+        .await
+        .unwrap();
+    let if_match = |etag: &str| Precondition::new(Condition::IfMatch(Some(etag.into())));
+    assert!(matches!(
+        c.delete_object("b", "k", None, "m", false, &if_match("other"), 2)
+            .await,
+        Err(CatalogError::PreconditionFailed)
+    ));
+    assert_eq!(c.version("b", "k", None).await.unwrap().seal_id, "s1");
+    assert!(matches!(
+        c.delete_object("b", "absent", None, "m", false, &if_match("etag-s1"), 2)
+            .await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    c.delete_object("b", "k", None, "m", false, &if_match("etag-s1"), 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.version("b", "k", None).await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    let exists = Precondition::new(Condition::IfMatch(None));
+    assert!(matches!(
+        c.delete_object("b", "k", None, "m", false, &exists, 4)
+            .await,
+        Err(CatalogError::NoSuchKey)
     ));
 }
 
@@ -411,7 +499,7 @@ async fn listing_pages_by_key_and_prefix(s: Subject) {
     let c = s.catalog;
     c.create_bucket("b", "r", None, 0).await.unwrap();
     for (i, k) in ["a/1", "a/2", "b/1", "c"].iter().enumerate() {
-        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::NONE, 1)
             .await
             .unwrap();
     }
@@ -442,7 +530,7 @@ async fn listings_follow_the_byte_order_of_keys(s: Subject) {
         "a-b", "a.b", "aB", "ab", "A", "_", "é", "z", "Z", "a b", "~",
     ];
     for (i, k) in keys.iter().enumerate() {
-        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::NONE, 1)
             .await
             .unwrap();
     }
@@ -480,7 +568,7 @@ async fn listings_seek_to_their_start_and_stop_at_the_prefix_end(s: Subject) {
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
     let keys = ["a/1", "a/2", "a0", "é/1", "é/2", "é0", "\u{10ffff}/x"];
     for (i, k) in keys.iter().chain(&["a/1"]).enumerate() {
-        commit(&c, version("b", k, &format!("s{i}")), Precondition::None, 1)
+        commit(&c, version("b", k, &format!("s{i}")), Precondition::NONE, 1)
             .await
             .unwrap();
     }
@@ -613,7 +701,7 @@ async fn concurrent_writes_to_one_key_serialize(s: Subject) {
                 commit(
                     &c,
                     version("b", "k", &format!("s{i:02}")),
-                    Precondition::None,
+                    Precondition::NONE,
                     i,
                 )
                 .await
@@ -645,7 +733,7 @@ async fn of_concurrent_create_only_writes_one_wins(s: Subject) {
                 commit(
                     &c,
                     version("b", "k", &format!("s{i}")),
-                    Precondition::IfNoneMatchAny,
+                    Precondition::new(Condition::IfNoneMatchAny),
                     1,
                 )
                 .await
@@ -690,6 +778,7 @@ fn upload(id: &str) -> Upload {
         wrapped_key: vec![9],
         checksum_algorithm: None,
         checksum_type: None,
+        seen: Seen::Unknown,
     }
 }
 
@@ -734,7 +823,7 @@ async fn parts_replace_complete_and_collect(s: Subject) {
         replica: false,
         parts: parts[..2].to_vec(),
     };
-    c.complete_upload("u1", v, Precondition::None, 6)
+    c.complete_upload("u1", v, Precondition::NONE, 6)
         .await
         .unwrap();
     assert_eq!(due(&c).await, ["p1a", "p3"]);
@@ -745,6 +834,31 @@ async fn parts_replace_complete_and_collect(s: Subject) {
     let ver = c.version("b", "k", None).await.unwrap();
     assert_eq!(ver.parts_count, Some(2));
     assert_eq!(c.parts(ver.row).await.unwrap().len(), 2);
+}
+
+async fn a_completed_upload_is_remembered_while_its_version_lives(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, 0).await.unwrap();
+    let mut u = upload("u1");
+    u.seen = Seen::Absent;
+    c.create_upload(u).await.unwrap();
+    assert_eq!(c.upload("u1").await.unwrap().seen, Seen::Absent);
+    assert!(c.completed_upload("u1").await.unwrap().is_none());
+    c.register_pending_blob("p1", PENDING_UNTIL).await.unwrap();
+    c.put_part("u1", part(1, "p1"), 2).await.unwrap();
+    let mut v = version("b", "k", "seal");
+    v.parts = c.list_parts("u1", 0, 10).await.unwrap();
+    c.complete_upload("u1", v, Precondition::NONE, 3)
+        .await
+        .unwrap();
+    let done = c.completed_upload("u1").await.unwrap().unwrap();
+    assert_eq!((done.key.as_str(), done.seal_id.as_str()), ("k", "seal"));
+    assert!(c.completed_upload("u2").await.unwrap().is_none());
+    // Once its version is gone, the upload is unknown again.
+    c.delete_object("b", "k", None, "m", false, &Precondition::NONE, 4)
+        .await
+        .unwrap();
+    assert!(c.completed_upload("u1").await.unwrap().is_none());
 }
 
 async fn abort_collects_every_part_and_unknown_uploads_are_refused(s: Subject) {
@@ -798,7 +912,7 @@ async fn a_blob_taken_by_the_collector_cannot_be_committed(s: Subject) {
     c.register_pending_blob("blob-s1", 100).await.unwrap();
     assert_eq!(c.due_blobs(100, 10).await.unwrap(), ["blob-s1"]);
     assert!(matches!(
-        c.commit_version(version("b", "k", "s1"), Precondition::None, 50)
+        c.commit_version(version("b", "k", "s1"), Precondition::NONE, 50)
             .await,
         Err(CatalogError::BlobNotPending)
     ));
@@ -809,7 +923,7 @@ async fn a_blob_taken_by_the_collector_cannot_be_committed(s: Subject) {
     // Past its deadline, even untaken.
     c.register_pending_blob("blob-s2", 100).await.unwrap();
     assert!(matches!(
-        c.commit_version(version("b", "k", "s2"), Precondition::None, 100)
+        c.commit_version(version("b", "k", "s2"), Precondition::NONE, 100)
             .await,
         Err(CatalogError::BlobNotPending)
     ));
@@ -833,23 +947,23 @@ async fn replicated_source(c: &Catalog) {
 async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: Subject) {
     let c = s.catalog;
     replicated_source(&c).await;
-    commit(&c, version("src", "before", "s0"), Precondition::None, 1)
+    commit(&c, version("src", "before", "s0"), Precondition::NONE, 1)
         .await
         .unwrap();
     c.set_setting("src", Some(&replication_config("logs/")))
         .await
         .unwrap();
-    let v1 = commit(&c, version("src", "logs/a", "s1"), Precondition::None, 2)
+    let v1 = commit(&c, version("src", "logs/a", "s1"), Precondition::NONE, 2)
         .await
         .unwrap();
-    commit(&c, version("src", "data/a", "s2"), Precondition::None, 3)
+    commit(&c, version("src", "data/a", "s2"), Precondition::NONE, 3)
         .await
         .unwrap();
     let mut replica = version("src", "logs/r", "s3");
     replica.replica = true;
-    commit(&c, replica, Precondition::None, 4).await.unwrap();
+    commit(&c, replica, Precondition::NONE, 4).await.unwrap();
     let marker = c
-        .delete_object("src", "logs/a", None, "m1", false, 5)
+        .delete_object("src", "logs/a", None, "m1", false, &Precondition::NONE, 5)
         .await
         .unwrap();
 
@@ -1016,7 +1130,7 @@ async fn batches_queue_existing_versions_once_and_resume_from_their_checkpoint(s
         commit(
             &c,
             version("src", &format!("k{i}"), &format!("s{i}")),
-            Precondition::None,
+            Precondition::NONE,
             1,
         )
         .await
@@ -1094,7 +1208,7 @@ async fn a_node_restart_expires_its_own_pending_blobs_not_another_live_nodes() {
     let mut v = version("b", "k", "s1");
     v.parts[0].blob = "written-by-a".into();
     assert!(matches!(
-        a.commit_version(v, Precondition::None, 6).await,
+        a.commit_version(v, Precondition::NONE, 6).await,
         Err(CatalogError::BlobNotPending)
     ));
 }
@@ -1114,7 +1228,7 @@ async fn a_replication_task_is_held_by_one_live_node_and_taken_over_from_a_dead_
         commit(
             &a,
             version("src", &format!("k{i}"), &format!("s{i}")),
-            Precondition::None,
+            Precondition::NONE,
             1,
         )
         .await

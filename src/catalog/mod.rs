@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) use codec::MetaCodec;
 pub use listing::{KeyStart, common_prefix, prefix_end};
 pub use store::{
-    BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, DeleteOutcome,
+    BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, Condition, DeleteOutcome,
     ListedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue, ReplicationStats,
-    ReplicationTask, SentPart, TaskEnd, TaskStatus, UploadStore, VersionStore,
+    ReplicationTask, Seen, SentPart, TaskEnd, TaskStatus, UploadStore, VersionStore,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,9 @@ pub enum CatalogError {
     NoSuchUpload,
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A conditional request whose key another request changed while it ran.
+    #[error("a concurrent request changed the key")]
+    ConditionalConflict,
     /// A blob of the write was due for collection before the write committed (it ran past
     /// storage.orphan_grace_secs, or its node was presumed dead): the write did not happen.
     #[error("the write took too long: its blob was given up for collection")]
@@ -291,6 +294,9 @@ pub struct Upload {
     pub wrapped_key: Vec<u8>,
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
+    /// The key's latest entry when the upload began: a conditional completion that finds
+    /// the key changed since meets a concurrent write.
+    pub seen: Seen,
 }
 
 /// The bucket settings that rest as records in a column of their own.

@@ -5,8 +5,13 @@
 
 use crate::bucket_settings::replication::Candidate;
 
-use super::store::{Precondition, TaskStatus};
+use super::store::{Condition, Precondition, Seen, TaskStatus};
 use super::{Bucket, CatalogError, NewVersion, Result, Sse, Versioning};
+
+/// How long the catalog remembers what a completed upload became. S3 answers a repeated
+/// CompleteMultipartUpload with the first answer; it names no limit, and a retry comes
+/// within seconds.
+pub(super) const COMPLETED_UPLOAD_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
 /// The task a matched replication rule queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,18 +99,38 @@ pub(super) fn plan_write(bucket: &Bucket, write: &Write<'_>) -> Result<WritePlan
     })
 }
 
-/// Checks a write's precondition against the ETag of the key's latest live version (None
-/// when it has none, or its latest is a delete marker).
-pub(super) fn check_precondition(pre: &Precondition, current_etag: Option<&str>) -> Result<()> {
-    match (pre, current_etag) {
-        (Precondition::None, _) => Ok(()),
-        (Precondition::IfNoneMatchAny, Some(_)) => Err(CatalogError::PreconditionFailed),
-        (Precondition::IfMatch(_), None) => Err(CatalogError::NoSuchKey),
-        (Precondition::IfMatch(Some(etag)), Some(current)) if current != etag => {
-            Err(CatalogError::PreconditionFailed)
+/// The key's latest entry as a conditional request finds it inside its transaction.
+#[derive(Debug, Clone)]
+pub(super) struct Latest {
+    pub seal_id: String,
+    /// None for a delete marker.
+    pub etag: Option<String>,
+}
+
+/// Checks a request's precondition against the key's latest entry: the condition against
+/// its live version (none when the latest is a delete marker), then whether the key changed
+/// since the request began.
+pub(super) fn check_precondition(pre: &Precondition, latest: Option<&Latest>) -> Result<()> {
+    let live = latest.and_then(|l| l.etag.as_deref());
+    match (&pre.condition, live) {
+        (Condition::None, _) => return Ok(()),
+        (Condition::IfNoneMatchAny, Some(_)) => return Err(CatalogError::PreconditionFailed),
+        (Condition::IfMatch(_), None) => return Err(CatalogError::NoSuchKey),
+        (Condition::IfMatch(Some(etag)), Some(current)) if current != etag => {
+            return Err(CatalogError::PreconditionFailed);
         }
-        _ => Ok(()),
+        _ => {}
     }
+    let now = latest.map(|l| l.seal_id.as_str());
+    let changed = match &pre.seen {
+        Seen::Unknown => false,
+        Seen::Absent => now.is_some(),
+        Seen::Latest(seal) => now != Some(seal.as_str()),
+    };
+    if changed {
+        return Err(CatalogError::ConditionalConflict);
+    }
+    Ok(())
 }
 
 /// A DeleteObject without a version id.

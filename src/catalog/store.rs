@@ -11,14 +11,73 @@ use super::{
     Upload, Versioning,
 };
 
-/// Condition a PUT or copy states about the current object, checked inside the commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
+/// What a conditional request states about the key's current object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Condition {
+    #[default]
     None,
     /// `If-None-Match: *`: only create.
     IfNoneMatchAny,
     /// `If-Match: "etag"` (or `*`: the object must exist).
     IfMatch(Option<String>),
+}
+
+/// The key's latest entry (version or delete marker) when a conditional write began.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Seen {
+    /// Not observed: only the condition is checked.
+    #[default]
+    Unknown,
+    /// The key had no entry.
+    Absent,
+    /// The seal id of the key's latest entry.
+    Latest(String),
+}
+
+impl Seen {
+    /// How an upload keeps it: NULL unknown, '' absent, else the seal id.
+    pub(crate) fn to_column(&self) -> Option<String> {
+        match self {
+            Seen::Unknown => None,
+            Seen::Absent => Some(String::new()),
+            Seen::Latest(seal) => Some(seal.clone()),
+        }
+    }
+
+    pub(crate) fn from_column(column: Option<String>) -> Seen {
+        match column {
+            None => Seen::Unknown,
+            Some(s) if s.is_empty() => Seen::Absent,
+            Some(seal) => Seen::Latest(seal),
+        }
+    }
+}
+
+/// A write's condition, checked inside its commit, and what the write saw when it began:
+/// a write whose condition still holds at commit but whose key changed in between met a
+/// concurrent write, and S3 answers that with a conflict rather than pick an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Precondition {
+    pub condition: Condition,
+    pub seen: Seen,
+}
+
+impl Precondition {
+    pub const NONE: Precondition = Precondition {
+        condition: Condition::None,
+        seen: Seen::Unknown,
+    };
+
+    pub fn new(condition: Condition) -> Precondition {
+        Precondition {
+            condition,
+            seen: Seen::Unknown,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.condition == Condition::None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +292,12 @@ pub trait VersionStore: Send + Sync {
 
     /// DeleteObject: a version id removes that version for good (the newest remaining one
     /// becomes latest); without one, a versioned or suspended bucket gets a delete marker
-    /// (`marker_seal_id`) and an unversioned one loses its "null" version.
+    /// (`marker_seal_id`) and an unversioned one loses its "null" version. A precondition
+    /// is checked against the key's latest entry, whichever version is named.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "what DeleteObject carries, each its own thing"
+    )]
     async fn delete_object(
         &self,
         bucket: &str,
@@ -241,6 +305,7 @@ pub trait VersionStore: Send + Sync {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome>;
 
@@ -305,7 +370,8 @@ pub trait UploadStore: Send + Sync {
     ) -> Result<Vec<Upload>>;
 
     /// Turns an upload into a version in one transaction: the chosen parts become the
-    /// version's, the others are queued for collection, and the upload disappears.
+    /// version's, the others are queued for collection, and the upload disappears; for a
+    /// day the catalog remembers which version it became.
     async fn complete_upload(
         &self,
         upload_id: &str,
@@ -316,6 +382,10 @@ pub trait UploadStore: Send + Sync {
 
     /// Removes the upload; every part's blob is queued for collection.
     async fn abort_upload(&self, upload_id: &str, now_ms: i64) -> Result<()>;
+
+    /// The version a completed upload became, while the catalog remembers it and the
+    /// version exists (not a delete marker): a repeated completion answers with it.
+    async fn completed_upload(&self, upload_id: &str) -> Result<Option<ObjectVersion>>;
 }
 
 /// The collector's queue: blobs registered before they are written (so a crash leaves them

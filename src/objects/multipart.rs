@@ -11,7 +11,9 @@ use super::{
     ByteStream, ChecksumAlgorithm, CustomerKey, ObjectError, ObjectService, Result, SseRequest,
     random_etag,
 };
-use crate::catalog::{Checksum, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload};
+use crate::catalog::{
+    CatalogError, Checksum, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload,
+};
 use crate::crypto::{ObjectIdentity, SealHeader};
 use crate::kms::Caller;
 
@@ -53,6 +55,7 @@ impl ObjectService {
         caller: Option<&Caller>,
         checksum: Option<(ChecksumAlgorithm, String)>,
     ) -> Result<Upload> {
+        let seen = self.observe(bucket, key).await?;
         let (_, wrapped, recorded) = self.new_data_key(sse, caller, bucket, key).await?;
         // The wrapped upload key is kept as a header template: the encoding every part repeats.
         let template = SealHeader::new(0, self.chunk_size, wrapped).encode();
@@ -67,6 +70,7 @@ impl ObjectService {
             wrapped_key: template,
             checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_owned()),
             checksum_type: checksum.map(|(_, t)| t),
+            seen,
         };
         self.catalog.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -235,9 +239,12 @@ impl ObjectService {
         &self,
         upload: &Upload,
         requested: &[CompletedPart],
-        precondition: Precondition,
+        mut precondition: Precondition,
         replica: bool,
     ) -> Result<Written> {
+        // S3 counts the whole upload as the conditional write: a change to the key since
+        // it began is a conflict, and the client starts over.
+        precondition.seen = upload.seen.clone();
         if requested
             .windows(2)
             .any(|w| w[0].part_number >= w[1].part_number)
@@ -299,6 +306,33 @@ impl ObjectService {
             .await?
             .version_id;
         Ok(written)
+    }
+
+    /// What a completed upload of this bucket and key became, answered again to a repeated
+    /// completion; NoSuchUpload once its version is gone.
+    pub async fn completed_upload(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Written> {
+        let v = self
+            .catalog
+            .completed_upload(upload_id)
+            .await?
+            .filter(|v| v.bucket == bucket && v.key == key)
+            .ok_or(CatalogError::NoSuchUpload)?;
+        Ok(Written {
+            bucket: v.bucket,
+            key: v.key,
+            version_id: v.version_id,
+            etag: v.etag,
+            last_modified_ms: v.last_modified_ms,
+            sse: v.sse.ok_or_else(|| {
+                CatalogError::Corrupt(format!("version {} has no encryption", v.row))
+            })?,
+            checksum: v.checksum,
+        })
     }
 
     /// Aborts an upload; its parts' blobs are collected.

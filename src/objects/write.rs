@@ -12,7 +12,8 @@ use super::{
 };
 use crate::blobstore::BlobStore;
 use crate::catalog::{
-    Checksum, DeleteOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Sse,
+    CatalogError, Checksum, DeleteOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Seen,
+    Sse,
 };
 use crate::crypto::{
     BlobCipher, CryptoError, DataKey, ObjectIdentity, SealHeader, Sealer, WrappedKey,
@@ -91,7 +92,9 @@ pub(super) struct BlobTarget<'a> {
 impl ObjectService {
     /// Writes a new version: sealed, checked against the digests the client stated, then
     /// made visible (subject to `precondition`) in one transaction.
-    pub async fn put_object(&self, req: PutRequest, body: ByteStream) -> Result<Written> {
+    pub async fn put_object(&self, mut req: PutRequest, body: ByteStream) -> Result<Written> {
+        self.begin_conditional(&mut req.precondition, &req.spec.bucket, &req.spec.key)
+            .await?;
         let mut staged = self.stage_object(req.spec, body).await?;
         staged.version.replica = req.replica;
         if let Err(e) = req.stated.verify(&staged.digests) {
@@ -102,12 +105,19 @@ impl ObjectService {
     }
 
     /// Writes `source` (a version the caller may read, with its key unwrapped) as a new
-    /// version under `spec`'s key and encryption: a copy is always re-encrypted under a
-    /// fresh data key.
-    pub async fn copy_object(&self, source: ObjectReader, spec: PutSpec) -> Result<Written> {
+    /// version under `spec`'s key and encryption, subject to `precondition` on that key: a
+    /// copy is always re-encrypted under a fresh data key.
+    pub async fn copy_object(
+        &self,
+        source: ObjectReader,
+        spec: PutSpec,
+        mut precondition: Precondition,
+    ) -> Result<Written> {
+        self.begin_conditional(&mut precondition, &spec.bucket, &spec.key)
+            .await?;
         let body = source.stream(ReadRange::All).await?;
         let staged = self.stage_object(spec, body).await?;
-        self.commit(staged, Precondition::None).await
+        self.commit(staged, precondition).await
     }
 
     /// Deletes as DeleteObject does: a version id removes that version for good; without
@@ -118,6 +128,7 @@ impl ObjectService {
         key: &str,
         version_id: Option<&str>,
         replica: bool,
+        precondition: &Precondition,
     ) -> Result<DeleteOutcome> {
         let marker_seal_id = new_seal_id();
         Ok(self
@@ -128,9 +139,33 @@ impl ObjectService {
                 version_id,
                 &marker_seal_id,
                 replica,
+                precondition,
                 self.now_ms(),
             )
             .await?)
+    }
+
+    /// Notes what a conditional write finds as it begins.
+    async fn begin_conditional(
+        &self,
+        precondition: &mut Precondition,
+        bucket: &str,
+        key: &str,
+    ) -> Result<()> {
+        if !precondition.is_none() {
+            precondition.seen = self.observe(bucket, key).await?;
+        }
+        Ok(())
+    }
+
+    /// The key's latest entry as a conditional write begins, for the catalog to tell at
+    /// commit whether another write changed the key meanwhile.
+    pub(super) async fn observe(&self, bucket: &str, key: &str) -> Result<Seen> {
+        match self.catalog.version(bucket, key, None).await {
+            Ok(v) => Ok(Seen::Latest(v.seal_id)),
+            Err(CatalogError::NoSuchKey) => Ok(Seen::Absent),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Seals `body` into a new blob under a fresh data key. Nothing is visible until

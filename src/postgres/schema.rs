@@ -220,6 +220,19 @@ CREATE TABLE replica_parts (
 -- A bucket's CORS configuration, a versioned record like the other settings.
 ALTER TABLE buckets ADD COLUMN cors TEXT;
 "#,
+    r#"
+-- The key's latest entry when an upload began ('' none), for conditional completions.
+ALTER TABLE uploads ADD COLUMN seen TEXT;
+-- Completed uploads, so that a repeated CompleteMultipartUpload answers as the first did.
+CREATE TABLE completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    seal_id TEXT NOT NULL,
+    completed_ms BIGINT NOT NULL
+);
+CREATE INDEX completed_uploads_by_time ON completed_uploads(completed_ms);
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

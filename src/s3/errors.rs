@@ -47,6 +47,10 @@ impl From<CatalogError> for S3Error {
                 NoSuchUpload,
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
             ),
+            CatalogError::ConditionalConflict => s3_error!(
+                ConditionalRequestConflict,
+                "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part."
+            ),
             CatalogError::PreconditionFailed => {
                 s3_error!(
                     PreconditionFailed,

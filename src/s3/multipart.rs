@@ -12,8 +12,8 @@ use super::listing::{Resume, paginate};
 use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_precondition};
 use super::request::*;
 use super::sse::customer_headers;
-use crate::catalog::{KeyStart, Upload};
-use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ReadRange};
+use crate::catalog::{CatalogError, KeyStart, Upload};
+use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ObjectError, ReadRange};
 use crate::replication::REPLICA_HEADER;
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -425,20 +425,30 @@ impl SealgateS3 {
             .await
         {
             // S3 accepts completing an SSE-C upload without repeating the key.
-            Err(crate::objects::ObjectError::CustomerKeyRequired) => {
+            Err(ObjectError::CustomerKeyRequired) => Some(
                 self.svc
                     .upload_of(&input.upload_id, &input.bucket, &input.key)
+                    .await?,
+            ),
+            // A retry of a completion that succeeded gets the same answer, as on S3.
+            Err(ObjectError::Catalog(CatalogError::NoSuchUpload)) => None,
+            other => Some(other?),
+        };
+        let w = match upload {
+            Some(upload) => {
+                let requested = requested_parts(input.multipart_upload)?;
+                let precondition =
+                    write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+                self.svc
+                    .complete_upload(&upload, &requested, precondition, replica)
                     .await?
             }
-            other => other?,
+            None => {
+                self.svc
+                    .completed_upload(&input.upload_id, &input.bucket, &input.key)
+                    .await?
+            }
         };
-        let requested = requested_parts(input.multipart_upload)?;
-        let precondition =
-            write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let w = self
-            .svc
-            .complete_upload(&upload, &requested, precondition, replica)
-            .await?;
         let s = sse_fields(Some(&w.sse), customer.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
         Ok(S3Response::new(output!(CompleteMultipartUploadOutput {

@@ -12,7 +12,7 @@ use super::SealgateS3;
 use super::access::DecidedWrite;
 use super::request::*;
 use super::sse::{CustomerHeaders, customer_headers};
-use crate::catalog::{ObjectVersion, Precondition};
+use crate::catalog::{Condition, ObjectVersion, Precondition};
 use crate::kms::Caller;
 use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutRequest, PutSpec, ReadRange};
 use crate::replication::REPLICA_HEADER;
@@ -513,6 +513,7 @@ impl SealgateS3 {
         check_version_id(input.version_id.as_deref())?;
         // Authorization required s3:ReplicateDelete of a caller sending this header.
         let replica = req.headers.contains_key(REPLICA_HEADER);
+        let precondition = write_precondition(input.if_match.as_ref(), None)?;
         let out = self
             .svc
             .delete_object(
@@ -520,6 +521,7 @@ impl SealgateS3 {
                 &input.key,
                 input.version_id.as_deref(),
                 replica,
+                &precondition,
             )
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
@@ -546,11 +548,25 @@ impl SealgateS3 {
             let result = match check_version_id(obj.version_id.as_deref()) {
                 Err(e) => Err(e),
                 Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
-                Ok(()) => self
-                    .svc
-                    .delete_object(&input.bucket, &obj.key, obj.version_id.as_deref(), false)
-                    .await
-                    .map_err(S3Error::from),
+                Ok(()) => {
+                    // A conditional delete of many objects names each one's ETag.
+                    let precondition = match &obj.e_tag {
+                        Some(e) => {
+                            Precondition::new(Condition::IfMatch(Some(e.value().to_owned())))
+                        }
+                        None => Precondition::NONE,
+                    };
+                    self.svc
+                        .delete_object(
+                            &input.bucket,
+                            &obj.key,
+                            obj.version_id.as_deref(),
+                            false,
+                            &precondition,
+                        )
+                        .await
+                        .map_err(S3Error::from)
+                }
             };
             match result {
                 Ok(out) if !quiet => deleted.push(DeletedObject {
@@ -621,6 +637,7 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let ext_transport = transport(&req.extensions);
         let caller = self.kms_caller(&req.extensions);
+        let precondition = destination_precondition(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
@@ -685,7 +702,7 @@ impl SealgateS3 {
             checksum,
             caller,
         };
-        let w = self.svc.copy_object(reader, spec).await?;
+        let w = self.svc.copy_object(reader, spec, precondition).await?;
         let context = kms_context_field(&w.sse, &w.bucket, &w.key);
         let s = sse_fields(Some(&w.sse), written_key.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
@@ -772,7 +789,22 @@ macro_rules! copy_conditions {
 }
 pub(crate) use copy_conditions;
 
-/// PUT conditions S3 supports: `If-None-Match: *` and `If-Match`.
+/// CopyObject's `If-Match` / `If-None-Match` on its destination, which the protocol crate
+/// does not parse: S3 takes them as PutObject does.
+fn destination_precondition(headers: &http::HeaderMap) -> S3Result<Precondition> {
+    let condition = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .map(|v| ETagCondition::parse_http_header(v.as_bytes()))
+            .transpose()
+            .map_err(|_| s3_error!(InvalidArgument, "Invalid ETag condition"))
+    };
+    let if_match = condition(http::header::IF_MATCH)?;
+    let if_none_match = condition(http::header::IF_NONE_MATCH)?;
+    write_precondition(if_match.as_ref(), if_none_match.as_ref())
+}
+
+/// Write conditions S3 supports: `If-None-Match: *` and `If-Match` (a delete only the latter).
 pub(super) fn write_precondition(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
@@ -782,15 +814,15 @@ pub(super) fn write_precondition(
             NotImplemented,
             "If-Match and If-None-Match together are not supported"
         )),
-        (Some(ETagCondition::Any), None) => Ok(Precondition::IfMatch(None)),
-        (Some(ETagCondition::ETag(e)), None) => {
-            Ok(Precondition::IfMatch(Some(e.value().to_owned())))
-        }
-        (None, Some(ETagCondition::Any)) => Ok(Precondition::IfNoneMatchAny),
+        (Some(ETagCondition::Any), None) => Ok(Precondition::new(Condition::IfMatch(None))),
+        (Some(ETagCondition::ETag(e)), None) => Ok(Precondition::new(Condition::IfMatch(Some(
+            e.value().to_owned(),
+        )))),
+        (None, Some(ETagCondition::Any)) => Ok(Precondition::new(Condition::IfNoneMatchAny)),
         (None, Some(_)) => Err(s3_error!(
             NotImplemented,
             "If-None-Match supports only the value *"
         )),
-        (None, None) => Ok(Precondition::None),
+        (None, None) => Ok(Precondition::NONE),
     }
 }

@@ -8,14 +8,17 @@ use sqlx::{PgConnection, Row as _};
 
 use super::buckets::bucket_exists;
 use super::gc::claim_pending_blobs;
-use super::versions::insert_version;
+use super::versions::{VERSION_COLUMNS, insert_version, version_from_row};
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
 use crate::catalog::listing::Walk;
+use crate::catalog::semantics::COMPLETED_UPLOAD_MEMORY_MS;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
-use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
+use crate::catalog::{
+    CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, Upload,
+};
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen";
 
 fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
     Ok(RawUpload {
@@ -29,6 +32,7 @@ fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
         wrapped_key: r.try_get(7)?,
         checksum_algorithm: r.try_get(8)?,
         checksum_type: r.try_get(9)?,
+        seen: r.try_get(10)?,
     })
 }
 
@@ -72,7 +76,7 @@ impl UploadStore for PgCatalog {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, &upload.bucket).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )))
         .bind(&upload.upload_id)
         .bind(&upload.bucket)
@@ -84,6 +88,7 @@ impl UploadStore for PgCatalog {
         .bind(&upload.wrapped_key)
         .bind(&upload.checksum_algorithm)
         .bind(&upload.checksum_type)
+        .bind(upload.seen.to_column())
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -230,6 +235,21 @@ impl UploadStore for PgCatalog {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < $1")
+            .bind(now_ms - COMPLETED_UPLOAD_MEMORY_MS)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO completed_uploads (upload_id, bucket, key, seal_id, completed_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(upload_id)
+        .bind(&version.bucket)
+        .bind(&version.key)
+        .bind(&version.seal_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
         super::commit(tx).await?;
         Ok(out)
     }
@@ -244,5 +264,19 @@ impl UploadStore for PgCatalog {
             .await?;
         super::commit(tx).await?;
         Ok(())
+    }
+
+    async fn completed_upload(&self, upload_id: &str) -> Result<Option<ObjectVersion>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions
+             WHERE (bucket, key, seal_id) =
+                 (SELECT bucket, key, seal_id FROM completed_uploads WHERE upload_id = $1)
+               AND NOT delete_marker"
+        )))
+        .bind(upload_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| version_from_row(&r)?.decode(&self.codec))
+            .transpose()
     }
 }

@@ -49,18 +49,22 @@ async fn check_precondition(
     key: &str,
     pre: &Precondition,
 ) -> Result<()> {
-    if *pre == Precondition::None {
+    if pre.is_none() {
         return Ok(());
     }
-    let current: Option<String> = sqlx::query_scalar(
-        "SELECT etag FROM versions
-         WHERE bucket = $1 AND key = $2 AND is_latest AND NOT delete_marker",
+    let latest: Option<(String, String, bool)> = sqlx::query_as(
+        "SELECT seal_id, etag, delete_marker FROM versions
+         WHERE bucket = $1 AND key = $2 AND is_latest",
     )
     .bind(bucket)
     .bind(key)
     .fetch_optional(tx)
     .await?;
-    semantics::check_precondition(pre, current.as_deref())
+    let latest = latest.map(|(seal_id, etag, marker)| semantics::Latest {
+        seal_id,
+        etag: (!marker).then_some(etag),
+    });
+    semantics::check_precondition(pre, latest.as_ref())
 }
 
 /// Queues every blob of a version for collection at `due_ms` and removes the version.
@@ -359,11 +363,13 @@ impl VersionStore for PgCatalog {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
         let mut tx = self.pool().begin().await?;
         lock_for_write(&mut tx, bucket, key).await?;
         let record = require_bucket(&mut tx, bucket).await?;
+        check_precondition(&mut tx, bucket, key, precondition).await?;
         let due_ms = now_ms + self.read_grace_ms;
         let outcome = if let Some(id) = version_id {
             delete_version(&mut tx, bucket, key, id, due_ms).await?

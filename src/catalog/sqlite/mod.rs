@@ -120,9 +120,18 @@ CREATE TABLE IF NOT EXISTS uploads (
     sse TEXT NOT NULL,
     wrapped_key BLOB NOT NULL,
     checksum_algorithm TEXT,
-    checksum_type TEXT
+    checksum_type TEXT,
+    seen TEXT
 );
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seal_id TEXT NOT NULL,
+    completed_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads(completed_ms);
 CREATE TABLE IF NOT EXISTS upload_parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
     part_number INTEGER NOT NULL,
@@ -283,27 +292,25 @@ impl SqliteCatalog {
 
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
+const ADDED_COLUMNS: [(&str, &str); 6] = [
+    ("buckets", "owner_account"),
+    ("buckets", "policy"),
+    ("buckets", "replication"),
+    ("buckets", "cors"),
+    ("versions", "replication_status"),
+    ("uploads", "seen"),
+];
+
 fn migrate(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('buckets')")?;
-    let columns = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (column, ty) in [
-        ("owner_account", "TEXT"),
-        ("policy", "TEXT"),
-        ("replication", "TEXT"),
-        ("cors", "TEXT"),
-    ] {
-        if !columns.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE buckets ADD COLUMN {column} {ty}"))?;
+    for (table, column) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
         }
-    }
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('versions')")?;
-    let columns = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    if !columns.iter().any(|c| c == "replication_status") {
-        conn.execute_batch("ALTER TABLE versions ADD COLUMN replication_status TEXT")?;
     }
     Ok(())
 }

@@ -6,14 +6,17 @@ use rusqlite::{OptionalExtension, params};
 use super::Cached as _;
 use super::buckets::require_bucket;
 use super::gc::claim_pending_blob;
-use super::versions::insert_version;
+use super::versions::{VERSION_COLUMNS, insert_version, version_from_row};
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
 use crate::catalog::listing::Walk;
+use crate::catalog::semantics::COMPLETED_UPLOAD_MEMORY_MS;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
-use crate::catalog::{CatalogError, KeyStart, NewVersion, PartRecord, Result, Upload};
+use crate::catalog::{
+    CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, Upload,
+};
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type";
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen";
 
 fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
     Ok(RawUpload {
@@ -27,6 +30,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
         wrapped_key: r.get(7)?,
         checksum_algorithm: r.get(8)?,
         checksum_type: r.get(9)?,
+        seen: r.get(10)?,
     })
 }
 
@@ -58,7 +62,7 @@ impl UploadStore for SqliteCatalog {
         self.call(move |conn| {
             require_bucket(conn, &upload.bucket)?;
             conn.exec(
-                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
                     upload.upload_id,
                     upload.bucket,
@@ -70,6 +74,7 @@ impl UploadStore for SqliteCatalog {
                     upload.wrapped_key,
                     upload.checksum_algorithm,
                     upload.checksum_type,
+                    upload.seen.to_column(),
                 ],
             )?;
             Ok(())
@@ -206,6 +211,15 @@ impl UploadStore for SqliteCatalog {
                 params![upload_id, now_ms, version.bucket, version.key],
             )?;
             tx.exec("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
+            tx.exec(
+                "DELETE FROM completed_uploads WHERE completed_ms < ?1",
+                [now_ms - COMPLETED_UPLOAD_MEMORY_MS],
+            )?;
+            tx.exec(
+                "INSERT INTO completed_uploads (upload_id, bucket, key, seal_id, completed_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![upload_id, version.bucket, version.key, version.seal_id, now_ms],
+            )?;
             tx.commit()?;
             Ok(out)
         })
@@ -223,5 +237,26 @@ impl UploadStore for SqliteCatalog {
             Ok(())
         })
         .await
+    }
+
+    async fn completed_upload(&self, upload_id: &str) -> Result<Option<ObjectVersion>> {
+        let upload_id = upload_id.to_owned();
+        let raw = self
+            .read(move |conn| {
+                Ok(conn
+                    .row(
+                        &format!(
+                            "SELECT {VERSION_COLUMNS} FROM versions
+                             WHERE (bucket, key, seal_id) =
+                                 (SELECT bucket, key, seal_id FROM completed_uploads WHERE upload_id = ?1)
+                               AND delete_marker = 0"
+                        ),
+                        [&upload_id],
+                        version_from_row,
+                    )
+                    .optional()?)
+            })
+            .await?;
+        raw.map(|r| r.decode(&self.codec)).transpose()
     }
 }

@@ -59,18 +59,23 @@ fn latest(
 }
 
 fn check_precondition(tx: &Connection, bucket: &str, key: &str, pre: &Precondition) -> Result<()> {
-    if *pre == Precondition::None {
+    if pre.is_none() {
         return Ok(());
     }
-    let current: Option<String> = tx
+    let latest = tx
         .row(
-            "SELECT etag FROM versions
-             WHERE bucket = ?1 AND key = ?2 AND is_latest = 1 AND delete_marker = 0",
+            "SELECT seal_id, etag, delete_marker FROM versions
+             WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
             params![bucket, key],
-            |r| r.get(0),
+            |r| {
+                Ok(semantics::Latest {
+                    seal_id: r.get(0)?,
+                    etag: (!r.get::<_, bool>(2)?).then(|| r.get(1)).transpose()?,
+                })
+            },
         )
         .optional()?;
-    semantics::check_precondition(pre, current.as_deref())
+    semantics::check_precondition(pre, latest.as_ref())
 }
 
 /// Queues every blob of a version for collection at `due_ms` and removes the version.
@@ -323,15 +328,18 @@ impl VersionStore for SqliteCatalog {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let precondition = precondition.clone();
         let (version_id, marker_seal_id) =
             (version_id.map(str::to_owned), marker_seal_id.to_owned());
         let grace = self.read_grace_ms;
         self.call(move |conn| {
             let tx = conn.savepoint()?;
             let record = require_bucket(&tx, &bucket)?;
+            check_precondition(&tx, &bucket, &key, &precondition)?;
             let due_ms = now_ms + grace;
             let outcome = if let Some(id) = version_id {
                 delete_version(&tx, &bucket, &key, &id, due_ms)?
