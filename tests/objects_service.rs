@@ -292,7 +292,7 @@ async fn multipart_parts_reupload_and_complete() {
             ObjectMeta::default(),
             &SseRequest::S3,
             None,
-            None,
+            Default::default(),
         )
         .await
         .unwrap();
@@ -328,7 +328,7 @@ async fn multipart_parts_reupload_and_complete() {
         .collect();
     let version = e
         .svc
-        .complete_upload(&upload, &parts, Precondition::NONE, false)
+        .complete_upload(&upload, &parts, Precondition::NONE, Default::default(), false)
         .await
         .unwrap();
     assert!(version.etag.ends_with("-2"), "{}", version.etag);
@@ -356,14 +356,14 @@ async fn multipart_parts_reupload_and_complete() {
             ObjectMeta::default(),
             &SseRequest::S3,
             None,
-            None,
+            Default::default(),
         )
         .await
         .unwrap();
     let reversed = [parts[1].clone(), parts[0].clone()];
     assert!(matches!(
         e.svc
-            .complete_upload(&upload2, &reversed, Precondition::NONE, false)
+            .complete_upload(&upload2, &reversed, Precondition::NONE, Default::default(), false)
             .await,
         Err(ObjectError::InvalidPartOrder)
     ));

@@ -6,6 +6,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
 
+pub const FULL_OBJECT: &str = "FULL_OBJECT";
+pub const COMPOSITE: &str = "COMPOSITE";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumAlgorithm {
     Crc32,
@@ -49,6 +52,43 @@ impl ChecksumAlgorithm {
             ChecksumAlgorithm::Crc64Nvme => 8,
             ChecksumAlgorithm::Sha1 => 20,
             ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
+    /// The CRC whose values combine, for the algorithms that have a FULL_OBJECT multipart
+    /// checksum.
+    pub(super) fn crc(self) -> Option<super::crc_combine::Crc> {
+        use super::crc_combine::{CRC32, CRC32C, CRC64_NVME};
+        match self {
+            ChecksumAlgorithm::Crc32 => Some(CRC32),
+            ChecksumAlgorithm::Crc32c => Some(CRC32C),
+            ChecksumAlgorithm::Crc64Nvme => Some(CRC64_NVME),
+            ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+        }
+    }
+
+    /// The checksum type of a multipart upload: the one asked for, else S3's default for
+    /// the algorithm. CRC64NVME has no composite form, SHA-1 and SHA-256 no full-object one.
+    pub fn upload_checksum_type(
+        self,
+        asked: Option<&str>,
+    ) -> Result<&'static str, super::ObjectError> {
+        let refused = |kind: &str| {
+            super::ObjectError::ChecksumRequest(format!(
+                "The {kind} checksum type cannot be used with the {} checksum algorithm.",
+                self.as_str().to_ascii_lowercase()
+            ))
+        };
+        match (asked, self.crc()) {
+            (None, _) if self == ChecksumAlgorithm::Crc64Nvme => Ok(FULL_OBJECT),
+            (None, _) => Ok(COMPOSITE),
+            (Some(FULL_OBJECT), Some(_)) => Ok(FULL_OBJECT),
+            (Some(FULL_OBJECT), None) => Err(refused(FULL_OBJECT)),
+            (Some(COMPOSITE), _) if self == ChecksumAlgorithm::Crc64Nvme => Err(refused(COMPOSITE)),
+            (Some(COMPOSITE), _) => Ok(COMPOSITE),
+            (Some(_), _) => Err(super::ObjectError::ChecksumRequest(
+                "Value for x-amz-checksum-type header is invalid.".to_owned(),
+            )),
         }
     }
 

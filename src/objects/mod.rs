@@ -3,6 +3,7 @@
 
 mod buckets;
 mod collector;
+mod crc_combine;
 pub mod digest;
 pub mod encryption;
 mod kms_keys;
@@ -31,7 +32,7 @@ pub use collector::Collector;
 pub use digest::{ChecksumAlgorithm, Digests, Mismatch, Stated, StatedChecksum, StatedValue};
 pub use encryption::{EffectiveEncryption, SseAsked, WriteEncryption};
 pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
-pub use multipart::{CompletedPart, MIN_PART_SIZE, PartSpec};
+pub use multipart::{ChecksumAsked, CompletedPart, CompletionChecksum, MIN_PART_SIZE, PartSpec};
 pub use read::{ObjectReader, ReadRange};
 pub use reading::SOLE_READER_GRACE_SECS;
 pub use write::{PutRequest, PutSpec, Written};
@@ -82,6 +83,9 @@ pub enum ObjectError {
     BadDigest(Mismatch),
     #[error("the stated {} value is not well formed", .0.as_str())]
     InvalidChecksumValue(ChecksumAlgorithm),
+    /// A multipart checksum request S3 refuses; the message is S3's.
+    #[error("{0}")]
+    ChecksumRequest(String),
 }
 
 pub type Result<T, E = ObjectError> = std::result::Result<T, E>;

@@ -4,7 +4,9 @@
 
 use s3s::crypto::{Checksum as _, Md5};
 
-use super::digest::{DigestValues, Digests, Stated, b64_decode, md5_hex};
+use super::digest::{
+    COMPOSITE, DigestValues, Digests, FULL_OBJECT, Mismatch, Stated, b64, b64_decode, md5_hex,
+};
 use super::read::{ObjectReader, ReadRange};
 use super::write::{BlobTarget, Written, new_seal_id};
 use super::{
@@ -25,8 +27,25 @@ pub(super) const MAX_PART_NUMBER: u32 = 10_000;
 pub struct CompletedPart {
     pub part_number: u32,
     pub etag: String,
-    /// Base64 checksum the client states for the part, if any.
-    pub checksum: Option<String>,
+    /// The checksum the client states for the part, if any: algorithm and base64 value.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+}
+
+/// What a CreateMultipartUpload asks of the object's checksum.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChecksumAsked<'a> {
+    pub algorithm: Option<ChecksumAlgorithm>,
+    /// `x-amz-checksum-type`.
+    pub kind: Option<&'a str>,
+}
+
+/// What a CompleteMultipartUpload states about the whole object's checksum.
+#[derive(Debug, Clone, Default)]
+pub struct CompletionChecksum {
+    /// `x-amz-checksum-type`: must be the upload's.
+    pub kind: Option<String>,
+    /// `x-amz-checksum-ALGORITHM`: the object's checksum, checked against the one computed.
+    pub value: Option<(ChecksumAlgorithm, String)>,
 }
 
 /// One part as UploadPart or UploadPartCopy delivers it.
@@ -53,8 +72,18 @@ impl ObjectService {
         meta: ObjectMeta,
         sse: &SseRequest,
         caller: Option<&Caller>,
-        checksum: Option<(ChecksumAlgorithm, String)>,
+        asked: ChecksumAsked<'_>,
     ) -> Result<Upload> {
+        let checksum = asked.algorithm;
+        let checksum_type = match (checksum, asked.kind) {
+            (Some(alg), asked) => Some(alg.upload_checksum_type(asked)?),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ObjectError::ChecksumRequest(
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".to_owned(),
+                ));
+            }
+        };
         let seen = self.observe(bucket, key).await?;
         let (_, wrapped, recorded) = self.new_data_key(sse, caller, bucket, key).await?;
         // The wrapped upload key is kept as a header template: the encoding every part repeats.
@@ -68,8 +97,8 @@ impl ObjectService {
             meta,
             sse: recorded,
             wrapped_key: template,
-            checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_owned()),
-            checksum_type: checksum.map(|(_, t)| t),
+            checksum_algorithm: checksum.map(|a| a.as_str().to_owned()),
+            checksum_type: checksum_type.map(str::to_owned),
             seen,
         };
         self.catalog.create_upload(upload.clone()).await?;
@@ -115,11 +144,21 @@ impl ObjectService {
         caller: Option<&Caller>,
         body: ByteStream,
     ) -> Result<PartRecord> {
+        let expected = upload_algorithm(upload);
+        if let (Some(expected), Some(actual)) = (expected, stated.algorithm())
+            && expected != actual
+        {
+            return Err(ObjectError::ChecksumRequest(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                expected.as_str().to_ascii_lowercase(),
+                actual.as_str().to_ascii_lowercase()
+            )));
+        }
         let spec = PartSpec {
             part_number,
             len,
             want_md5: stated.wants_md5(),
-            checksum: stated.algorithm().or_else(|| upload_algorithm(upload)),
+            checksum: stated.algorithm().or(expected),
         };
         let staged = self
             .stage_part(upload, spec, customer, caller, body)
@@ -240,8 +279,17 @@ impl ObjectService {
         upload: &Upload,
         requested: &[CompletedPart],
         mut precondition: Precondition,
+        stated: CompletionChecksum,
         replica: bool,
     ) -> Result<Written> {
+        let algorithm = upload_algorithm(upload);
+        if let (Some(asked), Some(kind)) = (&stated.kind, &upload.checksum_type)
+            && asked != kind
+        {
+            return Err(ObjectError::ChecksumRequest(format!(
+                "The upload was created using the {kind} checksum mode. The complete request must use the same checksum mode."
+            )));
+        }
         // S3 counts the whole upload as the conditional write: a change to the key since
         // it began is a conflict, and the client starts over.
         precondition.seen = upload.seen.clone();
@@ -263,10 +311,23 @@ impl ObjectService {
                     p.part_number == want.part_number && p.etag == want.etag.trim_matches('"')
                 })
                 .ok_or(ObjectError::InvalidPart)?;
-            if let (Some(stated), Some(stored)) = (&want.checksum, &part.checksum)
-                && stated.trim() != stored.value
-            {
-                return Err(ObjectError::InvalidPart);
+            let composite = upload.checksum_type.as_deref() == Some(COMPOSITE);
+            match (&want.checksum, algorithm) {
+                (None, Some(alg)) if composite => {
+                    return Err(ObjectError::ChecksumRequest(format!(
+                        "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                        alg.as_str().to_ascii_lowercase(),
+                        want.part_number
+                    )));
+                }
+                (Some((alg, value)), _) => {
+                    let stored = part.checksum.as_ref();
+                    if stored.is_none_or(|c| c.algorithm != alg.as_str() || c.value != value.trim())
+                    {
+                        return Err(ObjectError::InvalidPart);
+                    }
+                }
+                _ => {}
             }
             chosen.push(part.clone());
         }
@@ -284,7 +345,10 @@ impl ObjectService {
         }
         let n = chosen.len();
         let etag = format!("{}-{n}", md5_hex(&md5s.finalize()));
-        let checksum = composite_checksum(upload, &chosen);
+        let checksum = multipart_checksum(upload, &chosen);
+        if let Some((alg, value)) = &stated.value {
+            check_object_checksum(*alg, value, checksum.as_ref())?;
+        }
         let version = NewVersion {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
@@ -351,24 +415,63 @@ fn upload_algorithm(upload: &Upload) -> Option<ChecksumAlgorithm> {
         .and_then(ChecksumAlgorithm::parse)
 }
 
-/// S3's COMPOSITE checksum: the checksum of the concatenated raw part checksums, "-N".
-/// Only when every part carries one; FULL_OBJECT multipart checksums are not offered.
-fn composite_checksum(upload: &Upload, parts: &[PartRecord]) -> Option<Checksum> {
-    let alg = ChecksumAlgorithm::parse(upload.checksum_algorithm.as_deref()?)?;
-    if upload.checksum_type.as_deref() == Some("FULL_OBJECT") {
-        return None;
-    }
-    let mut raw = Vec::new();
-    for p in parts {
-        let c = p
-            .checksum
-            .as_ref()
-            .filter(|c| c.algorithm == alg.as_str())?;
-        raw.extend(b64_decode(&c.value)?);
-    }
+/// The object checksum of an upload with a checksum algorithm, from the checksums its
+/// parts got as they arrived (only when every part has one): FULL_OBJECT, the CRC of the
+/// whole object, combined from the parts' CRCs and lengths; COMPOSITE, the checksum of the
+/// concatenated raw part checksums, with "-N".
+fn multipart_checksum(upload: &Upload, parts: &[PartRecord]) -> Option<Checksum> {
+    let alg = upload_algorithm(upload)?;
+    let raw = parts
+        .iter()
+        .map(|p| {
+            let c = p
+                .checksum
+                .as_ref()
+                .filter(|c| c.algorithm == alg.as_str())?;
+            b64_decode(&c.value).filter(|r| r.len() == alg.digest_len())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let (value, kind) = if upload.checksum_type.as_deref() == Some(FULL_OBJECT) {
+        let crc = alg.crc()?;
+        let whole = parts.iter().zip(&raw).fold(None, |acc, (p, r)| {
+            let value = r.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+            Some(match acc {
+                None => value,
+                Some(acc) => crc.combine(acc, value, p.size),
+            })
+        })?;
+        let bytes = whole.to_be_bytes();
+        (b64(&bytes[bytes.len() - alg.digest_len()..]), FULL_OBJECT)
+    } else {
+        (
+            format!("{}-{}", alg.digest_of(&raw.concat()), parts.len()),
+            COMPOSITE,
+        )
+    };
     Some(Checksum {
         algorithm: alg.as_str().to_owned(),
-        value: format!("{}-{}", alg.digest_of(&raw), parts.len()),
-        kind: "COMPOSITE".to_owned(),
+        value,
+        kind: kind.to_owned(),
     })
+}
+
+/// Checks the object checksum a completion states against the one computed; a composite
+/// one may be stated with or without its "-N".
+fn check_object_checksum(
+    alg: ChecksumAlgorithm,
+    stated: &str,
+    computed: Option<&Checksum>,
+) -> Result<()> {
+    let Some(computed) = computed.filter(|c| c.algorithm == alg.as_str()) else {
+        return Err(ObjectError::ChecksumRequest(format!(
+            "The upload was not created with the {} checksum algorithm.",
+            alg.as_str().to_ascii_lowercase()
+        )));
+    };
+    let stated = stated.trim();
+    let bare = computed.value.split('-').next().unwrap_or_default();
+    if stated != computed.value && stated != bare {
+        return Err(ObjectError::BadDigest(Mismatch::Checksum(alg)));
+    }
+    Ok(())
 }

@@ -13,7 +13,10 @@ use super::object_ops::{check_key, copy_conditions, copy_source_parts, write_pre
 use super::request::*;
 use super::sse::customer_headers;
 use crate::catalog::{CatalogError, KeyStart, Upload};
-use crate::objects::{ByteStream, ChecksumAlgorithm, CompletedPart, ObjectError, ReadRange};
+use crate::objects::{
+    ByteStream, ChecksumAlgorithm, ChecksumAsked, CompletedPart, CompletionChecksum, ObjectError,
+    ReadRange,
+};
 use crate::replication::REPLICA_HEADER;
 
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -73,12 +76,13 @@ pub(crate) fn requested_parts(
             Ok(CompletedPart {
                 part_number: part_number(p.part_number.unwrap_or(0))?,
                 etag: p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default(),
-                checksum: p
-                    .checksum_crc32
-                    .or(p.checksum_crc32c)
-                    .or(p.checksum_crc64nvme)
-                    .or(p.checksum_sha1)
-                    .or(p.checksum_sha256),
+                checksum: stated_checksum(
+                    p.checksum_crc32,
+                    p.checksum_crc32c,
+                    p.checksum_crc64nvme,
+                    p.checksum_sha1,
+                    p.checksum_sha256,
+                ),
             })
         })
         .collect::<S3Result<_>>()?;
@@ -89,6 +93,25 @@ pub(crate) fn requested_parts(
         ));
     }
     Ok(requested)
+}
+
+/// The first checksum a part or a completion states, with its algorithm.
+fn stated_checksum(
+    crc32: Option<String>,
+    crc32c: Option<String>,
+    crc64nvme: Option<String>,
+    sha1: Option<String>,
+    sha256: Option<String>,
+) -> Option<(ChecksumAlgorithm, String)> {
+    [
+        (ChecksumAlgorithm::Crc32, crc32),
+        (ChecksumAlgorithm::Crc32c, crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, crc64nvme),
+        (ChecksumAlgorithm::Sha1, sha1),
+        (ChecksumAlgorithm::Sha256, sha256),
+    ]
+    .into_iter()
+    .find_map(|(alg, v)| v.map(|v| (alg, v)))
 }
 
 impl SealgateS3 {
@@ -103,20 +126,12 @@ impl SealgateS3 {
         let meta = object_meta!(input)?;
         let checksum = match &input.checksum_algorithm {
             None => None,
-            Some(a) => {
-                let alg = ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
-                    s3_error!(
-                        InvalidRequest,
-                        "Checksum algorithm provided is unsupported."
-                    )
-                })?;
-                let kind = input
-                    .checksum_type
-                    .as_ref()
-                    .map_or("COMPOSITE", ChecksumType::as_str)
-                    .to_owned();
-                Some((alg, kind))
-            }
+            Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "Checksum algorithm provided is unsupported."
+                )
+            })?),
         };
         let upload = self
             .svc
@@ -126,7 +141,10 @@ impl SealgateS3 {
                 meta,
                 &encryption.sse,
                 caller.as_ref(),
-                checksum,
+                ChecksumAsked {
+                    algorithm: checksum,
+                    kind: input.checksum_type.as_ref().map(ChecksumType::as_str),
+                },
             )
             .await?;
         let s = sse_fields(Some(&upload.sse), encryption.customer_key());
@@ -137,7 +155,7 @@ impl SealgateS3 {
             upload_id: Some(upload.upload_id),
             ssekms_encryption_context: context,
             checksum_algorithm: input.checksum_algorithm,
-            checksum_type: input.checksum_type,
+            checksum_type: upload.checksum_type.map(ChecksumType::from),
         } sse(s) sse_c(s))))
     }
 
@@ -439,8 +457,18 @@ impl SealgateS3 {
                 let requested = requested_parts(input.multipart_upload)?;
                 let precondition =
                     write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+                let stated = CompletionChecksum {
+                    kind: input.checksum_type.map(|t| t.as_str().to_owned()),
+                    value: stated_checksum(
+                        input.checksum_crc32,
+                        input.checksum_crc32c,
+                        input.checksum_crc64nvme,
+                        input.checksum_sha1,
+                        input.checksum_sha256,
+                    ),
+                };
                 self.svc
-                    .complete_upload(&upload, &requested, precondition, replica)
+                    .complete_upload(&upload, &requested, precondition, stated, replica)
                     .await?
             }
             None => {
