@@ -513,6 +513,14 @@ impl SealgateS3 {
         check_version_id(input.version_id.as_deref())?;
         // Authorization required s3:ReplicateDelete of a caller sending this header.
         let replica = req.headers.contains_key(REPLICA_HEADER);
+        // Conditions on AWS's directory buckets only: refused rather than ignored, so no
+        // client believes a delete was guarded when it was not.
+        if input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "x-amz-if-match-last-modified-time and x-amz-if-match-size are supported only for directory buckets"
+            ));
+        }
         let precondition = write_precondition(input.if_match.as_ref(), None)?;
         let out = self
             .svc

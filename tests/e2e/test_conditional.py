@@ -236,6 +236,13 @@ def test_delete_if_match(s3, bucket):
         s3.delete_object(Bucket=bucket, Key=key, IfMatch="*")
 
 
+def test_directory_bucket_delete_conditions_are_refused_not_ignored(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with client_error(501, "NotImplemented"):
+        s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=1)
+    assert body_of(s3.get_object(Bucket=bucket, Key="k")) == b"x"
+
+
 def test_delete_if_match_in_a_versioned_bucket(s3, vbucket):
     key = unique_key("del-ver")
     etag = s3.put_object(Bucket=vbucket, Key=key, Body=b"v1")["ETag"]
