@@ -328,7 +328,13 @@ async fn multipart_parts_reupload_and_complete() {
         .collect();
     let version = e
         .svc
-        .complete_upload(&upload, &parts, Precondition::NONE, Default::default(), false)
+        .complete_upload(
+            &upload,
+            &parts,
+            Precondition::NONE,
+            Default::default(),
+            false,
+        )
         .await
         .unwrap();
     assert!(version.etag.ends_with("-2"), "{}", version.etag);
@@ -363,7 +369,13 @@ async fn multipart_parts_reupload_and_complete() {
     let reversed = [parts[1].clone(), parts[0].clone()];
     assert!(matches!(
         e.svc
-            .complete_upload(&upload2, &reversed, Precondition::NONE, Default::default(), false)
+            .complete_upload(
+                &upload2,
+                &reversed,
+                Precondition::NONE,
+                Default::default(),
+                false
+            )
             .await,
         Err(ObjectError::InvalidPartOrder)
     ));

@@ -1051,7 +1051,7 @@ async fn a_replica_upload_keeps_its_parts_until_the_task_ends(s: Subject) {
         commit(
             &c,
             version("src", key, &format!("s{i}")),
-            Precondition::None,
+            Precondition::NONE,
             1,
         )
         .await
