@@ -348,6 +348,9 @@ pub struct S3Settings {
     pub allow_sse_c_over_http: bool,
     /// Largest single PUT body (AWS: 5 GiB).
     pub max_put_size: u64,
+    /// Domains served virtual-hosted style: `BUCKET.DOMAIN` addresses the bucket. Path
+    /// style works on every host name.
+    pub domains: Vec<String>,
 }
 
 impl Default for S3Settings {
@@ -355,6 +358,7 @@ impl Default for S3Settings {
         S3Settings {
             allow_sse_c_over_http: false,
             max_put_size: 5 * 1024 * 1024 * 1024,
+            domains: Vec::new(),
         }
     }
 }
@@ -806,6 +810,7 @@ impl Config {
         }
         self.storage.validate()?;
         self.replication.validate()?;
+        crate::s3::host::Domains::new(&self.s3.domains).map_err(ConfigError::Invalid)?;
         self.catalog.validate()?;
         self.limits.validate()?;
         if self.region.is_empty() {

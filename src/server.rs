@@ -27,7 +27,7 @@ use crate::replication::replicate::{PartSizes, Replication};
 use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, ContentMd5, EdgeSettings, IdentityAuth, S3Authorization,
-    SealgateS3, SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors,
+    SealgateS3, SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors, host::Domains,
 };
 use crate::setup::Gateway;
 
@@ -40,6 +40,8 @@ pub enum ServerError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// How S3 requests are authorized: by S3's edge and, for bucket pages, by the console.
@@ -55,7 +57,7 @@ fn s3_authorizer(gateway: &Gateway, config: &Config) -> Authorizer {
     )
 }
 
-pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
+pub fn s3_service(gateway: &Gateway, config: &Config, domains: &Domains) -> S3Service {
     let edge = SealgateS3::new(
         gateway.objects.clone(),
         EdgeSettings {
@@ -80,7 +82,9 @@ pub fn s3_service(gateway: &Gateway, config: &Config) -> S3Service {
     b.set_route(BucketEncryptionRoute::new(
         gateway.objects.clone(),
         authorizer,
+        domains.clone(),
     ));
+    b.set_host(domains.clone());
     b.build()
 }
 
@@ -231,7 +235,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let tls = tls_config(config)?;
-    let service = s3_service(&gateway, config);
+    let domains = Domains::new(&config.s3.domains).map_err(ServerError::Config)?;
+    let service = s3_service(&gateway, config, &domains);
     let local = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.listen,
         source,
@@ -323,6 +328,7 @@ pub async fn serve(
         let kms = kms.clone();
         let iam = iam.clone();
         let objects = gateway.objects.clone();
+        let domains = domains.clone();
         let svc = hyper::service::service_fn({
             let watch = watch.clone();
             move |mut req: http::Request<hyper::body::Incoming>| {
@@ -343,6 +349,7 @@ pub async fn serve(
                 let iam = iam.clone();
                 let facts = compat::RequestFacts::of(&req);
                 let objects = objects.clone();
+                let domains = domains.clone();
                 async move {
                     let arrival = Arrival::of(api, &req, peer.ip);
                     let req = req.map(|body| ctx.count_body(body));
@@ -351,10 +358,10 @@ pub async fn serve(
                         Api::Kms => kms.handle(req, peer, &ctx).await.map(s3s::Body::from),
                         Api::S3 if req.method() == http::Method::OPTIONS => {
                             ctx.note(|n| n.operation = Some("PreflightRequest".into()));
-                            cors::preflight(&objects, &req, ctx.id()).await
+                            cors::preflight(&objects, &domains, &req, ctx.id()).await
                         }
                         Api::S3 => {
-                            let cross_origin = cors::CrossOrigin::of(&req);
+                            let cross_origin = cors::CrossOrigin::of(&domains, &req);
                             let resp = match ContentMd5::of(&req) {
                                 Some(md5) => {
                                     let mut req = req.map(|b| s3s::Body::http_body(md5.wrap(b)));

@@ -712,3 +712,81 @@ async fn policies_see_the_encryption_the_write_gets() {
         ("AccessDenied".into(), 403)
     );
 }
+
+/// The SDK's default addressing: `BUCKET.DOMAIN` for one of `[s3] domains`. Path style keeps
+/// working on the same gateway and sees the same buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_hosted_style_names_the_bucket_in_the_host() {
+    let gw = TestGateway::with_config("[s3]\ndomains = [\"s3.sealgate.test\"]\n").await;
+    let vs3 = gw.s3_virtual("s3.sealgate.test");
+    for name in ["vhost", "dotted.bucket.name"] {
+        vs3.create_bucket().bucket(name).send().await.unwrap();
+        let body = data(70_000);
+        vs3.put_object()
+            .bucket(name)
+            .key("dir/a b.bin")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        let got = vs3
+            .get_object()
+            .bucket(name)
+            .key("dir/a b.bin")
+            .range("bytes=10-19")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body_of(got).await, body[10..20].to_vec());
+        let listed = vs3
+            .list_objects_v2()
+            .bucket(name)
+            .prefix("dir/")
+            .send()
+            .await
+            .unwrap();
+        let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, ["dir/a b.bin"]);
+        // The same object, path style.
+        let got = gw
+            .s3()
+            .get_object()
+            .bucket(name)
+            .key("dir/a b.bin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body_of(got).await, body);
+    }
+    // A bucket setting answered before the protocol crate finds the bucket in the host too.
+    let enc = vs3
+        .get_bucket_encryption()
+        .bucket("vhost")
+        .send()
+        .await
+        .unwrap();
+    assert!(enc.server_side_encryption_configuration().is_some());
+    let missing = vs3
+        .get_object()
+        .bucket("absent")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(failure(missing), ("NoSuchBucket".into(), 404));
+    vs3.delete_object()
+        .bucket("vhost")
+        .key("dir/a b.bin")
+        .send()
+        .await
+        .unwrap();
+    vs3.delete_bucket().bucket("vhost").send().await.unwrap();
+    let gone = gw
+        .s3()
+        .head_bucket()
+        .bucket("vhost")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(failure(gone).1, 404);
+}

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::access::Authorizer;
+use super::host::Domains;
 use crate::bucket_settings::BucketEncryption;
 use crate::bucket_settings::encryption::SSE_C;
 use crate::objects::ObjectService;
@@ -127,22 +128,35 @@ pub(crate) fn render(cfg: &BucketEncryption) -> S3Result<String> {
 pub struct BucketEncryptionRoute {
     svc: ObjectService,
     authorizer: Arc<Authorizer>,
+    domains: Domains,
 }
 
 impl BucketEncryptionRoute {
-    pub fn new(svc: ObjectService, authorizer: Arc<Authorizer>) -> BucketEncryptionRoute {
-        BucketEncryptionRoute { svc, authorizer }
+    pub fn new(
+        svc: ObjectService,
+        authorizer: Arc<Authorizer>,
+        domains: Domains,
+    ) -> BucketEncryptionRoute {
+        BucketEncryptionRoute {
+            svc,
+            authorizer,
+            domains,
+        }
     }
 }
 
-/// `/{bucket}?encryption` in path style.
-fn bucket_of(uri: &Uri) -> Option<&str> {
+/// The bucket of `?encryption` on a bucket, in either addressing style.
+fn bucket_of(domains: &Domains, uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let is_encryption = uri
         .query()?
         .split('&')
         .any(|p| p == "encryption" || p.starts_with("encryption="));
-    let bucket = uri.path().strip_prefix('/')?.trim_end_matches('/');
-    (is_encryption && !bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let addressed = domains.addressed(host, uri.path())?;
+    (is_encryption && !addressed.object).then_some(addressed.bucket)
 }
 
 #[async_trait::async_trait]
@@ -151,16 +165,16 @@ impl S3Route for BucketEncryptionRoute {
         &self,
         method: &Method,
         uri: &Uri,
-        _: &HeaderMap,
+        headers: &HeaderMap,
         _: &mut http::Extensions,
     ) -> bool {
-        matches!(*method, Method::GET | Method::PUT | Method::DELETE) && bucket_of(uri).is_some()
+        matches!(*method, Method::GET | Method::PUT | Method::DELETE)
+            && bucket_of(&self.domains, uri, headers).is_some()
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        let bucket = bucket_of(&req.uri)
-            .ok_or_else(|| s3_error!(InvalidRequest))?
-            .to_owned();
+        let bucket = bucket_of(&self.domains, &req.uri, &req.headers)
+            .ok_or_else(|| s3_error!(InvalidRequest))?;
         if req.method == Method::PUT {
             super::whole_body::check_within(&req.headers, MAX_CONFIG_BYTES)?;
         }
@@ -174,9 +188,8 @@ impl S3Route for BucketEncryptionRoute {
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let bucket_name = bucket_of(&req.uri)
-            .ok_or_else(|| s3_error!(InvalidRequest))?
-            .to_owned();
+        let bucket_name = bucket_of(&self.domains, &req.uri, &req.headers)
+            .ok_or_else(|| s3_error!(InvalidRequest))?;
         match req.method {
             Method::GET => {
                 let bucket = self.svc.bucket(&bucket_name).await?;
@@ -263,10 +276,18 @@ mod tests {
 
     #[test]
     fn matches_only_bucket_encryption_requests() {
-        let uri = |s: &str| s.parse::<Uri>().unwrap();
-        assert_eq!(bucket_of(&uri("/b1?encryption")), Some("b1"));
-        assert_eq!(bucket_of(&uri("/b1?encryption=")), Some("b1"));
-        assert_eq!(bucket_of(&uri("/b1/key?encryption")), None);
-        assert_eq!(bucket_of(&uri("/b1?versioning")), None);
+        let domains = Domains::new(&["s3.example.com".into()]).unwrap();
+        let of = |host: &str, s: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::HOST, host.parse().unwrap());
+            bucket_of(&domains, &s.parse::<Uri>().unwrap(), &headers)
+        };
+        let b1 = Some("b1".to_owned());
+        assert_eq!(of("127.0.0.1:1", "/b1?encryption"), b1);
+        assert_eq!(of("127.0.0.1:1", "/b1?encryption="), b1);
+        assert_eq!(of("b1.s3.example.com", "/?encryption"), b1);
+        assert_eq!(of("127.0.0.1:1", "/b1/key?encryption"), None);
+        assert_eq!(of("b1.s3.example.com", "/key?encryption"), None);
+        assert_eq!(of("127.0.0.1:1", "/b1?versioning"), None);
     }
 }

@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::SealgateS3;
+use super::host::{Addressed, Domains};
 use crate::bucket_settings::CorsConfig;
 use crate::bucket_settings::cors::{self, CorsRule, Invalid};
 use crate::objects::ObjectService;
@@ -98,23 +99,16 @@ pub struct CrossOrigin {
 }
 
 impl CrossOrigin {
-    /// A request with an `Origin` that addresses a bucket (path style).
-    pub fn of<B>(req: &http::Request<B>) -> Option<CrossOrigin> {
+    /// A request with an `Origin` that addresses a bucket.
+    pub fn of<B>(domains: &Domains, req: &http::Request<B>) -> Option<CrossOrigin> {
         let origin = req.headers().get(http::header::ORIGIN)?.to_str().ok()?;
-        let (bucket, _) = addressed(req.uri().path())?;
+        let addressed = domains.of(req)?;
         Some(CrossOrigin {
             origin: origin.to_owned(),
             method: req.method().clone(),
-            bucket,
+            bucket: addressed.bucket,
         })
     }
-}
-
-/// The bucket a path names, and whether it names an object in it.
-fn addressed(path: &str) -> Option<(String, bool)> {
-    let rest = path.strip_prefix('/')?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then(|| (bucket.to_owned(), !key.is_empty()))
 }
 
 fn header(value: &str) -> Option<HeaderValue> {
@@ -180,12 +174,13 @@ const NOT_ALLOWED: &str = "CORSResponse: This CORS request is not allowed. This 
 /// CORS configuration or no rule allows the request, 400 when it is not a preflight.
 pub async fn preflight<B>(
     svc: &ObjectService,
+    domains: &Domains,
     req: &http::Request<B>,
     request_id: &str,
 ) -> Response<s3s::Body> {
     let h = req.headers();
     let text = |name: http::header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
-    let Some((bucket, object)) = addressed(req.uri().path()) else {
+    let Some(Addressed { bucket, object }) = domains.of(req) else {
         return error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -299,14 +294,6 @@ fn error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_bucket_and_whether_an_object_is_addressed() {
-        assert_eq!(addressed("/b/k/x"), Some(("b".into(), true)));
-        assert_eq!(addressed("/b"), Some(("b".into(), false)));
-        assert_eq!(addressed("/b/"), Some(("b".into(), false)));
-        assert_eq!(addressed("/"), None);
-    }
 
     #[test]
     fn an_allowed_request_gets_s3s_headers() {

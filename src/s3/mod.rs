@@ -11,6 +11,7 @@ mod caller;
 pub mod compat;
 pub mod cors;
 mod errors;
+pub mod host;
 mod listing;
 pub(crate) mod multipart;
 pub(crate) mod object_ops;

@@ -3,11 +3,12 @@
 
 #![allow(dead_code, reason = "each test binary uses part of this")]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
 use sealgate::config::Config;
 
 pub(crate) const REGION: &str = "us-east-1";
@@ -70,20 +71,69 @@ impl TestGateway {
     }
 
     pub(crate) fn s3_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
-            .force_path_style(true)
-            .http_client(http)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        sdk_client(
+            &self.endpoint,
+            true,
+            http_client(false),
+            access_key,
+            secret_key,
+        )
+    }
+
+    /// The SDK's S3 client as the root user, virtual-hosted style against `domain` (one of
+    /// the gateway's `[s3] domains`): `BUCKET.DOMAIN` resolves to this gateway.
+    pub(crate) fn s3_virtual(&self, domain: &str) -> aws_sdk_s3::Client {
+        let port = self.endpoint.rsplit(':').next().expect("a port");
+        sdk_client(
+            &format!("http://{domain}:{port}"),
+            false,
+            http_client(true),
+            &self.access_key,
+            &self.secret_key,
+        )
+    }
+}
+
+/// The SDK's HTTP client; with `loopback`, every name resolves to this machine.
+fn http_client(loopback: bool) -> aws_sdk_s3::config::SharedHttpClient {
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(
+        aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ),
+    );
+    if loopback {
+        builder.build_with_resolver(Loopback)
+    } else {
+        builder.build_https()
+    }
+}
+
+fn sdk_client(
+    endpoint: &str,
+    path_style: bool,
+    http: aws_sdk_s3::config::SharedHttpClient,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .force_path_style(path_style)
+        .http_client(http)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Resolves every name to loopback, so that virtual-hosted names reach the gateway in this
+/// process without the system's resolver knowing them.
+#[derive(Debug, Clone)]
+struct Loopback;
+
+impl ResolveDns for Loopback {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> DnsFuture<'a> {
+        DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]))
     }
 }
 
