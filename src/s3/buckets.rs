@@ -127,6 +127,26 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let input = req.input;
         let state = versioning_state(&input.versioning_configuration)?;
+        // Silently leaving MFA Delete off would let the owner believe deletes need a token.
+        if input
+            .versioning_configuration
+            .mfa_delete
+            .as_ref()
+            .map(MFADelete::as_str)
+            == Some(MFADelete::ENABLED)
+        {
+            return Err(if input.mfa.is_none() {
+                s3_error!(
+                    InvalidRequest,
+                    "MfaDelete=Enabled needs the x-amz-mfa header of the root user's MFA device"
+                )
+            } else {
+                s3_error!(
+                    NotImplemented,
+                    "MFA Delete is not supported: sealgate has no MFA devices"
+                )
+            });
+        }
         self.svc.set_versioning(&input.bucket, state).await?;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }

@@ -2,6 +2,7 @@
 //! service calls and maps results and errors back to S3's shapes.
 
 pub mod access;
+mod acl;
 mod auth;
 pub(crate) mod bucket_encryption;
 pub(crate) mod bucket_policy;
@@ -143,6 +144,13 @@ operations! {
     get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput => get_bucket_replication_op;
     delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput => delete_bucket_replication_op;
     put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput => put_bucket_cors_op;
+    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput => get_bucket_acl_op;
+    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput => put_bucket_acl_op;
+    get_object_acl(GetObjectAclInput) -> GetObjectAclOutput => get_object_acl_op;
+    put_object_acl(PutObjectAclInput) -> PutObjectAclOutput => put_object_acl_op;
+    get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput => get_bucket_ownership_controls_op;
+    put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput => put_bucket_ownership_controls_op;
+    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput => delete_bucket_ownership_controls_op;
     get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput => get_bucket_cors_op;
     delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput => delete_bucket_cors_op;
     put_object(PutObjectInput) -> PutObjectOutput => put_object_op;

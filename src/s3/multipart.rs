@@ -122,6 +122,7 @@ impl SealgateS3 {
         let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
+        super::acl::check_write_acl!(input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let meta = object_meta!(input)?;
         let checksum = match &input.checksum_algorithm {
@@ -163,7 +164,11 @@ impl SealgateS3 {
         &self,
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let len = body_length(req.input.content_length, req.input.body.as_ref());
+        let len = body_length(
+            &req.headers,
+            req.input.content_length,
+            req.input.body.as_ref(),
+        );
         let mut body = Some(body_stream(req.input.body.take()));
         let result = self.upload_part_inner(req, len, &mut body).await;
         if result.is_err()

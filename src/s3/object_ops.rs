@@ -271,7 +271,7 @@ impl SealgateS3 {
     }
 
     /// Looks up a version for a read, answering delete markers as S3 does.
-    async fn live_version(
+    pub(super) async fn live_version(
         &self,
         bucket: &str,
         key: &str,
@@ -290,7 +290,11 @@ impl SealgateS3 {
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let is_form = req.method == http::Method::POST;
-        let len = body_length(req.input.content_length, req.input.body.as_ref());
+        let len = body_length(
+            &req.headers,
+            req.input.content_length,
+            req.input.body.as_ref(),
+        );
         let mut body = Some(body_stream(req.input.body.take()));
         let result = self.put_object_inner(req, len, &mut body).await;
         if result.is_err()
@@ -319,6 +323,7 @@ impl SealgateS3 {
         let headers = req.headers;
         let input = req.input;
         check_key(&input.key)?;
+        super::acl::check_write_acl!(input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let len = len?;
         if len > self.max_put_size {
@@ -406,6 +411,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        refuse_sse_headers(&req.headers)?;
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let caller = self.kms_caller(&req.extensions);
         let plan = self
@@ -423,6 +429,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        refuse_sse_headers(&req.headers)?;
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let plan = self
             .plan_read(read_request!(req.input, customer, None), false)
@@ -554,6 +561,11 @@ impl SealgateS3 {
             let is_denied =
                 denied.is_some_and(|d| d.0.contains(&(obj.key.clone(), obj.version_id.clone())));
             let result = match check_version_id(obj.version_id.as_deref()) {
+                // S3 fails the key, not the request.
+                Ok(()) if obj.key.is_empty() => Err(S3Error::with_message(
+                    S3ErrorCode::Custom("UserKeyMustBeSpecified".into()),
+                    "The key parameter must be specified",
+                )),
                 Err(e) => Err(e),
                 Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(()) => {
@@ -648,6 +660,7 @@ impl SealgateS3 {
         let precondition = destination_precondition(&req.headers)?;
         let input = req.input;
         check_key(&input.key)?;
+        super::acl::check_write_acl!(input)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
         let source_key = self
             .sse

@@ -244,8 +244,10 @@ pub(super) async fn drain_body(mut body: ByteStream) {
 }
 
 /// The exact plaintext length of a write body: Content-Length (s3s substitutes the decoded
-/// length of aws-chunked bodies) or, for POST forms, the buffered file's length.
+/// length of aws-chunked bodies) or, for POST forms, the buffered file's length. A body
+/// sent `Transfer-Encoding: chunked` with no length at all is what S3 does not implement.
 pub(super) fn body_length(
+    headers: &http::HeaderMap,
     content_length: Option<i64>,
     body: Option<&StreamingBlob>,
 ) -> S3Result<u64> {
@@ -261,11 +263,40 @@ pub(super) fn body_length(
             .exact()
             .map(|n| n as u64)
             .ok_or_else(|| {
-                s3_error!(
-                    MissingContentLength,
-                    "You must provide the Content-Length HTTP header."
-                )
+                let chunked = headers
+                    .get_all(http::header::TRANSFER_ENCODING)
+                    .iter()
+                    .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
+                if chunked {
+                    s3_error!(
+                        NotImplemented,
+                        "A header you provided implies functionality that is not implemented: Transfer-Encoding (send Content-Length, or aws-chunked with x-amz-decoded-content-length)"
+                    )
+                } else {
+                    s3_error!(
+                        MissingContentLength,
+                        "You must provide the Content-Length HTTP header."
+                    )
+                }
             }),
+    }
+}
+
+/// S3 takes the SSE-S3 and SSE-KMS headers only where an object is written: a read that
+/// carries one is refused, naming it.
+pub(super) fn refuse_sse_headers(headers: &http::HeaderMap) -> S3Result<()> {
+    const WRITE_ONLY: [&str; 4] = [
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-context",
+        "x-amz-server-side-encryption-bucket-key-enabled",
+    ];
+    match WRITE_ONLY.iter().find(|h| headers.contains_key(**h)) {
+        None => Ok(()),
+        Some(h) => Err(s3_error!(
+            InvalidArgument,
+            "{h} header is not supported for this operation."
+        )),
     }
 }
 

@@ -262,3 +262,11 @@ class TcpRelay:
 
     def close(self):
         self.listener.close()
+
+
+def error_of(call) -> tuple[int, str, str]:
+    """The status, code and message of the S3 error `call` raises (failing if it succeeds)."""
+    with pytest.raises(ClientError) as e:
+        call()
+    r = e.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")

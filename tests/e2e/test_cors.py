@@ -10,9 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
-from helpers import unique_bucket
+from helpers import error_of, unique_bucket
 from test_console import browser  # noqa: F401 (the fixture)
 
 APP = "https://app.example.com"
@@ -21,13 +20,6 @@ RULES = [
      "AllowedHeaders": ["Content-*", "x-amz-*"], "ExposeHeaders": ["ETag", "x-amz-version-id"], "MaxAgeSeconds": 600},
     {"AllowedOrigins": ["*"], "AllowedMethods": ["HEAD"]},
 ]
-
-
-def error_of(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    r = e.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")
 
 
 def test_the_configuration_is_kept_shown_and_deleted(s3, bucket):
