@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import threading
 import uuid
 from pathlib import Path
@@ -120,6 +121,18 @@ def client_error(status: int | tuple[int, ...], code: str | tuple[str, ...] | No
     assert got_status in statuses, f"expected HTTP {statuses} {codes or ''}, got {got_status} {got_code}: {msg}"
     if codes is not None:
         assert got_code in codes, f"expected error code {codes}, got {got_code} (HTTP {got_status}): {msg}"
+
+
+def make_cert(dirpath: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key, as PEM files in `dirpath`."""
+    cert, key = dirpath / "cert.pem", dirpath / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=sealgate-e2e",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
 
 
 def body_of(resp) -> bytes:

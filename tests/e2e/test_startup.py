@@ -3,23 +3,11 @@ credentials, a root key that must not go missing, and a config file checked stri
 
 import os
 import stat
-import subprocess
 
 import pytest
 
 from conftest import SealgateServer, make_client
-from helpers import unique_bucket
-
-
-def _make_cert(dirpath):
-    cert, key = dirpath / "cert.pem", dirpath / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=sealgate-e2e",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
-    )
-    return cert, key
+from helpers import make_cert, unique_bucket
 
 
 class CertServer(SealgateServer):
@@ -41,7 +29,7 @@ class CertServer(SealgateServer):
 
 
 def test_tls_from_certificate_files_verifies_against_that_certificate(tmp_path):
-    cert, key = _make_cert(tmp_path)
+    cert, key = make_cert(tmp_path)
     srv = CertServer(tmp_path / "srv", cert, key).start()
     try:
         c = make_client(srv.endpoint, verify=str(cert))
@@ -54,7 +42,7 @@ def test_tls_from_certificate_files_verifies_against_that_certificate(tmp_path):
 
 
 def test_missing_tls_key_file_fails_closed(tmp_path):
-    cert, key = _make_cert(tmp_path)
+    cert, key = make_cert(tmp_path)
     key.unlink()
     srv = CertServer(tmp_path / "srv", cert, key)
     with pytest.raises(RuntimeError, match="exited"):
