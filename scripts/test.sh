@@ -41,7 +41,8 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/de
 fi
 postgres="${SEALGATE_REQUIRE_POSTGRES:-0}"
 
-cargo build --release
+# The examples too: tests/e2e/test_examples.py runs them.
+cargo build --release --bins --examples
 cargo test --all-targets
 
 export SEALGATE_BIN="$repo/target/release/sealgate"

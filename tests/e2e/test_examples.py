@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, SEALGATE_BIN
 from helpers import ACCESS_KEY, REGION, SECRET_KEY, make_cert
 from test_replication import DST_REGION, SRC_REGION, dest_config, source_config
 
 EXAMPLES = REPO / "examples"
+# `cargo build --release --examples` puts it beside the gateway's binary (scripts/test.sh).
+SDK_EXAMPLE = SEALGATE_BIN.parent / "examples" / "sdk_put_get"
 
 
 def run_example(cmd: list, endpoint: str, cwd: Path, **env) -> str:
@@ -48,6 +52,12 @@ def test_sse_c_over_verified_tls(server_factory, tmp_path):
 
 def test_the_official_s3_encryption_client_and_sealgate_cse(server, tmp_path):
     run_example([sys.executable, EXAMPLES / "s3ec_official_client.py"], server.endpoint, tmp_path)
+
+
+def test_the_aws_sdk_for_rust(server, tmp_path):
+    if not SDK_EXAMPLE.is_file():
+        pytest.fail(f"{SDK_EXAMPLE} not found: cargo build --release --examples")
+    run_example([SDK_EXAMPLE], server.endpoint, tmp_path)
 
 
 def test_replication_between_two_regions(server_factory, tmp_path):
