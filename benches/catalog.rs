@@ -53,7 +53,7 @@ impl Starts {
 fn sqlite_catalog(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Catalog {
     let path = dir.join("catalog.sqlite");
     let catalog = Catalog::sqlite(&path, false, RootKey::generate().catalog_sealer(), 0).unwrap();
-    rt.block_on(catalog.create_bucket("bench", "us-east-1", Some("000000000000"), 0))
+    rt.block_on(catalog.create_bucket("bench", "us-east-1", Some("000000000000"), &[], 0))
         .unwrap();
     let started = Instant::now();
     let mut conn = rusqlite::Connection::open(&path).unwrap();
@@ -92,7 +92,7 @@ fn postgres_catalog(rt: &tokio::runtime::Runtime) -> Option<Catalog> {
         let db = Database::open(&config).await.unwrap();
         let catalog = Catalog::postgres(&db, "bench", RootKey::generate().catalog_sealer(), 0);
         catalog
-            .create_bucket("bench", "us-east-1", Some("000000000000"), 0)
+            .create_bucket("bench", "us-east-1", Some("000000000000"), &[], 0)
             .await
             .unwrap();
         let started = Instant::now();

@@ -65,7 +65,7 @@ async fn env_with_bucket() -> Env {
     let e = env();
     e.svc
         .catalog()
-        .create_bucket("b", "us-east-1", None, 0)
+        .create_bucket("b", "us-east-1", None, &[], 0)
         .await
         .unwrap();
     e

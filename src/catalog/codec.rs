@@ -97,6 +97,7 @@ pub(super) struct RawBucket {
     pub policy: Option<String>,
     pub replication: Option<String>,
     pub cors: Option<String>,
+    pub public_access_block: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -113,6 +114,7 @@ impl RawBucket {
             encryption: setting(&self.name, self.encryption),
             replication: setting(&self.name, self.replication),
             cors: setting(&self.name, self.cors),
+            public_access_block: setting(&self.name, self.public_access_block),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,

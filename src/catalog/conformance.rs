@@ -152,9 +152,11 @@ async fn due(c: &Catalog) -> Vec<String> {
 
 async fn bucket_lifecycle(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b1", "us-east-1", None, 1).await.unwrap();
+    c.create_bucket("b1", "us-east-1", None, &[], 1)
+        .await
+        .unwrap();
     assert!(matches!(
-        c.create_bucket("b1", "us-east-1", None, 2).await,
+        c.create_bucket("b1", "us-east-1", None, &[], 2).await,
         Err(CatalogError::BucketExists)
     ));
     c.set_versioning("b1", Versioning::Enabled).await.unwrap();
@@ -169,7 +171,7 @@ async fn bucket_lifecycle(s: Subject) {
     assert_eq!(c.list_buckets().await.unwrap().len(), 1);
     assert_eq!(c.bucket("b1").await.unwrap().owner_account, None);
     assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 1);
-    c.create_bucket("b2", "us-east-1", Some("444455556666"), 2)
+    c.create_bucket("b2", "us-east-1", Some("444455556666"), &[], 2)
         .await
         .unwrap();
     assert_eq!(c.adopt_unowned_buckets("111122223333").await.unwrap(), 0);
@@ -203,8 +205,33 @@ async fn bucket_lifecycle(s: Subject) {
 
 async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
     let c = &s.catalog;
-    c.create_bucket("b", "us-east-1", None, 1).await.unwrap();
+    c.create_bucket("b", "us-east-1", None, &[], 1)
+        .await
+        .unwrap();
     assert_eq!(c.bucket("b").await.unwrap().encryption().unwrap(), None);
+    assert_eq!(
+        c.bucket("b").await.unwrap().public_access_block().unwrap(),
+        None
+    );
+    // A bucket can be created with settings in place from its first moment.
+    let blocked = (
+        PublicAccessBlock::COLUMN,
+        bucket_settings::encode(&PublicAccessBlock::NEW_BUCKET),
+    );
+    c.create_bucket("blocked", "us-east-1", None, &[blocked], 1)
+        .await
+        .unwrap();
+    let created = c.bucket("blocked").await.unwrap();
+    assert_eq!(
+        created.public_access_block().unwrap(),
+        Some(PublicAccessBlock::NEW_BUCKET)
+    );
+    c.set_setting::<PublicAccessBlock>("blocked", None)
+        .await
+        .unwrap();
+    let lifted = c.bucket("blocked").await.unwrap();
+    assert_eq!(lifted.public_access_block().unwrap(), None);
+    c.delete_bucket("blocked", 2).await.unwrap();
     let kms = BucketEncryption {
         sse_algorithm: "aws:kms".into(),
         kms_master_key_id: Some("alias/k".into()),
@@ -254,7 +281,7 @@ async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
 
 async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let out = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
         .unwrap();
@@ -282,7 +309,7 @@ async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
 
 async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
     let v1 = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
@@ -375,7 +402,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
 
 async fn preconditions_are_checked_inside_the_commit(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let create_only = Precondition::new(Condition::IfNoneMatchAny);
     commit(&c, version("b", "k", "s1"), create_only.clone(), 1)
         .await
@@ -420,7 +447,7 @@ async fn preconditions_are_checked_inside_the_commit(s: Subject) {
 
 async fn a_conditional_write_that_finds_its_key_changed_conflicts(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let seen = |seen: Seen, condition: Condition| Precondition { condition, seen };
     commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
@@ -464,7 +491,7 @@ async fn a_conditional_write_that_finds_its_key_changed_conflicts(s: Subject) {
 
 async fn conditional_deletes_check_the_latest_version(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
         .await
         .unwrap();
@@ -497,7 +524,7 @@ async fn conditional_deletes_check_the_latest_version(s: Subject) {
 
 async fn listing_pages_by_key_and_prefix(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     for (i, k) in ["a/1", "a/2", "b/1", "c"].iter().enumerate() {
         commit(&c, version("b", k, &format!("s{i}")), Precondition::NONE, 1)
             .await
@@ -525,7 +552,7 @@ async fn listing_pages_by_key_and_prefix(s: Subject) {
 /// S3 lists keys in UTF-8 byte order, whatever the database's collation would say.
 async fn listings_follow_the_byte_order_of_keys(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let keys = [
         "a-b", "a.b", "aB", "ab", "A", "_", "é", "z", "Z", "a b", "~",
     ];
@@ -564,7 +591,7 @@ fn at(key: &str) -> KeyStart {
 /// on, and never a row beyond the prefix, however large the limit.
 async fn listings_seek_to_their_start_and_stop_at_the_prefix_end(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
     let keys = ["a/1", "a/2", "a0", "é/1", "é/2", "é0", "\u{10ffff}/x"];
     for (i, k) in keys.iter().chain(&["a/1"]).enumerate() {
@@ -692,7 +719,7 @@ async fn listings_seek_to_their_start_and_stop_at_the_prefix_end(s: Subject) {
 
 async fn concurrent_writes_to_one_key_serialize(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
     let writers: Vec<_> = (0..16)
         .map(|i| {
@@ -725,7 +752,7 @@ async fn concurrent_writes_to_one_key_serialize(s: Subject) {
 
 async fn of_concurrent_create_only_writes_one_wins(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let writers: Vec<_> = (0..8)
         .map(|i| {
             let c = c.clone();
@@ -784,7 +811,7 @@ fn upload(id: &str) -> Upload {
 
 async fn parts_replace_complete_and_collect(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.create_upload(upload("u1")).await.unwrap();
     assert_eq!(
         c.upload("u1").await.unwrap().meta.content_type.as_deref(),
@@ -838,7 +865,7 @@ async fn parts_replace_complete_and_collect(s: Subject) {
 
 async fn a_completed_upload_is_remembered_while_its_version_lives(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let mut u = upload("u1");
     u.seen = Seen::Absent;
     c.create_upload(u).await.unwrap();
@@ -863,7 +890,7 @@ async fn a_completed_upload_is_remembered_while_its_version_lives(s: Subject) {
 
 async fn abort_collects_every_part_and_unknown_uploads_are_refused(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.create_upload(upload("u1")).await.unwrap();
     c.register_pending_blob("a", 1_000).await.unwrap();
     c.put_part("u1", part(1, "a"), 1).await.unwrap();
@@ -908,7 +935,7 @@ async fn pending_blobs_expire_at_restart(s: Subject) {
 /// deleting the blob.
 async fn a_blob_taken_by_the_collector_cannot_be_committed(s: Subject) {
     let c = s.catalog;
-    c.create_bucket("b", "r", None, 0).await.unwrap();
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
     c.register_pending_blob("blob-s1", 100).await.unwrap();
     assert_eq!(c.due_blobs(100, 10).await.unwrap(), ["blob-s1"]);
     assert!(matches!(
@@ -940,7 +967,7 @@ fn replication_config(prefix: &str) -> ReplicationConfig {
 }
 
 async fn replicated_source(c: &Catalog) {
-    c.create_bucket("src", "r", None, 0).await.unwrap();
+    c.create_bucket("src", "r", None, &[], 0).await.unwrap();
     c.set_versioning("src", Versioning::Enabled).await.unwrap();
 }
 
@@ -1204,7 +1231,7 @@ async fn a_node_restart_expires_its_own_pending_blobs_not_another_live_nodes() {
             .contains(&"kept-for-readers".to_owned())
     );
     // Node a comes back and tries to commit: the blob was given up, so the write fails.
-    a.create_bucket("b", "r", None, 0).await.unwrap();
+    a.create_bucket("b", "r", None, &[], 0).await.unwrap();
     let mut v = version("b", "k", "s1");
     v.parts[0].blob = "written-by-a".into();
     assert!(matches!(

@@ -20,7 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::bucket_settings::{
-    self, BucketEncryption, CorsConfig, ReplicationConfig, SettingError, StoredSetting,
+    self, BucketEncryption, CorsConfig, PublicAccessBlock, ReplicationConfig, SettingError,
+    StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,7 @@ pub struct Bucket {
     encryption: Setting<BucketEncryption>,
     replication: Setting<ReplicationConfig>,
     cors: Setting<CorsConfig>,
+    public_access_block: Setting<PublicAccessBlock>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -170,6 +172,12 @@ impl Bucket {
 
     pub(crate) fn cors(&self) -> Result<Option<&CorsConfig>> {
         setting_of(&self.name, &self.cors)
+    }
+
+    /// The Block Public Access settings; `None` for a bucket without any (one created
+    /// before sealgate had them, or whose owner deleted them).
+    pub(crate) fn public_access_block(&self) -> Result<Option<PublicAccessBlock>> {
+        Ok(setting_of(&self.name, &self.public_access_block)?.copied())
     }
 }
 
@@ -305,6 +313,7 @@ pub enum SettingColumn {
     Encryption,
     Replication,
     Cors,
+    PublicAccessBlock,
 }
 
 impl SettingColumn {
@@ -313,6 +322,7 @@ impl SettingColumn {
             SettingColumn::Encryption => "encryption",
             SettingColumn::Replication => "replication",
             SettingColumn::Cors => "cors",
+            SettingColumn::PublicAccessBlock => "public_access_block",
         }
     }
 
@@ -337,6 +347,10 @@ impl BucketSetting for ReplicationConfig {
 
 impl BucketSetting for CorsConfig {
     const COLUMN: SettingColumn = SettingColumn::Cors;
+}
+
+impl BucketSetting for PublicAccessBlock {
+    const COLUMN: SettingColumn = SettingColumn::PublicAccessBlock;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

@@ -225,11 +225,14 @@ pub struct BatchProgress {
 #[async_trait]
 pub trait BucketStore: Send + Sync {
     /// A bucket with `owner_account` (None only for buckets from before owners were kept).
+    /// Creates a bucket with its first settings (records as [`BucketStore::put_setting`]
+    /// takes them), all in one transaction: no bucket is ever seen without them.
     async fn create_bucket(
         &self,
         name: &str,
         region: &str,
         owner_account: Option<&str>,
+        settings: &[(SettingColumn, String)],
         now_ms: i64,
     ) -> Result<()>;
 

@@ -4,14 +4,20 @@
 //! catalog in the transaction that makes the change.
 
 use super::{ObjectService, Result};
+use crate::bucket_settings::{self, PublicAccessBlock};
 use crate::catalog::{Bucket, BucketEntry, BucketSetting, Versioning};
 
 impl ObjectService {
-    /// Creates a bucket owned by `owner_account`.
+    /// Creates a bucket owned by `owner_account`, with every public access blocked as S3
+    /// creates buckets (its owner may lift that afterwards).
     pub async fn create_bucket(&self, name: &str, region: &str, owner_account: &str) -> Result<()> {
+        let blocked = (
+            PublicAccessBlock::COLUMN,
+            bucket_settings::encode(&PublicAccessBlock::NEW_BUCKET),
+        );
         Ok(self
             .catalog
-            .create_bucket(name, region, Some(owner_account), self.now_ms())
+            .create_bucket(name, region, Some(owner_account), &[blocked], self.now_ms())
             .await?)
     }
 

@@ -233,6 +233,10 @@ CREATE TABLE completed_uploads (
 );
 CREATE INDEX completed_uploads_by_time ON completed_uploads(completed_ms);
 "#,
+    r#"
+-- A bucket's Block Public Access settings, a versioned record like the other settings.
+ALTER TABLE buckets ADD COLUMN public_access_block TEXT;
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

@@ -152,8 +152,22 @@ impl SealgateS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        self.svc.bucket(&input.bucket).await?;
+        let bucket = self.svc.bucket(&input.bucket).await?;
         validate(&input.bucket, &input.policy)?;
+        let blocked = bucket
+            .public_access_block()?
+            .is_some_and(|b| b.block_public_policy);
+        if blocked && is_public(&input.policy) {
+            let caller = req
+                .extensions
+                .get::<super::CallerIdentity>()
+                .map_or("anonymous", |c| c.principal.arn.as_str());
+            return Err(s3_error!(
+                AccessDenied,
+                "User: {caller} is not authorized to perform: s3:PutBucketPolicy on resource: \"{}\" because public policies are prevented by the BlockPublicPolicy setting in S3 Block Public Access.",
+                crate::arn::s3_bucket(&input.bucket)
+            ));
+        }
         self.svc
             .set_bucket_policy(&input.bucket, Some(input.policy))
             .await?;
@@ -184,10 +198,15 @@ impl SealgateS3 {
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         let bucket = self.svc.bucket(&req.input.bucket).await?;
-        let policy = bucket.policy.ok_or_else(no_such_policy)?;
+        let policy = bucket.policy.as_deref().ok_or_else(no_such_policy)?;
+        // A public policy that RestrictPublicBuckets keeps to the owner's account reaches
+        // no one outside it: the bucket is not public.
+        let restricted = bucket
+            .public_access_block()?
+            .is_some_and(|b| b.restrict_public_buckets);
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus {
-                is_public: Some(is_public(&policy)),
+                is_public: Some(is_public(policy) && !restricted),
             }),
         }))
     }

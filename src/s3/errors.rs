@@ -215,7 +215,7 @@ fn disk_full(e: &dyn std::error::Error) -> S3Error {
 
 /// An error with a status of its own: a code the protocol crate does not know, or one
 /// answered with another status than its usual.
-fn with_status(code: S3ErrorCode, status: http::StatusCode, message: &str) -> S3Error {
+pub(super) fn with_status(code: S3ErrorCode, status: http::StatusCode, message: &str) -> S3Error {
     let mut err = S3Error::with_message(code, message.to_owned());
     err.set_status_code(status);
     err

@@ -16,6 +16,7 @@ pub mod host;
 mod listing;
 pub(crate) mod multipart;
 pub(crate) mod object_ops;
+mod public_access;
 pub(crate) mod request;
 pub mod sse;
 mod whole_body;
@@ -153,6 +154,9 @@ operations! {
     delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput => delete_bucket_ownership_controls_op;
     get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput => get_bucket_cors_op;
     delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput => delete_bucket_cors_op;
+    put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput => put_public_access_block_op;
+    get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput => get_public_access_block_op;
+    delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput => delete_public_access_block_op;
     put_object(PutObjectInput) -> PutObjectOutput => put_object_op;
     get_object(GetObjectInput) -> GetObjectOutput => get_object_op;
     head_object(HeadObjectInput) -> HeadObjectOutput => head_object_op;

@@ -154,6 +154,8 @@ def test_anonymous_reads_only_through_a_public_policy(gw, root, bkt):
     anon = make_client(gw.endpoint, signature_version=UNSIGNED)
     root.put_object(Bucket=bkt, Key="pub/index.html", Body=b"<h1>hi</h1>")
     denied(lambda: anon.get_object(Bucket=bkt, Key="pub/index.html"), "Access Denied")
+    # New buckets block public policies, as on S3; the owner lifts that first.
+    root.delete_public_access_block(Bucket=bkt)
     put_policy(root, bkt, {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                            "Resource": f"arn:aws:s3:::{bkt}/pub/*"})
     assert root.get_bucket_policy_status(Bucket=bkt)["PolicyStatus"]["IsPublic"] is True

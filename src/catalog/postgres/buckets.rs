@@ -11,7 +11,8 @@ use crate::catalog::store::BucketStore;
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
-    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors";
+    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
+     public_access_block";
 
 fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
     Ok(RawBucket {
@@ -24,6 +25,7 @@ fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
         policy: row.try_get(6)?,
         replication: row.try_get(7)?,
         cors: row.try_get(8)?,
+        public_access_block: row.try_get(9)?,
     })
 }
 
@@ -80,8 +82,10 @@ impl BucketStore for PgCatalog {
         name: &str,
         region: &str,
         owner_account: Option<&str>,
+        settings: &[(SettingColumn, String)],
         now_ms: i64,
     ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO buckets (name, created_ms, region, owner_account) VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO NOTHING",
@@ -90,12 +94,16 @@ impl BucketStore for PgCatalog {
         .bind(now_ms)
         .bind(region)
         .bind(owner_account)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
             return Err(CatalogError::BucketExists);
         }
+        for (column, record) in settings {
+            set_column(&mut tx, name, column.name(), Some(record.clone())).await?;
+        }
+        super::commit(tx).await?;
         Ok(())
     }
 

@@ -10,7 +10,8 @@ use crate::catalog::store::BucketStore;
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
-    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors";
+    "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
+     public_access_block";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     Ok(RawBucket {
@@ -23,6 +24,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
         policy: row.get(6)?,
         replication: row.get(7)?,
         cors: row.get(8)?,
+        public_access_block: row.get(9)?,
     })
 }
 
@@ -59,10 +61,12 @@ impl BucketStore for SqliteCatalog {
         name: &str,
         region: &str,
         owner_account: Option<&str>,
+        settings: &[(SettingColumn, String)],
         now_ms: i64,
     ) -> Result<()> {
         let (name, region) = (name.to_owned(), region.to_owned());
         let owner = owner_account.map(str::to_owned);
+        let settings = settings.to_vec();
         self.call(move |conn| {
             let inserted = conn.exec(
                 "INSERT OR IGNORE INTO buckets (name, created_ms, region, owner_account)
@@ -71,6 +75,9 @@ impl BucketStore for SqliteCatalog {
             )?;
             if inserted == 0 {
                 return Err(CatalogError::BucketExists);
+            }
+            for (column, record) in settings {
+                set_column(conn, &name, column.name(), Some(record))?;
             }
             Ok(())
         })

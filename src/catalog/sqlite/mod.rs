@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     owner_account TEXT,
     policy TEXT,
     replication TEXT,
-    cors TEXT
+    cors TEXT,
+    public_access_block TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -292,11 +293,12 @@ impl SqliteCatalog {
 
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
-const ADDED_COLUMNS: [(&str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("buckets", "owner_account"),
     ("buckets", "policy"),
     ("buckets", "replication"),
     ("buckets", "cors"),
+    ("buckets", "public_access_block"),
     ("versions", "replication_status"),
     ("uploads", "seen"),
 ];

@@ -25,6 +25,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "DeleteBucketReplication",
     "DeleteObject",
     "DeleteObjects",
+    "DeletePublicAccessBlock",
     "GetBucketAcl",
     "GetBucketCors",
     "GetBucketLocation",
@@ -36,6 +37,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "GetObject",
     "GetObjectAcl",
     "GetObjectAttributes",
+    "GetPublicAccessBlock",
     "HeadBucket",
     "HeadObject",
     "ListBuckets",
@@ -53,6 +55,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "PutBucketVersioning",
     "PutObject",
     "PutObjectAcl",
+    "PutPublicAccessBlock",
     "UploadPart",
     "UploadPartCopy",
 ];
@@ -333,6 +336,9 @@ hooks! {
         put_bucket_ownership_controls(PutBucketOwnershipControlsInput) => "s3:PutBucketOwnershipControls",
         delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) => "s3:PutBucketOwnershipControls",
         delete_bucket_cors(DeleteBucketCorsInput) => "s3:PutBucketCORS",
+        put_public_access_block(PutPublicAccessBlockInput) => "s3:PutBucketPublicAccessBlock",
+        get_public_access_block(GetPublicAccessBlockInput) => "s3:GetBucketPublicAccessBlock",
+        delete_public_access_block(DeletePublicAccessBlockInput) => "s3:PutBucketPublicAccessBlock",
         get_bucket_cors(GetBucketCorsInput) => "s3:GetBucketCORS",
         list_multipart_uploads(ListMultipartUploadsInput) => "s3:ListBucketMultipartUploads",
     }

@@ -130,6 +130,24 @@ struct Target {
     bucket: Option<Bucket>,
     owner: String,
     policy: Option<Arc<Policy>>,
+    /// Block Public Access's RestrictPublicBuckets: a public policy grants nothing to
+    /// anyone outside the owner's account.
+    restrict_public_buckets: bool,
+}
+
+impl Target {
+    /// Whether the bucket policy may not grant `principal` what it allows: a caller from
+    /// outside the owner's account (anonymous included) while RestrictPublicBuckets holds
+    /// and the policy is public. Such a caller has no grant but the bucket policy's.
+    fn grant_withheld_from(&self, principal: &Principal) -> bool {
+        self.restrict_public_buckets
+            && principal.account != self.owner
+            && self
+                .bucket
+                .as_ref()
+                .and_then(|b| b.policy.as_deref())
+                .is_some_and(crate::s3::bucket_policy::is_public)
+    }
 }
 
 /// One check: an action on a resource, with the keys that are specific to it.
@@ -283,6 +301,7 @@ impl Authorizer {
                 bucket: None,
                 owner: caller.principal.account.clone(),
                 policy: None,
+                restrict_public_buckets: false,
             });
         };
         match self.objects.bucket(name).await {
@@ -294,6 +313,9 @@ impl Authorizer {
                         s3_error!(InternalError, "The bucket policy could not be evaluated")
                     })?),
                 };
+                let restrict_public_buckets = b
+                    .public_access_block()?
+                    .is_some_and(|p| p.restrict_public_buckets);
                 Ok(Target {
                     owner: b
                         .owner_account
@@ -301,6 +323,7 @@ impl Authorizer {
                         .unwrap_or_else(|| self.account.clone()),
                     bucket: Some(b),
                     policy,
+                    restrict_public_buckets,
                 })
             }
             // A bucket that does not exist: callers allowed by their own policies learn
@@ -309,6 +332,7 @@ impl Authorizer {
                 bucket: None,
                 owner: caller.principal.account.clone(),
                 policy: None,
+                restrict_public_buckets: false,
             }),
             Err(e) => Err(e.into()),
         }
@@ -343,9 +367,12 @@ impl Authorizer {
         };
         let identity: Vec<&Policy> = caller.policies.iter().map(Arc::as_ref).collect();
         let resource = target.policy.as_deref();
-        let decision =
-            crate::policy::authorize(&req, &identity, resource, &target.owner, Mode::Bucket);
         let p = &caller.principal;
+        let mut decision =
+            crate::policy::authorize(&req, &identity, resource, &target.owner, Mode::Bucket);
+        if decision == Decision::Allow && target.grant_withheld_from(p) {
+            decision = Decision::ImplicitDeny;
+        }
         // The bucket owner's root user can always manage the bucket policy, so a policy
         // that denies everyone can still be repaired.
         let root_override = p.kind == PrincipalKind::Root
