@@ -251,7 +251,15 @@ impl ObjectService {
     pub(super) async fn discard_blobs(&self, blobs: Vec<String>) {
         let now = self.now_ms();
         for blob in blobs {
-            if let Err(e) = self.catalog.discard_blob(&blob, now).await {
+            let mut queued = self.catalog.discard_blob(&blob, now).await;
+            if let (Err(CatalogError::DiskFull), Some(space)) = (&queued, &self.space) {
+                // The write failed because the disk is full, and recording its garbage hit
+                // the same wall: give up the reserve (as any write that ran out of space
+                // does) so the blob is queued now rather than after its grace period.
+                space.check();
+                queued = self.catalog.discard_blob(&blob, now).await;
+            }
+            if let Err(e) = queued {
                 // Still registered as pending, so the collector removes it after the grace period.
                 tracing::warn!(%blob, error = %e, "could not queue blob for collection");
             }
