@@ -204,10 +204,12 @@ struct ReadRequest<'a> {
     checksum_mode: Option<&'a ChecksumMode>,
     customer: Option<CustomerKey>,
     caller: Option<Caller>,
+    /// Whether the bucket has (or had) versioning, so a null version is named as such.
+    versioned: bool,
 }
 
 macro_rules! read_request {
-    ($input:expr, $customer:expr, $caller:expr) => {
+    ($input:expr, $customer:expr, $caller:expr, $ext:expr) => {
         ReadRequest {
             bucket: &$input.bucket,
             key: &$input.key,
@@ -221,6 +223,9 @@ macro_rules! read_request {
             checksum_mode: $input.checksum_mode.as_ref(),
             customer: $customer,
             caller: $caller,
+            versioned: $ext
+                .get::<super::access::BucketVersioning>()
+                .is_some_and(|v| v.0 != crate::catalog::Versioning::Unversioned),
         }
     };
 }
@@ -232,6 +237,7 @@ struct ReadPlan {
     with_checksum: bool,
     part_count: Option<i32>,
     customer: Option<CustomerKey>,
+    versioned: bool,
 }
 
 /// The headers GetObject and HeadObject answer alike, plus `extra` fields.
@@ -246,7 +252,7 @@ macro_rules! read_output {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&$v.etag)),
             last_modified: Some(timestamp($v.last_modified_ms)),
-            version_id: reported_version(&$v.version_id),
+            version_id: shown_version(&$v.version_id, $plan.versioned),
             parts_count: $plan.part_count,
             content_type: $v.meta.content_type.clone(),
             content_encoding: $v.meta.content_encoding.clone(),
@@ -404,6 +410,7 @@ impl SealgateS3 {
             with_checksum,
             part_count,
             customer: r.customer,
+            versioned: r.versioned,
         })
     }
 
@@ -415,7 +422,10 @@ impl SealgateS3 {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let caller = self.kms_caller(&req.extensions);
         let plan = self
-            .plan_read(read_request!(req.input, customer, caller), true)
+            .plan_read(
+                read_request!(req.input, customer, caller, &req.extensions),
+                true,
+            )
             .await?;
         let v = plan.reader.version.clone();
         let body = plan.reader.stream(plan.range).await?;
@@ -432,7 +442,10 @@ impl SealgateS3 {
         refuse_sse_headers(&req.headers)?;
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         let plan = self
-            .plan_read(read_request!(req.input, customer, None), false)
+            .plan_read(
+                read_request!(req.input, customer, None, &req.extensions),
+                false,
+            )
             .await?;
         let v = plan.reader.version.clone();
         Ok(S3Response::new(read_output!(HeadObjectOutput, v, plan, {})))

@@ -194,6 +194,12 @@ pub(super) fn reported_version(version_id: &str) -> Option<String> {
     (version_id != "null").then(|| version_id.to_owned())
 }
 
+/// The version id a read answers: S3 names the null version `null` in a bucket that has
+/// versioning Enabled or Suspended, and names no version in one that never had it.
+pub(super) fn shown_version(version_id: &str, versioned: bool) -> Option<String> {
+    (versioned || version_id != "null").then(|| version_id.to_owned())
+}
+
 /// Version ids are ours (32 hex) or "null"; anything else is refused as S3 refuses it.
 pub(crate) fn check_version_id(v: Option<&str>) -> S3Result<()> {
     match v {

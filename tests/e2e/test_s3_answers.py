@@ -78,3 +78,19 @@ def test_an_empty_key_in_delete_objects_fails_that_key_only(s3, bucket):
     assert r["Deleted"] == [{"Key": "a"}]
     assert r["Errors"] == [{"Key": "", "Code": "UserKeyMustBeSpecified",
                             "Message": "The key parameter must be specified"}]
+
+
+def test_the_null_version_is_named_once_the_bucket_has_versioning(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"before versioning")
+    # A bucket that never had versioning names no version.
+    assert "VersionId" not in s3.head_object(Bucket=bucket, Key="old")
+    assert "VersionId" not in s3.get_object(Bucket=bucket, Key="old")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.head_object(Bucket=bucket, Key="old")["VersionId"] == "null"
+    assert s3.get_object(Bucket=bucket, Key="old", VersionId="null")["VersionId"] == "null"
+    new = s3.put_object(Bucket=bucket, Key="old", Body=b"versioned")["VersionId"]
+    assert s3.head_object(Bucket=bucket, Key="old")["VersionId"] == new
+    assert s3.get_object(Bucket=bucket, Key="old", VersionId="null")["Body"].read() == b"before versioning"
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=bucket, Key="suspended", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="suspended")["VersionId"] == "null"

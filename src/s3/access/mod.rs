@@ -60,6 +60,10 @@ pub struct CallerIdentity {
 #[derive(Debug, Clone)]
 pub struct BucketOwner(pub String);
 
+/// The versioning state of the bucket a request addresses, as authorization found it.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketVersioning(pub crate::catalog::Versioning);
+
 /// Keys of a DeleteObjects request the caller may not delete, as (key, version id): the
 /// operation reports AccessDenied for each of them and deletes the others, as S3 does.
 #[derive(Debug, Clone, Default)]
@@ -441,6 +445,9 @@ impl Authorizer {
         }
         self.decide(caller, target, checks, &cx)?;
         ext.insert(BucketOwner(target.owner.clone()));
+        if let Some(b) = &target.bucket {
+            ext.insert(BucketVersioning(b.versioning));
+        }
         ext.insert(Authorized);
         Ok(())
     }
