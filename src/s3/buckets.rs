@@ -14,6 +14,7 @@ impl SealgateS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
+        super::object_lock::refuse_locked_bucket(input.object_lock_enabled_for_bucket)?;
         let constraint = input
             .create_bucket_configuration
             .as_ref()

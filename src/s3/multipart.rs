@@ -123,6 +123,7 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
+        super::object_lock::refuse_lock_headers!(input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let meta = object_meta!(input)?;
         let checksum = match &input.checksum_algorithm {

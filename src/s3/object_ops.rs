@@ -330,6 +330,7 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
+        super::object_lock::refuse_lock_headers!(input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let len = len?;
         if len > self.max_put_size {
@@ -674,6 +675,7 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
+        super::object_lock::refuse_lock_headers!(input)?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
         let source_key = self
             .sse

@@ -94,3 +94,35 @@ def test_the_null_version_is_named_once_the_bucket_has_versioning(s3, bucket):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     s3.put_object(Bucket=bucket, Key="suspended", Body=b"x")
     assert s3.head_object(Bucket=bucket, Key="suspended")["VersionId"] == "null"
+
+
+def test_object_lock_is_refused_never_silently_left_off(s3, bucket):
+    # A bucket asked for with the lock enabled is not created at all.
+    locked = bucket + "-locked"
+    status, code, message = error_of(lambda: s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True))
+    assert (status, code) == (501, "NotImplemented")
+    assert "x-amz-bucket-object-lock-enabled" in message
+    assert error_of(lambda: s3.head_bucket(Bucket=locked))[0] == 404
+    # Reads answer that there is no configuration, as on any S3 bucket without one.
+    assert error_of(lambda: s3.get_object_lock_configuration(Bucket=bucket)) == (
+        404, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    missing = (400, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+    retain = {"Mode": "COMPLIANCE", "RetainUntilDate": "2030-01-01T00:00:00Z"}
+    for call in (
+        lambda: s3.get_object_retention(Bucket=bucket, Key="k"),
+        lambda: s3.put_object_retention(Bucket=bucket, Key="k", Retention=retain),
+        lambda: s3.get_object_legal_hold(Bucket=bucket, Key="k"),
+        lambda: s3.put_object_legal_hold(Bucket=bucket, Key="k", LegalHold={"Status": "ON"}),
+        # Writes that ask for a lock are refused, not stored unlocked.
+        lambda: s3.put_object(Bucket=bucket, Key="worm", Body=b"x", ObjectLockMode="GOVERNANCE",
+                              ObjectLockRetainUntilDate="2030-01-01T00:00:00Z"),
+        lambda: s3.put_object(Bucket=bucket, Key="worm", Body=b"x", ObjectLockLegalHoldStatus="ON"),
+        lambda: s3.copy_object(Bucket=bucket, Key="worm", CopySource={"Bucket": bucket, "Key": "k"},
+                               ObjectLockLegalHoldStatus="ON"),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="worm", ObjectLockMode="COMPLIANCE",
+                                           ObjectLockRetainUntilDate="2030-01-01T00:00:00Z"),
+    ):
+        assert error_of(call) == missing
+    assert error_of(lambda: s3.head_object(Bucket=bucket, Key="worm"))[0] == 404
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

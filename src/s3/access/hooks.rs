@@ -37,6 +37,9 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "GetObject",
     "GetObjectAcl",
     "GetObjectAttributes",
+    "GetObjectLegalHold",
+    "GetObjectLockConfiguration",
+    "GetObjectRetention",
     "GetPublicAccessBlock",
     "HeadBucket",
     "HeadObject",
@@ -55,6 +58,8 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "PutBucketVersioning",
     "PutObject",
     "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
     "PutPublicAccessBlock",
     "UploadPart",
     "UploadPartCopy",
@@ -340,6 +345,7 @@ hooks! {
         get_public_access_block(GetPublicAccessBlockInput) => "s3:GetBucketPublicAccessBlock",
         delete_public_access_block(DeletePublicAccessBlockInput) => "s3:PutBucketPublicAccessBlock",
         get_bucket_cors(GetBucketCorsInput) => "s3:GetBucketCORS",
+        get_object_lock_configuration(GetObjectLockConfigurationInput) => "s3:GetBucketObjectLockConfiguration",
         list_multipart_uploads(ListMultipartUploadsInput) => "s3:ListBucketMultipartUploads",
     }
     policy_management {
@@ -366,6 +372,10 @@ hooks! {
         list_parts(ListPartsInput) => "s3:ListMultipartUploadParts",
         get_object_acl(GetObjectAclInput) => "s3:GetObjectAcl",
         put_object_acl(PutObjectAclInput) => "s3:PutObjectAcl",
+        get_object_retention(GetObjectRetentionInput) => "s3:GetObjectRetention",
+        put_object_retention(PutObjectRetentionInput) => "s3:PutObjectRetention",
+        get_object_legal_hold(GetObjectLegalHoldInput) => "s3:GetObjectLegalHold",
+        put_object_legal_hold(PutObjectLegalHoldInput) => "s3:PutObjectLegalHold",
     }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
