@@ -33,3 +33,4 @@ pub mod server;
 pub mod setup;
 mod sigv4;
 pub mod space;
+pub mod tagging;

@@ -1,6 +1,6 @@
 //! A bucket's settings as typed records: default encryption, replication rules (with
 //! which rule a new version falls under), CORS rules (with which one answers a request)
-//! and Block Public Access. Pure: no I/O, no clock, so the catalog can store
+//! Block Public Access and tags. Pure: no I/O, no clock, so the catalog can store
 //! them and evaluate rules inside the transaction that makes a version visible, and every
 //! layer above reads the same types.
 //!
@@ -14,11 +14,13 @@ pub(crate) mod cors;
 pub(crate) mod encryption;
 pub(crate) mod public_access;
 pub(crate) mod replication;
+pub(crate) mod tagging;
 
 pub(crate) use cors::CorsConfig;
 pub(crate) use encryption::BucketEncryption;
 pub(crate) use public_access::PublicAccessBlock;
 pub(crate) use replication::ReplicationConfig;
+pub(crate) use tagging::BucketTagging;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -47,6 +47,20 @@ impl MetaCodec {
         ))
     }
 
+    /// The sealed metadata `sealed` with its tags replaced by `tags`.
+    pub(crate) fn retag(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        sealed: &[u8],
+        tags: crate::tagging::TagSet,
+    ) -> Result<Vec<u8>> {
+        let mut meta = self.open(bucket, key, seal_id, sealed)?;
+        meta.tags = tags;
+        self.seal(bucket, key, seal_id, &meta)
+    }
+
     /// Delete markers have no metadata and store none.
     pub(crate) fn open(
         &self,
@@ -98,6 +112,7 @@ pub(super) struct RawBucket {
     pub replication: Option<String>,
     pub cors: Option<String>,
     pub public_access_block: Option<String>,
+    pub tagging: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -115,6 +130,7 @@ impl RawBucket {
             replication: setting(&self.name, self.replication),
             cors: setting(&self.name, self.cors),
             public_access_block: setting(&self.name, self.public_access_block),
+            tagging: setting(&self.name, self.tagging),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,

@@ -120,6 +120,8 @@ conformance!(
     matched_writes_are_queued_with_the_version_and_finish_with_a_status,
     batches_queue_existing_versions_once_and_resume_from_their_checkpoint,
     a_replica_upload_keeps_its_parts_until_the_task_ends,
+    tags_of_a_version_are_replaced_in_its_sealed_metadata,
+    bucket_tags_rest_with_the_bucket,
 );
 
 /// A far deadline for blobs registered as written by tests.
@@ -277,6 +279,107 @@ async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
     // The owner can still replace the record.
     c.set_setting::<BucketEncryption>("b", None).await.unwrap();
     assert!(c.bucket("b").await.unwrap().default_encryption().is_ok());
+}
+
+fn tags(pairs: &[(&str, &str)]) -> crate::tagging::TagSet {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    let mut first = version("b", "k", "s1");
+    first.meta.user = [("owner".to_owned(), "alice".to_owned())].into();
+    first.meta.tags = tags(&[("project", "blue")]);
+    let v1 = commit(&c, first, Precondition::NONE, 1).await.unwrap();
+    let v2 = commit(&c, version("b", "k", "s2"), Precondition::NONE, 2)
+        .await
+        .unwrap();
+    let read = |id: String| {
+        let c = c.clone();
+        async move { c.version("b", "k", Some(&id)).await.unwrap().meta }
+    };
+    assert_eq!(
+        read(v1.version_id.clone()).await.tags,
+        tags(&[("project", "blue")])
+    );
+    assert!(read(v2.version_id.clone()).await.tags.is_empty());
+
+    let replaced = tags(&[("project", "red"), ("team", "ops")]);
+    c.set_tags("b", "k", "s1", replaced.clone()).await.unwrap();
+    let meta = read(v1.version_id.clone()).await;
+    assert_eq!(meta.tags, replaced);
+    assert_eq!(
+        meta.user["owner"], "alice",
+        "the rest of the metadata stays"
+    );
+    assert!(
+        read(v2.version_id.clone()).await.tags.is_empty(),
+        "one version only"
+    );
+    c.set_tags("b", "k", "s1", Default::default())
+        .await
+        .unwrap();
+    assert!(read(v1.version_id.clone()).await.tags.is_empty());
+
+    // A delete marker has no tags to set, and a version gone is gone.
+    c.delete_object("b", "k", None, "m1", false, &Precondition::NONE, 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.set_tags("b", "k", "m1", replaced.clone()).await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    c.delete_object(
+        "b",
+        "k",
+        Some(&v2.version_id),
+        "",
+        false,
+        &Precondition::NONE,
+        4,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        c.set_tags("b", "k", "s2", replaced.clone()).await,
+        Err(CatalogError::NoSuchKey)
+    ));
+
+    // An upload keeps the tags its completion will write.
+    let mut up = upload("u1");
+    up.meta.tags = replaced.clone();
+    c.create_upload(up).await.unwrap();
+    assert_eq!(c.upload("u1").await.unwrap().meta.tags, replaced);
+}
+
+async fn bucket_tags_rest_with_the_bucket(s: Subject) {
+    use crate::bucket_settings::BucketTagging;
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
+    assert_eq!(c.bucket("b").await.unwrap().tagging().unwrap(), None);
+    let tagging = BucketTagging {
+        tags: tags(&[("cost-center", "42"), ("env", "prod")]),
+    };
+    c.set_setting("b", Some(&tagging)).await.unwrap();
+    assert_eq!(
+        c.bucket("b").await.unwrap().tagging().unwrap(),
+        Some(&tagging)
+    );
+    assert!(
+        c.bucket("b").await.unwrap().cors().unwrap().is_none(),
+        "a setting of its own"
+    );
+    c.set_setting::<BucketTagging>("b", None).await.unwrap();
+    assert_eq!(c.bucket("b").await.unwrap().tagging().unwrap(), None);
+    assert!(matches!(
+        c.set_setting("nope", Some(&tagging)).await,
+        Err(CatalogError::NoSuchBucket)
+    ));
 }
 
 async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::bucket_settings::{
-    self, BucketEncryption, CorsConfig, PublicAccessBlock, ReplicationConfig, SettingError,
-    StoredSetting,
+    self, BucketEncryption, BucketTagging, CorsConfig, PublicAccessBlock, ReplicationConfig,
+    SettingError, StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,7 @@ pub struct Bucket {
     replication: Setting<ReplicationConfig>,
     cors: Setting<CorsConfig>,
     public_access_block: Setting<PublicAccessBlock>,
+    tagging: Setting<BucketTagging>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -179,6 +180,10 @@ impl Bucket {
     pub(crate) fn public_access_block(&self) -> Result<Option<PublicAccessBlock>> {
         Ok(setting_of(&self.name, &self.public_access_block)?.copied())
     }
+
+    pub(crate) fn tagging(&self) -> Result<Option<&BucketTagging>> {
+        setting_of(&self.name, &self.tagging)
+    }
 }
 
 /// How a version is encrypted; no secrets, only what responses and later requests need.
@@ -220,6 +225,9 @@ pub struct ObjectMeta {
     pub website_redirect_location: Option<String>,
     #[serde(default)]
     pub user: BTreeMap<String, String>,
+    /// The version's tags; sealed with the rest, as they are the user's data too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: crate::tagging::TagSet,
 }
 
 /// Flexible checksum of a whole object (or of a part): algorithm name as S3 spells it
@@ -314,6 +322,7 @@ pub enum SettingColumn {
     Replication,
     Cors,
     PublicAccessBlock,
+    Tagging,
 }
 
 impl SettingColumn {
@@ -323,6 +332,7 @@ impl SettingColumn {
             SettingColumn::Replication => "replication",
             SettingColumn::Cors => "cors",
             SettingColumn::PublicAccessBlock => "public_access_block",
+            SettingColumn::Tagging => "tagging",
         }
     }
 
@@ -351,6 +361,10 @@ impl BucketSetting for CorsConfig {
 
 impl BucketSetting for PublicAccessBlock {
     const COLUMN: SettingColumn = SettingColumn::PublicAccessBlock;
+}
+
+impl BucketSetting for BucketTagging {
+    const COLUMN: SettingColumn = SettingColumn::Tagging;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

@@ -293,6 +293,16 @@ pub trait VersionStore: Send + Sync {
 
     async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>>;
 
+    /// Replaces the tags of the version written as `seal_id` (a version, never a delete
+    /// marker), re-sealing its metadata in one transaction; `NoSuchKey` when it is gone.
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        tags: crate::tagging::TagSet,
+    ) -> Result<()>;
+
     /// DeleteObject: a version id removes that version for good (the newest remaining one
     /// becomes latest); without one, a versioned or suspended bucket gets a delete marker
     /// (`marker_seal_id`) and an unversioned one loses its "null" version. A precondition

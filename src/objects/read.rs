@@ -44,6 +44,14 @@ impl ObjectService {
         Ok(self.catalog.version(bucket, key, version_id).await?)
     }
 
+    /// Replaces the tags of a version (never a delete marker); nothing else of it changes.
+    pub async fn set_tags(&self, v: &ObjectVersion, tags: crate::tagging::TagSet) -> Result<()> {
+        Ok(self
+            .catalog
+            .set_tags(&v.bucket, &v.key, &v.seal_id, tags)
+            .await?)
+    }
+
     /// Checks the caller's SSE-C key (if the version needs one) and prepares a reader.
     /// `decrypt` false skips unwrapping the data key (HEAD).
     pub async fn reader(

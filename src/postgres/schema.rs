@@ -237,6 +237,10 @@ CREATE INDEX completed_uploads_by_time ON completed_uploads(completed_ms);
 -- A bucket's Block Public Access settings, a versioned record like the other settings.
 ALTER TABLE buckets ADD COLUMN public_access_block TEXT;
 "#,
+    r#"
+-- A bucket's tags, a versioned record like the other settings.
+ALTER TABLE buckets ADD COLUMN tagging TEXT;
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

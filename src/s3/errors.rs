@@ -8,6 +8,7 @@ use crate::catalog::CatalogError;
 use crate::identity::IdentityUnavailable;
 use crate::kms::KmsError;
 use crate::objects::{Mismatch, ObjectError};
+use crate::tagging::TagError;
 
 /// Who is calling cannot be decided now (a fleet's database out of reach): S3's 503, which
 /// SDKs retry with backoff, rather than an answer from a copy of users that may be stale.
@@ -178,6 +179,23 @@ impl From<ObjectError> for S3Error {
             }
             ObjectError::DiskFull(e) => disk_full(&e),
             e @ (ObjectError::Blob(_) | ObjectError::Crypto(_)) => internal(&e),
+        }
+    }
+}
+
+/// A tag set S3 refuses: `InvalidTag`, but more than 10 tags on an object is S3's
+/// `BadRequest`, and a header that is no URL query its `InvalidArgument`.
+impl From<TagError> for S3Error {
+    fn from(e: TagError) -> S3Error {
+        let message = e.to_string();
+        match e {
+            TagError::TooManyObjectTags => with_status(
+                S3ErrorCode::Custom("BadRequest".into()),
+                http::StatusCode::BAD_REQUEST,
+                &message,
+            ),
+            TagError::Header => S3Error::with_message(S3ErrorCode::InvalidArgument, message),
+            _ => S3Error::with_message(S3ErrorCode::InvalidTag, message),
         }
     }
 }

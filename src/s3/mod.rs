@@ -20,6 +20,7 @@ pub(crate) mod object_ops;
 mod public_access;
 pub(crate) mod request;
 pub mod sse;
+mod tagging;
 mod whole_body;
 
 use s3s::dto::*;
@@ -163,6 +164,12 @@ operations! {
     put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput => put_object_retention_op;
     get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput => get_object_legal_hold_op;
     put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput => put_object_legal_hold_op;
+    put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput => put_bucket_tagging_op;
+    get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput => get_bucket_tagging_op;
+    delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput => delete_bucket_tagging_op;
+    put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput => put_object_tagging_op;
+    get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput => get_object_tagging_op;
+    delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput => delete_object_tagging_op;
     put_object(PutObjectInput) -> PutObjectOutput => put_object_op;
     get_object(GetObjectInput) -> GetObjectOutput => get_object_op;
     head_object(HeadObjectInput) -> HeadObjectOutput => head_object_op;

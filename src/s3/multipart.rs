@@ -125,7 +125,9 @@ impl SealgateS3 {
         super::acl::check_write_acl!(input)?;
         super::object_lock::refuse_lock_headers!(input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
-        let meta = object_meta!(input)?;
+        let mut meta = object_meta!(input)?;
+        // Kept with the upload, and the completed version's.
+        meta.tags = super::tagging::header_tags(input.tagging.as_deref())?;
         let checksum = match &input.checksum_algorithm {
             None => None,
             Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {

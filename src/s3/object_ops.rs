@@ -341,7 +341,8 @@ impl SealgateS3 {
         }
         // Refused while the body is still unread, so it is drained and the client hears why.
         self.svc.admit_write(len)?;
-        let meta = object_meta!(input)?;
+        let mut meta = object_meta!(input)?;
+        meta.tags = super::tagging::header_tags(input.tagging.as_deref())?;
         let stated = stated_digests(
             input.content_md5.as_deref(),
             checksum_headers!(input),
@@ -432,6 +433,7 @@ impl SealgateS3 {
         let body = plan.reader.stream(plan.range).await?;
         let output = read_output!(GetObjectOutput, v, plan, {
             body: Some(StreamingBlob::wrap(SyncStream::new(body))),
+            tag_count: super::tagging::tag_count(&v),
         });
         Ok(S3Response::new(output))
     }
@@ -449,7 +451,12 @@ impl SealgateS3 {
             )
             .await?;
         let v = plan.reader.version.clone();
-        Ok(S3Response::new(read_output!(HeadObjectOutput, v, plan, {})))
+        let mut resp = S3Response::new(read_output!(HeadObjectOutput, v, plan, {}));
+        // The protocol crate's HeadObject has no field for it; S3 sends it on HEAD too.
+        if let Some(n) = super::tagging::tag_count(&v) {
+            resp.headers.insert("x-amz-tagging-count", n.into());
+        }
+        Ok(resp)
     }
 
     pub(super) async fn get_object_attributes_op(
@@ -707,11 +714,16 @@ impl SealgateS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let meta = if replace {
+        let mut meta = if replace {
             object_meta!(input)?
         } else {
             v.meta.clone()
         };
+        meta.tags = super::tagging::copy_tags(
+            input.tagging_directive.as_ref(),
+            input.tagging.as_deref(),
+            &v.meta.tags,
+        )?;
         let source_version_id = reported_version(&v.version_id);
         let written_key = encryption.customer_key().cloned();
         let checksum = v

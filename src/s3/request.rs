@@ -116,6 +116,7 @@ pub(super) fn meta_of_headers(
         expires: expires.and_then(format_http_date),
         website_redirect_location,
         user,
+        tags: Default::default(),
     })
 }
 

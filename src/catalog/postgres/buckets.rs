@@ -12,7 +12,7 @@ use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, V
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block";
+     public_access_block, tagging";
 
 fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
     Ok(RawBucket {
@@ -26,6 +26,7 @@ fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
         replication: row.try_get(7)?,
         cors: row.try_get(8)?,
         public_access_block: row.try_get(9)?,
+        tagging: row.try_get(10)?,
     })
 }
 

@@ -19,6 +19,7 @@ use crate::catalog::store::{
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
 };
+use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
@@ -354,6 +355,31 @@ impl VersionStore for PgCatalog {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|r| part_from_row(r)?.decode()).collect()
+    }
+
+    async fn set_tags(&self, bucket: &str, key: &str, seal_id: &str, tags: TagSet) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        // The row lock orders concurrent taggings of the version.
+        let found = sqlx::query(
+            "SELECT row, meta FROM versions
+             WHERE bucket = $1 AND key = $2 AND seal_id = $3 AND NOT delete_marker FOR UPDATE",
+        )
+        .bind(bucket)
+        .bind(key)
+        .bind(seal_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(CatalogError::NoSuchKey)?;
+        let row: i64 = found.try_get(0)?;
+        let sealed: Vec<u8> = found.try_get(1)?;
+        let meta = self.codec.retag(bucket, key, seal_id, &sealed, tags)?;
+        sqlx::query("UPDATE versions SET meta = $2 WHERE row = $1")
+            .bind(row)
+            .bind(meta)
+            .execute(&mut *tx)
+            .await?;
+        super::commit(tx).await?;
+        Ok(())
     }
 
     async fn delete_object(

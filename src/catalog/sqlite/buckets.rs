@@ -11,7 +11,7 @@ use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, V
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block";
+     public_access_block, tagging";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     Ok(RawBucket {
@@ -25,6 +25,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
         replication: row.get(7)?,
         cors: row.get(8)?,
         public_access_block: row.get(9)?,
+        tagging: row.get(10)?,
     })
 }
 

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     policy TEXT,
     replication TEXT,
     cors TEXT,
-    public_access_block TEXT
+    public_access_block TEXT,
+    tagging TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -293,12 +294,13 @@ impl SqliteCatalog {
 
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
-const ADDED_COLUMNS: [(&str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str); 8] = [
     ("buckets", "owner_account"),
     ("buckets", "policy"),
     ("buckets", "replication"),
     ("buckets", "cors"),
     ("buckets", "public_access_block"),
+    ("buckets", "tagging"),
     ("versions", "replication_status"),
     ("uploads", "seen"),
 ];

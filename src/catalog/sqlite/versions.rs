@@ -18,6 +18,7 @@ use crate::catalog::store::{
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
 };
+use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
@@ -317,6 +318,31 @@ impl VersionStore for SqliteCatalog {
             ))?;
             let rows = stmt.query_map([version_row], part_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(|p| p.decode()).collect()
+        })
+        .await
+    }
+
+    async fn set_tags(&self, bucket: &str, key: &str, seal_id: &str, tags: TagSet) -> Result<()> {
+        let (bucket, key, seal_id) = (bucket.to_owned(), key.to_owned(), seal_id.to_owned());
+        let codec = self.codec.clone();
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            let (row, sealed): (i64, Vec<u8>) = tx
+                .row(
+                    "SELECT row, meta FROM versions
+                     WHERE bucket = ?1 AND key = ?2 AND seal_id = ?3 AND delete_marker = 0",
+                    params![bucket, key, seal_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .ok_or(CatalogError::NoSuchKey)?;
+            let meta = codec.retag(&bucket, &key, &seal_id, &sealed, tags)?;
+            tx.exec(
+                "UPDATE versions SET meta = ?2 WHERE row = ?1",
+                params![row, meta],
+            )?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -6,7 +6,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::{S3Request, S3Result, s3_error};
 
-use super::{Authorizer, DeniedDeletes, Keys, SseRequest, bucket_arn, check, object_arn};
+use super::{Authorizer, Check, DeniedDeletes, Keys, SseRequest, bucket_arn, check, object_arn};
 use crate::replication::REPLICA_HEADER;
 use crate::s3::sse::{customer_headers, kms_headers};
 
@@ -23,7 +23,9 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "DeleteBucketOwnershipControls",
     "DeleteBucketPolicy",
     "DeleteBucketReplication",
+    "DeleteBucketTagging",
     "DeleteObject",
+    "DeleteObjectTagging",
     "DeleteObjects",
     "DeletePublicAccessBlock",
     "GetBucketAcl",
@@ -33,6 +35,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "GetBucketPolicy",
     "GetBucketPolicyStatus",
     "GetBucketReplication",
+    "GetBucketTagging",
     "GetBucketVersioning",
     "GetObject",
     "GetObjectAcl",
@@ -40,6 +43,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "GetObjectLegalHold",
     "GetObjectLockConfiguration",
     "GetObjectRetention",
+    "GetObjectTagging",
     "GetPublicAccessBlock",
     "HeadBucket",
     "HeadObject",
@@ -55,11 +59,13 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "PutBucketOwnershipControls",
     "PutBucketPolicy",
     "PutBucketReplication",
+    "PutBucketTagging",
     "PutBucketVersioning",
     "PutObject",
     "PutObjectAcl",
     "PutObjectLegalHold",
     "PutObjectRetention",
+    "PutObjectTagging",
     "PutPublicAccessBlock",
     "UploadPart",
     "UploadPartCopy",
@@ -120,6 +126,16 @@ fn versioned(plain: &str, with_version: &str, version_id: Option<&str>, keys: &m
         }
         None => plain.to_owned(),
     }
+}
+
+/// A write's checks: s3:PutObject, and s3:PutObjectTagging when it sets tags, as S3 asks.
+fn write_checks(input: &WriteView, sets_tags: bool) -> Vec<Check> {
+    let obj = object_arn(&input.bucket, &input.key);
+    let mut checks = vec![check("s3:PutObject", obj.clone())];
+    if sets_tags {
+        checks.push(check("s3:PutObjectTagging", obj));
+    }
+    checks
 }
 
 fn acl_key(keys: &mut Keys, acl: Option<&str>) {
@@ -258,6 +274,7 @@ macro_rules! hooks {
         listings { $($l_op:ident($l_input:ident) => $l_action:literal,)* }
         parts { $($u_op:ident($u_input:ident),)* }
         on_object { $($o_op:ident($o_input:ident) => $o_action:literal,)* }
+        object_tagging { $($t_op:ident($t_input:ident) => $t_action:literal / $t_versioned:literal,)* }
         $($rest:tt)*
     ) => {
         #[async_trait::async_trait]
@@ -318,6 +335,19 @@ macro_rules! hooks {
                         .map(drop)
                 }
             )*
+            $(
+                async fn $t_op(&self, req: &mut S3Request<$t_input>) -> S3Result<()> {
+                    let i = &req.input;
+                    let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+                    let mut keys = Keys::new();
+                    let action = versioned($t_action, $t_versioned, v.as_deref(), &mut keys);
+                    let checks = [check(&action, object_arn(&b, &k))];
+                    self.0
+                        .authorize_request(req, Some(&b), &checks, &keys)
+                        .await
+                        .map(drop)
+                }
+            )*
             $($rest)*
         }
     };
@@ -346,6 +376,9 @@ hooks! {
         delete_public_access_block(DeletePublicAccessBlockInput) => "s3:PutBucketPublicAccessBlock",
         get_bucket_cors(GetBucketCorsInput) => "s3:GetBucketCORS",
         get_object_lock_configuration(GetObjectLockConfigurationInput) => "s3:GetBucketObjectLockConfiguration",
+        put_bucket_tagging(PutBucketTaggingInput) => "s3:PutBucketTagging",
+        get_bucket_tagging(GetBucketTaggingInput) => "s3:GetBucketTagging",
+        delete_bucket_tagging(DeleteBucketTaggingInput) => "s3:PutBucketTagging",
         list_multipart_uploads(ListMultipartUploadsInput) => "s3:ListBucketMultipartUploads",
     }
     policy_management {
@@ -377,6 +410,11 @@ hooks! {
         get_object_legal_hold(GetObjectLegalHoldInput) => "s3:GetObjectLegalHold",
         put_object_legal_hold(PutObjectLegalHoldInput) => "s3:PutObjectLegalHold",
     }
+    object_tagging {
+        put_object_tagging(PutObjectTaggingInput) => "s3:PutObjectTagging" / "s3:PutObjectVersionTagging",
+        get_object_tagging(GetObjectTaggingInput) => "s3:GetObjectTagging" / "s3:GetObjectVersionTagging",
+        delete_object_tagging(DeleteObjectTaggingInput) => "s3:DeleteObjectTagging" / "s3:DeleteObjectVersionTagging",
+    }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         self.0.check_op(cx).await
@@ -386,10 +424,12 @@ hooks! {
     /// hands here first; a form never writes a replica.
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
         let input = write_view!(req.input);
-        let obj = object_arn(&input.bucket, &input.key);
-        let mut checks = vec![check("s3:PutObject", obj.clone())];
+        let mut checks = write_checks(&input, req.input.tagging.is_some());
         if req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER) {
-            checks.push(check("s3:ReplicateObject", obj));
+            checks.push(check(
+                "s3:ReplicateObject",
+                object_arn(&input.bucket, &input.key),
+            ));
         }
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
@@ -403,7 +443,7 @@ hooks! {
         req: &mut S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<()> {
         let input = write_view!(req.input);
-        let checks = [check("s3:PutObject", object_arn(&input.bucket, &input.key))];
+        let checks = write_checks(&input, req.input.tagging.is_some());
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
         self.0
@@ -422,7 +462,12 @@ hooks! {
             keys.push(("s3:x-amz-metadata-directive", d.as_str().to_owned()));
         }
         acl_key(&mut keys, input.acl.as_deref());
-        let checks = [check("s3:PutObject", object_arn(&input.bucket, &input.key))];
+        let replaces_tags = req
+            .input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let checks = write_checks(&input, replaces_tags && req.input.tagging.is_some());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
