@@ -39,8 +39,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub prefix: String,
-    /// Tags the object must carry (all of them). sealgate objects carry no tags, so a rule
-    /// with tags matches no version; it is accepted and stored as S3 would.
+    /// Tags the object must carry (all of them). Not evaluated yet, so a rule with tags
+    /// matches no version (nothing replicates that the owner did not select); it is
+    /// accepted and stored as S3 would.
     pub tags: Vec<(String, String)>,
     /// Whether the filter was written with `And`.
     pub and: bool,
@@ -313,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn tag_filters_match_nothing_as_objects_carry_no_tags() {
+    fn tag_filters_match_nothing_until_they_are_evaluated() {
         let mut r = rule("t", 1, "");
         r.filter.tags = vec![("k".into(), "v".into())];
         assert!(config(vec![r]).rule_for(&object("a")).is_none());
