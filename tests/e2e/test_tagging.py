@@ -251,9 +251,16 @@ WRITER = {"Version": "2012-10-17", "Statement": [
 TAGGER = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:PutObjectTagging", "s3:GetObjectTagging",
                                    "s3:DeleteObjectTagging", "s3:GetBucketTagging"], "Resource": "*"}]}
+# May write and tag only with classification=public, and never with a key named "secret".
+CLASSIFIED = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": "*",
+     "Condition": {"StringEquals": {"s3:RequestObjectTag/classification": "public"}}},
+    {"Effect": "Deny", "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": "*",
+     "Condition": {"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": "secret"}}}]}
 USERS = {
     "writer": ("AKIAWRITEREXAMPLE001", "writer/secret/0123456789abcdefghijkl", WRITER),
     "tagger": ("AKIATAGGEREXAMPLE001", "tagger/secret/0123456789abcdefghijkl", TAGGER),
+    "classified": ("AKIACLASSIFIEDEXAM01", "classified/secret/0123456789abcdefgh", CLASSIFIED),
 }
 
 
@@ -290,6 +297,20 @@ def test_tagging_needs_its_own_permissions(tmp_path):
         assert tagger.get_bucket_tagging(Bucket=b)["TagSet"] == tag_set(env="prod")
         status, _, message = error_of(lambda: tagger.delete_bucket_tagging(Bucket=b))
         assert status == 403 and "s3:PutBucketTagging" in message
+
+        # The request's tags are condition keys: s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys.
+        classified = make_client(srv.endpoint, access_key=USERS["classified"][0],
+                                 secret_key=USERS["classified"][1])
+        classified.put_object(Bucket=b, Key="c", Body=b"x", Tagging="classification=public&team=a")
+        assert error_of(lambda: classified.put_object(Bucket=b, Key="c2", Body=b"x",
+                                                      Tagging="classification=internal"))[0] == 403
+        assert error_of(lambda: classified.put_object(Bucket=b, Key="c3", Body=b"x"))[0] == 403
+        assert error_of(lambda: classified.put_object(Bucket=b, Key="c4", Body=b"x",
+                                                      Tagging="classification=public&secret=1"))[0] == 403
+        classified.put_object_tagging(Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="public")})
+        assert error_of(lambda: classified.put_object_tagging(
+            Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="internal")}))[0] == 403
+        assert tags_of(root, b, "c") == {"classification": "public"}
     finally:
         srv.stop()
 

@@ -138,6 +138,23 @@ fn write_checks(input: &WriteView, sets_tags: bool) -> Vec<Check> {
     checks
 }
 
+/// `s3:RequestObjectTag/<key>` for each tag a request sets, and the multi-valued
+/// `s3:RequestObjectTagKeys`.
+fn request_tag_keys<'a>(keys: &mut Keys, tags: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (k, v) in tags {
+        keys.push_named(format!("s3:RequestObjectTag/{k}"), v.to_owned());
+        keys.push(("s3:RequestObjectTagKeys", k.to_owned()));
+    }
+}
+
+/// The request tag keys of a write's `x-amz-tagging`; a header that does not parse gives
+/// none (the operation refuses it).
+fn header_tag_keys(keys: &mut Keys, header: Option<&str>) {
+    if let Some(tags) = header.and_then(|h| crate::tagging::parse_header(h).ok()) {
+        request_tag_keys(keys, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+}
+
 fn acl_key(keys: &mut Keys, acl: Option<&str>) {
     if let Some(acl) = acl {
         keys.push(("s3:x-amz-acl", acl.to_owned()));
@@ -260,7 +277,9 @@ impl S3Authorization {
                 &mut http::Extensions::new(),
             )
             .await?;
-        Ok(vec![("s3:x-amz-copy-source", format!("{bucket}/{key}"))])
+        let mut keys = Keys::new();
+        keys.push(("s3:x-amz-copy-source", format!("{bucket}/{key}")));
+        Ok(keys)
     }
 }
 
@@ -411,9 +430,32 @@ hooks! {
         put_object_legal_hold(PutObjectLegalHoldInput) => "s3:PutObjectLegalHold",
     }
     object_tagging {
-        put_object_tagging(PutObjectTaggingInput) => "s3:PutObjectTagging" / "s3:PutObjectVersionTagging",
         get_object_tagging(GetObjectTaggingInput) => "s3:GetObjectTagging" / "s3:GetObjectVersionTagging",
         delete_object_tagging(DeleteObjectTaggingInput) => "s3:DeleteObjectTagging" / "s3:DeleteObjectVersionTagging",
+    }
+
+    async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
+        let i = &req.input;
+        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let mut keys = Keys::new();
+        let action = versioned(
+            "s3:PutObjectTagging",
+            "s3:PutObjectVersionTagging",
+            v.as_deref(),
+            &mut keys,
+        );
+        request_tag_keys(
+            &mut keys,
+            i.tagging
+                .tag_set
+                .iter()
+                .filter_map(|t| Some((t.key.as_deref()?, t.value.as_deref()?))),
+        );
+        let checks = [check(&action, object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
     }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -433,6 +475,7 @@ hooks! {
         }
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
+        header_tag_keys(&mut keys, req.input.tagging.as_deref());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
@@ -446,6 +489,7 @@ hooks! {
         let checks = write_checks(&input, req.input.tagging.is_some());
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
+        header_tag_keys(&mut keys, req.input.tagging.as_deref());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
@@ -467,6 +511,9 @@ hooks! {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        if replaces_tags {
+            header_tag_keys(&mut keys, req.input.tagging.as_deref());
+        }
         let checks = write_checks(&input, replaces_tags && req.input.tagging.is_some());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())

@@ -440,9 +440,7 @@ impl Authorizer {
         ext: &mut http::Extensions,
     ) -> S3Result<()> {
         let mut cx = self.base_context(caller, request.headers, request.uri);
-        for (k, v) in keys {
-            cx.set(k, v.clone());
-        }
+        keys.set_in(&mut cx);
         self.decide(caller, target, checks, &cx)?;
         ext.insert(BucketOwner(target.owner.clone()));
         if let Some(b) = &target.bucket {
@@ -639,8 +637,35 @@ impl Authorizer {
     }
 }
 
-/// Condition keys specific to one request, besides those every request has.
-type Keys = Vec<(&'static str, String)>;
+/// Condition keys specific to one request, besides those every request has. A key
+/// pushed more than once is multi-valued (`s3:RequestObjectTagKeys`).
+#[derive(Debug, Clone, Default)]
+struct Keys(Vec<(std::borrow::Cow<'static, str>, String)>);
+
+impl Keys {
+    fn new() -> Keys {
+        Keys::default()
+    }
+
+    fn push(&mut self, (key, value): (&'static str, String)) {
+        self.0.push((key.into(), value));
+    }
+
+    /// A key whose name is made from the request (`s3:RequestObjectTag/<tag key>`).
+    fn push_named(&mut self, key: String, value: String) {
+        self.0.push((key.into(), value));
+    }
+
+    fn set_in(&self, cx: &mut Context) {
+        let mut grouped: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (k, v) in &self.0 {
+            grouped.entry(k).or_default().push(v.clone());
+        }
+        for (k, values) in grouped {
+            cx.set_multi(k, values);
+        }
+    }
+}
 
 /// What of the HTTP request the base condition keys come from.
 #[derive(Clone, Copy)]
@@ -697,5 +722,22 @@ mod tests {
         assert_eq!(canonical_id("111122223333"), canonical_id("111122223333"));
         assert_ne!(canonical_id("111122223333"), canonical_id("444455556666"));
         assert_eq!(canonical_id("111122223333").len(), 64);
+    }
+
+    #[test]
+    fn a_key_pushed_twice_is_multi_valued() {
+        let mut keys = Keys::new();
+        keys.push(("s3:VersionId", "v1".into()));
+        keys.push(("s3:RequestObjectTagKeys", "team".into()));
+        keys.push(("s3:RequestObjectTagKeys", "project".into()));
+        keys.push_named("s3:RequestObjectTag/team".into(), "ops".into());
+        let mut cx = Context::new();
+        keys.set_in(&mut cx);
+        assert_eq!(cx.get("s3:VersionId").unwrap(), ["v1"]);
+        assert_eq!(
+            cx.get("s3:RequestObjectTagKeys").unwrap(),
+            ["team", "project"]
+        );
+        assert_eq!(cx.get("s3:RequestObjectTag/team").unwrap(), ["ops"]);
     }
 }
