@@ -257,62 +257,114 @@ CLASSIFIED = {"Version": "2012-10-17", "Statement": [
      "Condition": {"StringEquals": {"s3:RequestObjectTag/classification": "public"}}},
     {"Effect": "Deny", "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": "*",
      "Condition": {"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": "secret"}}}]}
+# May read (and retag) only objects already tagged project=apollo.
+APOLLO = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
+                                   "s3:PutObjectTagging"], "Resource": "*",
+     "Condition": {"StringEquals": {"s3:ExistingObjectTag/project": "apollo"}}}]}
 USERS = {
+    "apollo": ("AKIAAPOLLOEXAMPLE001", "apollo/secret/0123456789abcdefghijkl", APOLLO),
     "writer": ("AKIAWRITEREXAMPLE001", "writer/secret/0123456789abcdefghijkl", WRITER),
     "tagger": ("AKIATAGGEREXAMPLE001", "tagger/secret/0123456789abcdefghijkl", TAGGER),
     "classified": ("AKIACLASSIFIEDEXAM01", "classified/secret/0123456789abcdefgh", CLASSIFIED),
 }
 
 
-def test_tagging_needs_its_own_permissions(tmp_path):
-    srv = SealgateServer(tmp_path / "gw", name="tag-access", config=users_config(ACCOUNT, USERS)).start()
-    try:
-        root = srv.client()
-        b = unique_bucket("tag-access")
-        root.create_bucket(Bucket=b)
-        root.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
-        v = root.put_object(Bucket=b, Key="k", Body=b"x", Tagging="a=1")["VersionId"]
-        writer, tagger = (make_client(srv.endpoint, access_key=USERS[u][0], secret_key=USERS[u][1])
-                          for u in ("writer", "tagger"))
+@pytest.fixture(scope="module")
+def users_gw(tmp_path_factory):
+    srv = SealgateServer(tmp_path_factory.mktemp("tag-users"), name="tag-users",
+                         config=users_config(ACCOUNT, USERS)).start()
+    yield srv
+    srv.stop()
 
-        status, code, message = error_of(lambda: writer.get_object_tagging(Bucket=b, Key="k"))
-        assert (status, code) == (403, "AccessDenied") and "s3:GetObjectTagging" in message
-        assert error_of(lambda: writer.put_object_tagging(Bucket=b, Key="k", Tagging={"TagSet": []}))[:2] == (
-            403, "AccessDenied")
-        # Writing tags with an object takes s3:PutObjectTagging too; the object alone does not.
-        writer.put_object(Bucket=b, Key="plain", Body=b"x")
-        status, _, message = error_of(lambda: writer.put_object(Bucket=b, Key="t", Body=b"x", Tagging="a=1"))
-        assert status == 403 and "s3:PutObjectTagging" in message
-        assert writer.get_object(Bucket=b, Key="k")["TagCount"] == 1, "reading the object shows the count"
 
-        assert tags_of(tagger, b, "k") == {"a": "1"}
-        tagger.put_object(Bucket=b, Key="t", Body=b"x", Tagging="a=1")
-        # A named version takes the ...VersionTagging actions, which this user lacks.
-        status, _, message = error_of(lambda: tagger.get_object_tagging(Bucket=b, Key="k", VersionId=v))
-        assert status == 403 and "s3:GetObjectVersionTagging" in message
-        assert error_of(lambda: tagger.delete_object_tagging(Bucket=b, Key="k", VersionId=v))[0] == 403
-        tagger.delete_object_tagging(Bucket=b, Key="k")
-        # DeleteBucketTagging is s3:PutBucketTagging's, as on S3.
-        root.put_bucket_tagging(Bucket=b, Tagging={"TagSet": tag_set(env="prod")})
-        assert tagger.get_bucket_tagging(Bucket=b)["TagSet"] == tag_set(env="prod")
-        status, _, message = error_of(lambda: tagger.delete_bucket_tagging(Bucket=b))
-        assert status == 403 and "s3:PutBucketTagging" in message
+@pytest.fixture
+def root(users_gw):
+    return users_gw.client()
 
-        # The request's tags are condition keys: s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys.
-        classified = make_client(srv.endpoint, access_key=USERS["classified"][0],
-                                 secret_key=USERS["classified"][1])
-        classified.put_object(Bucket=b, Key="c", Body=b"x", Tagging="classification=public&team=a")
-        assert error_of(lambda: classified.put_object(Bucket=b, Key="c2", Body=b"x",
-                                                      Tagging="classification=internal"))[0] == 403
-        assert error_of(lambda: classified.put_object(Bucket=b, Key="c3", Body=b"x"))[0] == 403
-        assert error_of(lambda: classified.put_object(Bucket=b, Key="c4", Body=b"x",
-                                                      Tagging="classification=public&secret=1"))[0] == 403
-        classified.put_object_tagging(Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="public")})
-        assert error_of(lambda: classified.put_object_tagging(
-            Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="internal")}))[0] == 403
-        assert tags_of(root, b, "c") == {"classification": "public"}
-    finally:
-        srv.stop()
+
+@pytest.fixture
+def versioned(root, request):
+    b = unique_bucket(request.node.name)
+    root.create_bucket(Bucket=b)
+    root.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    return b
+
+
+def test_tagging_needs_its_own_permissions(users_gw, root, versioned):
+    srv, b = users_gw, versioned
+    v = root.put_object(Bucket=b, Key="k", Body=b"x", Tagging="a=1")["VersionId"]
+    writer, tagger = (make_client(srv.endpoint, access_key=USERS[u][0], secret_key=USERS[u][1])
+                      for u in ("writer", "tagger"))
+
+    status, code, message = error_of(lambda: writer.get_object_tagging(Bucket=b, Key="k"))
+    assert (status, code) == (403, "AccessDenied") and "s3:GetObjectTagging" in message
+    assert error_of(lambda: writer.put_object_tagging(Bucket=b, Key="k", Tagging={"TagSet": []}))[:2] == (
+        403, "AccessDenied")
+    # Writing tags with an object takes s3:PutObjectTagging too; the object alone does not.
+    writer.put_object(Bucket=b, Key="plain", Body=b"x")
+    status, _, message = error_of(lambda: writer.put_object(Bucket=b, Key="t", Body=b"x", Tagging="a=1"))
+    assert status == 403 and "s3:PutObjectTagging" in message
+    assert writer.get_object(Bucket=b, Key="k")["TagCount"] == 1, "reading the object shows the count"
+
+    assert tags_of(tagger, b, "k") == {"a": "1"}
+    tagger.put_object(Bucket=b, Key="t", Body=b"x", Tagging="a=1")
+    # A named version takes the ...VersionTagging actions, which this user lacks.
+    status, _, message = error_of(lambda: tagger.get_object_tagging(Bucket=b, Key="k", VersionId=v))
+    assert status == 403 and "s3:GetObjectVersionTagging" in message
+    assert error_of(lambda: tagger.delete_object_tagging(Bucket=b, Key="k", VersionId=v))[0] == 403
+    tagger.delete_object_tagging(Bucket=b, Key="k")
+    # DeleteBucketTagging is s3:PutBucketTagging's, as on S3.
+    root.put_bucket_tagging(Bucket=b, Tagging={"TagSet": tag_set(env="prod")})
+    assert tagger.get_bucket_tagging(Bucket=b)["TagSet"] == tag_set(env="prod")
+    status, _, message = error_of(lambda: tagger.delete_bucket_tagging(Bucket=b))
+    assert status == 403 and "s3:PutBucketTagging" in message
+
+    # The request's tags are condition keys: s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys.
+    classified = make_client(srv.endpoint, access_key=USERS["classified"][0],
+                             secret_key=USERS["classified"][1])
+    classified.put_object(Bucket=b, Key="c", Body=b"x", Tagging="classification=public&team=a")
+    assert error_of(lambda: classified.put_object(Bucket=b, Key="c2", Body=b"x",
+                                                  Tagging="classification=internal"))[0] == 403
+    assert error_of(lambda: classified.put_object(Bucket=b, Key="c3", Body=b"x"))[0] == 403
+    assert error_of(lambda: classified.put_object(Bucket=b, Key="c4", Body=b"x",
+                                                  Tagging="classification=public&secret=1"))[0] == 403
+    classified.put_object_tagging(Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="public")})
+    assert error_of(lambda: classified.put_object_tagging(
+        Bucket=b, Key="c", Tagging={"TagSet": tag_set(classification="internal")}))[0] == 403
+    assert tags_of(root, b, "c") == {"classification": "public"}
+
+
+def test_the_stored_tags_are_condition_keys(users_gw, root, versioned):
+    """s3:ExistingObjectTag/<key> is the tag of the version a request acts on, in identity
+    and bucket policies alike."""
+    srv, b = users_gw, versioned
+    old = root.put_object(Bucket=b, Key="doc", Body=b"apollo v1", Tagging="project=apollo")["VersionId"]
+    root.put_object(Bucket=b, Key="doc", Body=b"gemini v2", Tagging="project=gemini")
+    root.put_object(Bucket=b, Key="plain", Body=b"untagged")
+    apollo = make_client(srv.endpoint, access_key=USERS["apollo"][0], secret_key=USERS["apollo"][1])
+
+    # The latest version is gemini's; the older one, named, is apollo's.
+    assert error_of(lambda: apollo.get_object(Bucket=b, Key="doc"))[:2] == (403, "AccessDenied")
+    assert apollo.get_object(Bucket=b, Key="doc", VersionId=old)["Body"].read() == b"apollo v1"
+    assert error_of(lambda: apollo.get_object(Bucket=b, Key="plain"))[0] == 403
+    assert error_of(lambda: apollo.get_object_tagging(Bucket=b, Key="doc"))[0] == 403
+    # Retagging the latest version to apollo opens it; retagging away closes it again.
+    root.put_object_tagging(Bucket=b, Key="doc", Tagging={"TagSet": tag_set(project="apollo")})
+    assert apollo.get_object(Bucket=b, Key="doc")["Body"].read() == b"gemini v2"
+    apollo.put_object_tagging(Bucket=b, Key="doc", Tagging={"TagSet": tag_set(project="apollo", v="2")})
+    root.put_object_tagging(Bucket=b, Key="doc", Tagging={"TagSet": tag_set(project="mercury")})
+    assert error_of(lambda: apollo.head_object(Bucket=b, Key="doc"))[0] == 403
+
+    # A bucket policy can deny by the stored tag, for everyone including the root user.
+    root.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/classification": "secret"}}}]}))
+    root.put_object(Bucket=b, Key="secret", Body=b"x", Tagging="classification=secret")
+    assert error_of(lambda: root.get_object(Bucket=b, Key="secret"))[:2] == (403, "AccessDenied")
+    assert root.get_object(Bucket=b, Key="plain")["Body"].read() == b"untagged"
+    # A key that is not there has no tags: NoSuchKey, as without the policy.
+    assert error_of(lambda: root.get_object(Bucket=b, Key="missing"))[:2] == (404, "NoSuchKey")
 
 
 def test_tags_survive_a_restart_and_never_rest_in_the_clear(server_factory):

@@ -223,6 +223,7 @@ impl S3Authorization {
         attributes: bool,
     ) -> S3Result<()> {
         let mut keys = Keys::new();
+        keys.existing_object(key, version_id);
         let obj = object_arn(bucket, key);
         let read = versioned("s3:GetObject", "s3:GetObjectVersion", version_id, &mut keys);
         let mut checks = vec![check(&read, obj.clone())];
@@ -359,6 +360,7 @@ macro_rules! hooks {
                     let i = &req.input;
                     let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
                     let mut keys = Keys::new();
+                    keys.existing_object(&k, v.as_deref());
                     let action = versioned($t_action, $t_versioned, v.as_deref(), &mut keys);
                     let checks = [check(&action, object_arn(&b, &k))];
                     self.0
@@ -438,6 +440,7 @@ hooks! {
         let i = &req.input;
         let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
         let mut keys = Keys::new();
+        keys.existing_object(&k, v.as_deref());
         let action = versioned(
             "s3:PutObjectTagging",
             "s3:PutObjectVersionTagging",

@@ -429,6 +429,49 @@ impl Authorizer {
         ))
     }
 
+    /// Sets `s3:ExistingObjectTag/<key>` from the stored version's tags, when the request
+    /// acts on one and a policy in play names the key: the lookup costs a catalog read,
+    /// which requests under other policies do not pay. A version that is not there has no
+    /// tags (the operation answers NoSuchKey when allowed).
+    async fn existing_tags(
+        &self,
+        caller: &CallerIdentity,
+        target: &Target,
+        keys: &Keys,
+        cx: &mut Context,
+    ) -> S3Result<()> {
+        let (Some((key, version_id)), Some(bucket)) = (&keys.existing_object, &target.bucket)
+        else {
+            return Ok(());
+        };
+        let names_key = |p: &Policy| {
+            p.text()
+                .to_ascii_lowercase()
+                .contains("s3:existingobjecttag/")
+        };
+        let named = caller.policies.iter().any(|p| names_key(p))
+            || target.policy.as_deref().is_some_and(names_key);
+        if !named {
+            return Ok(());
+        }
+        match self
+            .objects
+            .lookup(&bucket.name, key, version_id.as_deref())
+            .await
+        {
+            Ok(v) => {
+                for (k, value) in &v.meta.tags {
+                    cx.set(&format!("s3:ExistingObjectTag/{k}"), value.clone());
+                }
+                Ok(())
+            }
+            Err(crate::objects::ObjectError::Catalog(
+                CatalogError::NoSuchKey | CatalogError::NoSuchVersion,
+            )) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Authorizes `checks` on `target` for `caller`; the decision's marks go into `ext`.
     async fn authorize(
         &self,
@@ -441,6 +484,7 @@ impl Authorizer {
     ) -> S3Result<()> {
         let mut cx = self.base_context(caller, request.headers, request.uri);
         keys.set_in(&mut cx);
+        self.existing_tags(caller, target, keys, &mut cx).await?;
         self.decide(caller, target, checks, &cx)?;
         ext.insert(BucketOwner(target.owner.clone()));
         if let Some(b) = &target.bucket {
@@ -640,7 +684,12 @@ impl Authorizer {
 /// Condition keys specific to one request, besides those every request has. A key
 /// pushed more than once is multi-valued (`s3:RequestObjectTagKeys`).
 #[derive(Debug, Clone, Default)]
-struct Keys(Vec<(std::borrow::Cow<'static, str>, String)>);
+struct Keys {
+    values: Vec<(std::borrow::Cow<'static, str>, String)>,
+    /// The stored version (key, version id) whose tags are `s3:ExistingObjectTag/<key>`,
+    /// looked up only when a policy in play names that key.
+    existing_object: Option<(String, Option<String>)>,
+}
 
 impl Keys {
     fn new() -> Keys {
@@ -648,17 +697,22 @@ impl Keys {
     }
 
     fn push(&mut self, (key, value): (&'static str, String)) {
-        self.0.push((key.into(), value));
+        self.values.push((key.into(), value));
     }
 
     /// A key whose name is made from the request (`s3:RequestObjectTag/<tag key>`).
     fn push_named(&mut self, key: String, value: String) {
-        self.0.push((key.into(), value));
+        self.values.push((key.into(), value));
+    }
+
+    /// Offers the tags of this stored version as `s3:ExistingObjectTag/<key>`.
+    fn existing_object(&mut self, key: &str, version_id: Option<&str>) {
+        self.existing_object = Some((key.to_owned(), version_id.map(str::to_owned)));
     }
 
     fn set_in(&self, cx: &mut Context) {
         let mut grouped: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for (k, v) in &self.0 {
+        for (k, v) in &self.values {
             grouped.entry(k).or_default().push(v.clone());
         }
         for (k, values) in grouped {
