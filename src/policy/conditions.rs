@@ -355,6 +355,11 @@ impl Net {
 }
 
 impl Condition {
+    /// The key this condition tests, folded to lower case.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The policy values with variables substituted; `None` if one cannot be resolved or no
     /// longer parses, which makes the condition fail.
     fn resolve(&self, env: &Env) -> Option<Vec<Value>> {

@@ -135,6 +135,15 @@ impl Policy {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Whether a condition tests a key beginning with `prefix` (given in lower case):
+    /// lets a caller skip gathering a costly key no statement reads.
+    pub fn tests_key_starting_with(&self, prefix: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key().starts_with(prefix))
+    }
 }
 
 /// A string, or a non-empty array of strings.

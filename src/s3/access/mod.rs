@@ -444,11 +444,7 @@ impl Authorizer {
         else {
             return Ok(());
         };
-        let names_key = |p: &Policy| {
-            p.text()
-                .to_ascii_lowercase()
-                .contains("s3:existingobjecttag/")
-        };
+        let names_key = |p: &Policy| p.tests_key_starting_with("s3:existingobjecttag/");
         let named = caller.policies.iter().any(|p| names_key(p))
             || target.policy.as_deref().is_some_and(names_key);
         if !named {
