@@ -57,12 +57,7 @@ struct XmlBlocked {
 }
 
 pub(crate) fn parse(xml: &[u8]) -> S3Result<BucketEncryption> {
-    let malformed = || {
-        s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        )
-    };
+    let malformed = super::errors::malformed_xml;
     let text = std::str::from_utf8(xml).map_err(|_| malformed())?;
     let cfg: XmlConfig = quick_xml::de::from_str(text).map_err(|_| malformed())?;
     let [rule] = cfg.rule.as_slice() else {

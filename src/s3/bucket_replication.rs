@@ -15,12 +15,7 @@ use crate::replication::remote::{self, RemoteError};
 /// How long PutBucketReplication waits for a remote to say whether the destination exists.
 const DESTINATION_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn malformed() -> S3Error {
-    s3_error!(
-        MalformedXML,
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
-}
+use super::errors::malformed_xml as malformed;
 
 fn enabled(status: &str) -> S3Result<bool> {
     match status {

@@ -53,10 +53,7 @@ impl SealgateS3 {
         let config = from_dto(&input.cors_configuration);
         cors::validate(&config).map_err(|e| match e {
             Invalid::Request(m) => S3Error::with_message(S3ErrorCode::InvalidRequest, m),
-            Invalid::Malformed => s3_error!(
-                MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema"
-            ),
+            Invalid::Malformed => super::errors::malformed_xml(),
         })?;
         self.svc
             .set_bucket_setting(&input.bucket, Some(&config))

@@ -231,6 +231,14 @@ fn disk_full(e: &dyn std::error::Error) -> S3Error {
     )
 }
 
+/// S3's answer to an XML body it cannot use.
+pub(super) fn malformed_xml() -> S3Error {
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+}
+
 /// An error with a status of its own: a code the protocol crate does not know, or one
 /// answered with another status than its usual.
 pub(super) fn with_status(code: S3ErrorCode, status: http::StatusCode, message: &str) -> S3Error {

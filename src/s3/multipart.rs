@@ -87,10 +87,7 @@ pub(crate) fn requested_parts(
         })
         .collect::<S3Result<_>>()?;
     if requested.is_empty() {
-        return Err(s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        ));
+        return Err(super::errors::malformed_xml());
     }
     Ok(requested)
 }

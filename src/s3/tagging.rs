@@ -12,13 +12,6 @@ use crate::catalog::{CatalogError, ObjectVersion};
 use crate::objects::ObjectError;
 use crate::tagging::{self, TagSet, Tagged};
 
-fn malformed() -> S3Error {
-    s3_error!(
-        MalformedXML,
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
-}
-
 /// The tags of a `<Tagging>` document: every tag needs a key and a value.
 fn from_dto(tagging: &Tagging, tagged: Tagged) -> S3Result<TagSet> {
     let pairs = tagging
@@ -26,7 +19,7 @@ fn from_dto(tagging: &Tagging, tagged: Tagged) -> S3Result<TagSet> {
         .iter()
         .map(|t| match (&t.key, &t.value) {
             (Some(k), Some(v)) => Ok((k.clone(), v.clone())),
-            _ => Err(malformed()),
+            _ => Err(super::errors::malformed_xml()),
         })
         .collect::<S3Result<Vec<_>>>()?;
     Ok(tagging::tag_set(pairs, tagged)?)
