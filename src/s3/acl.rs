@@ -22,64 +22,44 @@ fn owner_only(canned: &str) -> bool {
     matches!(canned, "private" | "bucket-owner-full-control")
 }
 
-/// The ACL parts of a request: its canned ACL, whether any `x-amz-grant-*` header is set,
-/// and the policy in its body.
-pub(super) struct AclRequest<'a> {
-    pub canned: Option<&'a str>,
-    pub grants: bool,
-    pub policy: Option<&'a AccessControlPolicy>,
+/// Accepts a canned ACL and `x-amz-grant-*` headers (`grants`: whether any is set) only
+/// when they restate what BucketOwnerEnforced gives the owner.
+pub(super) fn check_acl_headers(canned: Option<&str>, grants: bool) -> S3Result<()> {
+    if grants || canned.is_some_and(|c| !owner_only(c)) {
+        return Err(not_supported());
+    }
+    Ok(())
 }
 
-impl AclRequest<'_> {
-    /// Accepted when it only restates what BucketOwnerEnforced gives the owner.
-    pub(super) fn check(&self, owner: &Owner) -> S3Result<()> {
-        if self.grants || self.canned.is_some_and(|c| !owner_only(c)) {
-            return Err(not_supported());
-        }
-        if let Some(policy) = self.policy {
-            let owner_full_control = |g: &Grant| {
-                g.permission.as_ref().map(Permission::as_str) == Some(Permission::FULL_CONTROL)
-                    && g.grantee.as_ref().is_some_and(|e| {
-                        e.type_.as_str() == Type::CANONICAL_USER && e.id == owner.id
-                    })
-            };
-            if !policy.grants.iter().flatten().all(owner_full_control) {
-                return Err(not_supported());
-            }
-        }
-        Ok(())
+/// Accepts an ACL document only when every grant in it is the owner's FULL_CONTROL.
+fn check_acl_policy(policy: Option<&AccessControlPolicy>, owner: &Owner) -> S3Result<()> {
+    let owner_full_control = |g: &Grant| {
+        g.permission.as_ref().map(Permission::as_str) == Some(Permission::FULL_CONTROL)
+            && g.grantee
+                .as_ref()
+                .is_some_and(|e| e.type_.as_str() == Type::CANONICAL_USER && e.id == owner.id)
+    };
+    match policy {
+        Some(p) if !p.grants.iter().flatten().all(owner_full_control) => Err(not_supported()),
+        _ => Ok(()),
     }
 }
 
-/// Checks the ACL headers of a write input (PutObject, CopyObject, CreateMultipartUpload):
-/// each has the same four `x-amz-grant-*` fields and a canned `acl`.
+/// Checks the ACL headers of an object request (PutObject, CopyObject,
+/// CreateMultipartUpload, PutObjectAcl): each has a canned `acl` and the same four
+/// `x-amz-grant-*` fields.
 macro_rules! check_write_acl {
     ($input:expr) => {
         $crate::s3::acl::check_acl_headers(
-            $input.acl.as_ref(),
-            [
-                $input.grant_full_control.as_ref(),
-                $input.grant_read.as_ref(),
-                $input.grant_read_acp.as_ref(),
-                $input.grant_write_acp.as_ref(),
-            ],
+            $input.acl.as_ref().map(|a| a.as_str()),
+            $input.grant_full_control.is_some()
+                || $input.grant_read.is_some()
+                || $input.grant_read_acp.is_some()
+                || $input.grant_write_acp.is_some(),
         )
     };
 }
 pub(super) use check_write_acl;
-
-/// What a write's own ACL headers ask for.
-pub(super) fn check_acl_headers(
-    canned: Option<&ObjectCannedACL>,
-    grants: [Option<&String>; 4],
-) -> S3Result<()> {
-    let request = AclRequest {
-        canned: canned.map(ObjectCannedACL::as_str),
-        grants: grants.iter().any(Option::is_some),
-        policy: None,
-    };
-    request.check(&Owner::default())
-}
 
 fn owner_grants(owner: &Owner) -> Grants {
     vec![Grant {
@@ -121,20 +101,19 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let i = &req.input;
         self.svc.bucket(&i.bucket).await?;
-        let request = AclRequest {
-            canned: i.acl.as_ref().map(BucketCannedACL::as_str),
-            grants: [
-                &i.grant_full_control,
-                &i.grant_read,
-                &i.grant_read_acp,
-                &i.grant_write,
-                &i.grant_write_acp,
-            ]
-            .iter()
-            .any(|g| g.is_some()),
-            policy: i.access_control_policy.as_ref(),
-        };
-        request.check(&self.bucket_owner(&req.extensions))?;
+        // A bucket ACL has one grant header more than an object's: x-amz-grant-write.
+        check_acl_headers(
+            i.acl.as_ref().map(BucketCannedACL::as_str),
+            i.grant_full_control.is_some()
+                || i.grant_read.is_some()
+                || i.grant_read_acp.is_some()
+                || i.grant_write.is_some()
+                || i.grant_write_acp.is_some(),
+        )?;
+        check_acl_policy(
+            i.access_control_policy.as_ref(),
+            &self.bucket_owner(&req.extensions),
+        )?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
 
@@ -160,19 +139,11 @@ impl SealgateS3 {
         let i = &req.input;
         self.live_version(&i.bucket, &i.key, i.version_id.as_deref())
             .await?;
-        let request = AclRequest {
-            canned: i.acl.as_ref().map(ObjectCannedACL::as_str),
-            grants: [
-                &i.grant_full_control,
-                &i.grant_read,
-                &i.grant_read_acp,
-                &i.grant_write_acp,
-            ]
-            .iter()
-            .any(|g| g.is_some()),
-            policy: i.access_control_policy.as_ref(),
-        };
-        request.check(&self.bucket_owner(&req.extensions))?;
+        check_write_acl!(i)?;
+        check_acl_policy(
+            i.access_control_policy.as_ref(),
+            &self.bucket_owner(&req.extensions),
+        )?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 
@@ -193,10 +164,7 @@ impl SealgateS3 {
         self.svc.bucket(&req.input.bucket).await?;
         let rules = &req.input.ownership_controls.rules;
         if rules.len() != 1 {
-            return Err(s3_error!(
-                MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema"
-            ));
+            return Err(super::errors::malformed_xml());
         }
         if rules[0].object_ownership.as_str() != ObjectOwnership::BUCKET_OWNER_ENFORCED {
             return Err(acls_not_offered(rules[0].object_ownership.as_str()));
@@ -250,14 +218,7 @@ mod tests {
 
     #[test]
     fn only_what_the_owner_already_has_is_accepted() {
-        let canned = |c| {
-            AclRequest {
-                canned: Some(c),
-                grants: false,
-                policy: None,
-            }
-            .check(&owner())
-        };
+        let canned = |c| check_acl_headers(Some(c), false);
         assert!(canned("private").is_ok());
         assert!(canned("bucket-owner-full-control").is_ok());
         for c in [
@@ -269,21 +230,9 @@ mod tests {
             let e = canned(c).unwrap_err();
             assert_eq!(e.code().as_str(), "AccessControlListNotSupported", "{c}");
         }
-        let grants = AclRequest {
-            canned: None,
-            grants: true,
-            policy: None,
-        };
-        assert!(grants.check(&owner()).is_err());
+        assert!(check_acl_headers(None, true).is_err());
         let own = policy(&"c".repeat(64), "FULL_CONTROL");
-        let body = |p| {
-            AclRequest {
-                canned: None,
-                grants: false,
-                policy: Some(p),
-            }
-            .check(&owner())
-        };
+        let body = |p| check_acl_policy(Some(p), &owner());
         let stranger = policy(&"d".repeat(64), "FULL_CONTROL");
         let read_only = policy(&"c".repeat(64), "READ");
         assert!(body(&own).is_ok());
