@@ -190,9 +190,10 @@ pub(super) fn kms_context_field(sse: &Sse, bucket: &str, key: &str) -> Option<St
         .map(|j| crate::objects::digest::b64(&j))
 }
 
-/// S3 writes "null" version ids as absent on unversioned buckets.
+/// The version id a write answers: the null version is not named (reads name it where S3
+/// does, see [`shown_version`]).
 pub(super) fn reported_version(version_id: &str) -> Option<String> {
-    (version_id != "null").then(|| version_id.to_owned())
+    shown_version(version_id, false)
 }
 
 /// The version id a read answers: S3 names the null version `null` in a bucket that has
