@@ -83,6 +83,7 @@ fn main() {
                         last_modified_ms: 1_780_000_000_000,
                     }],
                     replica: false,
+                    lock: Default::default(),
                 };
                 // As a PUT does: the blob is pending until the commit takes it.
                 async move {

@@ -114,6 +114,7 @@ async fn put(svc: &ObjectService, key: &str, bytes: &[u8], sse: SseRequest) -> S
         want_md5: false,
         checksum: None,
         caller: None,
+        lock: Default::default(),
     };
     svc.put_object(put_request(spec), body(bytes, 1000))
         .await
@@ -217,6 +218,7 @@ async fn a_body_shorter_or_longer_than_declared_leaves_nothing_behind() {
             want_md5: false,
             checksum: None,
             caller: None,
+            lock: Default::default(),
         };
         let err = e
             .svc

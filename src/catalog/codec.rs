@@ -10,6 +10,7 @@ use super::{
     Bucket, CatalogError, ObjectMeta, ObjectVersion, PartRecord, Result, Setting, Upload,
     Versioning,
 };
+use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::{self, StoredSetting};
 use crate::crypto::CatalogSealer;
 
@@ -113,6 +114,7 @@ pub(super) struct RawBucket {
     pub cors: Option<String>,
     pub public_access_block: Option<String>,
     pub tagging: Option<String>,
+    pub object_lock: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -131,6 +133,7 @@ impl RawBucket {
             cors: setting(&self.name, self.cors),
             public_access_block: setting(&self.name, self.public_access_block),
             tagging: setting(&self.name, self.tagging),
+            object_lock: setting(&self.name, self.object_lock),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,
@@ -157,6 +160,7 @@ pub(super) struct RawVersion {
     pub checksum: Option<String>,
     pub parts_count: Option<i64>,
     pub replication_status: Option<String>,
+    pub object_lock: Option<String>,
 }
 
 impl RawVersion {
@@ -182,8 +186,18 @@ impl RawVersion {
                 .transpose()
                 .map_err(|_| CatalogError::Corrupt("parts count".into()))?,
             replication_status: self.replication_status,
+            lock: lock_from_column(self.object_lock)?,
         })
     }
+}
+
+/// A version's (or upload's) lock as stored: NULL when it has none.
+pub(super) fn lock_to_column(lock: &VersionLock) -> Result<Option<String>> {
+    (!lock.is_none()).then(|| to_json(lock)).transpose()
+}
+
+pub(super) fn lock_from_column(column: Option<String>) -> Result<VersionLock> {
+    Ok(opt_from_json(column)?.unwrap_or_default())
 }
 
 /// A `version_parts` or `upload_parts` row.
@@ -225,6 +239,7 @@ pub(super) struct RawUpload {
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
     pub seen: Option<String>,
+    pub object_lock: Option<String>,
 }
 
 impl RawUpload {
@@ -241,6 +256,7 @@ impl RawUpload {
             checksum_algorithm: self.checksum_algorithm,
             checksum_type: self.checksum_type,
             seen: super::Seen::from_column(self.seen),
+            lock: lock_from_column(self.object_lock)?,
         })
     }
 }

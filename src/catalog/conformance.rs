@@ -10,6 +10,9 @@ use std::sync::Arc;
 use super::postgres::PgCatalog;
 use super::sqlite::SqliteCatalog;
 use super::*;
+use crate::bucket_settings::object_lock::{
+    DefaultRetention, LockChange, LockMode, Retention, RetentionPeriod, VersionLock,
+};
 use crate::bucket_settings::replication::{Rule, test_rule};
 use crate::fleet::Membership;
 use crate::postgres::{Database, testing};
@@ -122,6 +125,8 @@ conformance!(
     a_replica_upload_keeps_its_parts_until_the_task_ends,
     tags_of_a_version_are_replaced_in_its_sealed_metadata,
     bucket_tags_rest_with_the_bucket,
+    object_lock_keeps_locked_versions_and_its_bucket_versioned,
+    a_lock_changes_only_as_its_mode_allows,
 );
 
 /// A far deadline for blobs registered as written by tests.
@@ -194,7 +199,7 @@ async fn bucket_lifecycle(s: Subject) {
         c.delete_bucket("b2", 3).await,
         Err(CatalogError::BucketNotEmpty)
     ));
-    c.delete_object("b2", "k", None, "m", false, &Precondition::NONE, 4)
+    c.delete_object("b2", "k", None, "m", false, false, &Precondition::NONE, 4)
         .await
         .unwrap();
     c.delete_bucket("b2", 5).await.unwrap();
@@ -252,13 +257,15 @@ async fn settings_are_typed_and_an_unreadable_one_fails_closed(s: Subject) {
     };
     assert!(matches!(
         c.set_setting("b", Some(&replication)).await,
-        Err(CatalogError::VersioningNotEnabled)
+        Err(CatalogError::VersioningNotEnabled(
+            SettingColumn::Replication
+        ))
     ));
     c.set_versioning("b", Versioning::Enabled).await.unwrap();
     c.set_setting("b", Some(&replication)).await.unwrap();
     assert!(matches!(
         c.set_versioning("b", Versioning::Suspended).await,
-        Err(CatalogError::ReplicationNeedsVersioning)
+        Err(CatalogError::VersioningLocked(SettingColumn::Replication))
     ));
     // A record this build cannot read (damaged, or from a newer version) is an error for
     // the bucket, never the SSE-S3 default that would drop its KMS key and blocks.
@@ -327,7 +334,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
     assert!(read(v1.version_id.clone()).await.tags.is_empty());
 
     // A delete marker has no tags to set, and a version gone is gone.
-    c.delete_object("b", "k", None, "m1", false, &Precondition::NONE, 3)
+    c.delete_object("b", "k", None, "m1", false, false, &Precondition::NONE, 3)
         .await
         .unwrap();
     assert!(matches!(
@@ -339,6 +346,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
         "k",
         Some(&v2.version_id),
         "",
+        false,
         false,
         &Precondition::NONE,
         4,
@@ -399,7 +407,7 @@ async fn unversioned_overwrite_queues_the_old_blob(s: Subject) {
     assert_eq!(c.parts(v.row).await.unwrap()[0].blob, "blob-s2");
     // Without a version id, an unversioned bucket loses the object.
     let del = c
-        .delete_object("b", "k", None, "m", false, &Precondition::NONE, 3)
+        .delete_object("b", "k", None, "m", false, false, &Precondition::NONE, 3)
         .await
         .unwrap();
     assert_eq!((del.version_id, del.delete_marker), (None, false));
@@ -424,7 +432,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
         .version_id;
     assert_ne!(v1, v2);
     let del = c
-        .delete_object("b", "k", None, "m1", false, &Precondition::NONE, 3)
+        .delete_object("b", "k", None, "m1", false, false, &Precondition::NONE, 3)
         .await
         .unwrap();
     assert!(del.delete_marker);
@@ -458,6 +466,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
         del.version_id.as_deref(),
         "x",
         false,
+        false,
         &Precondition::NONE,
         4,
     )
@@ -465,9 +474,18 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     .unwrap();
     assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v2);
     // Removing v2 for good makes v1 latest and queues its blob.
-    c.delete_object("b", "k", Some(&v2), "x", false, &Precondition::NONE, 5)
-        .await
-        .unwrap();
+    c.delete_object(
+        "b",
+        "k",
+        Some(&v2),
+        "x",
+        false,
+        false,
+        &Precondition::NONE,
+        5,
+    )
+    .await
+    .unwrap();
     assert_eq!(c.version("b", "k", None).await.unwrap().version_id, v1);
     assert_eq!(due(&c).await, ["blob-s2"]);
     assert!(matches!(
@@ -496,7 +514,7 @@ async fn versioned_keys_keep_history_and_delete_markers(s: Subject) {
     assert!(due(&c).await.contains(&"blob-s3".to_string()));
     // A delete marker in a suspended bucket is the null version too.
     let marker = c
-        .delete_object("b", "k", None, "m2", false, &Precondition::NONE, 8)
+        .delete_object("b", "k", None, "m2", false, false, &Precondition::NONE, 8)
         .await
         .unwrap();
     assert_eq!(marker.version_id.as_deref(), Some("null"));
@@ -557,7 +575,7 @@ async fn a_conditional_write_that_finds_its_key_changed_conflicts(s: Subject) {
         .unwrap();
     // Began when s1 was latest; s1 was deleted meanwhile: the create-only write would now
     // succeed, but it raced the delete.
-    c.delete_object("b", "k", None, "m", false, &Precondition::NONE, 2)
+    c.delete_object("b", "k", None, "m", false, false, &Precondition::NONE, 2)
         .await
         .unwrap();
     let began_at_s1 = seen(Seen::Latest("s1".into()), Condition::IfNoneMatchAny);
@@ -600,17 +618,26 @@ async fn conditional_deletes_check_the_latest_version(s: Subject) {
         .unwrap();
     let if_match = |etag: &str| Precondition::new(Condition::IfMatch(Some(etag.into())));
     assert!(matches!(
-        c.delete_object("b", "k", None, "m", false, &if_match("other"), 2)
+        c.delete_object("b", "k", None, "m", false, false, &if_match("other"), 2)
             .await,
         Err(CatalogError::PreconditionFailed)
     ));
     assert_eq!(c.version("b", "k", None).await.unwrap().seal_id, "s1");
     assert!(matches!(
-        c.delete_object("b", "absent", None, "m", false, &if_match("etag-s1"), 2)
-            .await,
+        c.delete_object(
+            "b",
+            "absent",
+            None,
+            "m",
+            false,
+            false,
+            &if_match("etag-s1"),
+            2
+        )
+        .await,
         Err(CatalogError::NoSuchKey)
     ));
-    c.delete_object("b", "k", None, "m", false, &if_match("etag-s1"), 3)
+    c.delete_object("b", "k", None, "m", false, false, &if_match("etag-s1"), 3)
         .await
         .unwrap();
     assert!(matches!(
@@ -619,7 +646,7 @@ async fn conditional_deletes_check_the_latest_version(s: Subject) {
     ));
     let exists = Precondition::new(Condition::IfMatch(None));
     assert!(matches!(
-        c.delete_object("b", "k", None, "m", false, &exists, 4)
+        c.delete_object("b", "k", None, "m", false, false, &exists, 4)
             .await,
         Err(CatalogError::NoSuchKey)
     ));
@@ -909,6 +936,7 @@ fn upload(id: &str) -> Upload {
         checksum_algorithm: None,
         checksum_type: None,
         seen: Seen::Unknown,
+        lock: Default::default(),
     }
 }
 
@@ -951,6 +979,7 @@ async fn parts_replace_complete_and_collect(s: Subject) {
         checksum: None,
         parts_count: Some(2),
         replica: false,
+        lock: Default::default(),
         parts: parts[..2].to_vec(),
     };
     c.complete_upload("u1", v, Precondition::NONE, 6)
@@ -985,7 +1014,7 @@ async fn a_completed_upload_is_remembered_while_its_version_lives(s: Subject) {
     assert_eq!((done.key.as_str(), done.seal_id.as_str()), ("k", "seal"));
     assert!(c.completed_upload("u2").await.unwrap().is_none());
     // Once its version is gone, the upload is unknown again.
-    c.delete_object("b", "k", None, "m", false, &Precondition::NONE, 4)
+    c.delete_object("b", "k", None, "m", false, false, &Precondition::NONE, 4)
         .await
         .unwrap();
     assert!(c.completed_upload("u1").await.unwrap().is_none());
@@ -1093,7 +1122,16 @@ async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: 
     replica.replica = true;
     commit(&c, replica, Precondition::NONE, 4).await.unwrap();
     let marker = c
-        .delete_object("src", "logs/a", None, "m1", false, &Precondition::NONE, 5)
+        .delete_object(
+            "src",
+            "logs/a",
+            None,
+            "m1",
+            false,
+            false,
+            &Precondition::NONE,
+            5,
+        )
         .await
         .unwrap();
 
@@ -1397,4 +1435,191 @@ async fn a_replication_task_is_held_by_one_live_node_and_taken_over_from_a_dead_
         taken.iter().all(|t| t.in_doubt),
         "the destination is checked first"
     );
+}
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+/// A bucket `b` created with Object Lock and `default` retention (if any).
+async fn locked_bucket(c: &Catalog, default: Option<DefaultRetention>) {
+    let cfg = ObjectLockConfig {
+        default_retention: default,
+    };
+    let setting = (SettingColumn::ObjectLock, bucket_settings::encode(&cfg));
+    c.create_bucket("b", "r", None, &[setting], 0)
+        .await
+        .unwrap();
+}
+
+fn retention(mode: LockMode, until_ms: i64) -> VersionLock {
+    VersionLock {
+        retention: Some(Retention { mode, until_ms }),
+        legal_hold: None,
+    }
+}
+
+async fn remove(c: &Catalog, id: &str, bypass: bool, now_ms: i64) -> Result<DeleteOutcome> {
+    c.delete_object(
+        "b",
+        "k",
+        Some(id),
+        "m",
+        false,
+        bypass,
+        &Precondition::NONE,
+        now_ms,
+    )
+    .await
+}
+
+async fn object_lock_keeps_locked_versions_and_its_bucket_versioned(s: Subject) {
+    let c = s.catalog;
+    let governance = DefaultRetention {
+        mode: LockMode::Governance,
+        period: RetentionPeriod::Days(1),
+    };
+    locked_bucket(&c, Some(governance)).await;
+    let b = c.bucket("b").await.unwrap();
+    assert_eq!(b.versioning, Versioning::Enabled);
+    assert!(matches!(
+        c.set_versioning("b", Versioning::Suspended).await,
+        Err(CatalogError::VersioningLocked(SettingColumn::ObjectLock))
+    ));
+    // The default retention counts from the version's creation.
+    let v1 = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
+        .await
+        .unwrap();
+    let stored = c.version("b", "k", Some(&v1.version_id)).await.unwrap();
+    assert_eq!(stored.lock, retention(LockMode::Governance, 1 + DAY));
+    // A writer's own retention wins over the default.
+    let mut asked = version("b", "k", "s2");
+    asked.lock = retention(LockMode::Compliance, 10 * DAY);
+    let v2 = commit(&c, asked, Precondition::NONE, 2).await.unwrap();
+    // A delete marker is always allowed; removing a locked version is not.
+    let marker = c
+        .delete_object("b", "k", None, "m1", false, false, &Precondition::NONE, 3)
+        .await
+        .unwrap();
+    assert!(marker.delete_marker);
+    assert!(matches!(
+        remove(&c, &v1.version_id, false, 3).await,
+        Err(CatalogError::ObjectLocked)
+    ));
+    assert!(matches!(
+        remove(&c, &v2.version_id, true, 3).await,
+        Err(CatalogError::ObjectLocked)
+    ));
+    // Nothing of theirs was queued for collection.
+    assert!(due(&c).await.is_empty());
+    // GOVERNANCE yields to the bypass; COMPLIANCE only to its date.
+    remove(&c, &v1.version_id, true, 4).await.unwrap();
+    remove(&c, &v2.version_id, false, 10 * DAY).await.unwrap();
+    assert_eq!(due(&c).await, ["blob-s1", "blob-s2"]);
+    // A bucket with versions cannot go, locked or not; nor can a lock go on unversioned.
+    c.create_bucket("plain", "r", None, &[], 0).await.unwrap();
+    assert!(matches!(
+        c.set_setting("plain", Some(&ObjectLockConfig::default()))
+            .await,
+        Err(CatalogError::VersioningNotEnabled(
+            SettingColumn::ObjectLock
+        ))
+    ));
+    let mut unasked = version("plain", "k", "s3");
+    unasked.lock = retention(LockMode::Governance, DAY);
+    assert!(matches!(
+        commit(&c, unasked, Precondition::NONE, 1).await,
+        Err(CatalogError::ObjectLockNotEnabled)
+    ));
+    // Enabling the lock on a versioned bucket keeps it versioned for good.
+    c.set_versioning("plain", Versioning::Enabled)
+        .await
+        .unwrap();
+    c.set_setting("plain", Some(&ObjectLockConfig::default()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.set_versioning("plain", Versioning::Suspended).await,
+        Err(CatalogError::VersioningLocked(SettingColumn::ObjectLock))
+    ));
+}
+
+async fn a_lock_changes_only_as_its_mode_allows(s: Subject) {
+    let c = s.catalog;
+    locked_bucket(&c, None).await;
+    let v = commit(&c, version("b", "k", "s1"), Precondition::NONE, 1)
+        .await
+        .unwrap();
+    assert!(c.version("b", "k", None).await.unwrap().lock.is_none());
+    let set = |retention: Option<Retention>, bypass: bool, now: i64| {
+        let c = c.clone();
+        async move {
+            let change = LockChange::Retention {
+                retention,
+                bypass_governance: bypass,
+            };
+            c.set_lock("b", "k", "s1", change, now).await
+        }
+    };
+    let compliance = |until_ms| Retention {
+        mode: LockMode::Compliance,
+        until_ms,
+    };
+    set(Some(compliance(5 * DAY)), false, 2).await.unwrap();
+    // Extended: yes. Shortened, removed or weakened: never, bypass or not.
+    set(Some(compliance(6 * DAY)), false, 3).await.unwrap();
+    for bypass in [false, true] {
+        assert!(matches!(
+            set(Some(compliance(4 * DAY)), bypass, 3).await,
+            Err(CatalogError::ObjectLocked)
+        ));
+        assert!(matches!(
+            set(None, bypass, 3).await,
+            Err(CatalogError::ObjectLocked)
+        ));
+    }
+    let stored = c.version("b", "k", None).await.unwrap().lock;
+    assert_eq!(stored, retention(LockMode::Compliance, 6 * DAY));
+    // A legal hold outlives the retention date until it is put OFF.
+    c.set_lock("b", "k", "s1", LockChange::LegalHold(true), 4)
+        .await
+        .unwrap();
+    assert!(matches!(
+        remove(&c, &v.version_id, true, 7 * DAY).await,
+        Err(CatalogError::ObjectLocked)
+    ));
+    let lock = c
+        .set_lock("b", "k", "s1", LockChange::LegalHold(false), 7 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(lock.legal_hold, Some(false));
+    remove(&c, &v.version_id, false, 7 * DAY).await.unwrap();
+    assert!(matches!(
+        c.set_lock("b", "k", "s1", LockChange::LegalHold(true), 8 * DAY)
+            .await,
+        Err(CatalogError::NoSuchKey)
+    ));
+    // An upload's lock becomes its version's.
+    let mut u = upload("u1");
+    u.lock = VersionLock::default().with_legal_hold(true);
+    c.create_upload(u).await.unwrap();
+    assert_eq!(c.upload("u1").await.unwrap().lock.legal_hold, Some(true));
+    c.register_pending_blob("p1", PENDING_UNTIL).await.unwrap();
+    c.put_part("u1", part(1, "p1"), 2).await.unwrap();
+    let mut done = version("b", "k", "seal");
+    done.parts = c.list_parts("u1", 0, 10).await.unwrap();
+    done.lock = c.upload("u1").await.unwrap().lock;
+    c.complete_upload("u1", done, Precondition::NONE, 8 * DAY)
+        .await
+        .unwrap();
+    let latest = c.version("b", "k", None).await.unwrap();
+    assert!(matches!(
+        remove(&c, &latest.version_id, true, 9 * DAY).await,
+        Err(CatalogError::ObjectLocked)
+    ));
+    // Without Object Lock there is no lock to change.
+    c.create_bucket("plain", "r", None, &[], 0).await.unwrap();
+    assert!(matches!(
+        c.set_lock("plain", "k", "s", LockChange::LegalHold(true), 1)
+            .await,
+        Err(CatalogError::ObjectLockNotEnabled)
+    ));
 }

@@ -19,9 +19,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::{
-    self, BucketEncryption, BucketTagging, CorsConfig, PublicAccessBlock, ReplicationConfig,
-    SettingError, StoredSetting,
+    self, BucketEncryption, BucketTagging, CorsConfig, ObjectLockConfig, PublicAccessBlock,
+    ReplicationConfig, SettingError, StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,24 @@ pub enum CatalogError {
     /// storage.orphan_grace_secs, or its node was presumed dead): the write did not happen.
     #[error("the write took too long: its blob was given up for collection")]
     BlobNotPending,
-    #[error("versioning cannot be suspended while a replication configuration is in place")]
-    ReplicationNeedsVersioning,
-    #[error("a replication configuration needs versioning Enabled")]
-    VersioningNotEnabled,
+    /// Versioning cannot be suspended while this setting (which needs it) is in place.
+    #[error("versioning cannot be suspended while the bucket has its {}", .0.name())]
+    VersioningLocked(SettingColumn),
+    /// This setting needs versioning Enabled first.
+    #[error("the bucket's {} needs versioning Enabled", .0.name())]
+    VersioningNotEnabled(SettingColumn),
+    /// A retention or legal hold forbids removing the version (or weakening its lock).
+    #[error("the version is protected by Object Lock")]
+    ObjectLocked,
+    /// A lock was asked for a version of a bucket without Object Lock.
+    #[error("the bucket has no Object Lock configuration")]
+    ObjectLockNotEnabled,
+}
+
+impl From<bucket_settings::object_lock::Locked> for CatalogError {
+    fn from(_: bucket_settings::object_lock::Locked) -> CatalogError {
+        CatalogError::ObjectLocked
+    }
 }
 
 /// Whether SQLite failed for want of disk space.
@@ -135,6 +150,7 @@ pub struct Bucket {
     cors: Setting<CorsConfig>,
     public_access_block: Setting<PublicAccessBlock>,
     tagging: Setting<BucketTagging>,
+    object_lock: Setting<ObjectLockConfig>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -183,6 +199,11 @@ impl Bucket {
 
     pub(crate) fn tagging(&self) -> Result<Option<&BucketTagging>> {
         setting_of(&self.name, &self.tagging)
+    }
+
+    /// The Object Lock configuration; `None` when the bucket has no Object Lock.
+    pub fn object_lock(&self) -> Result<Option<&ObjectLockConfig>> {
+        setting_of(&self.name, &self.object_lock)
     }
 }
 
@@ -276,6 +297,8 @@ pub struct ObjectVersion {
     /// `x-amz-replication-status`: PENDING, COMPLETED or FAILED on a source version that a
     /// replication rule matched, REPLICA on a version written by replication.
     pub replication_status: Option<String>,
+    /// Its retention and legal hold (none for delete markers).
+    pub lock: VersionLock,
 }
 
 /// What a writer hands to `commit_version`.
@@ -295,6 +318,9 @@ pub struct NewVersion {
     /// Written by another region's replication (trusted by the edge): shown as REPLICA and
     /// never replicated again.
     pub replica: bool,
+    /// The lock its writer asked for; the bucket's default retention fills in the rest at
+    /// commit.
+    pub lock: VersionLock,
 }
 
 #[derive(Debug, Clone)]
@@ -313,6 +339,8 @@ pub struct Upload {
     /// The key's latest entry when the upload began: a conditional completion that finds
     /// the key changed since meets a concurrent write.
     pub seen: Seen,
+    /// The lock asked for when the upload began, for the version it becomes.
+    pub lock: VersionLock,
 }
 
 /// The bucket settings that rest as records in a column of their own.
@@ -323,6 +351,7 @@ pub enum SettingColumn {
     Cors,
     PublicAccessBlock,
     Tagging,
+    ObjectLock,
 }
 
 impl SettingColumn {
@@ -333,12 +362,17 @@ impl SettingColumn {
             SettingColumn::Cors => "cors",
             SettingColumn::PublicAccessBlock => "public_access_block",
             SettingColumn::Tagging => "tagging",
+            SettingColumn::ObjectLock => "object_lock",
         }
     }
 
-    /// Whether the bucket must have versioning Enabled to hold it (as on S3).
+    /// The settings that need versioning Enabled: a bucket holding one cannot suspend it,
+    /// and one created with one is versioned from the start (as on S3).
+    pub(crate) const NEED_VERSIONING: [SettingColumn; 2] =
+        [SettingColumn::Replication, SettingColumn::ObjectLock];
+
     pub(crate) fn needs_versioning(self) -> bool {
-        matches!(self, SettingColumn::Replication)
+        Self::NEED_VERSIONING.contains(&self)
     }
 }
 
@@ -365,6 +399,10 @@ impl BucketSetting for PublicAccessBlock {
 
 impl BucketSetting for BucketTagging {
     const COLUMN: SettingColumn = SettingColumn::Tagging;
+}
+
+impl BucketSetting for ObjectLockConfig {
+    const COLUMN: SettingColumn = SettingColumn::ObjectLock;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

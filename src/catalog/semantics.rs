@@ -3,6 +3,7 @@
 //! store reads the state these functions need inside its transaction, asks, and applies
 //! the answer.
 
+use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::replication::Candidate;
 
 use super::store::{Condition, Precondition, Seen, TaskStatus};
@@ -29,6 +30,9 @@ pub(super) struct WritePlan {
     /// `x-amz-replication-status` of the new version.
     pub replication_status: Option<&'static str>,
     pub task: Option<QueuedTask>,
+    /// The Object Lock the new version gets: its writer's, with the bucket's default
+    /// retention where the writer asked for none.
+    pub lock: VersionLock,
 }
 
 /// What a write is: an object version or a delete marker, replicated here or not.
@@ -40,6 +44,9 @@ pub(super) struct Write<'a> {
     pub sse_kms: bool,
     /// Written by another region's replication: shown as REPLICA, never replicated again.
     pub replica: bool,
+    /// The lock its writer asked for (none for a delete marker).
+    pub lock: VersionLock,
+    pub created_ms: i64,
 }
 
 impl<'a> Write<'a> {
@@ -50,6 +57,8 @@ impl<'a> Write<'a> {
             delete_marker: false,
             sse_kms: matches!(v.sse, Sse::Kms { .. }),
             replica: v.replica,
+            lock: v.lock,
+            created_ms: v.last_modified_ms,
         }
     }
 
@@ -60,11 +69,14 @@ impl<'a> Write<'a> {
             delete_marker: true,
             sse_kms: false,
             replica,
+            lock: VersionLock::default(),
+            created_ms: 0,
         }
     }
 }
 
 pub(super) fn plan_write(bucket: &Bucket, write: &Write<'_>) -> Result<WritePlan> {
+    check_lock_keeps_versions(bucket)?;
     let (version_id, replaces_null) = match bucket.versioning {
         Versioning::Enabled => (write.seal_id.to_owned(), false),
         Versioning::Unversioned | Versioning::Suspended => ("null".to_owned(), true),
@@ -96,7 +108,33 @@ pub(super) fn plan_write(bucket: &Bucket, write: &Write<'_>) -> Result<WritePlan
         replaces_null,
         replication_status,
         task,
+        lock: new_version_lock(bucket, write)?,
     })
+}
+
+/// A bucket with Object Lock stays versioned, so no write or delete ever replaces or
+/// removes a version in passing; a row that says otherwise is refused, not obeyed.
+fn check_lock_keeps_versions(bucket: &Bucket) -> Result<()> {
+    if bucket.versioning != Versioning::Enabled && bucket.object_lock()?.is_some() {
+        return Err(CatalogError::Corrupt(format!(
+            "bucket {} has Object Lock but versioning {:?}",
+            bucket.name, bucket.versioning
+        )));
+    }
+    Ok(())
+}
+
+/// A delete marker has no lock; a version gets what its writer asked for, which a bucket
+/// without Object Lock refuses, and the bucket's default retention.
+fn new_version_lock(bucket: &Bucket, write: &Write<'_>) -> Result<VersionLock> {
+    if write.delete_marker {
+        return Ok(VersionLock::default());
+    }
+    match bucket.object_lock()? {
+        Some(cfg) => Ok(cfg.lock_for_new(write.lock, write.created_ms)),
+        None if write.lock.is_none() => Ok(VersionLock::default()),
+        None => Err(CatalogError::ObjectLockNotEnabled),
+    }
 }
 
 /// The key's latest entry as a conditional request finds it inside its transaction.
@@ -133,6 +171,15 @@ pub(super) fn check_precondition(pre: &Precondition, latest: Option<&Latest>) ->
     Ok(())
 }
 
+/// When a version is removed for good, and by whom as far as its lock cares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Removal {
+    pub now_ms: i64,
+    /// When its blobs are collected (after the read grace).
+    pub due_ms: i64,
+    pub bypass_governance: bool,
+}
+
 /// A DeleteObject without a version id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum DeletePlan {
@@ -148,6 +195,7 @@ pub(super) fn plan_delete(
     marker_seal_id: &str,
     replica: bool,
 ) -> Result<DeletePlan> {
+    check_lock_keeps_versions(bucket)?;
     if bucket.versioning == Versioning::Unversioned {
         return Ok(DeletePlan::RemoveNull);
     }

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
+use crate::bucket_settings::object_lock::{LockChange, VersionLock};
+
 use super::{
     Bucket, BucketEntry, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, SettingColumn,
     Upload, Versioning,
@@ -219,6 +221,15 @@ pub struct BatchProgress {
     pub done: bool,
 }
 
+/// The versioning state of a bucket created with `settings`.
+pub(crate) fn created_versioning(settings: &[(SettingColumn, String)]) -> Versioning {
+    if settings.iter().any(|(c, _)| c.needs_versioning()) {
+        Versioning::Enabled
+    } else {
+        Versioning::Unversioned
+    }
+}
+
 /// Buckets and their settings. Settings rest as versioned records
 /// ([`crate::bucket_settings`]); one that cannot be read makes whatever needs it fail with
 /// [`super::CatalogError::Corrupt`] naming the bucket, never a default.
@@ -226,7 +237,9 @@ pub struct BatchProgress {
 pub trait BucketStore: Send + Sync {
     /// A bucket with `owner_account` (None only for buckets from before owners were kept).
     /// Creates a bucket with its first settings (records as [`BucketStore::put_setting`]
-    /// takes them), all in one transaction: no bucket is ever seen without them.
+    /// takes them), all in one transaction: no bucket is ever seen without them. A bucket
+    /// created with a setting that needs versioning (Object Lock) is versioned from the
+    /// start ([`created_versioning`]).
     async fn create_bucket(
         &self,
         name: &str,
@@ -246,8 +259,8 @@ pub trait BucketStore: Send + Sync {
     /// unfinished multipart uploads are aborted with it and their blobs collected.
     async fn delete_bucket(&self, name: &str, now_ms: i64) -> Result<()>;
 
-    /// Versioning cannot be suspended while a replication configuration is in place, as
-    /// on S3; checked in the transaction that changes it.
+    /// Versioning cannot be suspended while a setting that needs it (replication, Object
+    /// Lock) is in place, as on S3; checked in the transaction that changes it.
     async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()>;
 
     /// Gives buckets created before owners were recorded to `account` (the gateway's own
@@ -304,9 +317,11 @@ pub trait VersionStore: Send + Sync {
     ) -> Result<()>;
 
     /// DeleteObject: a version id removes that version for good (the newest remaining one
-    /// becomes latest); without one, a versioned or suspended bucket gets a delete marker
-    /// (`marker_seal_id`) and an unversioned one loses its "null" version. A precondition
-    /// is checked against the key's latest entry, whichever version is named.
+    /// becomes latest) unless its Object Lock forbids it (`ObjectLocked`; a GOVERNANCE
+    /// retention yields to `bypass_governance`); without one, a versioned or suspended
+    /// bucket gets a delete marker (`marker_seal_id`) and an unversioned one loses its
+    /// "null" version. A precondition is checked against the key's latest entry, whichever
+    /// version is named.
     #[allow(
         clippy::too_many_arguments,
         reason = "what DeleteObject carries, each its own thing"
@@ -318,9 +333,23 @@ pub trait VersionStore: Send + Sync {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        bypass_governance: bool,
         precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome>;
+
+    /// Changes the Object Lock of the version written as `seal_id` (never a delete marker)
+    /// under S3's rules, in one transaction, and returns the lock it now has:
+    /// `ObjectLocked` when the change would weaken a lock in force, `ObjectLockNotEnabled`
+    /// when the bucket has no Object Lock, `NoSuchKey` when the version is gone.
+    async fn set_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: LockChange,
+        now_ms: i64,
+    ) -> Result<VersionLock>;
 
     /// Latest live versions with the given prefix from `start`, in byte order of keys; fewer
     /// than `limit` only at the end. With a `delimiter`, the keys under one common prefix

@@ -1,23 +1,36 @@
 //! Buckets and their typed settings, as the edges and services use them: every change to
-//! a bucket goes through here, and the rules between settings (replication needs
-//! versioning Enabled, versioning cannot be suspended under replication) are kept by the
-//! catalog in the transaction that makes the change.
+//! a bucket goes through here, and the rules between settings (replication and Object Lock
+//! need versioning Enabled, which cannot then be suspended) are kept by the catalog in the
+//! transaction that makes the change.
 
 use super::{ObjectService, Result};
-use crate::bucket_settings::{self, PublicAccessBlock};
+use crate::bucket_settings::{self, ObjectLockConfig, PublicAccessBlock};
 use crate::catalog::{Bucket, BucketEntry, BucketSetting, Versioning};
 
 impl ObjectService {
     /// Creates a bucket owned by `owner_account`, with every public access blocked as S3
-    /// creates buckets (its owner may lift that afterwards).
-    pub async fn create_bucket(&self, name: &str, region: &str, owner_account: &str) -> Result<()> {
-        let blocked = (
+    /// creates buckets (its owner may lift that afterwards); with `object_lock`, Object
+    /// Lock is enabled from the start (and with it versioning, for good).
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        region: &str,
+        owner_account: &str,
+        object_lock: bool,
+    ) -> Result<()> {
+        let mut settings = vec![(
             PublicAccessBlock::COLUMN,
             bucket_settings::encode(&PublicAccessBlock::NEW_BUCKET),
-        );
+        )];
+        if object_lock {
+            settings.push((
+                ObjectLockConfig::COLUMN,
+                bucket_settings::encode(&ObjectLockConfig::default()),
+            ));
+        }
         Ok(self
             .catalog
-            .create_bucket(name, region, Some(owner_account), &[blocked], self.now_ms())
+            .create_bucket(name, region, Some(owner_account), &settings, self.now_ms())
             .await?)
     }
 

@@ -32,10 +32,10 @@ pub use collector::Collector;
 pub use digest::{ChecksumAlgorithm, Digests, Mismatch, Stated, StatedChecksum, StatedValue};
 pub use encryption::{EffectiveEncryption, SseAsked, WriteEncryption};
 pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
-pub use multipart::{ChecksumAsked, CompletedPart, CompletionChecksum, MIN_PART_SIZE, PartSpec};
+pub use multipart::{CompletedPart, CompletionChecksum, MIN_PART_SIZE, PartSpec, UploadAsked};
 pub use read::{ObjectReader, ReadRange};
 pub use reading::SOLE_READER_GRACE_SECS;
-pub use write::{PutRequest, PutSpec, Written};
+pub use write::{Deleter, PutRequest, PutSpec, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {

@@ -13,6 +13,7 @@ use super::{
     ByteStream, ChecksumAlgorithm, CustomerKey, ObjectError, ObjectService, Result, SseRequest,
     random_etag,
 };
+use crate::bucket_settings::object_lock::VersionLock;
 use crate::catalog::{
     CatalogError, Checksum, NewVersion, ObjectMeta, PartRecord, Precondition, Sse, Upload,
 };
@@ -31,12 +32,14 @@ pub struct CompletedPart {
     pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
-/// What a CreateMultipartUpload asks of the object's checksum.
+/// What a CreateMultipartUpload asks of the object: its checksum and its lock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ChecksumAsked<'a> {
+pub struct UploadAsked<'a> {
     pub algorithm: Option<ChecksumAlgorithm>,
     /// `x-amz-checksum-type`.
     pub kind: Option<&'a str>,
+    /// The retention and legal hold the completed version gets.
+    pub lock: VersionLock,
 }
 
 /// What a CompleteMultipartUpload states about the whole object's checksum.
@@ -72,7 +75,7 @@ impl ObjectService {
         meta: ObjectMeta,
         sse: &SseRequest,
         caller: Option<&Caller>,
-        asked: ChecksumAsked<'_>,
+        asked: UploadAsked<'_>,
     ) -> Result<Upload> {
         let checksum = asked.algorithm;
         let checksum_type = match (checksum, asked.kind) {
@@ -100,6 +103,7 @@ impl ObjectService {
             checksum_algorithm: checksum.map(|a| a.as_str().to_owned()),
             checksum_type: checksum_type.map(str::to_owned),
             seen,
+            lock: asked.lock,
         };
         self.catalog.create_upload(upload.clone()).await?;
         Ok(upload)
@@ -361,6 +365,7 @@ impl ObjectService {
             checksum,
             parts_count: Some(n as u32),
             replica,
+            lock: upload.lock,
             parts: chosen,
         };
         let mut written = Written::of(&version, String::new());

@@ -11,6 +11,7 @@ use super::{
     ByteStream, ChecksumAlgorithm, ObjectError, ObjectService, Result, SseRequest, random_etag,
 };
 use crate::blobstore::BlobStore;
+use crate::bucket_settings::object_lock::{LockChange, VersionLock};
 use crate::catalog::{
     CatalogError, Checksum, DeleteOutcome, NewVersion, ObjectMeta, PartRecord, Precondition, Seen,
     Sse,
@@ -35,6 +36,8 @@ pub struct PutSpec {
     pub checksum: Option<ChecksumAlgorithm>,
     /// Who writes, for SSE-KMS (None: anonymous).
     pub caller: Option<Caller>,
+    /// The retention and legal hold the writer asked for.
+    pub lock: VersionLock,
 }
 
 /// A PUT (or a browser form upload) as the object service takes it.
@@ -44,6 +47,16 @@ pub struct PutRequest {
     pub precondition: Precondition,
     /// Written by another region's replication (the edge checked the caller may).
     pub replica: bool,
+}
+
+/// Who deletes, as far as S3's rules care.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deleter {
+    /// Another region's replication (the edge checked the caller may).
+    pub replica: bool,
+    /// The caller may bypass GOVERNANCE retention (`s3:BypassGovernanceRetention`) and
+    /// asked to (`x-amz-bypass-governance-retention: true`).
+    pub bypass_governance: bool,
 }
 
 /// What a committed write reports back.
@@ -120,14 +133,15 @@ impl ObjectService {
         self.commit(staged, precondition).await
     }
 
-    /// Deletes as DeleteObject does: a version id removes that version for good; without
-    /// one, a versioned bucket gets a delete marker and an unversioned one loses the object.
+    /// Deletes as DeleteObject does: a version id removes that version for good (unless
+    /// its Object Lock forbids it); without one, a versioned bucket gets a delete marker
+    /// and an unversioned one loses the object.
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        replica: bool,
+        deleter: Deleter,
         precondition: &Precondition,
     ) -> Result<DeleteOutcome> {
         let marker_seal_id = new_seal_id();
@@ -138,10 +152,25 @@ impl ObjectService {
                 key,
                 version_id,
                 &marker_seal_id,
-                replica,
+                deleter.replica,
+                deleter.bypass_governance,
                 precondition,
                 self.now_ms(),
             )
+            .await?)
+    }
+
+    /// PutObjectRetention or PutObjectLegalHold on the version written as `seal_id`.
+    pub async fn set_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: LockChange,
+    ) -> Result<VersionLock> {
+        Ok(self
+            .catalog
+            .set_lock(bucket, key, seal_id, change, self.now_ms())
             .await?)
     }
 
@@ -212,6 +241,7 @@ impl ObjectService {
             checksum,
             parts_count: None,
             replica: false,
+            lock: spec.lock,
             parts: vec![part],
         };
         Ok(Staged { version, digests })

@@ -241,6 +241,15 @@ ALTER TABLE buckets ADD COLUMN public_access_block TEXT;
 -- A bucket's tags, a versioned record like the other settings.
 ALTER TABLE buckets ADD COLUMN tagging TEXT;
 "#,
+    r#"
+-- Object Lock: the bucket's configuration (a versioned record like the other settings),
+-- the retention and legal hold of each version, and what an upload asked for.
+ALTER TABLE buckets ADD COLUMN object_lock TEXT;
+ALTER TABLE versions ADD COLUMN object_lock TEXT;
+ALTER TABLE uploads ADD COLUMN object_lock TEXT;
+-- Only locked versions: what the key deletion guard reads.
+CREATE INDEX versions_locked ON versions(bucket) WHERE object_lock IS NOT NULL;
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

@@ -429,6 +429,7 @@ pub(super) mod tests {
             checksum: None,
             parts_count: None,
             replication_status: Some("PENDING".into()),
+            lock: Default::default(),
         }
     }
 

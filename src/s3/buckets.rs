@@ -14,7 +14,6 @@ impl SealgateS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
-        super::object_lock::refuse_locked_bucket(input.object_lock_enabled_for_bucket)?;
         let constraint = input
             .create_bucket_configuration
             .as_ref()
@@ -35,7 +34,12 @@ impl SealgateS3 {
         }
         let owner = self.caller_account(&req.extensions);
         self.svc
-            .create_bucket(&input.bucket, &self.region, &owner)
+            .create_bucket(
+                &input.bucket,
+                &self.region,
+                &owner,
+                input.object_lock_enabled_for_bucket == Some(true),
+            )
             .await?;
         let output = CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),

@@ -4,7 +4,7 @@
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::blobstore::BlobError;
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, SettingColumn};
 use crate::identity::IdentityUnavailable;
 use crate::kms::KmsError;
 use crate::objects::{Mismatch, ObjectError};
@@ -58,14 +58,27 @@ impl From<CatalogError> for S3Error {
                     "At least one of the pre-conditions you specified did not hold"
                 )
             }
-            CatalogError::ReplicationNeedsVersioning => s3_error!(
+            CatalogError::VersioningLocked(SettingColumn::ObjectLock) => s3_error!(
+                InvalidBucketState,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+            ),
+            CatalogError::VersioningLocked(_) => s3_error!(
                 InvalidBucketState,
                 "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration."
             ),
-            CatalogError::VersioningNotEnabled => s3_error!(
+            CatalogError::VersioningNotEnabled(SettingColumn::ObjectLock) => s3_error!(
+                InvalidBucketState,
+                "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
+            ),
+            CatalogError::VersioningNotEnabled(_) => s3_error!(
                 InvalidRequest,
                 "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
             ),
+            CatalogError::ObjectLocked => s3_error!(
+                AccessDenied,
+                "Access Denied because object protected by object lock."
+            ),
+            CatalogError::ObjectLockNotEnabled => super::object_lock::missing_configuration(),
             e if e.is_disk_full() => disk_full(&e),
             CatalogError::Postgres(e) if database_unreachable(&e) => {
                 tracing::warn!(error = %e, "the catalog database is unreachable");

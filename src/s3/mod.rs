@@ -160,6 +160,7 @@ operations! {
     get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput => get_public_access_block_op;
     delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput => delete_public_access_block_op;
     get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput => get_object_lock_configuration_op;
+    put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput => put_object_lock_configuration_op;
     get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput => get_object_retention_op;
     put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput => put_object_retention_op;
     get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput => get_object_legal_hold_op;

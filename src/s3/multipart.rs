@@ -14,8 +14,8 @@ use super::request::*;
 use super::sse::customer_headers;
 use crate::catalog::{CatalogError, KeyStart, Upload};
 use crate::objects::{
-    ByteStream, ChecksumAlgorithm, ChecksumAsked, CompletedPart, CompletionChecksum, ObjectError,
-    ReadRange,
+    ByteStream, ChecksumAlgorithm, CompletedPart, CompletionChecksum, ObjectError, ReadRange,
+    UploadAsked,
 };
 use crate::replication::REPLICA_HEADER;
 
@@ -120,7 +120,8 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
-        super::object_lock::refuse_lock_headers!(input)?;
+        let lock = super::object_lock::lock_headers!(self, input)?;
+        self.check_lock_allowed(&input.bucket, &lock).await?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let mut meta = object_meta!(input)?;
         // Kept with the upload, and the completed version's.
@@ -142,9 +143,10 @@ impl SealgateS3 {
                 meta,
                 &encryption.sse,
                 caller.as_ref(),
-                ChecksumAsked {
+                UploadAsked {
                     algorithm: checksum,
                     kind: input.checksum_type.as_ref().map(ChecksumType::as_str),
+                    lock,
                 },
             )
             .await?;

@@ -14,7 +14,9 @@ use super::request::*;
 use super::sse::{CustomerHeaders, customer_headers};
 use crate::catalog::{Condition, ObjectVersion, Precondition};
 use crate::kms::Caller;
-use crate::objects::{ByteStream, CustomerKey, ObjectReader, PutRequest, PutSpec, ReadRange};
+use crate::objects::{
+    ByteStream, CustomerKey, Deleter, ObjectReader, PutRequest, PutSpec, ReadRange,
+};
 use crate::replication::REPLICA_HEADER;
 
 /// S3's longest object key, in bytes.
@@ -245,6 +247,7 @@ macro_rules! read_output {
     ($ty:ident, $v:expr, $plan:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
         let s = sse_fields($v.sse.as_ref(), $plan.customer.as_ref());
         let c = checksum_fields($v.checksum.as_ref().filter(|_| $plan.with_checksum));
+        let l = super::object_lock::lock_fields(&$v.lock);
         output!($ty {
             $($field: $value,)*
             content_length: Some(range_len($plan.range, $v.size) as i64),
@@ -263,6 +266,9 @@ macro_rules! read_output {
             website_redirect_location: $v.meta.website_redirect_location.clone(),
             metadata: user_metadata(&$v.meta),
             replication_status: $v.replication_status.clone().map(ReplicationStatus::from),
+            object_lock_mode: l.mode,
+            object_lock_retain_until_date: l.until,
+            object_lock_legal_hold_status: l.legal_hold,
         } sse(s) sse_c(s) checksums(c) checksum_type(c))
     }};
 }
@@ -325,12 +331,13 @@ impl SealgateS3 {
         // Authorization required s3:ReplicateObject of a PutObject sending this header; a
         // form upload (POST) is not checked for it, so it never writes a replica.
         let replica = req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER);
+        let is_form = req.method == http::Method::POST;
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
-        super::object_lock::refuse_lock_headers!(input)?;
+        let lock = super::object_lock::lock_headers!(self, input)?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let len = len?;
         if len > self.max_put_size {
@@ -349,6 +356,16 @@ impl SealgateS3 {
             &headers,
             trailers,
         )?;
+        if !lock.is_none() {
+            // A form upload's fields carry no digest of the file; S3 asks one of a PUT.
+            if !is_form && !stated.wants_md5() && stated.algorithm().is_none() {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+                ));
+            }
+            self.check_lock_allowed(&input.bucket, &lock).await?;
+        }
         let precondition =
             write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let written_key = encryption.customer_key().cloned();
@@ -361,6 +378,7 @@ impl SealgateS3 {
             checksum: stated.algorithm(),
             sse: encryption.sse,
             caller,
+            lock,
         };
         let body = body
             .take()
@@ -550,13 +568,17 @@ impl SealgateS3 {
             ));
         }
         let precondition = write_precondition(input.if_match.as_ref(), None)?;
+        let deleter = Deleter {
+            replica,
+            bypass_governance: super::object_lock::bypass_governance(&req.extensions),
+        };
         let out = self
             .svc
             .delete_object(
                 &input.bucket,
                 &input.key,
                 input.version_id.as_deref(),
-                replica,
+                deleter,
                 &precondition,
             )
             .await?;
@@ -577,10 +599,15 @@ impl SealgateS3 {
         self.svc.bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let denied = req.extensions.get::<super::access::DeniedDeletes>();
+        let bypass = req.extensions.get::<super::access::BypassingDeletes>();
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for obj in objects {
-            let is_denied =
-                denied.is_some_and(|d| d.0.contains(&(obj.key.clone(), obj.version_id.clone())));
+            let named = (obj.key.clone(), obj.version_id.clone());
+            let is_denied = denied.is_some_and(|d| d.0.contains(&named));
+            let deleter = Deleter {
+                replica: false,
+                bypass_governance: bypass.is_some_and(|b| b.0.contains(&named)),
+            };
             let result = match check_version_id(obj.version_id.as_deref()) {
                 // S3 fails the key, not the request.
                 Ok(()) if obj.key.is_empty() => Err(S3Error::with_message(
@@ -602,7 +629,7 @@ impl SealgateS3 {
                             &input.bucket,
                             &obj.key,
                             obj.version_id.as_deref(),
-                            false,
+                            deleter,
                             &precondition,
                         )
                         .await
@@ -682,7 +709,8 @@ impl SealgateS3 {
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
-        super::object_lock::refuse_lock_headers!(input)?;
+        let lock = super::object_lock::lock_headers!(self, input)?;
+        self.check_lock_allowed(&input.bucket, &lock).await?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
         let source_key = self
             .sse
@@ -749,6 +777,7 @@ impl SealgateS3 {
             want_md5: false,
             checksum,
             caller,
+            lock,
         };
         let w = self.svc.copy_object(reader, spec, precondition).await?;
         let context = kms_context_field(&w.sse, &w.bucket, &w.key);

@@ -29,6 +29,11 @@ pub(super) fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from(t)
 }
 
+pub(super) fn timestamp_ms(t: &Timestamp) -> i64 {
+    let t: OffsetDateTime = t.clone().into();
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// Whole seconds, as HTTP dates compare.
 pub(super) fn seconds(ms: i64) -> i64 {
     ms.div_euclid(1000)

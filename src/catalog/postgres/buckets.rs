@@ -7,12 +7,12 @@ use sqlx::{PgConnection, Row as _};
 
 use super::{PgCatalog, lock_bucket};
 use crate::catalog::codec::RawBucket;
-use crate::catalog::store::BucketStore;
+use crate::catalog::store::{BucketStore, created_versioning};
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block, tagging";
+     public_access_block, tagging, object_lock";
 
 fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
     Ok(RawBucket {
@@ -27,6 +27,7 @@ fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
         cors: row.try_get(8)?,
         public_access_block: row.try_get(9)?,
         tagging: row.try_get(10)?,
+        object_lock: row.try_get(11)?,
     })
 }
 
@@ -88,13 +89,14 @@ impl BucketStore for PgCatalog {
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO buckets (name, created_ms, region, owner_account) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO buckets (name, created_ms, region, owner_account, versioning)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now_ms)
         .bind(region)
         .bind(owner_account)
+        .bind(created_versioning(settings).as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -172,14 +174,20 @@ impl BucketStore for PgCatalog {
     async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         lock_bucket(&mut tx, name).await?;
-        let replicating: bool =
-            sqlx::query_scalar("SELECT replication IS NOT NULL FROM buckets WHERE name = $1")
+        if versioning == Versioning::Suspended {
+            for column in SettingColumn::NEED_VERSIONING {
+                let set: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} IS NOT NULL FROM buckets WHERE name = $1",
+                    column.name()
+                )))
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(CatalogError::NoSuchBucket)?;
-        if versioning == Versioning::Suspended && replicating {
-            return Err(CatalogError::ReplicationNeedsVersioning);
+                if set {
+                    return Err(CatalogError::VersioningLocked(column));
+                }
+            }
         }
         set_column(
             &mut tx,
@@ -222,7 +230,7 @@ impl BucketStore for PgCatalog {
                     .await?
                     .ok_or(CatalogError::NoSuchBucket)?;
             if Versioning::parse(&versioning)? != Versioning::Enabled {
-                return Err(CatalogError::VersioningNotEnabled);
+                return Err(CatalogError::VersioningNotEnabled(column));
             }
         }
         set_column(&mut tx, name, column.name(), record).await?;

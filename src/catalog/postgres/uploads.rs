@@ -10,7 +10,7 @@ use super::buckets::bucket_exists;
 use super::gc::claim_pending_blobs;
 use super::versions::{VERSION_COLUMNS, insert_version, version_from_row};
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
-use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
+use crate::catalog::codec::{RawUpload, lock_to_column, opt_to_json, to_json};
 use crate::catalog::listing::Walk;
 use crate::catalog::semantics::COMPLETED_UPLOAD_MEMORY_MS;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
@@ -18,7 +18,7 @@ use crate::catalog::{
     CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, Upload,
 };
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen";
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen, object_lock";
 
 fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
     Ok(RawUpload {
@@ -33,6 +33,7 @@ fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
         checksum_algorithm: r.try_get(8)?,
         checksum_type: r.try_get(9)?,
         seen: r.try_get(10)?,
+        object_lock: r.try_get(11)?,
     })
 }
 
@@ -76,7 +77,7 @@ impl UploadStore for PgCatalog {
         let mut conn = self.pool().acquire().await?;
         bucket_exists(&mut conn, &upload.bucket).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         )))
         .bind(&upload.upload_id)
         .bind(&upload.bucket)
@@ -89,6 +90,7 @@ impl UploadStore for PgCatalog {
         .bind(&upload.checksum_algorithm)
         .bind(&upload.checksum_type)
         .bind(upload.seen.to_column())
+        .bind(lock_to_column(&upload.lock)?)
         .execute(&mut *conn)
         .await?;
         Ok(())

@@ -10,9 +10,12 @@ use super::buckets::{bucket_exists, require_bucket};
 use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
-use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::bucket_settings::object_lock::{LockChange, VersionLock};
+use crate::catalog::codec::{
+    MetaCodec, RawVersion, lock_from_column, lock_to_column, opt_to_json, to_json,
+};
 use crate::catalog::listing::{KeyRange, Walk};
-use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
+use crate::catalog::semantics::{self, DeletePlan, Removal, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
 };
@@ -22,7 +25,7 @@ use crate::catalog::{
 use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
-     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
+     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status, object_lock";
 
 pub(super) fn version_from_row(row: &PgRow) -> Result<RawVersion> {
     Ok(RawVersion {
@@ -41,6 +44,7 @@ pub(super) fn version_from_row(row: &PgRow) -> Result<RawVersion> {
         checksum: row.try_get(12)?,
         parts_count: row.try_get::<Option<i32>, _>(13)?.map(i64::from),
         replication_status: row.try_get(14)?,
+        object_lock: row.try_get(15)?,
     })
 }
 
@@ -191,14 +195,14 @@ pub(super) async fn insert_version(
         "WITH v AS (
              INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
                  size, etag, last_modified_ms, meta, sse, checksum, parts_count,
-                 replication_status)
-             VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12)
+                 replication_status, object_lock)
+             VALUES ($1, $2, $3, $4, FALSE, TRUE, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              RETURNING row),
          parts AS (
              INSERT INTO version_parts (version_row, {PART_COLUMNS})
              SELECT v.row, p.* FROM v,
-                 unnest($13::int[], $14::text[], $15::bigint[], $16::text[], $17::bytea[],
-                     $18::text[], $19::bigint[]) AS p)
+                 unnest($14::int[], $15::text[], $16::bigint[], $17::text[], $18::bytea[],
+                     $19::text[], $20::bigint[]) AS p)
          SELECT row FROM v"
     )))
     .bind(&v.bucket)
@@ -213,6 +217,7 @@ pub(super) async fn insert_version(
     .bind(opt_to_json(&v.checksum)?)
     .bind(v.parts_count.map(part_number).transpose()?)
     .bind(plan.replication_status)
+    .bind(lock_to_column(&plan.lock)?)
     .bind(&parts.number)
     .bind(&parts.blob)
     .bind(&parts.size)
@@ -255,15 +260,16 @@ async fn promote_newest(tx: &mut PgConnection, bucket: &str, key: &str) -> Resul
     Ok(())
 }
 
+/// DeleteObject with a version id: that version goes for good, if its lock allows.
 async fn delete_version(
     tx: &mut PgConnection,
     bucket: &str,
     key: &str,
     id: &str,
-    due_ms: i64,
+    removal: Removal,
 ) -> Result<DeleteOutcome> {
     let found = sqlx::query(
-        "SELECT row, delete_marker, is_latest FROM versions
+        "SELECT row, delete_marker, is_latest, object_lock FROM versions
          WHERE bucket = $1 AND key = $2 AND version_id = $3",
     )
     .bind(bucket)
@@ -275,7 +281,9 @@ async fn delete_version(
     if let Some(found) = found {
         let (row, is_marker, is_latest): (i64, bool, bool) =
             (found.try_get(0)?, found.try_get(1)?, found.try_get(2)?);
-        drop_version(tx, row, due_ms).await?;
+        lock_from_column(found.try_get(3)?)?
+            .check_removal(removal.now_ms, removal.bypass_governance)?;
+        drop_version(tx, row, removal.due_ms).await?;
         if is_latest {
             promote_newest(tx, bucket, key).await?;
         }
@@ -382,6 +390,45 @@ impl VersionStore for PgCatalog {
         Ok(())
     }
 
+    async fn set_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: LockChange,
+        now_ms: i64,
+    ) -> Result<VersionLock> {
+        let mut tx = self.pool().begin().await?;
+        // The key's lock orders the change with deletes of the key's versions.
+        lock_for_write(&mut tx, bucket, key).await?;
+        if require_bucket(&mut tx, bucket)
+            .await?
+            .object_lock()?
+            .is_none()
+        {
+            return Err(CatalogError::ObjectLockNotEnabled);
+        }
+        let found = sqlx::query(
+            "SELECT row, object_lock FROM versions
+             WHERE bucket = $1 AND key = $2 AND seal_id = $3 AND NOT delete_marker",
+        )
+        .bind(bucket)
+        .bind(key)
+        .bind(seal_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(CatalogError::NoSuchKey)?;
+        let row: i64 = found.try_get(0)?;
+        let lock = change.apply(lock_from_column(found.try_get(1)?)?, now_ms)?;
+        sqlx::query("UPDATE versions SET object_lock = $2 WHERE row = $1")
+            .bind(row)
+            .bind(lock_to_column(&lock)?)
+            .execute(&mut *tx)
+            .await?;
+        super::commit(tx).await?;
+        Ok(lock)
+    }
+
     async fn delete_object(
         &self,
         bucket: &str,
@@ -389,6 +436,7 @@ impl VersionStore for PgCatalog {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        bypass_governance: bool,
         precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
@@ -398,7 +446,12 @@ impl VersionStore for PgCatalog {
         check_precondition(&mut tx, bucket, key, precondition).await?;
         let due_ms = now_ms + self.read_grace_ms;
         let outcome = if let Some(id) = version_id {
-            delete_version(&mut tx, bucket, key, id, due_ms).await?
+            let removal = Removal {
+                now_ms,
+                due_ms,
+                bypass_governance,
+            };
+            delete_version(&mut tx, bucket, key, id, removal).await?
         } else {
             match semantics::plan_delete(&record, key, marker_seal_id, replica)? {
                 DeletePlan::RemoveNull => {

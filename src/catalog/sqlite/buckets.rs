@@ -6,12 +6,12 @@ use rusqlite::{OptionalExtension, params};
 use super::Cached as _;
 use super::SqliteCatalog;
 use crate::catalog::codec::RawBucket;
-use crate::catalog::store::BucketStore;
+use crate::catalog::store::{BucketStore, created_versioning};
 use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, Versioning};
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block, tagging";
+     public_access_block, tagging, object_lock";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     Ok(RawBucket {
@@ -26,6 +26,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
         cors: row.get(8)?,
         public_access_block: row.get(9)?,
         tagging: row.get(10)?,
+        object_lock: row.get(11)?,
     })
 }
 
@@ -68,11 +69,12 @@ impl BucketStore for SqliteCatalog {
         let (name, region) = (name.to_owned(), region.to_owned());
         let owner = owner_account.map(str::to_owned);
         let settings = settings.to_vec();
+        let versioning = created_versioning(&settings);
         self.call(move |conn| {
             let inserted = conn.exec(
-                "INSERT OR IGNORE INTO buckets (name, created_ms, region, owner_account)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![name, now_ms, region, owner],
+                "INSERT OR IGNORE INTO buckets (name, created_ms, region, owner_account, versioning)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, now_ms, region, owner, versioning.as_str()],
             )?;
             if inserted == 0 {
                 return Err(CatalogError::BucketExists);
@@ -138,9 +140,12 @@ impl BucketStore for SqliteCatalog {
     async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<()> {
         let name = name.to_owned();
         self.call(move |conn| {
-            let replicating = bucket_column_set(conn, &name, SettingColumn::Replication.name())?;
-            if versioning == Versioning::Suspended && replicating {
-                return Err(CatalogError::ReplicationNeedsVersioning);
+            if versioning == Versioning::Suspended {
+                for column in SettingColumn::NEED_VERSIONING {
+                    if bucket_column_set(conn, &name, column.name())? {
+                        return Err(CatalogError::VersioningLocked(column));
+                    }
+                }
             }
             set_column(
                 conn,
@@ -187,7 +192,7 @@ impl BucketStore for SqliteCatalog {
                     .optional()?
                     .ok_or(CatalogError::NoSuchBucket)?;
                 if Versioning::parse(&versioning)? != Versioning::Enabled {
-                    return Err(CatalogError::VersioningNotEnabled);
+                    return Err(CatalogError::VersioningNotEnabled(column));
                 }
             }
             set_column(conn, &name, column.name(), record)

@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     replication TEXT,
     cors TEXT,
     public_access_block TEXT,
-    tagging TEXT
+    tagging TEXT,
+    object_lock TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -97,7 +98,8 @@ CREATE TABLE IF NOT EXISTS versions (
     sse TEXT,
     checksum TEXT,
     parts_count INTEGER,
-    replication_status TEXT
+    replication_status TEXT,
+    object_lock TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_latest ON versions(bucket, is_latest, key);
@@ -123,7 +125,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     wrapped_key BLOB NOT NULL,
     checksum_algorithm TEXT,
     checksum_type TEXT,
-    seen TEXT
+    seen TEXT,
+    object_lock TEXT
 );
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS completed_uploads (
@@ -294,7 +297,7 @@ impl SqliteCatalog {
 
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
-const ADDED_COLUMNS: [(&str, &str); 8] = [
+const ADDED_COLUMNS: [(&str, &str); 11] = [
     ("buckets", "owner_account"),
     ("buckets", "policy"),
     ("buckets", "replication"),
@@ -303,6 +306,9 @@ const ADDED_COLUMNS: [(&str, &str); 8] = [
     ("buckets", "tagging"),
     ("versions", "replication_status"),
     ("uploads", "seen"),
+    ("buckets", "object_lock"),
+    ("versions", "object_lock"),
+    ("uploads", "object_lock"),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -316,6 +322,10 @@ fn migrate(conn: &Connection) -> Result<()> {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
         }
     }
+    // Only locked versions: what the key deletion guard reads.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS versions_locked ON versions(bucket) WHERE object_lock IS NOT NULL",
+    )?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use super::buckets::require_bucket;
 use super::gc::claim_pending_blob;
 use super::versions::{VERSION_COLUMNS, insert_version, version_from_row};
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
-use crate::catalog::codec::{RawUpload, opt_to_json, to_json};
+use crate::catalog::codec::{RawUpload, lock_to_column, opt_to_json, to_json};
 use crate::catalog::listing::Walk;
 use crate::catalog::semantics::COMPLETED_UPLOAD_MEMORY_MS;
 use crate::catalog::store::{CommitOutcome, Precondition, UploadStore};
@@ -16,7 +16,7 @@ use crate::catalog::{
     CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, Upload,
 };
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen";
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen, object_lock";
 
 fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
     Ok(RawUpload {
@@ -31,6 +31,7 @@ fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
         checksum_algorithm: r.get(8)?,
         checksum_type: r.get(9)?,
         seen: r.get(10)?,
+        object_lock: r.get(11)?,
     })
 }
 
@@ -62,7 +63,7 @@ impl UploadStore for SqliteCatalog {
         self.call(move |conn| {
             require_bucket(conn, &upload.bucket)?;
             conn.exec(
-                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![
                     upload.upload_id,
                     upload.bucket,
@@ -75,6 +76,7 @@ impl UploadStore for SqliteCatalog {
                     upload.checksum_algorithm,
                     upload.checksum_type,
                     upload.seen.to_column(),
+                    lock_to_column(&upload.lock)?,
                 ],
             )?;
             Ok(())

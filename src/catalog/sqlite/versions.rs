@@ -9,9 +9,12 @@ use super::buckets::{bucket_exists, require_bucket};
 use super::gc::claim_pending_blob;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
-use crate::catalog::codec::{MetaCodec, RawVersion, opt_to_json, to_json};
+use crate::bucket_settings::object_lock::{LockChange, VersionLock};
+use crate::catalog::codec::{
+    MetaCodec, RawVersion, lock_from_column, lock_to_column, opt_to_json, to_json,
+};
 use crate::catalog::listing::{KeyRange, Walk};
-use crate::catalog::semantics::{self, DeletePlan, Write, WritePlan};
+use crate::catalog::semantics::{self, DeletePlan, Removal, Write, WritePlan};
 use crate::catalog::store::{
     CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
 };
@@ -21,7 +24,7 @@ use crate::catalog::{
 use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
-     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status";
+     etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status, object_lock";
 
 pub(super) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
     Ok(RawVersion {
@@ -40,6 +43,7 @@ pub(super) fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawV
         checksum: row.get(12)?,
         parts_count: row.get(13)?,
         replication_status: row.get(14)?,
+        object_lock: row.get(15)?,
     })
 }
 
@@ -153,6 +157,7 @@ pub(crate) fn test_version(bucket: &str, key: &str, seal: &str, blob: &str) -> N
         checksum: None,
         parts_count: None,
         replica: false,
+        lock: Default::default(),
         parts: vec![PartRecord {
             part_number: 0,
             blob: blob.into(),
@@ -188,8 +193,8 @@ pub(super) fn insert_version(
     )?;
     tx.exec(
         "INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest, size, etag,
-             last_modified_ms, meta, sse, checksum, parts_count, replication_status)
-         VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             last_modified_ms, meta, sse, checksum, parts_count, replication_status, object_lock)
+         VALUES (?1, ?2, ?3, ?4, 0, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             v.bucket,
             v.key,
@@ -203,6 +208,7 @@ pub(super) fn insert_version(
             opt_to_json(&v.checksum)?,
             v.parts_count,
             plan.replication_status,
+            lock_to_column(&plan.lock)?,
         ],
     )?;
     let row = tx.last_insert_rowid();
@@ -227,25 +233,26 @@ fn promote_newest(tx: &Connection, bucket: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// DeleteObject with a version id: that version goes for good.
+/// DeleteObject with a version id: that version goes for good, if its lock allows.
 fn delete_version(
     tx: &Connection,
     bucket: &str,
     key: &str,
     id: &str,
-    due_ms: i64,
+    removal: Removal,
 ) -> Result<DeleteOutcome> {
-    let found: Option<(i64, bool, bool)> = tx
+    let found: Option<(i64, bool, bool, Option<String>)> = tx
         .row(
-            "SELECT row, delete_marker, is_latest FROM versions
+            "SELECT row, delete_marker, is_latest, object_lock FROM versions
              WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
             params![bucket, key, id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
     let mut delete_marker = false;
-    if let Some((row, is_marker, is_latest)) = found {
-        drop_version(tx, row, due_ms)?;
+    if let Some((row, is_marker, is_latest, lock)) = found {
+        lock_from_column(lock)?.check_removal(removal.now_ms, removal.bypass_governance)?;
+        drop_version(tx, row, removal.due_ms)?;
         if is_latest {
             promote_newest(tx, bucket, key)?;
         }
@@ -354,6 +361,7 @@ impl VersionStore for SqliteCatalog {
         version_id: Option<&str>,
         marker_seal_id: &str,
         replica: bool,
+        bypass_governance: bool,
         precondition: &Precondition,
         now_ms: i64,
     ) -> Result<DeleteOutcome> {
@@ -368,7 +376,8 @@ impl VersionStore for SqliteCatalog {
             check_precondition(&tx, &bucket, &key, &precondition)?;
             let due_ms = now_ms + grace;
             let outcome = if let Some(id) = version_id {
-                delete_version(&tx, &bucket, &key, &id, due_ms)?
+                let removal = Removal { now_ms, due_ms, bypass_governance };
+                delete_version(&tx, &bucket, &key, &id, removal)?
             } else {
                 match semantics::plan_delete(&record, &key, &marker_seal_id, replica)? {
                     DeletePlan::RemoveNull => {
@@ -397,6 +406,40 @@ impl VersionStore for SqliteCatalog {
             };
             tx.commit()?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn set_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: LockChange,
+        now_ms: i64,
+    ) -> Result<VersionLock> {
+        let (bucket, key, seal_id) = (bucket.to_owned(), key.to_owned(), seal_id.to_owned());
+        self.call(move |conn| {
+            let tx = conn.savepoint()?;
+            if require_bucket(&tx, &bucket)?.object_lock()?.is_none() {
+                return Err(CatalogError::ObjectLockNotEnabled);
+            }
+            let (row, lock): (i64, Option<String>) = tx
+                .row(
+                    "SELECT row, object_lock FROM versions
+                     WHERE bucket = ?1 AND key = ?2 AND seal_id = ?3 AND delete_marker = 0",
+                    params![bucket, key, seal_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .ok_or(CatalogError::NoSuchKey)?;
+            let lock = change.apply(lock_from_column(lock)?, now_ms)?;
+            tx.exec(
+                "UPDATE versions SET object_lock = ?2 WHERE row = ?1",
+                params![row, lock_to_column(&lock)?],
+            )?;
+            tx.commit()?;
+            Ok(lock)
         })
         .await
     }

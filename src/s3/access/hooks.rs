@@ -6,8 +6,12 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::{S3Request, S3Result, s3_error};
 
-use super::{Authorizer, Check, DeniedDeletes, Keys, SseRequest, bucket_arn, check, object_arn};
+use super::{
+    Authorizer, BypassingDeletes, Check, DeniedDeletes, Keys, SseRequest, bucket_arn, check,
+    object_arn,
+};
 use crate::replication::REPLICA_HEADER;
+use crate::s3::request::timestamp_ms;
 use crate::s3::sse::{customer_headers, kms_headers};
 
 /// Operations decided by a hook below rather than by name in `check`. Every one of them
@@ -64,6 +68,7 @@ pub(super) const TYPED_OPERATIONS: &[&str] = &[
     "PutObject",
     "PutObjectAcl",
     "PutObjectLegalHold",
+    "PutObjectLockConfiguration",
     "PutObjectRetention",
     "PutObjectTagging",
     "PutPublicAccessBlock",
@@ -85,6 +90,9 @@ struct WriteView {
     ssekms_key_id: Option<String>,
     ssekms_encryption_context: Option<String>,
     bucket_key_enabled: Option<bool>,
+    lock_mode: Option<String>,
+    lock_until: Option<Timestamp>,
+    legal_hold: Option<String>,
 }
 
 macro_rules! write_view {
@@ -100,6 +108,15 @@ macro_rules! write_view {
             ssekms_key_id: $input.ssekms_key_id.clone(),
             ssekms_encryption_context: $input.ssekms_encryption_context.clone(),
             bucket_key_enabled: $input.bucket_key_enabled,
+            lock_mode: $input
+                .object_lock_mode
+                .as_ref()
+                .map(|m| m.as_str().to_owned()),
+            lock_until: $input.object_lock_retain_until_date.clone(),
+            legal_hold: $input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(|h| h.as_str().to_owned()),
         }
     };
 }
@@ -128,14 +145,60 @@ fn versioned(plain: &str, with_version: &str, version_id: Option<&str>, keys: &m
     }
 }
 
-/// A write's checks: s3:PutObject, and s3:PutObjectTagging when it sets tags, as S3 asks.
+/// A write's checks: s3:PutObject, and s3:PutObjectTagging when it sets tags,
+/// s3:PutObjectRetention and s3:PutObjectLegalHold when it sets a lock, as S3 asks.
 fn write_checks(input: &WriteView, sets_tags: bool) -> Vec<Check> {
     let obj = object_arn(&input.bucket, &input.key);
     let mut checks = vec![check("s3:PutObject", obj.clone())];
     if sets_tags {
-        checks.push(check("s3:PutObjectTagging", obj));
+        checks.push(check("s3:PutObjectTagging", obj.clone()));
+    }
+    if input.lock_mode.is_some() || input.lock_until.is_some() {
+        checks.push(check("s3:PutObjectRetention", obj.clone()));
+    }
+    if input.legal_hold.is_some() {
+        checks.push(check("s3:PutObjectLegalHold", obj));
     }
     checks
+}
+
+/// The `s3:object-lock-*` keys of a request that sets a retention or a legal hold.
+fn lock_keys(
+    keys: &mut Keys,
+    mode: Option<&str>,
+    until: Option<&Timestamp>,
+    legal_hold: Option<&str>,
+    now_ms: i64,
+) {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    if let Some(m) = mode {
+        keys.push(("s3:object-lock-mode", m.to_owned()));
+    }
+    if let Some(t) = until {
+        let mut text = Vec::new();
+        if t.format(TimestampFormat::DateTime, &mut text).is_ok() {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            keys.push(("s3:object-lock-retain-until-date", text));
+        }
+        let remaining = (timestamp_ms(t) - now_ms).max(0);
+        let days = (remaining + DAY_MS - 1) / DAY_MS;
+        keys.push(("s3:object-lock-remaining-retention-days", days.to_string()));
+    }
+    if let Some(h) = legal_hold {
+        keys.push(("s3:object-lock-legal-hold", h.to_owned()));
+    }
+}
+
+impl WriteView {
+    fn lock_keys(&self, keys: &mut Keys, now_ms: i64) {
+        lock_keys(
+            keys,
+            self.lock_mode.as_deref(),
+            self.lock_until.as_ref(),
+            self.legal_hold.as_deref(),
+            now_ms,
+        );
+    }
 }
 
 /// `s3:RequestObjectTag/<key>` for each tag a request sets, and the multi-valued
@@ -397,6 +460,7 @@ hooks! {
         delete_public_access_block(DeletePublicAccessBlockInput) => "s3:PutBucketPublicAccessBlock",
         get_bucket_cors(GetBucketCorsInput) => "s3:GetBucketCORS",
         get_object_lock_configuration(GetObjectLockConfigurationInput) => "s3:GetBucketObjectLockConfiguration",
+        put_object_lock_configuration(PutObjectLockConfigurationInput) => "s3:PutBucketObjectLockConfiguration",
         put_bucket_tagging(PutBucketTaggingInput) => "s3:PutBucketTagging",
         get_bucket_tagging(GetBucketTaggingInput) => "s3:GetBucketTagging",
         delete_bucket_tagging(DeleteBucketTaggingInput) => "s3:PutBucketTagging",
@@ -427,9 +491,7 @@ hooks! {
         get_object_acl(GetObjectAclInput) => "s3:GetObjectAcl",
         put_object_acl(PutObjectAclInput) => "s3:PutObjectAcl",
         get_object_retention(GetObjectRetentionInput) => "s3:GetObjectRetention",
-        put_object_retention(PutObjectRetentionInput) => "s3:PutObjectRetention",
         get_object_legal_hold(GetObjectLegalHoldInput) => "s3:GetObjectLegalHold",
-        put_object_legal_hold(PutObjectLegalHoldInput) => "s3:PutObjectLegalHold",
     }
     object_tagging {
         get_object_tagging(GetObjectTaggingInput) => "s3:GetObjectTagging" / "s3:GetObjectVersionTagging",
@@ -461,6 +523,54 @@ hooks! {
             .map(drop)
     }
 
+    async fn put_object_retention(
+        &self,
+        req: &mut S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let bypass = i.bypass_governance_retention;
+        let mut keys = Keys::new();
+        if let Some(v) = &v {
+            keys.push(("s3:VersionId", v.clone()));
+        }
+        if let Some(r) = &i.retention {
+            lock_keys(
+                &mut keys,
+                r.mode.as_ref().map(ObjectLockRetentionMode::as_str),
+                r.retain_until_date.as_ref(),
+                None,
+                self.0.objects.now_ms(),
+            );
+        }
+        let checks = [check("s3:PutObjectRetention", object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await?;
+        self.0
+            .governance_bypass(req, bypass, &b, &k, v.as_deref())
+            .await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: &mut S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let (b, k) = (i.bucket.clone(), i.key.clone());
+        let mut keys = Keys::new();
+        if let Some(v) = &i.version_id {
+            keys.push(("s3:VersionId", v.clone()));
+        }
+        let status = i.legal_hold.as_ref().and_then(|h| h.status.as_ref());
+        lock_keys(&mut keys, None, None, status.map(|s| s.as_str()), 0);
+        let checks = [check("s3:PutObjectLegalHold", object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         self.0.check_op(cx).await
     }
@@ -479,6 +589,7 @@ hooks! {
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
         header_tag_keys(&mut keys, req.input.tagging.as_deref());
+        input.lock_keys(&mut keys, self.0.objects.now_ms());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
@@ -493,6 +604,7 @@ hooks! {
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
         header_tag_keys(&mut keys, req.input.tagging.as_deref());
+        input.lock_keys(&mut keys, self.0.objects.now_ms());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
@@ -517,6 +629,7 @@ hooks! {
         if replaces_tags {
             header_tag_keys(&mut keys, req.input.tagging.as_deref());
         }
+        input.lock_keys(&mut keys, self.0.objects.now_ms());
         let checks = write_checks(&input, replaces_tags && req.input.tagging.is_some());
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
@@ -553,10 +666,13 @@ hooks! {
         if req.headers.contains_key(REPLICA_HEADER) {
             checks.push(check("s3:ReplicateDelete", obj));
         }
+        let bypass = req.input.bypass_governance_retention;
         self.0
             .authorize_request(req, Some(&b), &checks, &keys)
+            .await?;
+        self.0
+            .governance_bypass(req, bypass, &b, &k, v.as_deref())
             .await
-            .map(drop)
     }
 
     /// Each key is decided on its own: the operation reports AccessDenied for the keys the
@@ -568,6 +684,8 @@ hooks! {
         let target = a.target(Some(&bucket), &caller).await?;
         let base = a.base_context(&caller, &req.headers, &req.uri);
         let mut denied = DeniedDeletes::default();
+        let mut bypassing = BypassingDeletes::default();
+        let asks_bypass = req.input.bypass_governance_retention == Some(true);
         for obj in &req.input.delete.objects {
             let mut cx = base.clone();
             let action = match &obj.version_id {
@@ -577,13 +695,23 @@ hooks! {
                 }
                 None => "s3:DeleteObject",
             };
+            let named = (obj.key.clone(), obj.version_id.clone());
             let c = check(action, object_arn(&bucket, &obj.key));
             if a.decide_one(&caller, &target, &c, &cx).is_err() {
-                denied.0.insert((obj.key.clone(), obj.version_id.clone()));
+                denied.0.insert(named);
+                continue;
+            }
+            let bypass = check(
+                "s3:BypassGovernanceRetention",
+                object_arn(&bucket, &obj.key),
+            );
+            if asks_bypass && a.decide_one(&caller, &target, &bypass, &cx).is_ok() {
+                bypassing.0.insert(named);
             }
         }
         req.extensions.insert(super::BucketOwner(target.owner));
         req.extensions.insert(denied);
+        req.extensions.insert(bypassing);
         req.extensions.insert(super::Authorized);
         Ok(())
     }

@@ -69,6 +69,16 @@ pub struct BucketVersioning(pub crate::catalog::Versioning);
 #[derive(Debug, Clone, Default)]
 pub struct DeniedDeletes(pub HashSet<(String, Option<String>)>);
 
+/// Set by authorization when `x-amz-bypass-governance-retention: true` came from a caller
+/// allowed `s3:BypassGovernanceRetention`.
+#[derive(Debug, Clone, Copy)]
+pub struct GovernanceBypass;
+
+/// Keys of a DeleteObjects request whose GOVERNANCE retention the caller may bypass and
+/// asked to, as (key, version id).
+#[derive(Debug, Clone, Default)]
+pub struct BypassingDeletes(pub HashSet<(String, Option<String>)>);
+
 /// The canonical user id shown as Owner for an account: stable, derived from the account id
 /// (S3's are 64 hex digits too).
 pub fn canonical_id(account: &str) -> String {
@@ -608,6 +618,34 @@ impl Authorizer {
         self.authorize(&caller, facts, &target, checks, keys, &mut req.extensions)
             .await?;
         Ok(target)
+    }
+
+    /// Marks the request [`GovernanceBypass`] when it asks to bypass GOVERNANCE retention
+    /// (`x-amz-bypass-governance-retention: true`) and the caller may
+    /// (`s3:BypassGovernanceRetention`). A caller who may not is not refused here: only a
+    /// version under GOVERNANCE retention refuses it, as it refuses everyone.
+    async fn governance_bypass<T>(
+        &self,
+        req: &mut S3Request<T>,
+        asked: Option<bool>,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<()> {
+        if asked != Some(true) {
+            return Ok(());
+        }
+        let caller = self.caller_of(req).await?;
+        let target = self.target(Some(bucket), &caller).await?;
+        let mut cx = self.base_context(&caller, &req.headers, &req.uri);
+        if let Some(v) = version_id {
+            cx.set("s3:VersionId", v.to_owned());
+        }
+        let c = check("s3:BypassGovernanceRetention", object_arn(bucket, key));
+        if self.decide_one(&caller, &target, &c, &cx).is_ok() {
+            req.extensions.insert(GovernanceBypass);
+        }
+        Ok(())
     }
 
     /// Authorizes a write that gets an encryption of its own (PutObject, CopyObject,
