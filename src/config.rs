@@ -125,6 +125,9 @@ pub struct KmsConfig {
     /// Per-account quota of all other KMS requests per second (0: unlimited); in a fleet
     /// divided among the live nodes like the other.
     pub management_requests_per_second: u32,
+    /// Refuse ScheduleKeyDeletion of a key that still protects object versions under
+    /// COMPLIANCE retention (a protection AWS does not have; off by default, as on AWS).
+    pub key_deletion_guard: bool,
 }
 
 impl Default for KmsConfig {
@@ -132,6 +135,7 @@ impl Default for KmsConfig {
         KmsConfig {
             crypto_requests_per_second: 50_000,
             management_requests_per_second: 1_000,
+            key_deletion_guard: false,
         }
     }
 }

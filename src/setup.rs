@@ -505,6 +505,9 @@ pub async fn open(config: &Config, clock: SharedClock) -> Result<Gateway, SetupE
     let objects = ObjectService::new(catalog, blobs, Arc::new(root), clock.clone(), settings)
         .with_kms(kms.clone())
         .with_disk_space(space.clone());
+    if config.kms.key_deletion_guard {
+        kms.guard_deletion(objects.compliance_key_guard());
+    }
     tracing::info!("marking blobs of writes interrupted by the last run for collection");
     let orphans = Collector::new(objects.clone()).expire_orphans().await?;
     if orphans > 0 {

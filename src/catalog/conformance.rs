@@ -127,6 +127,7 @@ conformance!(
     bucket_tags_rest_with_the_bucket,
     object_lock_keeps_locked_versions_and_its_bucket_versioned,
     a_lock_changes_only_as_its_mode_allows,
+    the_guard_finds_the_last_compliance_hold_of_a_key,
 );
 
 /// A far deadline for blobs registered as written by tests.
@@ -1622,4 +1623,46 @@ async fn a_lock_changes_only_as_its_mode_allows(s: Subject) {
             .await,
         Err(CatalogError::ObjectLockNotEnabled)
     ));
+}
+
+async fn the_guard_finds_the_last_compliance_hold_of_a_key(s: Subject) {
+    let c = s.catalog;
+    locked_bucket(&c, None).await;
+    let kms = |arn: &str| Sse::Kms {
+        key_arn: arn.into(),
+        context: Default::default(),
+        bucket_key: false,
+    };
+    let writes = [
+        ("a1", "key/A", LockMode::Compliance, 5 * DAY),
+        ("a2", "key/A", LockMode::Compliance, 9 * DAY),
+        ("a3", "key/A", LockMode::Governance, 20 * DAY),
+        ("b1", "key/B", LockMode::Compliance, 30 * DAY),
+        ("b2", "key/AB", LockMode::Compliance, 40 * DAY),
+    ];
+    for (seal, arn, mode, until) in writes {
+        let mut v = version("b", seal, seal);
+        v.sse = kms(arn);
+        v.lock = retention(mode, until);
+        commit(&c, v, Precondition::NONE, 1).await.unwrap();
+    }
+    let held = c
+        .compliance_locked_under("key/A", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((held.bucket.as_str(), held.key.as_str()), ("b", "a2"));
+    assert_eq!(held.until_ms, 9 * DAY);
+    let b = c
+        .compliance_locked_under("key/B", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.until_ms, 30 * DAY);
+    // GOVERNANCE does not hold a key, nor does a date that passed.
+    assert_eq!(
+        c.compliance_locked_under("key/A", 9 * DAY).await.unwrap(),
+        None
+    );
+    assert_eq!(c.compliance_locked_under("key/C", 2).await.unwrap(), None);
 }

@@ -31,8 +31,9 @@ pub(crate) use codec::MetaCodec;
 pub use listing::{KeyStart, common_prefix, prefix_end};
 pub use store::{
     BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, Condition, DeleteOutcome,
-    ListedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue, ReplicationStats,
-    ReplicationTask, Seen, SentPart, TaskEnd, TaskStatus, UploadStore, VersionStore,
+    ListedVersion, LockedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue,
+    ReplicationStats, ReplicationTask, Seen, SentPart, TaskEnd, TaskStatus, UploadStore,
+    VersionStore,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -180,6 +180,48 @@ pub(super) struct Removal {
     pub bypass_governance: bool,
 }
 
+/// The key deletion guard's reading of a locked version's row: whether it is SSE-KMS under
+/// `key_arn` with a COMPLIANCE retention in force at `now_ms`, as a candidate.
+pub(super) fn compliance_hold(
+    row: (String, String, String, Option<String>, Option<String>),
+    key_arn: &str,
+    now_ms: i64,
+) -> Result<Option<super::LockedVersion>> {
+    use crate::bucket_settings::object_lock::LockMode;
+    let (bucket, key, version_id, lock, sse) = row;
+    let under_key = matches!(
+        super::codec::opt_from_json::<Sse>(sse)?,
+        Some(Sse::Kms { key_arn: k, .. }) if k == key_arn
+    );
+    let retention = super::codec::lock_from_column(lock)?.active_retention(now_ms);
+    Ok(match retention {
+        Some(r) if under_key && r.mode == LockMode::Compliance => Some(super::LockedVersion {
+            bucket,
+            key,
+            version_id,
+            until_ms: r.until_ms,
+        }),
+        _ => None,
+    })
+}
+
+/// Keeps the candidate whose retention ends last.
+pub(super) fn later_hold(
+    a: Option<super::LockedVersion>,
+    b: Option<super::LockedVersion>,
+) -> Option<super::LockedVersion> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.until_ms > a.until_ms { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What the guard's query narrows rows by (the JSON of an SSE-KMS record names its key);
+/// [`compliance_hold`] decides on each row it finds.
+pub(super) fn sse_pattern(key_arn: &str) -> String {
+    format!("%{key_arn}%")
+}
+
 /// A DeleteObject without a version id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum DeletePlan {

@@ -82,6 +82,15 @@ impl Precondition {
     }
 }
 
+/// A version kept by a COMPLIANCE retention, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedVersion {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub until_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct CommitOutcome {
     pub version_id: String,
@@ -350,6 +359,15 @@ pub trait VersionStore: Send + Sync {
         change: LockChange,
         now_ms: i64,
     ) -> Result<VersionLock>;
+
+    /// Of the SSE-KMS versions under `key_arn`, the one whose COMPLIANCE retention in
+    /// force at `now_ms` ends last, if any: what a key must not be deleted before. Reads
+    /// only locked versions.
+    async fn compliance_locked_under(
+        &self,
+        key_arn: &str,
+        now_ms: i64,
+    ) -> Result<Option<LockedVersion>>;
 
     /// Latest live versions with the given prefix from `start`, in byte order of keys; fewer
     /// than `limit` only at the end. With a `delimiter`, the keys under one common prefix

@@ -25,7 +25,7 @@ pub use api::{KmsApi, is_kms_request};
 pub use caller::Caller;
 pub use errors::{KmsError, KmsResult};
 pub use ops_crypto::DataKeyOutput;
-pub use service::{KmsService, KmsSettings, Note};
+pub use service::{DeletionGuard, KmsService, KmsSettings, Note};
 pub use store::KeyStore;
 #[cfg(test)]
 mod fleet_tests;

@@ -315,6 +315,7 @@ impl KmsService {
     ) -> KmsResult<ScheduleKeyDeletionResponse> {
         let days = input::in_range(req.pending_window_in_days, "PendingWindowInDays", 7, 30)?
             .unwrap_or(30);
+        self.check_deletion_guard(caller, &req.key_id, note).await?;
         let entry = self
             .update_key(
                 caller,
@@ -345,6 +346,39 @@ impl KmsService {
             key_state: r.state.as_str(),
             pending_window_in_days: days,
         })
+    }
+
+    /// Asks the deletion guard, if there is one, about the key, once the caller is known
+    /// to be allowed to delete it (the refusal names a bucket).
+    async fn check_deletion_guard(
+        &self,
+        caller: &Caller,
+        key: &Option<String>,
+        note: &mut Note,
+    ) -> KmsResult<()> {
+        let Some(guard) = self.inner.deletion_guard.get() else {
+            return Ok(());
+        };
+        let entry = self.key_for(key, false, note).await?;
+        self.authorize(
+            caller,
+            &entry.record,
+            "kms:ScheduleKeyDeletion",
+            None,
+            None,
+            &[],
+        )?;
+        let arn = entry.record.arn();
+        match guard.refusal(&arn, self.now_ms()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(KmsError::invalid_state(why)),
+            Err(e) => {
+                tracing::error!(key = %arn, error = %e, "the key deletion guard could not decide");
+                Err(KmsError::internal(
+                    "the key deletion guard could not decide",
+                ))
+            }
+        }
     }
 
     pub(super) async fn cancel_key_deletion(

@@ -100,6 +100,16 @@ pub(super) struct Inner {
     /// The earliest time at which some key has a due transition (i64::MAX: none).
     pub next_event_ms: AtomicI64,
     pub audit: Option<AuditLog>,
+    /// Consulted before a key is scheduled for deletion; set once, at start-up.
+    pub deletion_guard: std::sync::OnceLock<Arc<dyn DeletionGuard>>,
+}
+
+/// What may stop a key's deletion from outside the key service: the object service,
+/// asked to, refuses keys that still protect versions under COMPLIANCE retention.
+#[async_trait::async_trait]
+pub trait DeletionGuard: Send + Sync {
+    /// Why `key_arn` must not be scheduled for deletion at `now_ms`, if it must not.
+    async fn refusal(&self, key_arn: &str, now_ms: i64) -> Result<Option<String>, String>;
 }
 
 pub(super) fn material_aad(key_id: &str, seq: u32) -> Vec<u8> {
@@ -179,9 +189,17 @@ impl KmsService {
                 write: tokio::sync::Mutex::new(()),
                 next_event_ms: AtomicI64::new(i64::MAX),
                 audit: settings.audit,
+                deletion_guard: std::sync::OnceLock::new(),
             }
         });
         KmsService { inner }
+    }
+
+    /// Has ScheduleKeyDeletion ask `guard` first (once; a second guard is ignored).
+    pub fn guard_deletion(&self, guard: Arc<dyn DeletionGuard>) {
+        if self.inner.deletion_guard.set(guard).is_err() {
+            tracing::warn!("a key deletion guard was already in place");
+        }
     }
 
     /// How current this node's copy of a shared store is; None for a store of its own.

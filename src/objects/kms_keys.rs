@@ -398,3 +398,45 @@ impl ObjectService {
         }
     }
 }
+
+/// The key deletion guard (`[kms] key_deletion_guard`): a key that still protects a version
+/// under COMPLIANCE retention is not scheduled for deletion, since deleting its material
+/// would destroy data nobody may delete. A protection AWS does not offer, hence opt-in.
+pub struct ComplianceKeyGuard {
+    catalog: crate::catalog::Catalog,
+}
+
+impl ObjectService {
+    pub fn compliance_key_guard(&self) -> Arc<ComplianceKeyGuard> {
+        Arc::new(ComplianceKeyGuard {
+            catalog: self.catalog.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::kms::DeletionGuard for ComplianceKeyGuard {
+    async fn refusal(
+        &self,
+        key_arn: &str,
+        now_ms: i64,
+    ) -> std::result::Result<Option<String>, String> {
+        let held = self
+            .catalog
+            .compliance_locked_under(key_arn, now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(held.map(|v| {
+            let until = time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(v.until_ms) * 1_000_000,
+            )
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| v.until_ms.to_string());
+            format!(
+                "{key_arn} protects object versions in bucket {} under COMPLIANCE retention until {until}: the key deletion guard refuses to schedule its deletion before then.",
+                v.bucket
+            )
+        }))
+    }
+}

@@ -33,7 +33,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("object-lock")
     offset = root / "clock-offset"
     offset.write_text("0")
-    srv = SealgateServer(root, name="object-lock", config=users_config(ACCOUNT, USERS),
+    guard = "[kms]\nkey_deletion_guard = true\n"
+    srv = SealgateServer(root, name="object-lock", config=users_config(ACCOUNT, USERS, guard),
                          env={"SEALGATE_CLOCK_OFFSET_FILE": str(offset)})
     srv.clock_file = offset
     srv.start()
@@ -312,3 +313,48 @@ def test_locks_survive_a_restart_and_a_disabled_key_only_hides_the_data(server, 
     assert error_of(lambda: s3.delete_object(Bucket=b, Key="e", VersionId=vid))[:2] == (403, "AccessDenied")
     kms.enable_key(KeyId=key)
     assert s3.get_object(Bucket=b, Key="e")["Body"].read() == body
+
+
+def put_kms_locked(s3, bucket, key, kms_key, mode, days):
+    body = b"ledger"
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5(body), ServerSideEncryption="aws:kms",
+                         SSEKMSKeyId=kms_key, ObjectLockMode=mode,
+                         ObjectLockRetainUntilDate=days_ahead(days))["VersionId"]
+
+
+def test_the_key_deletion_guard_keeps_keys_of_compliance_locked_versions(server, s3, advance):
+    b = locked_bucket(s3)
+    kms = kms_client(server.endpoint)
+    held = kms.create_key()["KeyMetadata"]["Arn"]
+    governed = kms.create_key()["KeyMetadata"]["Arn"]
+    put_kms_locked(s3, b, "c", held, "COMPLIANCE", 3)
+    put_kms_locked(s3, b, "g", governed, "GOVERNANCE", 3)
+    with pytest.raises(Exception) as refused:
+        kms.schedule_key_deletion(KeyId=held, PendingWindowInDays=7)
+    err = refused.value.response["Error"]
+    assert err["Code"] == "KMSInvalidStateException"
+    assert b in err["Message"] and "COMPLIANCE" in err["Message"]
+    assert days_ahead(3).strftime("%Y-%m-%d") in err["Message"]
+    assert kms.describe_key(KeyId=held)["KeyMetadata"]["KeyState"] == "Enabled"
+    # GOVERNANCE can be bypassed, so it holds no key; nor does a passed date.
+    kms.schedule_key_deletion(KeyId=governed, PendingWindowInDays=7)
+    advance(4)
+    kms.schedule_key_deletion(KeyId=held, PendingWindowInDays=7)
+
+
+def test_without_the_guard_a_deleted_key_leaves_locked_versions_unreadable(tmp_path):
+    srv = SealgateServer(tmp_path, name="unguarded").start()
+    try:
+        s3 = srv.client()
+        b = locked_bucket(s3)
+        kms = kms_client(srv.endpoint)
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        vid = put_kms_locked(s3, b, "c", key, "COMPLIANCE", 30)
+        kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        # As on S3: the version stays and stays locked, but nothing can read it.
+        status, code, _ = error_of(lambda: s3.get_object(Bucket=b, Key="c"))
+        assert (status, code) == (400, "KMS.KMSInvalidStateException")
+        assert error_of(lambda: s3.delete_object(Bucket=b, Key="c", VersionId=vid))[:2] == (403, "AccessDenied")
+        assert s3.head_object(Bucket=b, Key="c", VersionId=vid)["ObjectLockMode"] == "COMPLIANCE"
+    finally:
+        srv.kill()

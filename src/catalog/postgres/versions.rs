@@ -17,7 +17,7 @@ use crate::catalog::codec::{
 use crate::catalog::listing::{KeyRange, Walk};
 use crate::catalog::semantics::{self, DeletePlan, Removal, Write, WritePlan};
 use crate::catalog::store::{
-    CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
+    CommitOutcome, DeleteOutcome, ListedVersion, LockedVersion, Precondition, VersionStore,
 };
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
@@ -487,6 +487,28 @@ impl VersionStore for PgCatalog {
         };
         super::commit(tx).await?;
         Ok(outcome)
+    }
+
+    async fn compliance_locked_under(
+        &self,
+        key_arn: &str,
+        now_ms: i64,
+    ) -> Result<Option<LockedVersion>> {
+        use futures::TryStreamExt as _;
+        let pattern = semantics::sse_pattern(key_arn);
+        let mut rows =
+            sqlx::query_as::<_, (String, String, String, Option<String>, Option<String>)>(
+                "SELECT bucket, key, version_id, object_lock, sse FROM versions
+             WHERE object_lock IS NOT NULL AND sse LIKE $1",
+            )
+            .bind(&pattern)
+            .fetch(self.pool());
+        let mut found = None;
+        while let Some(row) = rows.try_next().await? {
+            let hold = semantics::compliance_hold(row, key_arn, now_ms)?;
+            found = semantics::later_hold(found, hold);
+        }
+        Ok(found)
     }
 
     async fn list_latest(

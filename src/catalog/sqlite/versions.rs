@@ -16,7 +16,7 @@ use crate::catalog::codec::{
 use crate::catalog::listing::{KeyRange, Walk};
 use crate::catalog::semantics::{self, DeletePlan, Removal, Write, WritePlan};
 use crate::catalog::store::{
-    CommitOutcome, DeleteOutcome, ListedVersion, Precondition, VersionStore,
+    CommitOutcome, DeleteOutcome, ListedVersion, LockedVersion, Precondition, VersionStore,
 };
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
@@ -440,6 +440,30 @@ impl VersionStore for SqliteCatalog {
             )?;
             tx.commit()?;
             Ok(lock)
+        })
+        .await
+    }
+
+    async fn compliance_locked_under(
+        &self,
+        key_arn: &str,
+        now_ms: i64,
+    ) -> Result<Option<LockedVersion>> {
+        let key_arn = key_arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT bucket, key, version_id, object_lock, sse FROM versions
+                 WHERE object_lock IS NOT NULL AND sse LIKE ?1",
+            )?;
+            let rows = stmt.query_map([semantics::sse_pattern(&key_arn)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            let mut found = None;
+            for row in rows {
+                let hold = semantics::compliance_hold(row?, &key_arn, now_ms)?;
+                found = semantics::later_hold(found, hold);
+            }
+            Ok(found)
         })
         .await
     }
