@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoredSetting;
+use crate::tagging::TagSet;
+
+/// The tags of what has none (a delete marker).
+pub(crate) static NO_TAGS: TagSet = TagSet::new();
 
 /// S3's limit on rules per configuration.
 pub(crate) const MAX_RULES: usize = 1000;
@@ -39,9 +43,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub prefix: String,
-    /// Tags the object must carry (all of them). Not evaluated yet, so a rule with tags
-    /// matches no version (nothing replicates that the owner did not select); it is
-    /// accepted and stored as S3 would.
+    /// Tags the object must carry, every one with its value.
     pub tags: Vec<(String, String)>,
     /// Whether the filter was written with `And`.
     pub and: bool,
@@ -69,11 +71,16 @@ pub struct Candidate<'a> {
     pub key: &'a str,
     pub delete_marker: bool,
     pub sse_kms: bool,
+    /// The version's tags (none for a delete marker).
+    pub tags: &'a TagSet,
 }
 
 impl Rule {
     fn matches(&self, c: &Candidate<'_>) -> bool {
-        if !self.enabled || !c.key.starts_with(&self.filter.prefix) || !self.filter.tags.is_empty()
+        let tagged = |(k, v): &(String, String)| c.tags.get(k) == Some(v);
+        if !self.enabled
+            || !c.key.starts_with(&self.filter.prefix)
+            || !self.filter.tags.iter().all(tagged)
         {
             return false;
         }
@@ -270,6 +277,7 @@ mod tests {
             key,
             delete_marker: false,
             sse_kms: false,
+            tags: &NO_TAGS,
         }
     }
 
@@ -292,11 +300,13 @@ mod tests {
             key: "a",
             delete_marker: true,
             sse_kms: false,
+            tags: &NO_TAGS,
         };
         let kms = Candidate {
             key: "a",
             delete_marker: false,
             sse_kms: true,
+            tags: &NO_TAGS,
         };
         let mut r = rule("r", 1, "");
         let cfg = config(vec![r.clone()]);
@@ -314,10 +324,29 @@ mod tests {
     }
 
     #[test]
-    fn tag_filters_match_nothing_until_they_are_evaluated() {
+    fn tag_filters_need_every_tag_with_its_value() {
         let mut r = rule("t", 1, "");
-        r.filter.tags = vec![("k".into(), "v".into())];
-        assert!(config(vec![r]).rule_for(&object("a")).is_none());
+        r.filter.tags = vec![
+            ("team".into(), "ledger".into()),
+            ("keep".into(), "yes".into()),
+        ];
+        let cfg = config(vec![r]);
+        let tags: TagSet = [("team", "ledger"), ("keep", "yes"), ("other", "x")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let tagged = Candidate {
+            tags: &tags,
+            ..object("a")
+        };
+        assert_eq!(cfg.rule_for(&tagged).unwrap().id, "t");
+        let mut partial = tags.clone();
+        partial.insert("keep".into(), "no".into());
+        let wrong_value = Candidate {
+            tags: &partial,
+            ..object("a")
+        };
+        assert!(cfg.rule_for(&wrong_value).is_none());
+        assert!(cfg.rule_for(&object("a")).is_none());
     }
 
     #[test]

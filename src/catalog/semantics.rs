@@ -4,7 +4,8 @@
 //! the answer.
 
 use crate::bucket_settings::object_lock::VersionLock;
-use crate::bucket_settings::replication::Candidate;
+use crate::bucket_settings::replication::{Candidate, NO_TAGS};
+use crate::tagging::TagSet;
 
 use super::store::{Condition, Precondition, Seen, TaskStatus};
 use super::{Bucket, CatalogError, NewVersion, Result, Sse, Versioning};
@@ -47,6 +48,7 @@ pub(super) struct Write<'a> {
     /// The lock its writer asked for (none for a delete marker).
     pub lock: VersionLock,
     pub created_ms: i64,
+    pub tags: &'a TagSet,
 }
 
 impl<'a> Write<'a> {
@@ -59,6 +61,7 @@ impl<'a> Write<'a> {
             replica: v.replica,
             lock: v.lock,
             created_ms: v.last_modified_ms,
+            tags: &v.meta.tags,
         }
     }
 
@@ -71,6 +74,7 @@ impl<'a> Write<'a> {
             replica,
             lock: VersionLock::default(),
             created_ms: 0,
+            tags: &NO_TAGS,
         }
     }
 }
@@ -88,6 +92,7 @@ pub(super) fn plan_write(bucket: &Bucket, write: &Write<'_>) -> Result<WritePlan
             key: write.key,
             delete_marker: write.delete_marker,
             sse_kms: write.sse_kms,
+            tags: write.tags,
         };
         match bucket
             .replication()?
@@ -252,6 +257,7 @@ pub(super) fn batch_task(
     key: &str,
     delete_marker: bool,
     sse: Option<&Sse>,
+    tags: &TagSet,
     replication_status: Option<&str>,
 ) -> Result<Option<QueuedTask>> {
     if !matches!(replication_status, None | Some("FAILED")) {
@@ -261,6 +267,7 @@ pub(super) fn batch_task(
         key,
         delete_marker,
         sse_kms: matches!(sse, Some(Sse::Kms { .. })),
+        tags,
     };
     Ok(bucket
         .replication()?

@@ -381,6 +381,9 @@ fn object_headers(v: &ObjectVersion, rule: &Rule) -> Headers {
     for (k, value) in &m.user {
         h.push((format!("x-amz-meta-{k}").into(), value.clone()));
     }
+    if !m.tags.is_empty() {
+        h.push(("x-amz-tagging".into(), crate::tagging::to_header(&m.tags)));
+    }
     match (&rule.destination.replica_kms_key_id, &v.sse) {
         (Some(key), _) => {
             h.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
@@ -423,6 +426,7 @@ pub(super) mod tests {
             meta: ObjectMeta {
                 content_type: Some("text/plain".into()),
                 user: [("owner".to_owned(), "alice".to_owned())].into(),
+                tags: [("team".to_owned(), "ledger & co".to_owned())].into(),
                 ..ObjectMeta::default()
             },
             sse: Some(sse),
@@ -475,6 +479,7 @@ pub(super) mod tests {
         let h = object_headers(&version(Sse::S3), &rule(None));
         assert_eq!(header(&h, "content-type"), Some("text/plain"));
         assert_eq!(header(&h, "x-amz-meta-owner"), Some("alice"));
+        assert_eq!(header(&h, "x-amz-tagging"), Some("team=ledger+%26+co"));
         assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
         assert_eq!(header(&h, "cache-control"), None);
     }

@@ -358,3 +358,19 @@ def test_without_the_guard_a_deleted_key_leaves_locked_versions_unreadable(tmp_p
         assert s3.head_object(Bucket=b, Key="c", VersionId=vid)["ObjectLockMode"] == "COMPLIANCE"
     finally:
         srv.kill()
+
+
+def test_a_form_upload_sets_its_lock_from_its_fields(s3):
+    import requests
+    b = locked_bucket(s3)
+    until = days_ahead(2).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fields = {"x-amz-object-lock-mode": "COMPLIANCE", "x-amz-object-lock-retain-until-date": until,
+              "x-amz-object-lock-legal-hold": "ON"}
+    post = s3.generate_presigned_post(Bucket=b, Key="form", Fields=fields,
+                                      Conditions=[{k: v} for k, v in fields.items()])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f.txt", b"form body")}, timeout=30)
+    assert r.status_code == 204, r.text
+    head = s3.head_object(Bucket=b, Key="form")
+    assert (head["ObjectLockMode"], head["ObjectLockLegalHoldStatus"]) == ("COMPLIANCE", "ON")
+    assert error_of(lambda: s3.delete_object(Bucket=b, Key="form", VersionId=head["VersionId"]))[:2] == (
+        403, "AccessDenied")

@@ -43,7 +43,7 @@ REPLICATOR = ("AKIAREPLICATOR000001", "replicator/secret/0123456789abcdefghijk")
 WRITER = ("AKIAWRITEREXAMPLE001", "writer/secret/0123456789abcdefghijklmno")
 REPLICATOR_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
     "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
-    "s3:ReplicateObject", "s3:ReplicateDelete", "kms:GenerateDataKey",
+    "s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags", "kms:GenerateDataKey",
     # Large versions go in parts: an SSE-KMS multipart upload also needs kms:Decrypt, as on S3.
     "s3:AbortMultipartUpload", "kms:Decrypt"]}]}
 WRITER_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
@@ -225,6 +225,36 @@ def test_prefix_filter_replicates_only_its_prefix(regions):
     assert replication_status(s3, src, "data/a") is None
     keys = [o["Key"] for o in d3.list_objects_v2(Bucket=dst).get("Contents", [])]
     assert keys == ["logs/a"]
+
+
+def test_tag_filters_select_what_replicates_and_tags_go_with_it(regions):
+    s3, d3 = regions.s3(), regions.d3()
+
+    def tagged_rule(dst):
+        cfg = configuration(dst, delete_markers=False)
+        cfg["Rules"][0]["Filter"] = {"And": {"Prefix": "docs/", "Tags": [
+            {"Key": "replicate", "Value": "yes"}, {"Key": "team", "Value": "ledger"}]}}
+        return cfg
+
+    src, dst = make_pair(s3, d3, tagged_rule)
+    s3.put_object(Bucket=src, Key="docs/both", Body=b"1", Tagging="replicate=yes&team=ledger&extra=a%20b")
+    s3.put_object(Bucket=src, Key="docs/one", Body=b"2", Tagging="replicate=yes")
+    s3.put_object(Bucket=src, Key="docs/wrong", Body=b"3", Tagging="replicate=no&team=ledger")
+    s3.put_object(Bucket=src, Key="other/both", Body=b"4", Tagging="replicate=yes&team=ledger")
+    assert wait_status(s3, src, "docs/both") == "COMPLETED"
+    for key in ("docs/one", "docs/wrong", "other/both"):
+        assert replication_status(s3, src, key) is None
+    keys = [o["Key"] for o in d3.list_objects_v2(Bucket=dst).get("Contents", [])]
+    assert keys == ["docs/both"]
+    tags = {t["Key"]: t["Value"] for t in d3.get_object_tagging(Bucket=dst, Key="docs/both")["TagSet"]}
+    assert tags == {"replicate": "yes", "team": "ledger", "extra": "a b"}
+    # Tagged afterwards: `sealgate replicate` finds it by its tags now.
+    s3.put_object_tagging(Bucket=src, Key="docs/one", Tagging={"TagSet": [
+        {"Key": "replicate", "Value": "yes"}, {"Key": "team", "Value": "ledger"}]})
+    out = replicate_cli(regions.src, "--bucket", src, "--wait")
+    assert out.returncode == 0, out.stderr
+    assert f"queued 1 versions of {src}" in out.stdout, out.stdout
+    assert d3.get_object_tagging(Bucket=dst, Key="docs/one")["TagSet"]
 
 
 @pytest.mark.parametrize("delete_markers", [True, False])

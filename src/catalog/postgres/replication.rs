@@ -395,7 +395,8 @@ impl ReplicationQueue for PgCatalog {
         let record = require_bucket(&mut tx, bucket).await?;
         let mut progress = read_progress(&mut tx, bucket).await?;
         let rows = sqlx::query(
-            "SELECT row, key, version_id, delete_marker, size, sse, replication_status
+            "SELECT row, key, version_id, delete_marker, size, sse, replication_status,
+                 seal_id, meta
              FROM versions WHERE bucket = $1 AND row > $2 ORDER BY row LIMIT $3",
         )
         .bind(bucket)
@@ -415,11 +416,15 @@ impl ReplicationQueue for PgCatalog {
             let size: i64 = r.try_get(4)?;
             let sse = opt_from_json::<Sse>(r.try_get(5)?)?;
             let status: Option<String> = r.try_get(6)?;
+            let seal_id: String = r.try_get(7)?;
+            let meta: Vec<u8> = r.try_get(8)?;
+            let tags = self.codec.open(bucket, &key, &seal_id, &meta)?.tags;
             let Some(task) = semantics::batch_task(
                 &record,
                 &key,
                 delete_marker,
                 sse.as_ref(),
+                &tags,
                 status.as_deref(),
             )?
             else {

@@ -48,7 +48,8 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReplicationTask> {
     .decode())
 }
 
-/// row, key, version id, delete marker, size, sse, replication status.
+/// row, key, version id, delete marker, size, sse, replication status, seal id, sealed
+/// metadata (for the tags a rule may filter on).
 type BatchRow = (
     i64,
     String,
@@ -57,6 +58,8 @@ type BatchRow = (
     i64,
     Option<String>,
     Option<String>,
+    String,
+    Vec<u8>,
 );
 
 #[allow(
@@ -402,13 +405,15 @@ impl ReplicationQueue for SqliteCatalog {
         now_ms: i64,
     ) -> Result<BatchProgress> {
         let bucket = bucket.to_owned();
+        let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
             let record = require_bucket(&tx, &bucket)?;
             let mut progress = read_progress(&tx, &bucket)?;
             let rows: Vec<BatchRow> = {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT row, key, version_id, delete_marker, size, sse, replication_status
+                    "SELECT row, key, version_id, delete_marker, size, sse, replication_status,
+                         seal_id, meta
                      FROM versions WHERE bucket = ?1 AND row > ?2 ORDER BY row LIMIT ?3",
                 )?;
                 stmt.query_map(params![bucket, progress.after_row, limit as i64], |r| {
@@ -420,6 +425,8 @@ impl ReplicationQueue for SqliteCatalog {
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?
@@ -427,14 +434,16 @@ impl ReplicationQueue for SqliteCatalog {
             if rows.len() < limit {
                 progress.done = true;
             }
-            for (row, key, version_id, delete_marker, size, sse, status) in rows {
+            for (row, key, version_id, delete_marker, size, sse, status, seal_id, meta) in rows {
                 progress.after_row = row;
                 let sse = opt_from_json::<Sse>(sse)?;
+                let tags = codec.open(&bucket, &key, &seal_id, &meta)?.tags;
                 let Some(task) = semantics::batch_task(
                     &record,
                     &key,
                     delete_marker,
                     sse.as_ref(),
+                    &tags,
                     status.as_deref(),
                 )?
                 else {

@@ -146,12 +146,19 @@ fn versioned(plain: &str, with_version: &str, version_id: Option<&str>, keys: &m
 }
 
 /// A write's checks: s3:PutObject, and s3:PutObjectTagging when it sets tags,
-/// s3:PutObjectRetention and s3:PutObjectLegalHold when it sets a lock, as S3 asks.
-fn write_checks(input: &WriteView, sets_tags: bool) -> Vec<Check> {
+/// s3:PutObjectRetention and s3:PutObjectLegalHold when it sets a lock, as S3 asks. A
+/// replica (written by another region's replication) needs s3:ReplicateObject, and
+/// s3:ReplicateTags for its tags.
+fn write_checks(input: &WriteView, sets_tags: bool, replica: bool) -> Vec<Check> {
     let obj = object_arn(&input.bucket, &input.key);
     let mut checks = vec![check("s3:PutObject", obj.clone())];
-    if sets_tags {
-        checks.push(check("s3:PutObjectTagging", obj.clone()));
+    if replica {
+        checks.push(check("s3:ReplicateObject", obj.clone()));
+    }
+    match (sets_tags, replica) {
+        (true, false) => checks.push(check("s3:PutObjectTagging", obj.clone())),
+        (true, true) => checks.push(check("s3:ReplicateTags", obj.clone())),
+        (false, _) => {}
     }
     if input.lock_mode.is_some() || input.lock_until.is_some() {
         checks.push(check("s3:PutObjectRetention", obj.clone()));
@@ -579,13 +586,8 @@ hooks! {
     /// hands here first; a form never writes a replica.
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
         let input = write_view!(req.input);
-        let mut checks = write_checks(&input, req.input.tagging.is_some());
-        if req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER) {
-            checks.push(check(
-                "s3:ReplicateObject",
-                object_arn(&input.bucket, &input.key),
-            ));
-        }
+        let replica = req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER);
+        let checks = write_checks(&input, req.input.tagging.is_some(), replica);
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
         header_tag_keys(&mut keys, req.input.tagging.as_deref());
@@ -600,7 +602,9 @@ hooks! {
         req: &mut S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<()> {
         let input = write_view!(req.input);
-        let checks = write_checks(&input, req.input.tagging.is_some());
+        // The upload's completion is checked for s3:ReplicateObject; its tags here.
+        let replica = req.headers.contains_key(REPLICA_HEADER);
+        let checks = write_checks(&input, req.input.tagging.is_some(), replica);
         let mut keys = Keys::new();
         acl_key(&mut keys, input.acl.as_deref());
         header_tag_keys(&mut keys, req.input.tagging.as_deref());
@@ -630,7 +634,7 @@ hooks! {
             header_tag_keys(&mut keys, req.input.tagging.as_deref());
         }
         input.lock_keys(&mut keys, self.0.objects.now_ms());
-        let checks = write_checks(&input, replaces_tags && req.input.tagging.is_some());
+        let checks = write_checks(&input, replaces_tags && req.input.tagging.is_some(), false);
         self.0
             .authorize_write(req, &input.bucket, &checks, keys, input.sse())
             .await
