@@ -74,7 +74,7 @@ impl ChecksumAlgorithm {
         asked: Option<&str>,
     ) -> Result<&'static str, super::ObjectError> {
         let refused = |kind: &str| {
-            super::ObjectError::ChecksumRequest(format!(
+            super::ObjectError::MultipartRequest(format!(
                 "The {kind} checksum type cannot be used with the {} checksum algorithm.",
                 self.as_str().to_ascii_lowercase()
             ))
@@ -86,7 +86,7 @@ impl ChecksumAlgorithm {
             (Some(FULL_OBJECT), None) => Err(refused(FULL_OBJECT)),
             (Some(COMPOSITE), _) if self == ChecksumAlgorithm::Crc64Nvme => Err(refused(COMPOSITE)),
             (Some(COMPOSITE), _) => Ok(COMPOSITE),
-            (Some(_), _) => Err(super::ObjectError::ChecksumRequest(
+            (Some(_), _) => Err(super::ObjectError::MultipartRequest(
                 "Value for x-amz-checksum-type header is invalid.".to_owned(),
             )),
         }

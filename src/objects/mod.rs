@@ -32,7 +32,7 @@ pub use collector::Collector;
 pub use digest::{ChecksumAlgorithm, Digests, Mismatch, Stated, StatedChecksum, StatedValue};
 pub use encryption::{EffectiveEncryption, SseAsked, WriteEncryption};
 pub use kms_keys::{AWS_S3_ALIAS, KmsRequest, s3_context};
-pub use multipart::{CompletedPart, CompletionChecksum, MIN_PART_SIZE, PartSpec, UploadAsked};
+pub use multipart::{CompletedPart, CompletionStated, MIN_PART_SIZE, PartSpec, UploadAsked};
 pub use read::{ObjectReader, ReadRange};
 pub use reading::SOLE_READER_GRACE_SECS;
 pub use write::{Deleter, PutRequest, PutSpec, Written};
@@ -83,9 +83,9 @@ pub enum ObjectError {
     BadDigest(Mismatch),
     #[error("the stated {} value is not well formed", .0.as_str())]
     InvalidChecksumValue(ChecksumAlgorithm),
-    /// A multipart checksum request S3 refuses; the message is S3's.
+    /// A multipart request S3 refuses as invalid (its checksum or its stated size).
     #[error("{0}")]
-    ChecksumRequest(String),
+    MultipartRequest(String),
 }
 
 pub type Result<T, E = ObjectError> = std::result::Result<T, E>;

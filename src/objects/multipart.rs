@@ -42,13 +42,15 @@ pub struct UploadAsked<'a> {
     pub lock: VersionLock,
 }
 
-/// What a CompleteMultipartUpload states about the whole object's checksum.
+/// What a CompleteMultipartUpload states about the whole object.
 #[derive(Debug, Clone, Default)]
-pub struct CompletionChecksum {
+pub struct CompletionStated {
     /// `x-amz-checksum-type`: must be the upload's.
     pub kind: Option<String>,
     /// `x-amz-checksum-ALGORITHM`: the object's checksum, checked against the one computed.
     pub value: Option<(ChecksumAlgorithm, String)>,
+    /// `x-amz-mp-object-size`: the object's size, checked against the chosen parts'.
+    pub size: Option<i64>,
 }
 
 /// One part as UploadPart or UploadPartCopy delivers it.
@@ -82,7 +84,7 @@ impl ObjectService {
             (Some(alg), asked) => Some(alg.upload_checksum_type(asked)?),
             (None, None) => None,
             (None, Some(_)) => {
-                return Err(ObjectError::ChecksumRequest(
+                return Err(ObjectError::MultipartRequest(
                     "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".to_owned(),
                 ));
             }
@@ -152,7 +154,7 @@ impl ObjectService {
         if let (Some(expected), Some(actual)) = (expected, stated.algorithm())
             && expected != actual
         {
-            return Err(ObjectError::ChecksumRequest(format!(
+            return Err(ObjectError::MultipartRequest(format!(
                 "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
                 expected.as_str().to_ascii_lowercase(),
                 actual.as_str().to_ascii_lowercase()
@@ -283,14 +285,14 @@ impl ObjectService {
         upload: &Upload,
         requested: &[CompletedPart],
         mut precondition: Precondition,
-        stated: CompletionChecksum,
+        stated: CompletionStated,
         replica: bool,
     ) -> Result<Written> {
         let algorithm = upload_algorithm(upload);
         if let (Some(asked), Some(kind)) = (&stated.kind, &upload.checksum_type)
             && asked != kind
         {
-            return Err(ObjectError::ChecksumRequest(format!(
+            return Err(ObjectError::MultipartRequest(format!(
                 "The upload was created using the {kind} checksum mode. The complete request must use the same checksum mode."
             )));
         }
@@ -318,7 +320,7 @@ impl ObjectService {
             let composite = upload.checksum_type.as_deref() == Some(COMPOSITE);
             match (&want.checksum, algorithm) {
                 (None, Some(alg)) if composite => {
-                    return Err(ObjectError::ChecksumRequest(format!(
+                    return Err(ObjectError::MultipartRequest(format!(
                         "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
                         alg.as_str().to_ascii_lowercase(),
                         want.part_number
@@ -353,11 +355,19 @@ impl ObjectService {
         if let Some((alg, value)) = &stated.value {
             check_object_checksum(*alg, value, checksum.as_ref())?;
         }
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        if let Some(expected) = stated.size
+            && u64::try_from(expected).ok() != Some(size)
+        {
+            return Err(ObjectError::MultipartRequest(format!(
+                "The provided 'x-amz-mp-object-size' header value {expected} does not match the size of the object: {size}."
+            )));
+        }
         let version = NewVersion {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
             seal_id: upload.seal_id.clone(),
-            size: chosen.iter().map(|p| p.size).sum(),
+            size,
             etag,
             last_modified_ms: self.now_ms(),
             meta: upload.meta.clone(),
@@ -468,7 +478,7 @@ fn check_object_checksum(
     computed: Option<&Checksum>,
 ) -> Result<()> {
     let Some(computed) = computed.filter(|c| c.algorithm == alg.as_str()) else {
-        return Err(ObjectError::ChecksumRequest(format!(
+        return Err(ObjectError::MultipartRequest(format!(
             "The upload was not created with the {} checksum algorithm.",
             alg.as_str().to_ascii_lowercase()
         )));

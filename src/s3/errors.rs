@@ -179,7 +179,7 @@ impl From<ObjectError> for S3Error {
                 alg.as_str()
             ),
             ObjectError::InvalidChecksumValue(alg) => super::request::invalid_checksum_value(alg),
-            ObjectError::ChecksumRequest(message) => s3_error!(InvalidRequest, "{message}"),
+            ObjectError::MultipartRequest(message) => s3_error!(InvalidRequest, "{message}"),
             ObjectError::Blob(BlobError::Unavailable(cause)) => {
                 // Logged as the operator's problem; answered as S3 answers an overloaded
                 // store, which SDKs retry with backoff.

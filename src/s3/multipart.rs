@@ -14,7 +14,7 @@ use super::request::*;
 use super::sse::customer_headers;
 use crate::catalog::{CatalogError, KeyStart, Upload};
 use crate::objects::{
-    ByteStream, ChecksumAlgorithm, CompletedPart, CompletionChecksum, ObjectError, ReadRange,
+    ByteStream, ChecksumAlgorithm, CompletedPart, CompletionStated, ObjectError, ReadRange,
     UploadAsked,
 };
 use crate::replication::REPLICA_HEADER;
@@ -464,7 +464,7 @@ impl SealgateS3 {
                 let requested = requested_parts(input.multipart_upload)?;
                 let precondition =
                     write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-                let stated = CompletionChecksum {
+                let stated = CompletionStated {
                     kind: input.checksum_type.map(|t| t.as_str().to_owned()),
                     value: stated_checksum(
                         input.checksum_crc32,
@@ -473,6 +473,7 @@ impl SealgateS3 {
                         input.checksum_sha1,
                         input.checksum_sha256,
                     ),
+                    size: input.mpu_object_size,
                 };
                 self.svc
                     .complete_upload(&upload, &requested, precondition, stated, replica)

@@ -615,6 +615,12 @@ impl SealgateS3 {
                     "The key parameter must be specified",
                 )),
                 Err(e) => Err(e),
+                // As for DeleteObject: conditions of directory buckets only, refused rather
+                // than ignored.
+                Ok(()) if obj.last_modified_time.is_some() || obj.size.is_some() => Err(s3_error!(
+                    NotImplemented,
+                    "LastModifiedTime and Size conditions are supported only for directory buckets"
+                )),
                 Ok(()) if is_denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(()) => {
                     // A conditional delete of many objects names each one's ETag.

@@ -185,6 +185,17 @@ def test_a_wrong_full_object_checksum_fails_the_completion(plain, ck_bucket):
     assert done["ChecksumCRC32C"] == b64(crc_raw("CRC32C", P1 + P3))
 
 
+def test_a_stated_object_size_must_be_the_completed_size(plain, ck_bucket):
+    up, parts = upload(plain, ck_bucket, "sized", "CRC32", parts=(P1, P3))
+    args = {"Bucket": ck_bucket, "Key": "sized", "UploadId": up["UploadId"], "MultipartUpload": {"Parts": parts}}
+    with client_error(400, "InvalidRequest"):
+        plain.complete_multipart_upload(MpuObjectSize=len(P1) + len(P3) + 1, **args)
+    with client_error(404):
+        plain.head_object(Bucket=ck_bucket, Key="sized")
+    plain.complete_multipart_upload(MpuObjectSize=len(P1) + len(P3), **args)
+    assert plain.head_object(Bucket=ck_bucket, Key="sized")["ContentLength"] == len(P1) + len(P3)
+
+
 def test_a_composite_completion_must_name_every_part_checksum(plain, ck_bucket):
     up, parts = upload(plain, ck_bucket, "no-part-sums", "CRC32", parts=(P1, P3))
     bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]

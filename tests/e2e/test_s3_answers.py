@@ -120,3 +120,14 @@ def test_a_bucket_without_object_lock_refuses_locks_never_silently_drops_them(s3
         assert error_of(call) == missing
     assert error_of(lambda: s3.head_object(Bucket=bucket, Key="worm"))[0] == 404
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_directory_bucket_delete_conditions_are_refused_not_ignored(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    head = s3.head_object(Bucket=bucket, Key="k")
+    status, code, _ = error_of(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=1))
+    assert (status, code) == (501, "NotImplemented")
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "k", "LastModifiedTime": head["LastModified"]}, {"Key": "k", "Size": 1}]})
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("k", "NotImplemented")] * 2
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
