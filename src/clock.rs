@@ -22,6 +22,26 @@ impl Clock for SystemClock {
 
 pub type SharedClock = Arc<dyn Clock>;
 
+/// RFC 3339 in UTC with milliseconds, `2026-03-01T12:00:00.123Z`.
+pub fn format_utc(t: OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        // Only a year outside 0..=9999 cannot be formatted; a time that far off is still
+        // worth showing rather than failing over.
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Milliseconds since the epoch as [`format_utc`] writes them.
+pub fn format_ms(ms: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => format_utc(t),
+        Err(_) => ms.to_string(),
+    }
+}
+
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }

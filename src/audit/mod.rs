@@ -100,14 +100,7 @@ pub struct AuditRecord {
 
 /// `time` as records carry it: RFC 3339 in UTC with milliseconds, `2026-03-01T12:00:00.123Z`.
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(FORMAT)
-        // Only a year outside 0..=9999 cannot be formatted; a clock that far off is still
-        // worth recording rather than failing the operation over.
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+    crate::clock::format_utc(t)
 }
 
 #[derive(Debug, Clone)]

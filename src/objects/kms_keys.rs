@@ -427,12 +427,7 @@ impl crate::kms::DeletionGuard for ComplianceKeyGuard {
             .await
             .map_err(|e| e.to_string())?;
         Ok(held.map(|v| {
-            let until = time::OffsetDateTime::from_unix_timestamp_nanos(
-                i128::from(v.until_ms) * 1_000_000,
-            )
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| v.until_ms.to_string());
+            let until = crate::clock::format_ms(v.until_ms);
             format!(
                 "{key_arn} protects object versions in bucket {} under COMPLIANCE retention until {until}: the key deletion guard refuses to schedule its deletion before then.",
                 v.bucket

@@ -190,7 +190,7 @@ impl Replication {
         dest: &str,
     ) -> Result<Outcome, Outcome> {
         let caller = owner_caller(owner);
-        let headers = object_headers(&version, rule);
+        let headers = object_headers(&version, rule, self.svc.now_ms());
         if let Some(layout) = self.sizes.layout(&version) {
             return self
                 .replicate_in_parts(task, &version, layout, headers, &caller, site, dest)
@@ -356,9 +356,9 @@ fn owner_caller(account: &str) -> Caller {
 }
 
 /// The replica's headers (on its PUT, or on CreateMultipartUpload): the version's content
-/// headers and user metadata, the encryption the destination is to apply, and the replica
-/// mark.
-fn object_headers(v: &ObjectVersion, rule: &Rule) -> Headers {
+/// headers, user metadata and tags, its Object Lock (a retention still in force, a legal
+/// hold), the encryption the destination is to apply, and the replica mark.
+fn object_headers(v: &ObjectVersion, rule: &Rule, now_ms: i64) -> Headers {
     let m = &v.meta;
     let mut h = Headers::new();
     let content = [
@@ -383,6 +383,19 @@ fn object_headers(v: &ObjectVersion, rule: &Rule) -> Headers {
     }
     if !m.tags.is_empty() {
         h.push(("x-amz-tagging".into(), crate::tagging::to_header(&m.tags)));
+    }
+    // As on S3, the lock goes with the version; a destination without Object Lock refuses
+    // it, and the task fails with that reason rather than leave an unlocked copy.
+    if let Some(r) = v.lock.active_retention(now_ms) {
+        h.push(("x-amz-object-lock-mode".into(), r.mode.as_str().into()));
+        h.push((
+            "x-amz-object-lock-retain-until-date".into(),
+            crate::clock::format_ms(r.until_ms),
+        ));
+    }
+    if let Some(on) = v.lock.legal_hold {
+        let status = if on { "ON" } else { "OFF" };
+        h.push(("x-amz-object-lock-legal-hold".into(), status.into()));
     }
     match (&rule.destination.replica_kms_key_id, &v.sse) {
         (Some(key), _) => {
@@ -456,7 +469,7 @@ pub(super) mod tests {
             bucket_key: false,
         };
         let replica = "arn:aws:kms:eu-west-1:000000000000:key/r";
-        let h = object_headers(&version(kms.clone()), &rule(Some(replica)));
+        let h = object_headers(&version(kms.clone()), &rule(Some(replica)), 0);
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
         assert_eq!(
             header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
@@ -464,24 +477,48 @@ pub(super) mod tests {
         );
         // The source's key never travels.
         assert!(h.iter().all(|(_, v)| !v.contains("key/a")));
-        let h = object_headers(&version(Sse::S3), &rule(None));
+        let h = object_headers(&version(Sse::S3), &rule(None), 0);
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("AES256"));
         assert_eq!(
             header(&h, "x-amz-server-side-encryption-aws-kms-key-id"),
             None
         );
-        let h = object_headers(&version(kms), &rule(None));
+        let h = object_headers(&version(kms), &rule(None), 0);
         assert_eq!(header(&h, "x-amz-server-side-encryption"), Some("aws:kms"));
     }
 
     #[test]
     fn content_headers_metadata_and_the_replica_mark_are_sent() {
-        let h = object_headers(&version(Sse::S3), &rule(None));
+        let h = object_headers(&version(Sse::S3), &rule(None), 0);
         assert_eq!(header(&h, "content-type"), Some("text/plain"));
         assert_eq!(header(&h, "x-amz-meta-owner"), Some("alice"));
         assert_eq!(header(&h, "x-amz-tagging"), Some("team=ledger+%26+co"));
         assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
         assert_eq!(header(&h, "cache-control"), None);
+        assert_eq!(header(&h, "x-amz-object-lock-mode"), None);
+    }
+
+    #[test]
+    fn a_lock_in_force_goes_with_the_replica_and_a_passed_one_does_not() {
+        use crate::bucket_settings::object_lock::{LockMode, Retention, VersionLock};
+        let mut v = version(Sse::S3);
+        v.lock = VersionLock {
+            retention: Some(Retention {
+                mode: LockMode::Compliance,
+                until_ms: 86_400_000,
+            }),
+            legal_hold: Some(true),
+        };
+        let h = object_headers(&v, &rule(None), 0);
+        assert_eq!(header(&h, "x-amz-object-lock-mode"), Some("COMPLIANCE"));
+        assert_eq!(
+            header(&h, "x-amz-object-lock-retain-until-date"),
+            Some("1970-01-02T00:00:00.000Z")
+        );
+        assert_eq!(header(&h, "x-amz-object-lock-legal-hold"), Some("ON"));
+        let later = object_headers(&v, &rule(None), 86_400_000);
+        assert_eq!(header(&later, "x-amz-object-lock-mode"), None);
+        assert_eq!(header(&later, "x-amz-object-lock-legal-hold"), Some("ON"));
     }
 
     #[test]

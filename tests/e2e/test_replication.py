@@ -5,6 +5,7 @@ destination's replica key, through outages, restarts and kill -9 of the source."
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import os
@@ -255,6 +256,35 @@ def test_tag_filters_select_what_replicates_and_tags_go_with_it(regions):
     assert out.returncode == 0, out.stderr
     assert f"queued 1 versions of {src}" in out.stdout, out.stdout
     assert d3.get_object_tagging(Bucket=dst, Key="docs/one")["TagSet"]
+
+
+def test_a_locked_version_replicates_with_its_lock_or_not_at_all(regions):
+    s3, d3 = regions.s3(), regions.d3()
+    src, dst, unlocked = unique_bucket("src"), unique_bucket("dst"), unique_bucket("dst")
+    s3.create_bucket(Bucket=src, ObjectLockEnabledForBucket=True)
+    for name, lock in ((dst, True), (unlocked, False)):
+        d3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": DST_REGION},
+                         ObjectLockEnabledForBucket=lock)
+        d3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    cfg = configuration(dst, delete_markers=False, prefix="kept/")
+    second = configuration(unlocked, delete_markers=False, prefix="lost/", rule_id="rule-2", priority=2)
+    cfg["Rules"] += second["Rules"]
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=cfg)
+    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).replace(microsecond=0)
+    body = b"record"
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    for key in ("kept/r", "lost/r"):
+        s3.put_object(Bucket=src, Key=key, Body=body, ContentMD5=md5, ObjectLockMode="COMPLIANCE",
+                      ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")
+    assert wait_status(s3, src, "kept/r") == "COMPLETED"
+    head = d3.head_object(Bucket=dst, Key="kept/r")
+    assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"], head["ObjectLockLegalHoldStatus"]) == (
+        "COMPLIANCE", until, "ON")
+    with pytest.raises(ClientError):
+        d3.delete_object(Bucket=dst, Key="kept/r", VersionId=head["VersionId"])
+    # A destination without Object Lock would hold an unlocked copy: the task fails instead.
+    assert wait_status(s3, src, "lost/r") == "FAILED"
+    assert d3.list_objects_v2(Bucket=unlocked).get("KeyCount", 0) == 0
 
 
 @pytest.mark.parametrize("delete_markers", [True, False])

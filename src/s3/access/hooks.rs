@@ -160,10 +160,11 @@ fn write_checks(input: &WriteView, sets_tags: bool, replica: bool) -> Vec<Check>
         (true, true) => checks.push(check("s3:ReplicateTags", obj.clone())),
         (false, _) => {}
     }
-    if input.lock_mode.is_some() || input.lock_until.is_some() {
+    // A replica's lock is its source version's, which s3:ReplicateObject covers.
+    if !replica && (input.lock_mode.is_some() || input.lock_until.is_some()) {
         checks.push(check("s3:PutObjectRetention", obj.clone()));
     }
-    if input.legal_hold.is_some() {
+    if !replica && input.legal_hold.is_some() {
         checks.push(check("s3:PutObjectLegalHold", obj));
     }
     checks
