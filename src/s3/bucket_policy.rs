@@ -6,6 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use serde_json::Value;
 
 use super::SealgateS3;
+use crate::catalog::{Bucket, CatalogError};
 use crate::policy::{Policy as ParsedPolicy, PolicyKind};
 
 /// S3's limit on a bucket policy document.
@@ -142,6 +143,15 @@ pub(crate) fn is_public(text: &str) -> bool {
     })
 }
 
+/// Whether a bucket policy (`public` or not) reaches callers outside the owner's account:
+/// a public one does unless Block Public Access's RestrictPublicBuckets keeps it inside.
+pub(crate) fn reaches_outside(public: bool, bucket: &Bucket) -> Result<bool, CatalogError> {
+    Ok(public
+        && !bucket
+            .public_access_block()?
+            .is_some_and(|b| b.restrict_public_buckets))
+}
+
 fn no_such_policy() -> s3s::S3Error {
     s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
 }
@@ -199,14 +209,11 @@ impl SealgateS3 {
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         let bucket = self.svc.bucket(&req.input.bucket).await?;
         let policy = bucket.policy.as_deref().ok_or_else(no_such_policy)?;
-        // A public policy that RestrictPublicBuckets keeps to the owner's account reaches
-        // no one outside it: the bucket is not public.
-        let restricted = bucket
-            .public_access_block()?
-            .is_some_and(|b| b.restrict_public_buckets);
+        // A public policy kept to the owner's account makes no bucket public.
+        let public = reaches_outside(is_public(policy), &bucket)?;
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus {
-                is_public: Some(is_public(policy) && !restricted),
+                is_public: Some(public),
             }),
         }))
     }

@@ -116,12 +116,13 @@ impl DecidedWrite {
 
 /// Parsed bucket policies, keyed by their text, so requests do not re-parse them.
 #[derive(Default)]
-struct PolicyCache(Mutex<HashMap<String, Arc<Policy>>>);
+/// With each, whether it is public ([`crate::s3::bucket_policy::is_public`]).
+struct PolicyCache(Mutex<HashMap<String, (Arc<Policy>, bool)>>);
 
 impl PolicyCache {
     const MAX_ENTRIES: usize = 4096;
 
-    fn get(&self, text: &str) -> Option<Arc<Policy>> {
+    fn get(&self, text: &str) -> Option<(Arc<Policy>, bool)> {
         let cached = self.0.lock().ok()?.get(text).cloned();
         if cached.is_some() {
             return cached;
@@ -129,13 +130,14 @@ impl PolicyCache {
         // Stored policies were validated when put; one that no longer parses (a stricter
         // parser) must not silently stop denying, so callers fail closed on None.
         let parsed = Arc::new(Policy::parse(text, PolicyKind::Resource).ok()?);
+        let entry = (parsed, crate::s3::bucket_policy::is_public(text));
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= Self::MAX_ENTRIES {
                 map.clear();
             }
-            map.insert(text.to_owned(), parsed.clone());
+            map.insert(text.to_owned(), entry.clone());
         }
-        Some(parsed)
+        Some(entry)
     }
 }
 
@@ -144,23 +146,16 @@ struct Target {
     bucket: Option<Bucket>,
     owner: String,
     policy: Option<Arc<Policy>>,
-    /// Block Public Access's RestrictPublicBuckets: a public policy grants nothing to
-    /// anyone outside the owner's account.
-    restrict_public_buckets: bool,
+    /// The policy is public but Block Public Access keeps it to the owner's account.
+    policy_kept_inside: bool,
 }
 
 impl Target {
     /// Whether the bucket policy may not grant `principal` what it allows: a caller from
-    /// outside the owner's account (anonymous included) while RestrictPublicBuckets holds
-    /// and the policy is public. Such a caller has no grant but the bucket policy's.
+    /// outside the owner's account (anonymous included) when the policy is kept inside.
+    /// Such a caller has no grant but the bucket policy's.
     fn grant_withheld_from(&self, principal: &Principal) -> bool {
-        self.restrict_public_buckets
-            && principal.account != self.owner
-            && self
-                .bucket
-                .as_ref()
-                .and_then(|b| b.policy.as_deref())
-                .is_some_and(crate::s3::bucket_policy::is_public)
+        self.policy_kept_inside && principal.account != self.owner
     }
 }
 
@@ -315,21 +310,22 @@ impl Authorizer {
                 bucket: None,
                 owner: caller.principal.account.clone(),
                 policy: None,
-                restrict_public_buckets: false,
+                policy_kept_inside: false,
             });
         };
         match self.objects.bucket(name).await {
             Ok(b) => {
-                let policy = match &b.policy {
-                    None => None,
-                    Some(text) => Some(self.policies.get(text).ok_or_else(|| {
-                        tracing::error!(bucket = %name, "stored bucket policy does not parse");
-                        s3_error!(InternalError, "The bucket policy could not be evaluated")
-                    })?),
+                let (policy, public) = match &b.policy {
+                    None => (None, false),
+                    Some(text) => {
+                        let (parsed, public) = self.policies.get(text).ok_or_else(|| {
+                            tracing::error!(bucket = %name, "stored bucket policy does not parse");
+                            s3_error!(InternalError, "The bucket policy could not be evaluated")
+                        })?;
+                        (Some(parsed), public)
+                    }
                 };
-                let restrict_public_buckets = b
-                    .public_access_block()?
-                    .is_some_and(|p| p.restrict_public_buckets);
+                let reaches_outside = crate::s3::bucket_policy::reaches_outside(public, &b)?;
                 Ok(Target {
                     owner: b
                         .owner_account
@@ -337,7 +333,7 @@ impl Authorizer {
                         .unwrap_or_else(|| self.account.clone()),
                     bucket: Some(b),
                     policy,
-                    restrict_public_buckets,
+                    policy_kept_inside: public && !reaches_outside,
                 })
             }
             // A bucket that does not exist: callers allowed by their own policies learn
@@ -346,7 +342,7 @@ impl Authorizer {
                 bucket: None,
                 owner: caller.principal.account.clone(),
                 policy: None,
-                restrict_public_buckets: false,
+                policy_kept_inside: false,
             }),
             Err(e) => Err(e.into()),
         }
