@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import socket
@@ -38,6 +39,23 @@ def unique_bucket(hint: str = "b") -> str:
 
 def unique_key(hint: str = "obj") -> str:
     return f"{hint}-{uuid.uuid4().hex[:10]}"
+
+
+def gateway_config(account: str, *, users: dict | None = None, accounts: dict | None = None,
+                   extra: str = "") -> str:
+    """A gateway config for `account`: `extra` (sections of its own) first, then the other
+    `accounts` = {id: (root access key, root secret)} and the config's `users` = {name:
+    (access key, secret, identity policy as a dict or JSON text, or None)}."""
+    lines = [f'account_id = "{account}"', extra]
+    for account_id, (ak, sk) in (accounts or {}).items():
+        lines += ["[[accounts]]", f'id = "{account_id}"', f'root_access_key_id = "{ak}"',
+                  f'root_secret_access_key = "{sk}"']
+    for name, (ak, sk, policy) in (users or {}).items():
+        lines += ["[[users]]", f'name = "{name}"', f'access_key_id = "{ak}"', f'secret_access_key = "{sk}"']
+        if policy is not None:
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            lines.append(f"policies = [{json.dumps(text)}]")
+    return "\n".join(lines) + "\n"
 
 
 def md5_hex(data: bytes) -> str:

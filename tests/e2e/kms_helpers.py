@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import ACCESS_KEY, REGION, SECRET_KEY
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, gateway_config
 
 ACCOUNT = "111122223333"
 
@@ -30,12 +29,7 @@ def user_arn(name: str) -> str:
 
 def users_config(account: str, users: dict, extra: str = "") -> str:
     """A config of one account with `users` = {name: (access key, secret, policy or None)}."""
-    lines = [f'account_id = "{account}"', extra]
-    for name, (ak, sk, policy) in users.items():
-        lines += ["[[users]]", f'name = "{name}"', f'access_key_id = "{ak}"', f'secret_access_key = "{sk}"']
-        if policy is not None:
-            lines.append(f"policies = [{json.dumps(json.dumps(policy))}]")
-    return "\n".join(lines) + "\n"
+    return gateway_config(account, users=users, extra=extra)
 
 
 def kms_config(extra: str = "") -> str:

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import AwsCli, SealgateServer
-from helpers import ACCESS_KEY, REGION, SECRET_KEY
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, gateway_config
 
 ACCOUNT = "777788889999"
 OTHER = "222233334444"
@@ -22,18 +22,9 @@ CFG_USER = ("AKIACFGUSER000000001", "cfg-user-secret-0123456789abcdefghijkl")
 
 
 def config() -> str:
-    return f'''account_id = "{ACCOUNT}"
-[[accounts]]
-id = "{OTHER}"
-root_access_key_id = "{OTHER_ROOT[0]}"
-root_secret_access_key = "{OTHER_ROOT[1]}"
-[[users]]
-name = "cfguser"
-access_key_id = "{CFG_USER[0]}"
-secret_access_key = "{CFG_USER[1]}"
-policies = [{json.dumps(allow("iam:GetUser", "iam:CreateAccessKey", "iam:ListUserPolicies",
-                              resource=f"arn:aws:iam::{ACCOUNT}:user/cfguser"))}]
-'''
+    policy = allow("iam:GetUser", "iam:CreateAccessKey", "iam:ListUserPolicies",
+                   resource=f"arn:aws:iam::{ACCOUNT}:user/cfguser")
+    return gateway_config(ACCOUNT, accounts={OTHER: OTHER_ROOT}, users={"cfguser": (*CFG_USER, policy)})
 
 
 def allow(*actions: str, resource: str = "*") -> str:

@@ -5,15 +5,13 @@ on the gateway's movable clock, and across a restart."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
 
 import pytest
 
-from conftest import AwsCli, SealgateServer, make_client
-from helpers import error_of, unique_bucket
+from conftest import AwsCli, SealgateServer
+from helpers import error_of, md5_b64, unique_bucket
 from kms_helpers import clock_mover, kms_client, users_config
 
 ACCOUNT = "111122223333"
@@ -71,12 +69,8 @@ def days_ahead(days: float) -> dt.datetime:
     return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).replace(microsecond=0)
 
 
-def md5(body: bytes) -> str:
-    return base64.b64encode(hashlib.md5(body).digest()).decode()
-
-
 def put_locked(s3, bucket, key, mode, days, body=b"record"):
-    return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5(body),
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64(body),
                          ObjectLockMode=mode, ObjectLockRetainUntilDate=days_ahead(days))["VersionId"]
 
 
@@ -211,7 +205,7 @@ def test_lock_headers_are_checked_as_s3_checks_them(server, s3):
          (400, "InvalidArgument", "Unknown wormMode directive.")),
     ]
     for headers, expected in cases:
-        assert error_of(lambda: s3.put_object(Bucket=b, Key="x", Body=b"x", ContentMD5=md5(b"x"), **headers)) == expected
+        assert error_of(lambda: s3.put_object(Bucket=b, Key="x", Body=b"x", ContentMD5=md5_b64(b"x"), **headers)) == expected
     # A lock asks for a digest of the body.
     assert error_of(lambda: bare.put_object(Bucket=b, Key="x", Body=b"x", ObjectLockLegalHoldStatus="ON")) == (
         400, "InvalidRequest",
@@ -268,7 +262,7 @@ def test_condition_keys_bound_how_long_a_lock_may_be(server, s3):
     too_long = {"Mode": "GOVERNANCE", "RetainUntilDate": days_ahead(60)}
     assert error_of(lambda: s3.put_object_retention(Bucket=b, Key="k", Retention=too_long))[:2] == (
         403, "AccessDenied")
-    assert error_of(lambda: s3.put_object(Bucket=b, Key="long", Body=b"x", ContentMD5=md5(b"x"),
+    assert error_of(lambda: s3.put_object(Bucket=b, Key="long", Body=b"x", ContentMD5=md5_b64(b"x"),
                                           ObjectLockMode="GOVERNANCE",
                                           ObjectLockRetainUntilDate=days_ahead(60)))[:2] == (403, "AccessDenied")
     s3.put_object_retention(Bucket=b, Key="k", Retention={"Mode": "GOVERNANCE", "RetainUntilDate": days_ahead(10)})
@@ -300,7 +294,7 @@ def test_locks_survive_a_restart_and_a_disabled_key_only_hides_the_data(server, 
     kms = kms_client(server.endpoint)
     key = kms.create_key()["KeyMetadata"]["Arn"]
     body = b"evidence"
-    vid = s3.put_object(Bucket=b, Key="e", Body=body, ContentMD5=md5(body), ServerSideEncryption="aws:kms",
+    vid = s3.put_object(Bucket=b, Key="e", Body=body, ContentMD5=md5_b64(body), ServerSideEncryption="aws:kms",
                         SSEKMSKeyId=key, ObjectLockMode="COMPLIANCE",
                         ObjectLockRetainUntilDate=days_ahead(3))["VersionId"]
     server.restart(kill=True)
@@ -317,7 +311,7 @@ def test_locks_survive_a_restart_and_a_disabled_key_only_hides_the_data(server, 
 
 def put_kms_locked(s3, bucket, key, kms_key, mode, days):
     body = b"ledger"
-    return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5(body), ServerSideEncryption="aws:kms",
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64(body), ServerSideEncryption="aws:kms",
                          SSEKMSKeyId=kms_key, ObjectLockMode=mode,
                          ObjectLockRetainUntilDate=days_ahead(days))["VersionId"]
 

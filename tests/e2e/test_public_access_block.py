@@ -12,7 +12,7 @@ import pytest
 from botocore import UNSIGNED
 
 from conftest import AwsCli, SealgateServer, make_client
-from helpers import error_of, unique_bucket
+from helpers import error_of, gateway_config, unique_bucket
 
 ACCOUNT = "121212121212"
 OTHER = "343434343434"
@@ -24,19 +24,9 @@ ALL_BLOCKED = dict.fromkeys(SETTINGS, True)
 
 def config() -> str:
     # carol may read objects, and nothing about public access.
-    carol = json.dumps(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}))
-    return f'''account_id = "{ACCOUNT}"
-[[accounts]]
-id = "{OTHER}"
-root_access_key_id = "{OTHER_ROOT[0]}"
-root_secret_access_key = "{OTHER_ROOT[1]}"
-[[users]]
-name = "carol"
-access_key_id = "{CAROL[0]}"
-secret_access_key = "{CAROL[1]}"
-policies = [{carol}]
-'''
+    carol = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}
+    return gateway_config(ACCOUNT, accounts={OTHER: OTHER_ROOT}, users={"carol": (*CAROL, carol)})
 
 
 @pytest.fixture(scope="module")

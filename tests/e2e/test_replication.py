@@ -26,6 +26,7 @@ from helpers import (
     TcpRelay,
     body_of,
     files_containing,
+    md5_b64,
     put_multipart,
     set_headers_before_sign,
     ssec,
@@ -272,9 +273,8 @@ def test_a_locked_version_replicates_with_its_lock_or_not_at_all(regions):
     s3.put_bucket_replication(Bucket=src, ReplicationConfiguration=cfg)
     until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).replace(microsecond=0)
     body = b"record"
-    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
     for key in ("kept/r", "lost/r"):
-        s3.put_object(Bucket=src, Key=key, Body=body, ContentMD5=md5, ObjectLockMode="COMPLIANCE",
+        s3.put_object(Bucket=src, Key=key, Body=body, ContentMD5=md5_b64(body), ObjectLockMode="COMPLIANCE",
                       ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")
     assert wait_status(s3, src, "kept/r") == "COMPLETED"
     head = d3.head_object(Bucket=dst, Key="kept/r")
