@@ -44,6 +44,7 @@ pub struct Config {
     pub crypto: CryptoSettings,
     pub audit: AuditConfig,
     pub replication: ReplicationSettings,
+    pub lifecycle: LifecycleSettings,
     pub catalog: CatalogConfig,
     pub admin: AdminConfig,
     pub limits: Limits,
@@ -632,6 +633,23 @@ impl ReplicationSettings {
     }
 }
 
+/// Lifecycle rules (PutBucketLifecycleConfiguration): how often the worker applies them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleSettings {
+    /// Seconds between two passes over every bucket with a lifecycle configuration. S3
+    /// counts rules in whole days, so an hour loses nothing a user can see.
+    pub interval_secs: u64,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            interval_secs: 3600,
+        }
+    }
+}
+
 /// An S3-compatible endpoint of another region (another sealgate, or any S3 service).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -689,6 +707,7 @@ impl Default for Config {
             crypto: CryptoSettings::default(),
             audit: AuditConfig::default(),
             replication: ReplicationSettings::default(),
+            lifecycle: LifecycleSettings::default(),
             catalog: CatalogConfig::default(),
             admin: AdminConfig::default(),
             limits: Limits::default(),
@@ -814,6 +833,11 @@ impl Config {
         }
         self.storage.validate()?;
         self.replication.validate()?;
+        if self.lifecycle.interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "lifecycle.interval_secs must be at least 1".into(),
+            ));
+        }
         crate::s3::host::Domains::new(&self.s3.domains).map_err(ConfigError::Invalid)?;
         self.catalog.validate()?;
         self.limits.validate()?;
@@ -894,6 +918,7 @@ mod tests {
             parsed.replication.poll_interval_ms,
             d.replication.poll_interval_ms
         );
+        assert_eq!(parsed.lifecycle.interval_secs, d.lifecycle.interval_secs);
         let remote = &parsed.replication.remotes["eu-west-1"];
         assert_eq!(remote.endpoint, "https://s3.eu.example:8014");
         assert!(remote.secret_access_key.is_some() && !remote.insecure_skip_verify);

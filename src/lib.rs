@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod iam;
 pub mod identity;
 pub mod kms;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod objects;

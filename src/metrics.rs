@@ -46,6 +46,14 @@ pub struct RefusalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LifecycleLabels {
+    /// The audit operation of the action, e.g. `LifecycleExpiration`.
+    pub action: &'static str,
+    /// `done`, or `skipped` (Object Lock refused it; retried next pass).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TimeoutLabels {
     pub listener: &'static str,
     /// `header_read`, `body_read` or `idle`.
@@ -83,6 +91,7 @@ pub struct Metrics {
     pub audit_append_duration: Histogram,
     pub open_connections: Gauge,
     pub connections_refused: Family<RefusalLabels, Counter>,
+    pub lifecycle_actions: Family<LifecycleLabels, Counter>,
     pub client_timeouts: Family<TimeoutLabels, Counter>,
 }
 
@@ -117,6 +126,7 @@ impl Metrics {
             audit_append_duration: latency(),
             open_connections: Gauge::default(),
             connections_refused: Family::default(),
+            lifecycle_actions: Family::default(),
             client_timeouts: Family::default(),
         };
         let r = &mut m.registry;
@@ -179,6 +189,11 @@ impl Metrics {
             "sealgate_replication_lag_seconds",
             "Age of the oldest version still waiting to replicate",
             m.replication_lag.clone(),
+        );
+        r.register(
+            "sealgate_lifecycle_actions",
+            "Lifecycle actions this node took (or skipped), by action",
+            m.lifecycle_actions.clone(),
         );
         r.register(
             "sealgate_replication_parts_sent",

@@ -305,6 +305,17 @@ pub async fn serve(
     );
     let replication = tokio::spawn(replication.run());
 
+    let lifecycle = crate::lifecycle::Lifecycle::new(
+        gateway.objects.clone(),
+        Some(gateway.audit.clone()),
+        gateway
+            .membership
+            .as_ref()
+            .map_or(crate::lifecycle::LOCAL_NODE, |m| m.node()),
+        Duration::from_secs(config.lifecycle.interval_secs.max(1)),
+    );
+    let lifecycle = tokio::spawn(lifecycle.run());
+
     let acceptor = tls.map(TlsAcceptor::from);
     let http = limits::http_builder(&config.limits);
     let gate = limits::Gate::new("api", &config.limits);
@@ -411,6 +422,7 @@ pub async fn serve(
         admin.abort();
     }
     replication.abort();
+    lifecycle.abort();
     tokio::select! {
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; stopping"),

@@ -1,8 +1,9 @@
 //! A bucket's settings as typed records: default encryption, replication rules (with
 //! which rule a new version falls under), CORS rules (with which one answers a request),
-//! Block Public Access, tags, and Object Lock (with the lock each version carries). Pure:
-//! no I/O, no clock, so the catalog can store them and evaluate rules inside the
-//! transaction that makes a version visible, and every layer above reads the same types.
+//! Block Public Access, tags, Object Lock (with the lock each version carries) and
+//! lifecycle rules (with which one expires what, and when). Pure: no I/O, no clock, so the
+//! catalog can store them and evaluate rules inside the transaction that makes a version
+//! visible, and every layer above reads the same types.
 //!
 //! Each setting rests as a versioned JSON envelope (`{"version": N, "value": {...}}`). A
 //! field added later gets a serde default; a changed shape gets a new version and an
@@ -12,6 +13,7 @@
 
 pub(crate) mod cors;
 pub(crate) mod encryption;
+pub(crate) mod lifecycle;
 pub(crate) mod object_lock;
 pub(crate) mod public_access;
 pub(crate) mod replication;
@@ -19,6 +21,7 @@ pub(crate) mod tagging;
 
 pub(crate) use cors::CorsConfig;
 pub(crate) use encryption::BucketEncryption;
+pub(crate) use lifecycle::LifecycleConfig;
 pub(crate) use object_lock::ObjectLockConfig;
 pub(crate) use public_access::PublicAccessBlock;
 pub(crate) use replication::ReplicationConfig;

@@ -115,6 +115,7 @@ pub(super) struct RawBucket {
     pub public_access_block: Option<String>,
     pub tagging: Option<String>,
     pub object_lock: Option<String>,
+    pub lifecycle: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -134,6 +135,7 @@ impl RawBucket {
             public_access_block: setting(&self.name, self.public_access_block),
             tagging: setting(&self.name, self.tagging),
             object_lock: setting(&self.name, self.object_lock),
+            lifecycle: setting(&self.name, self.lifecycle),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,

@@ -128,6 +128,10 @@ conformance!(
     object_lock_keeps_locked_versions_and_its_bucket_versioned,
     a_lock_changes_only_as_its_mode_allows,
     the_guard_finds_the_last_compliance_hold_of_a_key,
+    lifecycle_scans_find_what_is_due_in_time_order,
+    noncurrent_versions_know_since_when_and_how_many_are_newer,
+    lone_delete_markers_and_old_uploads_are_found,
+    one_node_at_a_time_holds_a_buckets_lifecycle_lease,
 );
 
 /// A far deadline for blobs registered as written by tests.
@@ -1665,4 +1669,242 @@ async fn the_guard_finds_the_last_compliance_hold_of_a_key(s: Subject) {
         None
     );
     assert_eq!(c.compliance_locked_under("key/C", 2).await.unwrap(), None);
+}
+
+/// A version of `key` last modified at `t`.
+fn version_at(key: &str, seal: &str, t: i64) -> NewVersion {
+    let mut v = version("b", key, seal);
+    v.last_modified_ms = t;
+    v
+}
+
+async fn scan(c: &Catalog, prefix: &str, scan: LifecycleScan) -> Vec<(String, i64, u64)> {
+    c.lifecycle_versions("b", prefix, scan, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.version.seal_id, x.since_ms, x.newer_noncurrent))
+        .collect()
+}
+
+async fn lifecycle_scans_find_what_is_due_in_time_order(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    for (key, seal, t) in [
+        ("logs/b", "b1", 200),
+        ("data/c", "c1", 300),
+        ("logs/a", "a1", 100),
+    ] {
+        commit(&c, version_at(key, seal, t), Precondition::NONE, t)
+            .await
+            .unwrap();
+    }
+    commit(&c, version_at("logs/a", "a2", 400), Precondition::NONE, 400)
+        .await
+        .unwrap();
+    let current = |before| LifecycleScan::CurrentModifiedBefore(before);
+    assert_eq!(
+        scan(&c, "", current(350)).await,
+        [("b1".to_string(), 200, 0), ("c1".to_string(), 300, 0)],
+        "current versions only (a1 is noncurrent, a2 too young), oldest first"
+    );
+    assert_eq!(scan(&c, "logs/", current(350)).await.len(), 1);
+    assert_eq!(
+        scan(&c, "", current(200)).await.len(),
+        0,
+        "the bound is strict"
+    );
+    // Paged by cursor: each page starts after the last one's end.
+    let first = c
+        .lifecycle_versions("b", "", current(i64::MAX), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = c
+        .lifecycle_versions("b", "", current(i64::MAX), Some(first[1].cursor()), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|x| x.version.seal_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a2"]
+    );
+    // A delete marker is not a current version to expire.
+    c.delete_object(
+        "b",
+        "data/c",
+        None,
+        "m",
+        false,
+        false,
+        &Precondition::NONE,
+        500,
+    )
+    .await
+    .unwrap();
+    assert_eq!(scan(&c, "data/", current(i64::MAX)).await.len(), 0);
+    assert!(matches!(
+        c.lifecycle_versions("nope", "", current(1), None, 1).await,
+        Err(CatalogError::NoSuchBucket)
+    ));
+}
+
+async fn noncurrent_versions_know_since_when_and_how_many_are_newer(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    for (seal, t) in [("k1", 100), ("k2", 200), ("k3", 300)] {
+        commit(&c, version_at("k", seal, t), Precondition::NONE, t)
+            .await
+            .unwrap();
+    }
+    let noncurrent = |before| LifecycleScan::NoncurrentBefore(before);
+    // Noncurrent since the next version was written; newer noncurrent ones counted.
+    assert_eq!(
+        scan(&c, "", noncurrent(i64::MAX)).await,
+        [("k1".to_string(), 200, 1), ("k2".to_string(), 300, 0)]
+    );
+    assert_eq!(scan(&c, "", noncurrent(300)).await.len(), 1);
+    // A delete marker makes the latest noncurrent from its own time.
+    c.delete_object("b", "k", None, "m", false, false, &Precondition::NONE, 400)
+        .await
+        .unwrap();
+    assert_eq!(
+        scan(&c, "", noncurrent(i64::MAX)).await,
+        [
+            ("k1".to_string(), 200, 2),
+            ("k2".to_string(), 300, 1),
+            ("k3".to_string(), 400, 0)
+        ]
+    );
+    // Removing the marker makes k3 latest again: no longer noncurrent.
+    let marker = c.version("b", "k", None).await.unwrap().version_id;
+    c.delete_object(
+        "b",
+        "k",
+        Some(&marker),
+        "",
+        false,
+        false,
+        &Precondition::NONE,
+        500,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        scan(&c, "", noncurrent(i64::MAX)).await,
+        [("k1".to_string(), 200, 1), ("k2".to_string(), 300, 0)]
+    );
+    // Suspended versioning: the null version written over a versioned one makes it noncurrent.
+    c.set_versioning("b", Versioning::Suspended).await.unwrap();
+    commit(&c, version_at("k", "k4", 600), Precondition::NONE, 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        scan(&c, "", noncurrent(i64::MAX))
+            .await
+            .last()
+            .map(|x| (x.0.as_str(), x.1)),
+        Some(("k3", 600))
+    );
+}
+
+async fn lone_delete_markers_and_old_uploads_are_found(s: Subject) {
+    let c = s.catalog;
+    c.create_bucket("b", "r", None, &[], 0).await.unwrap();
+    c.set_versioning("b", Versioning::Enabled).await.unwrap();
+    commit(&c, version_at("gone", "g1", 100), Precondition::NONE, 100)
+        .await
+        .unwrap();
+    commit(&c, version_at("kept", "k1", 100), Precondition::NONE, 100)
+        .await
+        .unwrap();
+    for key in ["gone", "kept", "never"] {
+        c.delete_object(
+            "b",
+            key,
+            None,
+            &format!("m-{key}"),
+            false,
+            false,
+            &Precondition::NONE,
+            200,
+        )
+        .await
+        .unwrap();
+    }
+    let lone = || scan(&c, "", LifecycleScan::LoneMarkers);
+    assert_eq!(lone().await, [("m-never".to_string(), 200, 0)]);
+    let g1 = c
+        .list_versions(
+            "b",
+            "gone",
+            "",
+            &KeyStart::AtOrAfter("gone".into()),
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|v| v.seal_id == "g1")
+        .unwrap()
+        .version_id;
+    c.delete_object(
+        "b",
+        "gone",
+        Some(&g1),
+        "",
+        false,
+        false,
+        &Precondition::NONE,
+        300,
+    )
+    .await
+    .unwrap();
+    let seals: Vec<String> = lone().await.into_iter().map(|x| x.0).collect();
+    assert_eq!(seals, ["m-gone", "m-never"]);
+    assert_eq!(scan(&c, "n", LifecycleScan::LoneMarkers).await.len(), 1);
+
+    for (id, key, t) in [("u3", "x/a", 30), ("u1", "big/a", 10), ("u2", "big/b", 20)] {
+        let mut u = upload(id);
+        u.key = key.into();
+        u.initiated_ms = t;
+        c.create_upload(u).await.unwrap();
+    }
+    let ids = |us: Vec<Upload>| us.into_iter().map(|u| u.upload_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(c.lifecycle_uploads("b", "", 25, None, 10).await.unwrap()),
+        ["u1", "u2"]
+    );
+    assert_eq!(
+        ids(c.lifecycle_uploads("b", "x/", 100, None, 10).await.unwrap()),
+        ["u3"]
+    );
+    assert_eq!(
+        ids(c
+            .lifecycle_uploads("b", "", 100, Some((10, "u1".into())), 10)
+            .await
+            .unwrap()),
+        ["u2", "u3"]
+    );
+}
+
+async fn one_node_at_a_time_holds_a_buckets_lifecycle_lease(s: Subject) {
+    let c = s.catalog;
+    assert!(c.take_lifecycle_lease("b", "n1", 0, 100).await.unwrap());
+    assert!(!c.take_lifecycle_lease("b", "n2", 50, 150).await.unwrap());
+    assert!(
+        c.take_lifecycle_lease("other", "n2", 50, 150)
+            .await
+            .unwrap()
+    );
+    // Its holder renews it; a restarted holder takes it back at once.
+    assert!(c.take_lifecycle_lease("b", "n1", 60, 200).await.unwrap());
+    assert!(!c.take_lifecycle_lease("b", "n2", 199, 300).await.unwrap());
+    // Expired, it goes to whoever asks first.
+    assert!(c.take_lifecycle_lease("b", "n2", 200, 300).await.unwrap());
+    assert!(!c.take_lifecycle_lease("b", "n1", 250, 400).await.unwrap());
 }

@@ -9,6 +9,7 @@
 mod codec;
 #[cfg(test)]
 mod conformance;
+mod lifecycle;
 mod listing;
 mod postgres;
 mod semantics;
@@ -21,8 +22,8 @@ use std::sync::Arc;
 
 use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::{
-    self, BucketEncryption, BucketTagging, CorsConfig, ObjectLockConfig, PublicAccessBlock,
-    ReplicationConfig, SettingError, StoredSetting,
+    self, BucketEncryption, BucketTagging, CorsConfig, LifecycleConfig, ObjectLockConfig,
+    PublicAccessBlock, ReplicationConfig, SettingError, StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -31,9 +32,9 @@ pub(crate) use codec::MetaCodec;
 pub use listing::{KeyStart, common_prefix, prefix_end};
 pub use store::{
     BatchProgress, BlobQueue, BucketStore, CatalogStore, CommitOutcome, Condition, DeleteOutcome,
-    ListedVersion, LockedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue,
-    ReplicationStats, ReplicationTask, Seen, SentPart, TaskEnd, TaskStatus, UploadStore,
-    VersionStore,
+    LifecycleCandidate, LifecycleCursor, LifecycleScan, LifecycleStore, ListedVersion,
+    LockedVersion, PartLayout, Precondition, ReplicaUpload, ReplicationQueue, ReplicationStats,
+    ReplicationTask, Seen, SentPart, TaskEnd, TaskStatus, UploadStore, VersionStore,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +153,7 @@ pub struct Bucket {
     public_access_block: Setting<PublicAccessBlock>,
     tagging: Setting<BucketTagging>,
     object_lock: Setting<ObjectLockConfig>,
+    lifecycle: Setting<LifecycleConfig>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -205,6 +207,10 @@ impl Bucket {
     /// The Object Lock configuration; `None` when the bucket has no Object Lock.
     pub fn object_lock(&self) -> Result<Option<&ObjectLockConfig>> {
         setting_of(&self.name, &self.object_lock)
+    }
+
+    pub(crate) fn lifecycle(&self) -> Result<Option<&LifecycleConfig>> {
+        setting_of(&self.name, &self.lifecycle)
     }
 }
 
@@ -353,6 +359,7 @@ pub enum SettingColumn {
     PublicAccessBlock,
     Tagging,
     ObjectLock,
+    Lifecycle,
 }
 
 impl SettingColumn {
@@ -364,6 +371,7 @@ impl SettingColumn {
             SettingColumn::PublicAccessBlock => "public_access_block",
             SettingColumn::Tagging => "tagging",
             SettingColumn::ObjectLock => "object_lock",
+            SettingColumn::Lifecycle => "lifecycle",
         }
     }
 
@@ -404,6 +412,10 @@ impl BucketSetting for BucketTagging {
 
 impl BucketSetting for ObjectLockConfig {
     const COLUMN: SettingColumn = SettingColumn::ObjectLock;
+}
+
+impl BucketSetting for LifecycleConfig {
+    const COLUMN: SettingColumn = SettingColumn::Lifecycle;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

@@ -560,13 +560,84 @@ pub trait ReplicationQueue: Send + Sync {
     -> Result<BatchProgress>;
 }
 
+/// What a lifecycle scan of a bucket looks for; each kind is read in the order of an index
+/// of its own (time, then row), so a scan reads what is due and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleScan {
+    /// Current versions (not delete markers) last modified before this time.
+    CurrentModifiedBefore(i64),
+    /// Noncurrent versions and delete markers that stopped being latest before this time.
+    NoncurrentBefore(i64),
+    /// Delete markers that are latest and their key's only entry.
+    LoneMarkers,
+}
+
+/// Where a lifecycle scan resumes: after this (time, row).
+pub type LifecycleCursor = (i64, i64);
+
+#[derive(Debug, Clone)]
+pub struct LifecycleCandidate {
+    pub version: ObjectVersion,
+    /// The time the scan orders by: when the version became noncurrent
+    /// ([`LifecycleScan::NoncurrentBefore`]), else when it was last modified.
+    pub since_ms: i64,
+    /// For [`LifecycleScan::NoncurrentBefore`]: the key's noncurrent versions newer than
+    /// this one (0 for the other scans).
+    pub newer_noncurrent: u64,
+}
+
+impl LifecycleCandidate {
+    pub fn cursor(&self) -> LifecycleCursor {
+        (self.since_ms, self.version.row)
+    }
+}
+
+/// What the lifecycle worker reads, and the lease that keeps one node at a time on a
+/// bucket's pass.
+#[async_trait]
+pub trait LifecycleStore: Send + Sync {
+    /// Up to `limit` versions of `bucket` under `prefix` that `scan` finds, ordered by
+    /// (time, row), after `after`. The cost follows the rows returned (and, for
+    /// [`LifecycleScan::LoneMarkers`], the bucket's latest delete markers), not the bucket.
+    async fn lifecycle_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        scan: LifecycleScan,
+        after: Option<LifecycleCursor>,
+        limit: usize,
+    ) -> Result<Vec<LifecycleCandidate>>;
+
+    /// Up to `limit` unfinished uploads of `bucket` under `prefix` initiated before
+    /// `initiated_before_ms`, ordered by (initiated, upload id), after `after`.
+    async fn lifecycle_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        initiated_before_ms: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<Upload>>;
+
+    /// Takes, renews or extends the bucket's lifecycle lease for `node` until `until_ms`;
+    /// false while another node holds an unexpired one. A node always gets its own back
+    /// (its earlier run died, or it is renewing).
+    async fn take_lifecycle_lease(
+        &self,
+        bucket: &str,
+        node: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool>;
+}
+
 /// Everything the catalog stores.
 pub trait CatalogStore:
-    BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue
+    BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue + LifecycleStore
 {
 }
 
-impl<T: BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue> CatalogStore
-    for T
+impl<T: BucketStore + VersionStore + UploadStore + BlobQueue + ReplicationQueue + LifecycleStore>
+    CatalogStore for T
 {
 }

@@ -283,13 +283,19 @@ impl ObjectService {
 /// An object service over an in-memory catalog and a temporary blob directory.
 #[cfg(test)]
 pub(crate) fn test_service() -> (ObjectService, tempfile::TempDir) {
+    test_service_at(crate::clock::system())
+}
+
+/// The same on the given clock.
+#[cfg(test)]
+pub(crate) fn test_service_at(clock: SharedClock) -> (ObjectService, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let blobs = BlobStore::local(dir.path(), false).expect("blob directory");
     let svc = ObjectService::new(
         Catalog::in_memory(),
         blobs,
         Arc::new(RootKey::generate()),
-        crate::clock::system(),
+        clock,
         ServiceSettings {
             aead: AeadBackend::default(),
             chunk_size: 4096,

@@ -411,6 +411,8 @@ impl ObjectService {
                 CatalogError::Corrupt(format!("version {} has no encryption", v.row))
             })?,
             checksum: v.checksum,
+            size: v.size,
+            tags: v.meta.tags,
         })
     }
 

@@ -69,6 +69,9 @@ pub struct Written {
     pub last_modified_ms: i64,
     pub sse: Sse,
     pub checksum: Option<Checksum>,
+    /// Size and tags, as lifecycle filters see the new version.
+    pub size: u64,
+    pub tags: crate::tagging::TagSet,
 }
 
 impl Written {
@@ -81,6 +84,8 @@ impl Written {
             last_modified_ms: version.last_modified_ms,
             sse: version.sse.clone(),
             checksum: version.checksum.clone(),
+            size: version.size,
+            tags: version.meta.tags.clone(),
         }
     }
 }

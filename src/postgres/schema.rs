@@ -250,6 +250,32 @@ ALTER TABLE uploads ADD COLUMN object_lock TEXT;
 -- Only locked versions: what the key deletion guard reads.
 CREATE INDEX versions_locked ON versions(bucket) WHERE object_lock IS NOT NULL;
 "#,
+    r#"
+-- A bucket's lifecycle configuration, a versioned record like the other settings.
+ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
+-- When a version stopped being latest (NULL while it is): NoncurrentDays count from it. A
+-- version already noncurrent became so when the next one was written.
+ALTER TABLE versions ADD COLUMN noncurrent_ms BIGINT;
+UPDATE versions v SET noncurrent_ms = COALESCE(
+    (SELECT MIN(n.last_modified_ms) FROM versions n
+     WHERE n.bucket = v.bucket AND n.key = v.key AND n.row > v.row),
+    v.last_modified_ms)
+WHERE NOT v.is_latest;
+-- The lifecycle worker reads only what is due: current versions and delete markers by
+-- age, noncurrent versions by when they became noncurrent, uploads by initiation.
+CREATE INDEX versions_current_by_age
+    ON versions(bucket, delete_marker, last_modified_ms, row) WHERE is_latest;
+CREATE INDEX versions_noncurrent
+    ON versions(bucket, noncurrent_ms, row) WHERE noncurrent_ms IS NOT NULL;
+CREATE INDEX uploads_by_initiated ON uploads(bucket, initiated_ms, upload_id);
+-- Which node runs a bucket's lifecycle pass, until when: one node at a time, and a dead
+-- node's lease runs out.
+CREATE TABLE lifecycle_leases (
+    bucket TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    until_ms BIGINT NOT NULL
+);
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

@@ -13,6 +13,7 @@ pub mod compat;
 pub mod cors;
 mod errors;
 pub mod host;
+pub(crate) mod lifecycle;
 mod listing;
 pub(crate) mod multipart;
 mod object_lock;
@@ -156,6 +157,9 @@ operations! {
     delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput => delete_bucket_ownership_controls_op;
     get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput => get_bucket_cors_op;
     delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput => delete_bucket_cors_op;
+    put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput => put_bucket_lifecycle_configuration_op;
+    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput => get_bucket_lifecycle_configuration_op;
+    delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput => delete_bucket_lifecycle_op;
     put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput => put_public_access_block_op;
     get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput => get_public_access_block_op;
     delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput => delete_public_access_block_op;

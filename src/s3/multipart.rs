@@ -438,6 +438,7 @@ impl SealgateS3 {
         let customer = self.customer_key(customer_headers!(req.input), &req.extensions)?;
         // Authorized for s3:ReplicateObject when present (access hooks).
         let replica = req.headers.contains_key(REPLICA_HEADER);
+        let extensions = req.extensions;
         let input = req.input;
         let upload = match self
             .svc
@@ -487,12 +488,14 @@ impl SealgateS3 {
         };
         let s = sse_fields(Some(&w.sse), customer.as_ref());
         let c = checksum_fields(w.checksum.as_ref());
+        let expiration = super::object_ops::written_expiration(&extensions, &w)?;
         Ok(S3Response::new(output!(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", w.bucket, w.key)),
             bucket: Some(w.bucket),
             key: Some(w.key),
             e_tag: Some(etag(&w.etag)),
             version_id: reported_version(&w.version_id),
+            expiration: expiration,
         } sse(s) checksums(c) checksum_type(c))))
     }
 

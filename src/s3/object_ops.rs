@@ -273,6 +273,22 @@ macro_rules! read_output {
     }};
 }
 
+/// `x-amz-expiration` for a version just written (always the current one).
+pub(super) fn written_expiration(
+    ext: &http::Extensions,
+    w: &crate::objects::Written,
+) -> S3Result<Option<String>> {
+    super::lifecycle::expiration_header(ext, &w.key, w.size, &w.tags, w.last_modified_ms)
+}
+
+/// `x-amz-expiration` for a version read: only the current version has one.
+fn read_expiration(ext: &http::Extensions, v: &ObjectVersion) -> S3Result<Option<String>> {
+    if !v.is_latest {
+        return Ok(None);
+    }
+    super::lifecycle::expiration_header(ext, &v.key, v.size, &v.meta.tags, v.last_modified_ms)
+}
+
 impl SealgateS3 {
     pub(super) fn customer_key(
         &self,
@@ -334,11 +350,12 @@ impl SealgateS3 {
         let is_form = req.method == http::Method::POST;
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
+        let extensions = req.extensions;
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
         let lock = super::object_lock::lock_headers!(self, input)?;
-        let encryption = DecidedWrite::take(&req.extensions)?;
+        let encryption = DecidedWrite::take(&extensions)?;
         let len = len?;
         if len > self.max_put_size {
             return Err(s3_error!(
@@ -397,6 +414,7 @@ impl SealgateS3 {
             e_tag: Some(etag(&w.etag)),
             version_id: reported_version(&w.version_id),
             ssekms_encryption_context: context,
+            expiration: written_expiration(&extensions, &w)?,
         } sse(s) sse_c(s) checksums(c) checksum_type(c));
         Ok(S3Response::new(output))
     }
@@ -448,10 +466,12 @@ impl SealgateS3 {
             )
             .await?;
         let v = plan.reader.version.clone();
+        let expiration = read_expiration(&req.extensions, &v)?;
         let body = plan.reader.stream(plan.range).await?;
         let output = read_output!(GetObjectOutput, v, plan, {
             body: Some(StreamingBlob::wrap(SyncStream::new(body))),
             tag_count: super::tagging::tag_count(&v),
+            expiration: expiration,
         });
         Ok(S3Response::new(output))
     }
@@ -469,7 +489,10 @@ impl SealgateS3 {
             )
             .await?;
         let v = plan.reader.version.clone();
-        let mut resp = S3Response::new(read_output!(HeadObjectOutput, v, plan, {}));
+        let expiration = read_expiration(&req.extensions, &v)?;
+        let mut resp = S3Response::new(read_output!(HeadObjectOutput, v, plan, {
+            expiration: expiration,
+        }));
         // The protocol crate's HeadObject has no field for it; S3 sends it on HEAD too.
         if let Some(n) = super::tagging::tag_count(&v) {
             resp.headers.insert("x-amz-tagging-count", n.into());
@@ -712,6 +735,7 @@ impl SealgateS3 {
         let ext_transport = transport(&req.extensions);
         let caller = self.kms_caller(&req.extensions);
         let precondition = destination_precondition(&req.headers)?;
+        let extensions = req.extensions;
         let input = req.input;
         check_key(&input.key)?;
         super::acl::check_write_acl!(input)?;
@@ -723,7 +747,7 @@ impl SealgateS3 {
             .customer_key(customer_headers!(copy_source input), ext_transport)?;
         let sse_requested =
             input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
-        let encryption = DecidedWrite::take(&req.extensions)?;
+        let encryption = DecidedWrite::take(&extensions)?;
         let v = self
             .copy_source_version(
                 &src_bucket,
@@ -796,6 +820,7 @@ impl SealgateS3 {
             } checksums(c) checksum_type(c))),
             version_id: reported_version(&w.version_id),
             copy_source_version_id: source_version_id,
+            expiration: written_expiration(&extensions, &w)?,
             ssekms_encryption_context: context,
         } sse(s) sse_c(s))))
     }

@@ -8,6 +8,7 @@
 
 mod buckets;
 mod gc;
+mod lifecycle;
 mod replication;
 mod uploads;
 mod versions;

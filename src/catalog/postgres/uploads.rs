@@ -18,9 +18,9 @@ use crate::catalog::{
     CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result, Upload,
 };
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen, object_lock";
+pub(super) const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, seal_id, initiated_ms, meta, sse, wrapped_key, checksum_algorithm, checksum_type, seen, object_lock";
 
-fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
+pub(super) fn upload_from_row(r: &PgRow) -> Result<RawUpload> {
     Ok(RawUpload {
         upload_id: r.try_get(0)?,
         bucket: r.try_get(1)?,

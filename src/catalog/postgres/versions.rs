@@ -110,13 +110,16 @@ async fn drop_null_version(
     Ok(())
 }
 
-/// The key's latest version stops being latest.
-async fn demote_latest(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
+/// The key's latest version stops being latest: noncurrent from `now_ms`, as lifecycle's
+/// NoncurrentDays count.
+async fn demote_latest(tx: &mut PgConnection, bucket: &str, key: &str, now_ms: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE versions SET is_latest = FALSE WHERE bucket = $1 AND key = $2 AND is_latest",
+        "UPDATE versions SET is_latest = FALSE, noncurrent_ms = $3
+         WHERE bucket = $1 AND key = $2 AND is_latest",
     )
     .bind(bucket)
     .bind(key)
+    .bind(now_ms)
     .execute(tx)
     .await?;
     Ok(())
@@ -140,7 +143,7 @@ async fn prepare_write(
     if plan.replaces_null {
         drop_null_version(tx, &bucket.name, write.key, gc_due_ms).await?;
     }
-    demote_latest(tx, &bucket.name, write.key).await?;
+    demote_latest(tx, &bucket.name, write.key, now_ms).await?;
     if let Some(task) = &plan.task {
         insert_task(
             tx,
@@ -250,7 +253,7 @@ struct PartColumns {
 /// After the latest version of a key was removed, the newest remaining one becomes latest.
 async fn promote_newest(tx: &mut PgConnection, bucket: &str, key: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE versions SET is_latest = TRUE WHERE row =
+        "UPDATE versions SET is_latest = TRUE, noncurrent_ms = NULL WHERE row =
             (SELECT MAX(row) FROM versions WHERE bucket = $1 AND key = $2)",
     )
     .bind(bucket)

@@ -4,6 +4,7 @@
 
 mod buckets;
 mod gc;
+mod lifecycle;
 mod replication;
 mod uploads;
 mod versions;
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     cors TEXT,
     public_access_block TEXT,
     tagging TEXT,
-    object_lock TEXT
+    object_lock TEXT,
+    lifecycle TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,7 +101,9 @@ CREATE TABLE IF NOT EXISTS versions (
     checksum TEXT,
     parts_count INTEGER,
     replication_status TEXT,
-    object_lock TEXT
+    object_lock TEXT,
+    -- When the version stopped being latest (NULL while it is): NoncurrentDays count from it.
+    noncurrent_ms INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_latest ON versions(bucket, is_latest, key);
@@ -200,6 +204,24 @@ CREATE TABLE IF NOT EXISTS replication_batches (
     enqueued INTEGER NOT NULL,
     done INTEGER NOT NULL
 );
+-- Which node runs a bucket's lifecycle pass, until when (one process here, but the same
+-- code path as a fleet's).
+CREATE TABLE IF NOT EXISTS lifecycle_leases (
+    bucket TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    until_ms INTEGER NOT NULL
+);
+"#;
+
+/// Indexes on columns an older catalog gains in [`migrate`], so created after it. They let
+/// the lifecycle worker read only what is due: current versions and delete markers by
+/// age, noncurrent versions by when they became noncurrent, uploads by initiation.
+const LATE_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS versions_current_by_age
+    ON versions(bucket, delete_marker, last_modified_ms, row) WHERE is_latest = 1;
+CREATE INDEX IF NOT EXISTS versions_noncurrent
+    ON versions(bucket, noncurrent_ms, row) WHERE noncurrent_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS uploads_by_initiated ON uploads(bucket, initiated_ms, upload_id);
 "#;
 
 impl SqliteCatalog {
@@ -226,6 +248,7 @@ impl SqliteCatalog {
         }
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
+        conn.execute_batch(LATE_INDEXES)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -250,6 +273,7 @@ impl SqliteCatalog {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(LATE_INDEXES).unwrap();
         let codec = MetaCodec::new(crate::crypto::RootKey::generate().catalog_sealer());
         // An in-memory database is private to its connection: reads share the writer's.
         SqliteCatalog {
@@ -297,29 +321,43 @@ impl SqliteCatalog {
 
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
-const ADDED_COLUMNS: [(&str, &str); 11] = [
-    ("buckets", "owner_account"),
-    ("buckets", "policy"),
-    ("buckets", "replication"),
-    ("buckets", "cors"),
-    ("buckets", "public_access_block"),
-    ("buckets", "tagging"),
-    ("versions", "replication_status"),
-    ("uploads", "seen"),
-    ("buckets", "object_lock"),
-    ("versions", "object_lock"),
-    ("uploads", "object_lock"),
+/// Each with its type and what fills it in the rows already there.
+const ADDED_COLUMNS: [(&str, &str, &str, &str); 13] = [
+    ("buckets", "owner_account", "TEXT", ""),
+    ("buckets", "policy", "TEXT", ""),
+    ("buckets", "replication", "TEXT", ""),
+    ("buckets", "cors", "TEXT", ""),
+    ("buckets", "public_access_block", "TEXT", ""),
+    ("buckets", "tagging", "TEXT", ""),
+    ("buckets", "lifecycle", "TEXT", ""),
+    ("versions", "replication_status", "TEXT", ""),
+    // A version already noncurrent became so when the next one was written.
+    (
+        "versions",
+        "noncurrent_ms",
+        "INTEGER",
+        "UPDATE versions SET noncurrent_ms = COALESCE(
+             (SELECT MIN(n.last_modified_ms) FROM versions n
+              WHERE n.bucket = versions.bucket AND n.key = versions.key AND n.row > versions.row),
+             last_modified_ms)
+         WHERE is_latest = 0",
+    ),
+    ("uploads", "seen", "TEXT", ""),
+    ("buckets", "object_lock", "TEXT", ""),
+    ("versions", "object_lock", "TEXT", ""),
+    ("uploads", "object_lock", "TEXT", ""),
 ];
 
 fn migrate(conn: &Connection) -> Result<()> {
-    for (table, column) in ADDED_COLUMNS {
+    for (table, column, kind, fill) in ADDED_COLUMNS {
         let present: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
             [table, column],
             |r| r.get(0),
         )?;
         if !present {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            conn.execute_batch(fill)?;
         }
     }
     // Only locked versions: what the key deletion guard reads.

@@ -123,9 +123,11 @@ fn prepare_write(
     if plan.replaces_null {
         drop_null_version(tx, &bucket.name, write.key, gc_due_ms)?;
     }
+    // Noncurrent from now: lifecycle's NoncurrentDays count from here.
     tx.exec(
-        "UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
-        params![bucket.name, write.key],
+        "UPDATE versions SET is_latest = 0, noncurrent_ms = ?3
+         WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
+        params![bucket.name, write.key, now_ms],
     )?;
     if let Some(task) = &plan.task {
         insert_task(
@@ -226,7 +228,7 @@ pub(super) fn insert_version(
 /// After the latest version of a key was removed, the newest remaining one becomes latest.
 fn promote_newest(tx: &Connection, bucket: &str, key: &str) -> Result<()> {
     tx.exec(
-        "UPDATE versions SET is_latest = 1 WHERE row =
+        "UPDATE versions SET is_latest = 1, noncurrent_ms = NULL WHERE row =
             (SELECT MAX(row) FROM versions WHERE bucket = ?1 AND key = ?2)",
         params![bucket, key],
     )?;

@@ -491,6 +491,7 @@ impl Authorizer {
         ext.insert(BucketOwner(target.owner.clone()));
         if let Some(b) = &target.bucket {
             ext.insert(BucketVersioning(b.versioning));
+            ext.insert(super::lifecycle::BucketLifecycle::of(b));
         }
         ext.insert(Authorized);
         Ok(())
