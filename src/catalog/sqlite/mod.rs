@@ -429,7 +429,8 @@ mod tests {
                  region TEXT NOT NULL, versioning TEXT NOT NULL DEFAULT '', encryption TEXT);
                  INSERT INTO buckets (name, created_ms, region) VALUES ('old', 1, 'us-east-1');
                  INSERT INTO versions (bucket, key, version_id, seal_id, delete_marker, is_latest,
-                 size, etag, last_modified_ms, meta) VALUES ('old', 'k', 'null', 's', 1, 1, 0, '', 1, x'');",
+                 size, etag, last_modified_ms, meta) VALUES ('old', 'k', 'null', 's', 1, 1, 0, '', 1, x''),
+                 ('old', 'n', 'v1', 's1', 1, 0, 0, '', 5, x''), ('old', 'n', 'v2', 's2', 1, 1, 0, '', 9, x'');",
             )
             .unwrap();
         }
@@ -443,6 +444,19 @@ mod tests {
         let v = c.version("old", "k", None).await.unwrap();
         assert!(v.delete_marker);
         assert_eq!(v.replication_status, None);
+        // A version already noncurrent is noncurrent since its successor was written.
+        let scan = crate::catalog::LifecycleScan::NoncurrentBefore(i64::MAX);
+        let found = c
+            .lifecycle_versions("old", "", scan, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            found
+                .iter()
+                .map(|x| (x.version.version_id.as_str(), x.since_ms))
+                .collect::<Vec<_>>(),
+            [("v1", 9)]
+        );
     }
 
     #[test]
