@@ -12,6 +12,7 @@ import email.utils
 import json
 import subprocess
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -313,6 +314,10 @@ def test_current_versions_expire_in_an_unversioned_bucket(lc_server, s3, bucket,
         assert r["encryption_context"] == {"rule-id": "tmp"} and r["key_version"] == "null"
     proc = audit_verify(lc_server)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = urllib.request.urlopen(f"{lc_server.admin_endpoint}/metrics", timeout=10).read().decode()
+    done = [line for line in metrics.splitlines() if line.startswith(
+        'sealgate_lifecycle_actions_total{action="LifecycleExpiration",outcome="done"}')]
+    assert done and float(done[0].split()[-1]) >= 2, done
 
 
 def test_current_versions_in_a_versioned_bucket_get_a_delete_marker(s3, versioned, advance):
