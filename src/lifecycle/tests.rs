@@ -1,3 +1,5 @@
+//! The worker on a manual clock: what a pass does, what it leaves, and how it resumes.
+
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::sync::Arc;
