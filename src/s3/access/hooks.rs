@@ -558,11 +558,12 @@ hooks! {
             );
         }
         let checks = [check("s3:PutObjectRetention", object_arn(&b, &k))];
-        self.0
+        let target = self
+            .0
             .authorize_request(req, Some(&b), &checks, &keys)
             .await?;
         self.0
-            .governance_bypass(req, bypass, &b, &k, v.as_deref())
+            .governance_bypass(req, &target, bypass, &b, &k, v.as_deref())
             .await
     }
 
@@ -678,11 +679,12 @@ hooks! {
             checks.push(check("s3:ReplicateDelete", obj));
         }
         let bypass = req.input.bypass_governance_retention;
-        self.0
+        let target = self
+            .0
             .authorize_request(req, Some(&b), &checks, &keys)
             .await?;
         self.0
-            .governance_bypass(req, bypass, &b, &k, v.as_deref())
+            .governance_bypass(req, &target, bypass, &b, &k, v.as_deref())
             .await
     }
 

@@ -620,10 +620,12 @@ impl Authorizer {
     /// Marks the request [`GovernanceBypass`] when it asks to bypass GOVERNANCE retention
     /// (`x-amz-bypass-governance-retention: true`) and the caller may
     /// (`s3:BypassGovernanceRetention`). A caller who may not is not refused here: only a
-    /// version under GOVERNANCE retention refuses it, as it refuses everyone.
+    /// version under GOVERNANCE retention refuses it, as it refuses everyone. `target` is
+    /// what the request's own authorization found.
     async fn governance_bypass<T>(
         &self,
         req: &mut S3Request<T>,
+        target: &Target,
         asked: Option<bool>,
         bucket: &str,
         key: &str,
@@ -633,13 +635,12 @@ impl Authorizer {
             return Ok(());
         }
         let caller = self.caller_of(req).await?;
-        let target = self.target(Some(bucket), &caller).await?;
         let mut cx = self.base_context(&caller, &req.headers, &req.uri);
         if let Some(v) = version_id {
             cx.set("s3:VersionId", v.to_owned());
         }
         let c = check("s3:BypassGovernanceRetention", object_arn(bucket, key));
-        if self.decide_one(&caller, &target, &c, &cx).is_ok() {
+        if self.decide_one(&caller, target, &c, &cx).is_ok() {
             req.extensions.insert(GovernanceBypass);
         }
         Ok(())
