@@ -1,6 +1,6 @@
 //! A bucket's settings as typed records: default encryption, replication rules (with
 //! which rule a new version falls under), CORS rules (with which one answers a request),
-//! Block Public Access, tags, Object Lock (with the lock each version carries) and
+//! Block Public Access, Object Ownership and ACLs, tags, Object Lock (with the lock each version carries) and
 //! lifecycle rules (with which one expires what, and when). Pure: no I/O, no clock, so the
 //! catalog can store them and evaluate rules inside the transaction that makes a version
 //! visible, and every layer above reads the same types.
@@ -11,6 +11,7 @@
 //! silently dropping a bucket's KMS default or its blocked encryption types would weaken
 //! what the owner asked for.
 
+pub(crate) mod acl;
 pub(crate) mod cors;
 pub(crate) mod encryption;
 pub(crate) mod lifecycle;
@@ -19,6 +20,7 @@ pub(crate) mod public_access;
 pub(crate) mod replication;
 pub(crate) mod tagging;
 
+pub(crate) use acl::BucketAccessControl;
 pub(crate) use cors::CorsConfig;
 pub(crate) use encryption::BucketEncryption;
 pub(crate) use lifecycle::LifecycleConfig;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Bucket, CatalogError, ObjectMeta, ObjectVersion, PartRecord, Result, Setting, Upload,
-    Versioning,
+    Bucket, CatalogError, MetaChange, ObjectMeta, ObjectVersion, PartRecord, Result, Setting,
+    Upload, Versioning,
 };
 use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::{self, StoredSetting};
@@ -48,17 +48,17 @@ impl MetaCodec {
         ))
     }
 
-    /// The sealed metadata `sealed` with its tags replaced by `tags`.
-    pub(crate) fn retag(
+    /// The sealed metadata `sealed` with `change` made to it.
+    pub(crate) fn reseal(
         &self,
         bucket: &str,
         key: &str,
         seal_id: &str,
         sealed: &[u8],
-        tags: crate::tagging::TagSet,
+        change: MetaChange,
     ) -> Result<Vec<u8>> {
         let mut meta = self.open(bucket, key, seal_id, sealed)?;
-        meta.tags = tags;
+        change.apply(&mut meta);
         self.seal(bucket, key, seal_id, &meta)
     }
 
@@ -116,6 +116,7 @@ pub(super) struct RawBucket {
     pub tagging: Option<String>,
     pub object_lock: Option<String>,
     pub lifecycle: Option<String>,
+    pub access_control: Option<String>,
 }
 
 fn setting<T: StoredSetting>(bucket: &str, stored: Option<String>) -> Setting<T> {
@@ -136,6 +137,7 @@ impl RawBucket {
             tagging: setting(&self.name, self.tagging),
             object_lock: setting(&self.name, self.object_lock),
             lifecycle: setting(&self.name, self.lifecycle),
+            access_control: setting(&self.name, self.access_control),
             name: self.name,
             created_ms: self.created_ms,
             region: self.region,

@@ -322,7 +322,9 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
     assert!(read(v2.version_id.clone()).await.tags.is_empty());
 
     let replaced = tags(&[("project", "red"), ("team", "ops")]);
-    c.set_tags("b", "k", "s1", replaced.clone()).await.unwrap();
+    c.set_meta("b", "k", "s1", MetaChange::Tags(replaced.clone()))
+        .await
+        .unwrap();
     let meta = read(v1.version_id.clone()).await;
     assert_eq!(meta.tags, replaced);
     assert_eq!(
@@ -333,7 +335,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
         read(v2.version_id.clone()).await.tags.is_empty(),
         "one version only"
     );
-    c.set_tags("b", "k", "s1", Default::default())
+    c.set_meta("b", "k", "s1", MetaChange::Tags(Default::default()))
         .await
         .unwrap();
     assert!(read(v1.version_id.clone()).await.tags.is_empty());
@@ -343,7 +345,8 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
         .await
         .unwrap();
     assert!(matches!(
-        c.set_tags("b", "k", "m1", replaced.clone()).await,
+        c.set_meta("b", "k", "m1", MetaChange::Tags(replaced.clone()))
+            .await,
         Err(CatalogError::NoSuchKey)
     ));
     c.delete_object(
@@ -359,7 +362,8 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
     .await
     .unwrap();
     assert!(matches!(
-        c.set_tags("b", "k", "s2", replaced.clone()).await,
+        c.set_meta("b", "k", "s2", MetaChange::Tags(replaced.clone()))
+            .await,
         Err(CatalogError::NoSuchKey)
     ));
 

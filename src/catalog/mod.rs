@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use crate::bucket_settings::object_lock::VersionLock;
 use crate::bucket_settings::{
-    self, BucketEncryption, BucketTagging, CorsConfig, LifecycleConfig, ObjectLockConfig,
-    PublicAccessBlock, ReplicationConfig, SettingError, StoredSetting,
+    self, BucketAccessControl, BucketEncryption, BucketTagging, CorsConfig, LifecycleConfig,
+    ObjectLockConfig, PublicAccessBlock, ReplicationConfig, SettingError, StoredSetting,
 };
 use crate::crypto::CatalogSealer;
 use serde::{Deserialize, Serialize};
@@ -154,6 +154,7 @@ pub struct Bucket {
     tagging: Setting<BucketTagging>,
     object_lock: Setting<ObjectLockConfig>,
     lifecycle: Setting<LifecycleConfig>,
+    access_control: Setting<BucketAccessControl>,
 }
 
 /// A stored setting: absent, read, or unreadable. An unreadable one fails whatever needs
@@ -212,6 +213,13 @@ impl Bucket {
     pub(crate) fn lifecycle(&self) -> Result<Option<&LifecycleConfig>> {
         setting_of(&self.name, &self.lifecycle)
     }
+
+    /// Object Ownership and the bucket ACL; a bucket without a record is BucketOwnerEnforced.
+    pub(crate) fn access_control(&self) -> Result<BucketAccessControl> {
+        Ok(setting_of(&self.name, &self.access_control)?
+            .cloned()
+            .unwrap_or_default())
+    }
 }
 
 /// How a version is encrypted; no secrets, only what responses and later requests need.
@@ -256,6 +264,28 @@ pub struct ObjectMeta {
     /// The version's tags; sealed with the rest, as they are the user's data too.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: crate::tagging::TagSet,
+    /// The version's ACL, when its bucket's ACLs were enabled and it was given one; none is
+    /// the bucket owner's FULL_CONTROL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::bucket_settings::acl::Acl>,
+}
+
+/// A change to a version's sealed metadata after it was written.
+#[derive(Debug, Clone)]
+pub enum MetaChange {
+    /// PutObjectTagging / DeleteObjectTagging.
+    Tags(crate::tagging::TagSet),
+    /// PutObjectAcl.
+    Acl(Option<crate::bucket_settings::acl::Acl>),
+}
+
+impl MetaChange {
+    pub(crate) fn apply(self, meta: &mut ObjectMeta) {
+        match self {
+            MetaChange::Tags(tags) => meta.tags = tags,
+            MetaChange::Acl(acl) => meta.acl = acl,
+        }
+    }
 }
 
 /// Flexible checksum of a whole object (or of a part): algorithm name as S3 spells it
@@ -360,6 +390,7 @@ pub enum SettingColumn {
     Tagging,
     ObjectLock,
     Lifecycle,
+    AccessControl,
 }
 
 impl SettingColumn {
@@ -372,6 +403,7 @@ impl SettingColumn {
             SettingColumn::Tagging => "tagging",
             SettingColumn::ObjectLock => "object_lock",
             SettingColumn::Lifecycle => "lifecycle",
+            SettingColumn::AccessControl => "access_control",
         }
     }
 
@@ -416,6 +448,10 @@ impl BucketSetting for ObjectLockConfig {
 
 impl BucketSetting for LifecycleConfig {
     const COLUMN: SettingColumn = SettingColumn::Lifecycle;
+}
+
+impl BucketSetting for BucketAccessControl {
+    const COLUMN: SettingColumn = SettingColumn::AccessControl;
 }
 
 /// Handle to the catalog, whichever store holds it; cheap to clone.

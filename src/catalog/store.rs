@@ -315,14 +315,14 @@ pub trait VersionStore: Send + Sync {
 
     async fn parts(&self, version_row: i64) -> Result<Vec<PartRecord>>;
 
-    /// Replaces the tags of the version written as `seal_id` (a version, never a delete
-    /// marker), re-sealing its metadata in one transaction; `NoSuchKey` when it is gone.
-    async fn set_tags(
+    /// Changes the metadata (tags, ACL) of the version written as `seal_id` (a version,
+    /// never a delete marker), re-sealing it in one transaction; `NoSuchKey` when it is gone.
+    async fn set_meta(
         &self,
         bucket: &str,
         key: &str,
         seal_id: &str,
-        tags: crate::tagging::TagSet,
+        change: crate::catalog::MetaChange,
     ) -> Result<()>;
 
     /// DeleteObject: a version id removes that version for good (the newest remaining one

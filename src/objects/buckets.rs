@@ -4,19 +4,21 @@
 //! transaction that makes the change.
 
 use super::{ObjectService, Result};
-use crate::bucket_settings::{self, ObjectLockConfig, PublicAccessBlock};
+use crate::bucket_settings::{self, BucketAccessControl, ObjectLockConfig, PublicAccessBlock};
 use crate::catalog::{Bucket, BucketEntry, BucketSetting, Versioning};
 
 impl ObjectService {
     /// Creates a bucket owned by `owner_account`, with every public access blocked as S3
     /// creates buckets (its owner may lift that afterwards); with `object_lock`, Object
-    /// Lock is enabled from the start (and with it versioning, for good).
+    /// Lock is enabled from the start (and with it versioning, for good). `access_control`
+    /// is the ownership and ACL the request asked for (none: BucketOwnerEnforced).
     pub async fn create_bucket(
         &self,
         name: &str,
         region: &str,
         owner_account: &str,
         object_lock: bool,
+        access_control: Option<&BucketAccessControl>,
     ) -> Result<()> {
         let mut settings = vec![(
             PublicAccessBlock::COLUMN,
@@ -27,6 +29,9 @@ impl ObjectService {
                 ObjectLockConfig::COLUMN,
                 bucket_settings::encode(&ObjectLockConfig::default()),
             ));
+        }
+        if let Some(ac) = access_control {
+            settings.push((BucketAccessControl::COLUMN, bucket_settings::encode(ac)));
         }
         Ok(self
             .catalog

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{ByteStream, CustomerKey, ObjectError, ObjectService, Result};
-use crate::catalog::{ObjectVersion, PartRecord};
+use crate::catalog::{MetaChange, ObjectVersion, PartRecord};
 use crate::crypto::{BlobCipher, CryptoError, DataKey, ObjectIdentity, Opener, SealHeader};
 use crate::kms::Caller;
 
@@ -48,7 +48,19 @@ impl ObjectService {
     pub async fn set_tags(&self, v: &ObjectVersion, tags: crate::tagging::TagSet) -> Result<()> {
         Ok(self
             .catalog
-            .set_tags(&v.bucket, &v.key, &v.seal_id, tags)
+            .set_meta(&v.bucket, &v.key, &v.seal_id, MetaChange::Tags(tags))
+            .await?)
+    }
+
+    /// Replaces the ACL of the version `v` (none: the bucket owner's FULL_CONTROL).
+    pub async fn set_acl(
+        &self,
+        v: &ObjectVersion,
+        acl: Option<crate::bucket_settings::acl::Acl>,
+    ) -> Result<()> {
+        Ok(self
+            .catalog
+            .set_meta(&v.bucket, &v.key, &v.seal_id, MetaChange::Acl(acl))
             .await?)
     }
 

@@ -140,6 +140,15 @@ fn evaluate(policy: &Policy, req: &Request, env: &Env) -> Outcome {
     outcome
 }
 
+/// Grants a resource has besides its policy (an S3 ACL), as they reach the caller: they
+/// count as an allowing statement of the resource policy naming the caller's account, or
+/// everyone, would.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceGrants {
+    pub account: bool,
+    pub anyone: bool,
+}
+
 /// Decides `req` against the caller's identity policies and the resource's policy (owned by
 /// `resource_account`), combined as `mode` says. An explicit deny in any policy wins; what
 /// nothing allows is [`Decision::ImplicitDeny`]. See the module documentation for the
@@ -151,12 +160,33 @@ pub fn authorize(
     resource_account: &str,
     mode: Mode,
 ) -> Decision {
+    authorize_with_grants(
+        req,
+        identity,
+        resource,
+        ResourceGrants::default(),
+        resource_account,
+        mode,
+    )
+}
+
+/// [`authorize`], with the resource's `grants` beside its policy.
+pub fn authorize_with_grants(
+    req: &Request,
+    identity: &[&Policy],
+    resource: Option<&Policy>,
+    grants: ResourceGrants,
+    resource_account: &str,
+    mode: Mode,
+) -> Decision {
     let env = Env::new(req.principal, req.context);
     let id = identity
         .iter()
         .map(|p| evaluate(p, req, &env))
         .fold(Outcome::default(), Outcome::merge);
-    let res = resource.map(|p| evaluate(p, req, &env)).unwrap_or_default();
+    let mut res = resource.map(|p| evaluate(p, req, &env)).unwrap_or_default();
+    res.account |= grants.account;
+    res.anyone |= grants.anyone;
     if id.denied || res.denied {
         return Decision::ExplicitDeny;
     }

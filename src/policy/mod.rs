@@ -86,7 +86,7 @@ mod evaluate;
 mod matching;
 
 pub use document::{Policy, PolicyKind};
-pub use evaluate::{Decision, Mode, authorize};
+pub use evaluate::{Decision, Mode, ResourceGrants, authorize, authorize_with_grants};
 
 use std::collections::BTreeMap;
 

@@ -276,6 +276,11 @@ CREATE TABLE lifecycle_leases (
     until_ms BIGINT NOT NULL
 );
 "#,
+    r#"
+-- A bucket's Object Ownership and ACL, a versioned record like the other settings (none:
+-- BucketOwnerEnforced, as every bucket was before).
+ALTER TABLE buckets ADD COLUMN access_control TEXT;
+"#,
 ];
 
 pub(super) async fn status(pool: &PgPool) -> Result<SchemaStatus, DbError> {

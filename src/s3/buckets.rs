@@ -33,12 +33,19 @@ impl SealgateS3 {
             }
         }
         let owner = self.caller_account(&req.extensions);
+        // A bucket that exists answers as such whatever ACL the request carries (clients
+        // that create the bucket before each upload send their object ACL here too).
+        let access_control = match self.svc.bucket(&input.bucket).await {
+            Ok(_) => None,
+            Err(_) => super::acl::for_new_bucket(&input, &owner)?,
+        };
         self.svc
             .create_bucket(
                 &input.bucket,
                 &self.region,
                 &owner,
                 input.object_lock_enabled_for_bucket == Some(true),
+                access_control.as_ref(),
             )
             .await?;
         let output = CreateBucketOutput {

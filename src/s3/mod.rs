@@ -86,9 +86,14 @@ impl SealgateS3 {
     /// Owner of its objects and uploads: writers act for the bucket owner (S3's
     /// BucketOwnerEnforced).
     fn bucket_owner(&self, ext: &http::Extensions) -> Owner {
+        Self::owner_of(&self.bucket_owner_account(ext))
+    }
+
+    /// The account of the bucket owner [`Self::bucket_owner`] shows.
+    fn bucket_owner_account(&self, ext: &http::Extensions) -> String {
         match ext.get::<access::BucketOwner>() {
-            Some(o) => Self::owner_of(&o.0),
-            None => Self::owner_of(&self.account_id),
+            Some(o) => o.0.clone(),
+            None => self.account_id.clone(),
         }
     }
 

@@ -119,13 +119,18 @@ impl SealgateS3 {
         let caller = self.kms_caller(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
-        super::acl::check_write_acl!(input)?;
+        let acl = super::acl::acl_for_write(
+            &req.extensions,
+            &super::acl::asked_acl!(input),
+            &self.caller_account(&req.extensions),
+        )?;
         let lock = super::object_lock::lock_headers!(self, input)?;
         self.check_lock_allowed(&input.bucket, &lock).await?;
         let encryption = DecidedWrite::take(&req.extensions)?;
         let mut meta = object_meta!(input)?;
         // Kept with the upload, and the completed version's.
         meta.tags = super::tagging::header_tags(input.tagging.as_deref())?;
+        meta.acl = acl;
         let checksum = match &input.checksum_algorithm {
             None => None,
             Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {

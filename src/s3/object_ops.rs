@@ -353,7 +353,11 @@ impl SealgateS3 {
         let extensions = req.extensions;
         let input = req.input;
         check_key(&input.key)?;
-        super::acl::check_write_acl!(input)?;
+        let acl = super::acl::acl_for_write(
+            &extensions,
+            &super::acl::asked_acl!(input),
+            &self.caller_account(&extensions),
+        )?;
         let lock = super::object_lock::lock_headers!(self, input)?;
         let encryption = DecidedWrite::take(&extensions)?;
         let len = len?;
@@ -367,6 +371,7 @@ impl SealgateS3 {
         self.svc.admit_write(len)?;
         let mut meta = object_meta!(input)?;
         meta.tags = super::tagging::header_tags(input.tagging.as_deref())?;
+        meta.acl = acl;
         let stated = stated_digests(
             input.content_md5.as_deref(),
             checksum_headers!(input),
@@ -738,7 +743,11 @@ impl SealgateS3 {
         let extensions = req.extensions;
         let input = req.input;
         check_key(&input.key)?;
-        super::acl::check_write_acl!(input)?;
+        let acl = super::acl::acl_for_write(
+            &extensions,
+            &super::acl::asked_acl!(input),
+            &self.caller_account(&extensions),
+        )?;
         let lock = super::object_lock::lock_headers!(self, input)?;
         self.check_lock_allowed(&input.bucket, &lock).await?;
         let (src_bucket, src_key, src_version) = copy_source_parts(&input.copy_source)?;
@@ -782,6 +791,8 @@ impl SealgateS3 {
             input.tagging.as_deref(),
             &v.meta.tags,
         )?;
+        // A copy gets the ACL its request asks for, never the source's.
+        meta.acl = acl;
         let source_version_id = reported_version(&v.version_id);
         let written_key = encryption.customer_key().cloned();
         let checksum = v

@@ -1,9 +1,8 @@
 //! Block Public Access (`?publicAccessBlock`): the bucket's four settings, kept as S3 keeps
 //! them. What they do is decided where policies are: a public policy is refused when put
 //! ([`SealgateS3::put_bucket_policy_op`]) and reaches no one outside the owner's account
-//! when evaluated (`access`). ACLs cannot be public here (buckets enforce
-//! `BucketOwnerEnforced`), so the two ACL settings are kept and shown but have nothing to
-//! act on.
+//! when evaluated (`access`); a public ACL is refused when put ([`super::acl`]) and its
+//! grants ignored when evaluated (`access`).
 
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};

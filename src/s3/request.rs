@@ -122,6 +122,7 @@ pub(super) fn meta_of_headers(
         website_redirect_location,
         user,
         tags: Default::default(),
+        acl: None,
     })
 }
 

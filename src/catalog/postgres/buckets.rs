@@ -12,7 +12,7 @@ use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, V
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block, tagging, object_lock, lifecycle";
+     public_access_block, tagging, object_lock, lifecycle, access_control";
 
 fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
     Ok(RawBucket {
@@ -29,6 +29,7 @@ fn bucket_from_row(row: &PgRow) -> Result<RawBucket> {
         tagging: row.try_get(10)?,
         object_lock: row.try_get(11)?,
         lifecycle: row.try_get(12)?,
+        access_control: row.try_get(13)?,
     })
 }
 

@@ -11,6 +11,7 @@ use super::gc::claim_pending_blobs;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::bucket_settings::object_lock::{LockChange, VersionLock};
+use crate::catalog::MetaChange;
 use crate::catalog::codec::{
     MetaCodec, RawVersion, lock_from_column, lock_to_column, opt_to_json, to_json,
 };
@@ -22,7 +23,6 @@ use crate::catalog::store::{
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
 };
-use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status, object_lock";
@@ -368,7 +368,13 @@ impl VersionStore for PgCatalog {
         rows.iter().map(|r| part_from_row(r)?.decode()).collect()
     }
 
-    async fn set_tags(&self, bucket: &str, key: &str, seal_id: &str, tags: TagSet) -> Result<()> {
+    async fn set_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: MetaChange,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         // The row lock orders concurrent taggings of the version.
         let found = sqlx::query(
@@ -383,7 +389,7 @@ impl VersionStore for PgCatalog {
         .ok_or(CatalogError::NoSuchKey)?;
         let row: i64 = found.try_get(0)?;
         let sealed: Vec<u8> = found.try_get(1)?;
-        let meta = self.codec.retag(bucket, key, seal_id, &sealed, tags)?;
+        let meta = self.codec.reseal(bucket, key, seal_id, &sealed, change)?;
         sqlx::query("UPDATE versions SET meta = $2 WHERE row = $1")
             .bind(row)
             .bind(meta)

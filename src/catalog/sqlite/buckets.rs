@@ -11,7 +11,7 @@ use crate::catalog::{Bucket, BucketEntry, CatalogError, Result, SettingColumn, V
 
 const BUCKET_COLUMNS: &str =
     "name, created_ms, region, versioning, encryption, owner_account, policy, replication, cors,
-     public_access_block, tagging, object_lock, lifecycle";
+     public_access_block, tagging, object_lock, lifecycle, access_control";
 
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
     Ok(RawBucket {
@@ -28,6 +28,7 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
         tagging: row.get(10)?,
         object_lock: row.get(11)?,
         lifecycle: row.get(12)?,
+        access_control: row.get(13)?,
     })
 }
 

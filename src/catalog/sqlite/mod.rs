@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     public_access_block TEXT,
     tagging TEXT,
     object_lock TEXT,
-    lifecycle TEXT
+    lifecycle TEXT,
+    access_control TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -322,7 +323,7 @@ impl SqliteCatalog {
 /// Columns added after the first release: `CREATE TABLE IF NOT EXISTS` leaves an older
 /// table as it was, so they are added here when missing.
 /// Each with its type and what fills it in the rows already there.
-const ADDED_COLUMNS: [(&str, &str, &str, &str); 13] = [
+const ADDED_COLUMNS: [(&str, &str, &str, &str); 14] = [
     ("buckets", "owner_account", "TEXT", ""),
     ("buckets", "policy", "TEXT", ""),
     ("buckets", "replication", "TEXT", ""),
@@ -330,6 +331,7 @@ const ADDED_COLUMNS: [(&str, &str, &str, &str); 13] = [
     ("buckets", "public_access_block", "TEXT", ""),
     ("buckets", "tagging", "TEXT", ""),
     ("buckets", "lifecycle", "TEXT", ""),
+    ("buckets", "access_control", "TEXT", ""),
     ("versions", "replication_status", "TEXT", ""),
     // A version already noncurrent became so when the next one was written.
     (

@@ -10,6 +10,7 @@ use super::gc::claim_pending_blob;
 use super::replication::insert_task;
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::bucket_settings::object_lock::{LockChange, VersionLock};
+use crate::catalog::MetaChange;
 use crate::catalog::codec::{
     MetaCodec, RawVersion, lock_from_column, lock_to_column, opt_to_json, to_json,
 };
@@ -21,7 +22,6 @@ use crate::catalog::store::{
 use crate::catalog::{
     Bucket, CatalogError, KeyStart, NewVersion, ObjectVersion, PartRecord, Result,
 };
-use crate::tagging::TagSet;
 
 pub(super) const VERSION_COLUMNS: &str = "row, bucket, key, version_id, seal_id, delete_marker, is_latest, size, \
      etag, last_modified_ms, meta, sse, checksum, parts_count, replication_status, object_lock";
@@ -331,7 +331,13 @@ impl VersionStore for SqliteCatalog {
         .await
     }
 
-    async fn set_tags(&self, bucket: &str, key: &str, seal_id: &str, tags: TagSet) -> Result<()> {
+    async fn set_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        seal_id: &str,
+        change: MetaChange,
+    ) -> Result<()> {
         let (bucket, key, seal_id) = (bucket.to_owned(), key.to_owned(), seal_id.to_owned());
         let codec = self.codec.clone();
         self.call(move |conn| {
@@ -345,7 +351,7 @@ impl VersionStore for SqliteCatalog {
                 )
                 .optional()?
                 .ok_or(CatalogError::NoSuchKey)?;
-            let meta = codec.retag(&bucket, &key, &seal_id, &sealed, tags)?;
+            let meta = codec.reseal(&bucket, &key, &seal_id, &sealed, change)?;
             tx.exec(
                 "UPDATE versions SET meta = ?2 WHERE row = ?1",
                 params![row, meta],

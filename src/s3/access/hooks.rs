@@ -461,7 +461,6 @@ hooks! {
         get_bucket_replication(GetBucketReplicationInput) => "s3:GetReplicationConfiguration",
         put_bucket_cors(PutBucketCorsInput) => "s3:PutBucketCORS",
         get_bucket_acl(GetBucketAclInput) => "s3:GetBucketAcl",
-        put_bucket_acl(PutBucketAclInput) => "s3:PutBucketAcl",
         get_bucket_ownership_controls(GetBucketOwnershipControlsInput) => "s3:GetBucketOwnershipControls",
         put_bucket_ownership_controls(PutBucketOwnershipControlsInput) => "s3:PutBucketOwnershipControls",
         delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) => "s3:PutBucketOwnershipControls",
@@ -502,14 +501,32 @@ hooks! {
     on_object {
         abort_multipart_upload(AbortMultipartUploadInput) => "s3:AbortMultipartUpload",
         list_parts(ListPartsInput) => "s3:ListMultipartUploadParts",
-        get_object_acl(GetObjectAclInput) => "s3:GetObjectAcl",
-        put_object_acl(PutObjectAclInput) => "s3:PutObjectAcl",
         get_object_retention(GetObjectRetentionInput) => "s3:GetObjectRetention",
         get_object_legal_hold(GetObjectLegalHoldInput) => "s3:GetObjectLegalHold",
     }
     object_tagging {
+        get_object_acl(GetObjectAclInput) => "s3:GetObjectAcl" / "s3:GetObjectVersionAcl",
         get_object_tagging(GetObjectTaggingInput) => "s3:GetObjectTagging" / "s3:GetObjectVersionTagging",
         delete_object_tagging(DeleteObjectTaggingInput) => "s3:DeleteObjectTagging" / "s3:DeleteObjectVersionTagging",
+    }
+
+    async fn put_object_acl(&self, req: &mut S3Request<PutObjectAclInput>) -> S3Result<()> {
+        let i = &req.input;
+        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let mut keys = Keys::new();
+        keys.existing_object(&k, v.as_deref());
+        acl_key(&mut keys, i.acl.as_ref().map(ObjectCannedACL::as_str));
+        let action = versioned(
+            "s3:PutObjectAcl",
+            "s3:PutObjectVersionAcl",
+            v.as_deref(),
+            &mut keys,
+        );
+        let checks = [check(&action, object_arn(&b, &k))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
+            .await
+            .map(drop)
     }
 
     async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
@@ -733,6 +750,20 @@ hooks! {
         let checks = [check("s3:ListAllMyBuckets", "arn:aws:s3:::*".to_owned())];
         self.0
             .authorize_request(req, None, &checks, &Keys::new())
+            .await
+            .map(drop)
+    }
+
+    async fn put_bucket_acl(&self, req: &mut S3Request<PutBucketAclInput>) -> S3Result<()> {
+        let b = req.input.bucket.clone();
+        let mut keys = Keys::new();
+        acl_key(
+            &mut keys,
+            req.input.acl.as_ref().map(BucketCannedACL::as_str),
+        );
+        let checks = [check("s3:PutBucketAcl", bucket_arn(&b))];
+        self.0
+            .authorize_request(req, Some(&b), &checks, &keys)
             .await
             .map(drop)
     }

@@ -1,7 +1,8 @@
 //! Authorization of S3 requests as AWS decides it: each operation becomes the IAM action(s)
 //! and resource ARN(s) AWS checks, with the condition keys AWS fills from the request; the
-//! caller's identity policies and the bucket policy decide ([`crate::policy::authorize`] in
-//! bucket mode), and a refusal carries AWS's message.
+//! caller's identity policies, the bucket policy and, in buckets whose ACLs are enabled, the
+//! bucket's and the object's ACL decide ([`crate::policy::authorize_with_grants`] in bucket
+//! mode), and a refusal carries AWS's message.
 //!
 //! Every operation sealgate implements is decided by its typed hook ([`hooks`]), from the
 //! parsed input; the ones it does not implement are decided by name in [`Authorizer::check_op`].
@@ -13,6 +14,7 @@
 //! `sealgate:EffectiveKmsKeyArn`. The object service decides that encryption once; the same
 //! decision is handed to the write through [`DecidedWrite`].
 
+mod acls;
 mod hooks;
 
 use std::collections::{HashMap, HashSet};
@@ -26,12 +28,14 @@ use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
 use super::sse::SsePolicy;
-use crate::catalog::{Bucket, CatalogError};
+use crate::bucket_settings::acl::Acl;
+use crate::catalog::{Bucket, CatalogError, ObjectMeta};
 use crate::identity::Identities;
 use crate::objects::{EffectiveEncryption, ObjectService, WriteEncryption};
 use crate::observe::RequestContext;
 use crate::policy::{Context, Decision, Mode, Policy, PolicyKind, Principal, PrincipalKind};
 
+pub use acls::BucketAcls;
 pub use hooks::S3Authorization;
 
 /// The operations authorized by typed hooks.
@@ -141,13 +145,15 @@ impl PolicyCache {
     }
 }
 
-/// What a request acts on: the bucket (if it exists), its owner and its policy.
+/// What a request acts on: the bucket (if it exists), its owner, its policy and ACLs.
 struct Target {
     bucket: Option<Bucket>,
     owner: String,
     policy: Option<Arc<Policy>>,
     /// The policy is public but Block Public Access keeps it to the owner's account.
     policy_kept_inside: bool,
+    /// Object Ownership, the bucket ACL and what Block Public Access does to ACLs.
+    acls: BucketAcls,
 }
 
 impl Target {
@@ -305,13 +311,15 @@ impl Authorizer {
     }
 
     async fn target(&self, bucket: Option<&str>, caller: &CallerIdentity) -> S3Result<Target> {
+        let nowhere = || Target {
+            bucket: None,
+            owner: caller.principal.account.clone(),
+            policy: None,
+            policy_kept_inside: false,
+            acls: BucketAcls::disabled(&caller.principal.account),
+        };
         let Some(name) = bucket else {
-            return Ok(Target {
-                bucket: None,
-                owner: caller.principal.account.clone(),
-                policy: None,
-                policy_kept_inside: false,
-            });
+            return Ok(nowhere());
         };
         match self.objects.bucket(name).await {
             Ok(b) => {
@@ -326,11 +334,13 @@ impl Authorizer {
                     }
                 };
                 let reaches_outside = crate::s3::bucket_policy::reaches_outside(public, &b)?;
+                let owner = b
+                    .owner_account
+                    .clone()
+                    .unwrap_or_else(|| self.account.clone());
                 Ok(Target {
-                    owner: b
-                        .owner_account
-                        .clone()
-                        .unwrap_or_else(|| self.account.clone()),
+                    acls: BucketAcls::of(&b, &owner)?,
+                    owner,
                     bucket: Some(b),
                     policy,
                     policy_kept_inside: public && !reaches_outside,
@@ -338,26 +348,23 @@ impl Authorizer {
             }
             // A bucket that does not exist: callers allowed by their own policies learn
             // NoSuchBucket from the operation; others get AccessDenied, as on S3.
-            Err(crate::objects::ObjectError::Catalog(CatalogError::NoSuchBucket)) => Ok(Target {
-                bucket: None,
-                owner: caller.principal.account.clone(),
-                policy: None,
-                policy_kept_inside: false,
-            }),
+            Err(crate::objects::ObjectError::Catalog(CatalogError::NoSuchBucket)) => Ok(nowhere()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Runs `checks` for `caller`; every one must be allowed.
+    /// Runs `checks` for `caller`; every one must be allowed. `object_acl` is the ACL of
+    /// the version the request acts on, when its bucket's ACLs are enabled.
     fn decide(
         &self,
         caller: &CallerIdentity,
         target: &Target,
         checks: &[Check],
         cx: &Context,
+        object_acl: Option<&Acl>,
     ) -> S3Result<()> {
         for c in checks {
-            self.decide_one(caller, target, c, cx)?;
+            self.decide_with(caller, target, c, cx, object_acl)?;
         }
         Ok(())
     }
@@ -369,6 +376,17 @@ impl Authorizer {
         c: &Check,
         cx: &Context,
     ) -> S3Result<()> {
+        self.decide_with(caller, target, c, cx, None)
+    }
+
+    fn decide_with(
+        &self,
+        caller: &CallerIdentity,
+        target: &Target,
+        c: &Check,
+        cx: &Context,
+        object_acl: Option<&Acl>,
+    ) -> S3Result<()> {
         let req = crate::policy::Request {
             principal: &caller.principal,
             action: &c.action,
@@ -378,10 +396,32 @@ impl Authorizer {
         let identity: Vec<&Policy> = caller.policies.iter().map(Arc::as_ref).collect();
         let resource = target.policy.as_deref();
         let p = &caller.principal;
-        let mut decision =
-            crate::policy::authorize(&req, &identity, resource, &target.owner, Mode::Bucket);
+        let grants = target.acls.grants(p, &c.action, object_acl);
+        let decide = |resource, account: &str| {
+            crate::policy::authorize_with_grants(
+                &req,
+                &identity,
+                resource,
+                grants,
+                account,
+                Mode::Bucket,
+            )
+        };
+        let mut decision = match acls::foreign_owner(&target.owner, &c.action, object_acl) {
+            // An object another account owns: its ACL grants, and the bucket policy, which
+            // cannot give away what its owner does not own, can only deny (as on S3).
+            Some(object_owner) => match decide(resource, &target.owner) {
+                Decision::ExplicitDeny => Decision::ExplicitDeny,
+                _ => decide(None, object_owner),
+            },
+            None => decide(resource, &target.owner),
+        };
         if decision == Decision::Allow && target.grant_withheld_from(p) {
-            decision = Decision::ImplicitDeny;
+            // Block Public Access keeps the policy's grants inside; the ACL's still count.
+            decision = match decide(None, &target.owner) {
+                Decision::Allow => Decision::Allow,
+                _ => Decision::ImplicitDeny,
+            };
         }
         // The bucket owner's root user can always manage the bucket policy, so a policy
         // that denies everyone can still be repaired.
@@ -435,41 +475,40 @@ impl Authorizer {
         ))
     }
 
-    /// Sets `s3:ExistingObjectTag/<key>` from the stored version's tags, when the request
-    /// acts on one and a policy in play names the key: the lookup costs a catalog read,
-    /// which requests under other policies do not pay. A version that is not there has no
-    /// tags (the operation answers NoSuchKey when allowed).
-    async fn existing_tags(
+    /// The stored version a request acts on, looked up only when its decision needs it: a
+    /// policy in play names an `s3:ExistingObjectTag/<key>` key, or the bucket's ACLs are
+    /// enabled and an object ACL may grant a check. The lookup costs a catalog read that
+    /// other requests do not pay. A version that is not there has no tags and the owner's
+    /// ACL (the operation answers NoSuchKey when allowed).
+    async fn acted_on(
         &self,
         caller: &CallerIdentity,
         target: &Target,
+        checks: &[Check],
         keys: &Keys,
-        cx: &mut Context,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<ObjectMeta>> {
         let (Some((key, version_id)), Some(bucket)) = (&keys.existing_object, &target.bucket)
         else {
-            return Ok(());
+            return Ok(None);
         };
         let names_key = |p: &Policy| p.tests_key_starting_with("s3:existingobjecttag/");
-        let named = caller.policies.iter().any(|p| names_key(p))
+        let tags_named = caller.policies.iter().any(|p| names_key(p))
             || target.policy.as_deref().is_some_and(names_key);
-        if !named {
-            return Ok(());
+        let acl_counts = checks
+            .iter()
+            .any(|c| target.acls.object_acl_counts(&c.action));
+        if !tags_named && !acl_counts {
+            return Ok(None);
         }
         match self
             .objects
             .lookup(&bucket.name, key, version_id.as_deref())
             .await
         {
-            Ok(v) => {
-                for (k, value) in &v.meta.tags {
-                    cx.set(&format!("s3:ExistingObjectTag/{k}"), value.clone());
-                }
-                Ok(())
-            }
+            Ok(v) => Ok(Some(v.meta)),
             Err(crate::objects::ObjectError::Catalog(
                 CatalogError::NoSuchKey | CatalogError::NoSuchVersion,
-            )) => Ok(()),
+            )) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -486,10 +525,15 @@ impl Authorizer {
     ) -> S3Result<()> {
         let mut cx = self.base_context(caller, request.headers, request.uri);
         keys.set_in(&mut cx);
-        self.existing_tags(caller, target, keys, &mut cx).await?;
-        self.decide(caller, target, checks, &cx)?;
+        let acted_on = self.acted_on(caller, target, checks, keys).await?;
+        for (k, value) in acted_on.iter().flat_map(|m| &m.tags) {
+            cx.set(&format!("s3:ExistingObjectTag/{k}"), value.clone());
+        }
+        let object_acl = target.acls.object_acl(acted_on.as_ref());
+        self.decide(caller, target, checks, &cx, object_acl.as_ref())?;
         ext.insert(BucketOwner(target.owner.clone()));
         if let Some(b) = &target.bucket {
+            ext.insert(target.acls.clone());
             ext.insert(BucketVersioning(b.versioning));
             ext.insert(super::lifecycle::BucketLifecycle::of(b));
         }
@@ -527,7 +571,7 @@ impl Authorizer {
         let target = self.target(bucket, caller).await?;
         let resource = bucket.map_or_else(|| "arn:aws:s3:::*".to_owned(), bucket_arn);
         let cx = self.base_context(caller, &HeaderMap::new(), &Uri::from_static("/"));
-        self.decide(caller, &target, &[check(action, resource)], &cx)?;
+        self.decide(caller, &target, &[check(action, resource)], &cx, None)?;
         Ok(target.bucket)
     }
 
