@@ -113,19 +113,25 @@ def test_s3cmd_info_and_setacl(server, s3, bucket, tmp_path):
     assert run("get", f"s3://{bucket}/f.txt", "-").stdout == "from s3cmd"
 
 
-def test_rclone_copies_with_its_default_acl_and_a_public_one_is_refused(server, s3, bucket, tmp_path):
+def rclone_for(server, tmp_path):
+    """Runs rclone against `server` as remote `gw:`, as its root user."""
     rclone = tool("rclone")
     cfg = tmp_path / "rclone.conf"
     cfg.write_text(f"[gw]\ntype = s3\nprovider = Other\naccess_key_id = {ACCESS_KEY}\n"
                    f"secret_access_key = {SECRET_KEY}\nendpoint = {server.endpoint}\nregion = us-east-1\n"
                    "force_path_style = true\n")
+
+    def run(*args):
+        return subprocess.run([rclone, "--config", str(cfg), *args], capture_output=True, text=True, timeout=120)
+    return run
+
+
+def test_rclone_copies_with_its_default_acl_and_a_public_one_is_refused(server, s3, bucket, tmp_path):
+    run = rclone_for(server, tmp_path)
     src = tmp_path / "tree"
     (src / "sub").mkdir(parents=True)
     (src / "a.txt").write_text("a")
     (src / "sub" / "b.txt").write_text("b")
-
-    def run(*args):
-        return subprocess.run([rclone, "--config", str(cfg), *args], capture_output=True, text=True, timeout=120)
     copied = run("copy", str(src), f"gw:{bucket}/tree")
     assert copied.returncode == 0, copied.stderr
     assert sorted(run("lsf", "-R", f"gw:{bucket}/tree").stdout.split()) == ["a.txt", "sub/", "sub/b.txt"]
@@ -357,3 +363,17 @@ def test_s3cmd_and_the_aws_cli_set_public_acls_where_acls_are_enabled(gw, client
         "info", f"s3://{name}/f.txt").stdout.lower()
     AwsCli(gw)("s3", "cp", str(f), f"s3://{name}/cli.txt", "--acl", "public-read")
     assert anon.get_object(Bucket=name, Key="cli.txt")["Body"].read() == b"shared"
+
+
+def test_rclone_uploads_public_objects_where_acls_are_enabled(gw, clients, tmp_path):
+    owner, anon = clients["owner"], clients["anonymous"]
+    name = acl_bucket(owner, public=True)
+    run = rclone_for(gw, tmp_path)
+    f = tmp_path / "r.txt"
+    f.write_text("from rclone")
+    done = run("copyto", str(f), f"gw:{name}/r.txt", "--s3-acl", "public-read")
+    assert done.returncode == 0, done.stderr
+    assert anon.get_object(Bucket=name, Key="r.txt")["Body"].read() == b"from rclone"
+    done = run("copyto", str(f), f"gw:{name}/p.txt")
+    assert done.returncode == 0, done.stderr
+    assert error_of(lambda: anon.get_object(Bucket=name, Key="p.txt"))[0] == 403
