@@ -107,3 +107,100 @@ pub(super) fn foreign_owner<'a>(
     let owner = object_acl?.owner.as_str();
     (object_permission(action).is_some() && owner != bucket_owner).then_some(owner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket_settings::acl::ObjectOwnership;
+    use crate::s3::access::canonical_id;
+
+    const OWNER: &str = "111122223333";
+    const OTHER: &str = "444455556666";
+
+    fn acls(
+        ownership: ObjectOwnership,
+        bucket_acl: Option<Acl>,
+        ignore_public: bool,
+    ) -> BucketAcls {
+        BucketAcls {
+            control: BucketAccessControl {
+                ownership: Some(ownership),
+                acl: bucket_acl,
+            },
+            owner: OWNER.to_owned(),
+            block_public: false,
+            ignore_public,
+        }
+    }
+
+    fn canned(name: &str, owner: &str) -> Acl {
+        Acl::canned(
+            name,
+            owner,
+            &canonical_id(owner),
+            Some(&canonical_id(OWNER)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn disabled_acls_grant_nothing_even_when_stored() {
+        let public = canned("public-read", OWNER);
+        let b = acls(
+            ObjectOwnership::BucketOwnerEnforced,
+            Some(public.clone()),
+            false,
+        );
+        let anon = Principal::anonymous();
+        assert_eq!(
+            b.grants(&anon, "s3:GetObject", Some(&public)),
+            ResourceGrants::default()
+        );
+        assert!(
+            b.object_acl(Some(&ObjectMeta {
+                acl: Some(public),
+                ..Default::default()
+            }))
+            .is_none()
+        );
+        assert!(!b.object_acl_counts("s3:GetObject"));
+    }
+
+    #[test]
+    fn bucket_and_object_grants_map_to_their_actions() {
+        let bucket_acl = Acl::from_grant_headers(
+            OWNER,
+            &[(
+                crate::bucket_settings::acl::Permission::Write,
+                &format!("id=\"{}\"", canonical_id(OTHER)),
+            )],
+        )
+        .unwrap();
+        let b = acls(ObjectOwnership::ObjectWriter, Some(bucket_acl), false);
+        let other = Principal::root(OTHER);
+        assert!(b.grants(&other, "s3:PutObject", None).account);
+        assert!(!b.grants(&other, "s3:ListBucket", None).account);
+        assert!(!b.grants(&other, "s3:GetObject", None).account);
+        let public = canned("public-read", OWNER);
+        let anon = Principal::anonymous();
+        assert!(b.grants(&anon, "s3:GetObjectVersion", Some(&public)).anyone);
+        assert!(!b.grants(&anon, "s3:GetObjectAcl", Some(&public)).anyone);
+        let ignoring = acls(ObjectOwnership::ObjectWriter, None, true);
+        assert!(!ignoring.grants(&anon, "s3:GetObject", Some(&public)).anyone);
+    }
+
+    #[test]
+    fn objects_of_other_accounts_have_their_own_resource_account() {
+        let theirs = canned("bucket-owner-read", OTHER);
+        assert_eq!(
+            foreign_owner(OWNER, "s3:GetObject", Some(&theirs)),
+            Some(OTHER)
+        );
+        assert_eq!(foreign_owner(OWNER, "s3:DeleteObject", Some(&theirs)), None);
+        assert_eq!(
+            foreign_owner(OWNER, "s3:GetObject", Some(&canned("private", OWNER))),
+            None
+        );
+        assert_eq!(foreign_owner(OWNER, "s3:GetObject", None), None);
+    }
+}
