@@ -1,6 +1,7 @@
 //! The S3 edge through the AWS SDK for Rust, against a real gateway in this process:
 //! objects, ranges, conditions, copies, multipart uploads, checksums, versioning, listings
-//! and the encryption each write gets, happy and unhappy paths, as an SDK user sees them.
+//! the encryption each write gets and ACLs where Object Ownership enables them, happy and
+//! unhappy paths, as an SDK user sees them.
 
 #![allow(
     clippy::unwrap_used,
@@ -789,4 +790,80 @@ async fn virtual_hosted_style_names_the_bucket_in_the_host() {
         .await
         .unwrap_err();
     assert_eq!(failure(gone).1, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_writer_buckets_store_and_honour_acls() {
+    use aws_sdk_s3::types::{ObjectCannedAcl, ObjectOwnership, Permission, Type};
+    let gw = TestGateway::start().await;
+    let (s3, anonymous) = (gw.s3(), gw.s3_anonymous());
+    s3.create_bucket()
+        .bucket("shared")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .send()
+        .await
+        .unwrap();
+    let public_put = s3
+        .put_object()
+        .bucket("shared")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"open"))
+        .send()
+        .await;
+    assert_eq!(
+        failure(public_put.unwrap_err()),
+        ("AccessDenied".to_owned(), 403),
+        "new buckets block public ACLs"
+    );
+    s3.delete_public_access_block()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("shared")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"open"))
+        .send()
+        .await
+        .unwrap();
+    let acl = s3
+        .get_object_acl()
+        .bucket("shared")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let everyone = acl.grants().iter().find(|g| {
+        g.grantee().is_some_and(|e| e.r#type() == &Type::Group)
+            && g.permission() == Some(&Permission::Read)
+    });
+    assert!(everyone.is_some(), "{acl:?}");
+    let got = anonymous
+        .get_object()
+        .bucket("shared")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_of(got).await, b"open");
+    s3.put_object_acl()
+        .bucket("shared")
+        .key("k")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    let denied = anonymous
+        .get_object()
+        .bucket("shared")
+        .key("k")
+        .send()
+        .await;
+    assert_eq!(
+        failure(denied.unwrap_err()),
+        ("AccessDenied".to_owned(), 403)
+    );
 }

@@ -80,6 +80,19 @@ impl TestGateway {
         )
     }
 
+    /// The SDK's S3 client without credentials: unsigned (anonymous) requests.
+    pub(crate) fn s3_anonymous(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .allow_no_auth()
+            .force_path_style(true)
+            .http_client(http_client(false))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     /// The SDK's S3 client as the root user, virtual-hosted style against `domain` (one of
     /// the gateway's `[s3] domains`): `BUCKET.DOMAIN` resolves to this gateway.
     pub(crate) fn s3_virtual(&self, domain: &str) -> aws_sdk_s3::Client {
