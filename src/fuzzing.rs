@@ -49,6 +49,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("iam_request", iam_request),
     ("sigv4_header", sigv4_header),
     ("audit_log", audit_log),
+    ("post_form", post_form),
 ];
 
 /// The data key the `sealed_blob` seeds are sealed under.
@@ -380,6 +381,35 @@ pub fn range_header(data: &[u8]) {
         assert!(
             start < end && end <= size,
             "copy range of {size}: {start}..{end}"
+        );
+    }
+}
+
+/// Line 1: a form's boundary; the rest: the form (POST Object). However its bytes arrive,
+/// the form is handed on the same; a `tagging` document's tags survive as `x-amz-tagging`.
+pub fn post_form(data: &[u8]) {
+    use crate::s3::post_form::{header_of, scan_in_pieces};
+    let (boundary, form) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    if boundary.is_empty() {
+        return;
+    }
+    let whole = scan_in_pieces(form, boundary, usize::MAX);
+    for piece in [1, 7] {
+        assert_eq!(
+            scan_in_pieces(form, boundary, piece),
+            whole,
+            "read in pieces of {piece}"
+        );
+    }
+    if let Some((_, Some(doc))) = whole
+        && let Ok(Some(header)) = header_of(&doc)
+    {
+        assert!(
+            crate::tagging::parse_header(&header).is_ok(),
+            "{doc} as {header}"
         );
     }
 }

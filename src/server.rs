@@ -28,6 +28,7 @@ use crate::replication::worker::Worker;
 use crate::s3::{
     Authorizer, BucketEncryptionRoute, ContentMd5, EdgeSettings, IdentityAuth, S3Authorization,
     SealgateS3, SourceIp, SsePolicy, Transport, WHOLE_BODY_LIMIT, compat, cors, host::Domains,
+    post_form,
 };
 use crate::setup::Gateway;
 
@@ -373,16 +374,22 @@ pub async fn serve(
                         }
                         Api::S3 => {
                             let cross_origin = cors::CrossOrigin::of(&domains, &req);
-                            let resp = match ContentMd5::of(&req) {
+                            let md5 = ContentMd5::of(&req);
+                            let req = match &md5 {
                                 Some(md5) => {
                                     let mut req = req.map(|b| s3s::Body::http_body(md5.wrap(b)));
                                     req.extensions_mut().insert(md5.clone());
-                                    md5.answer(compat::adjust(&facts, svc.call(req).await?))
+                                    req
                                 }
-                                None => {
-                                    let req = req.map(s3s::Body::http_body);
-                                    compat::adjust(&facts, svc.call(req).await?)
-                                }
+                                None => req.map(s3s::Body::http_body),
+                            };
+                            let resp = match post_form::prepare(req).await {
+                                Ok(req) => compat::adjust(&facts, svc.call(req).await?),
+                                Err(refused) => compat::adjust(&facts, refused),
+                            };
+                            let resp = match &md5 {
+                                Some(md5) => md5.answer(resp),
+                                None => resp,
                             };
                             match cross_origin {
                                 Some(c) => cors::decorate(&objects, &c, resp).await,

@@ -173,6 +173,7 @@ targets!(
     iam_request,
     sigv4_header,
     audit_log,
+    post_form,
 );
 
 #[test]

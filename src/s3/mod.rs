@@ -18,6 +18,7 @@ mod listing;
 pub(crate) mod multipart;
 mod object_lock;
 pub(crate) mod object_ops;
+pub(crate) mod post_form;
 mod public_access;
 pub(crate) mod request;
 pub mod sse;

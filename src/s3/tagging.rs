@@ -13,7 +13,7 @@ use crate::objects::ObjectError;
 use crate::tagging::{self, TagSet, Tagged};
 
 /// The tags of a `<Tagging>` document: every tag needs a key and a value.
-fn from_dto(tagging: &Tagging, tagged: Tagged) -> S3Result<TagSet> {
+pub(super) fn from_dto(tagging: &Tagging, tagged: Tagged) -> S3Result<TagSet> {
     let pairs = tagging
         .tag_set
         .iter()

@@ -608,8 +608,10 @@ hooks! {
     }
 
     /// Also the write side of a browser form upload (PostObject), which the protocol crate
-    /// hands here first; a form never writes a replica.
+    /// hands here first: a form's `tagging` field becomes its tags here, before they are
+    /// authorized. A form never writes a replica.
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
+        crate::s3::post_form::apply_tagging(req)?;
         let input = write_view!(req.input);
         let replica = req.method == http::Method::PUT && req.headers.contains_key(REPLICA_HEADER);
         let checks = write_checks(&input, req.input.tagging.is_some(), replica);
