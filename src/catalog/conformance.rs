@@ -123,6 +123,7 @@ conformance!(
     matched_writes_are_queued_with_the_version_and_finish_with_a_status,
     batches_queue_existing_versions_once_and_resume_from_their_checkpoint,
     a_replica_upload_keeps_its_parts_until_the_task_ends,
+    a_tag_change_of_a_replicated_version_is_queued_for_its_replica,
     tags_of_a_version_are_replaced_in_its_sealed_metadata,
     bucket_tags_rest_with_the_bucket,
     object_lock_keeps_locked_versions_and_its_bucket_versioned,
@@ -322,7 +323,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
     assert!(read(v2.version_id.clone()).await.tags.is_empty());
 
     let replaced = tags(&[("project", "red"), ("team", "ops")]);
-    c.set_meta("b", "k", "s1", MetaChange::Tags(replaced.clone()))
+    c.set_meta("b", "k", "s1", MetaChange::Tags(replaced.clone()), 3)
         .await
         .unwrap();
     let meta = read(v1.version_id.clone()).await;
@@ -335,7 +336,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
         read(v2.version_id.clone()).await.tags.is_empty(),
         "one version only"
     );
-    c.set_meta("b", "k", "s1", MetaChange::Tags(Default::default()))
+    c.set_meta("b", "k", "s1", MetaChange::Tags(Default::default()), 3)
         .await
         .unwrap();
     assert!(read(v1.version_id.clone()).await.tags.is_empty());
@@ -345,7 +346,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
         .await
         .unwrap();
     assert!(matches!(
-        c.set_meta("b", "k", "m1", MetaChange::Tags(replaced.clone()))
+        c.set_meta("b", "k", "m1", MetaChange::Tags(replaced.clone()), 4)
             .await,
         Err(CatalogError::NoSuchKey)
     ));
@@ -362,7 +363,7 @@ async fn tags_of_a_version_are_replaced_in_its_sealed_metadata(s: Subject) {
     .await
     .unwrap();
     assert!(matches!(
-        c.set_meta("b", "k", "s2", MetaChange::Tags(replaced.clone()))
+        c.set_meta("b", "k", "s2", MetaChange::Tags(replaced.clone()), 5)
             .await,
         Err(CatalogError::NoSuchKey)
     ));
@@ -1216,6 +1217,123 @@ async fn matched_writes_are_queued_with_the_version_and_finish_with_a_status(s: 
     assert_eq!((stats.pending, stats.completed, stats.failed), (0, 1, 1));
     assert_eq!((stats.completed_bytes, stats.max_lag_ms), (3, Some(119)));
     assert_eq!(c.replication_stats(None).await.unwrap(), stats);
+}
+
+/// Writes a version of `key` in bucket `src` at `t` (a replica's when `replica`).
+async fn put_src(c: &Catalog, key: &str, seal: &str, replica: bool, t: i64) -> CommitOutcome {
+    let mut v = version("src", key, seal);
+    v.replica = replica;
+    commit(c, v, Precondition::NONE, t).await.unwrap()
+}
+
+async fn a_tag_change_of_a_replicated_version_is_queued_for_its_replica(s: Subject) {
+    let c = s.catalog;
+    replicated_source(&c).await;
+    let rules = replication_config("logs/");
+    c.set_setting("src", Some(&rules)).await.unwrap();
+    let v1 = put_src(&c, "logs/a", "s1", false, 1).await;
+    put_src(&c, "data/a", "s2", false, 2).await;
+    put_src(&c, "logs/r", "s3", true, 3).await;
+    let status = || {
+        let c = c.clone();
+        let id = v1.version_id.clone();
+        async move {
+            let v = c.version("src", "logs/a", Some(&id)).await.unwrap();
+            v.replication_status
+        }
+    };
+    let first = c.claim_replication_tasks(10, 10, vec![]).await.unwrap();
+    assert_eq!(c.replica_of(&first[0]).await.unwrap(), None);
+    let made = TaskEnd::Completed {
+        dest_version_id: Some("d1".into()),
+    };
+    c.finish_replication(first[0].id, made, 20).await.unwrap();
+    assert_eq!(status().await.as_deref(), Some("COMPLETED"));
+
+    // No rule took these when they were written: a tag change leaves them home.
+    for (key, seal) in [("data/a", "s2"), ("logs/r", "s3")] {
+        c.set_meta("src", key, seal, MetaChange::Tags(tags(&[("t", "1")])), 30)
+            .await
+            .unwrap();
+    }
+    c.set_meta(
+        "src",
+        "logs/a",
+        "s1",
+        MetaChange::Tags(tags(&[("team", "ops")])),
+        30,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status().await.as_deref(), Some("PENDING"));
+    let due = c.claim_replication_tasks(40, 10, vec![]).await.unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    let retag = &due[0];
+    assert_eq!(
+        (retag.version_id.as_str(), retag.delete_marker, retag.size),
+        (v1.version_id.as_str(), false, 0)
+    );
+    assert_eq!(
+        (retag.rule_id.as_str(), retag.destination.as_str()),
+        (first[0].rule_id.as_str(), first[0].destination.as_str())
+    );
+    assert_eq!(c.replica_of(retag).await.unwrap().as_deref(), Some("d1"));
+
+    // Changed again while the change is on its way: the version stays PENDING until the
+    // last task of it ends.
+    c.set_meta("src", "logs/a", "s1", MetaChange::Tags(tags(&[])), 45)
+        .await
+        .unwrap();
+    let tags_sent = TaskEnd::Completed {
+        dest_version_id: None,
+    };
+    c.finish_replication(retag.id, tags_sent, 50).await.unwrap();
+    assert_eq!(status().await.as_deref(), Some("PENDING"));
+    let due = c.claim_replication_tasks(60, 10, vec![]).await.unwrap();
+    assert_eq!(c.replica_of(&due[0]).await.unwrap().as_deref(), Some("d1"));
+    let refused = TaskEnd::Failed {
+        reason: "refused".into(),
+    };
+    c.finish_replication(due[0].id, refused, 70).await.unwrap();
+    assert_eq!(status().await.as_deref(), Some("FAILED"));
+    // A failed version's tag change is sent too: the replica still follows.
+    c.set_meta(
+        "src",
+        "logs/a",
+        "s1",
+        MetaChange::Tags(tags(&[("team", "dev")])),
+        80,
+    )
+    .await
+    .unwrap();
+    let due = c.claim_replication_tasks(90, 10, vec![]).await.unwrap();
+    assert_eq!(due[0].version_id, v1.version_id);
+    let tags_sent = TaskEnd::Completed {
+        dest_version_id: None,
+    };
+    c.finish_replication(due[0].id, tags_sent, 95)
+        .await
+        .unwrap();
+    assert_eq!(status().await.as_deref(), Some("COMPLETED"));
+
+    // An ACL change stays home, as ACLs do.
+    c.set_meta("src", "logs/a", "s1", MetaChange::Acl(None), 96)
+        .await
+        .unwrap();
+    assert_eq!(status().await.as_deref(), Some("COMPLETED"));
+
+    // A later version's replica check still finds the last replica made, not a tag change.
+    put_src(&c, "logs/a", "s4", false, 100).await;
+    let next = c.claim_replication_tasks(110, 10, vec![]).await.unwrap();
+    assert_eq!(
+        c.previous_replica("src", "logs/a", next[0].id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("d1")
+    );
+    let stats = c.replication_stats(Some("src")).await.unwrap();
+    assert_eq!((stats.pending, stats.pending_bytes), (1, 3));
 }
 
 async fn a_replica_upload_keeps_its_parts_until_the_task_ends(s: Subject) {

@@ -8,7 +8,7 @@ use crate::bucket_settings::replication::{Candidate, NO_TAGS};
 use crate::tagging::TagSet;
 
 use super::store::{Condition, Precondition, Seen, TaskStatus};
-use super::{Bucket, CatalogError, NewVersion, Result, Sse, Versioning};
+use super::{Bucket, CatalogError, MetaChange, NewVersion, Result, Sse, Versioning};
 
 /// How long the catalog remembers what a completed upload became. S3 answers a repeated
 /// CompleteMultipartUpload with the first answer; it names no limit, and a retry comes
@@ -248,6 +248,26 @@ pub(super) fn plan_delete(
     }
     let marker = Write::marker(key, marker_seal_id, replica);
     Ok(DeletePlan::Marker(plan_write(bucket, &marker)?))
+}
+
+/// Whether a change of a version's metadata is replicated: a tag change is, for a version a
+/// rule queued (`PENDING`, `COMPLETED` or `FAILED`), to the destination of its latest task,
+/// whatever its new tags, so the replica's tags follow the source's. A version no rule
+/// matched when it was written stays home, whatever its new tags: S3 replicates versions as
+/// they are written, and `sealgate replicate` finds those tagged afterwards. ACL changes
+/// are not replicated (nor are ACLs with their version).
+pub(super) fn meta_change_replicates(
+    change: &MetaChange,
+    replication_status: Option<&str>,
+) -> bool {
+    matches!(change, MetaChange::Tags(_))
+        && [
+            TaskStatus::Pending,
+            TaskStatus::Completed,
+            TaskStatus::Failed,
+        ]
+        .iter()
+        .any(|s| replication_status == Some(s.as_str()))
 }
 
 /// Whether `sealgate replicate` queues an existing version: a rule matches it and it

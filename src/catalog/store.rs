@@ -317,12 +317,16 @@ pub trait VersionStore: Send + Sync {
 
     /// Changes the metadata (tags, ACL) of the version written as `seal_id` (a version,
     /// never a delete marker), re-sealing it in one transaction; `NoSuchKey` when it is gone.
+    /// A tag change of a version a replication rule queued also queues, in the same
+    /// transaction, a task that brings it to the replica (the destination of the version's
+    /// latest task), and the version shows `PENDING`.
     async fn set_meta(
         &self,
         bucket: &str,
         key: &str,
         seal_id: &str,
         change: crate::catalog::MetaChange,
+        now_ms: i64,
     ) -> Result<()>;
 
     /// DeleteObject: a version id removes that version for good (the newest remaining one
@@ -508,21 +512,28 @@ pub trait ReplicationQueue: Send + Sync {
         next_attempt_ms: i64,
     ) -> Result<()>;
 
-    /// Records how a task ended, on the task and on its version's replication status.
+    /// Records how a task ended, on the task and on its version's replication status (which
+    /// stays `PENDING` while another task of the version is pending).
     async fn finish_replication(&self, id: i64, end: TaskEnd, now_ms: i64) -> Result<()>;
 
     /// Forgets a task whose source version no longer exists (deleted for good by version id
     /// before it replicated; S3 does not replicate such deletions).
     async fn replication_drop(&self, id: i64) -> Result<()>;
 
-    /// The destination version id of the newest completed task of the same key before
-    /// `before_id`: a replica found on retry with that id is an older version's, not ours.
+    /// The destination version id of the newest replica a task of the same key made before
+    /// `before_id` (a task completed with a destination version id): a replica found on retry
+    /// with that id is an older version's, not ours.
     async fn previous_replica(
         &self,
         bucket: &str,
         key: &str,
         before_id: i64,
     ) -> Result<Option<String>>;
+
+    /// The destination version id of the replica an earlier task of `task`'s version made
+    /// at `task`'s destination: a later task of the version (a tag change) brings the
+    /// version's tags to that replica rather than copying the version again.
+    async fn replica_of(&self, task: &ReplicationTask) -> Result<Option<String>>;
 
     /// The multipart upload a task's replica is being sent in, if one was started.
     async fn replica_upload(&self, task: i64) -> Result<Option<ReplicaUpload>>;

@@ -45,10 +45,17 @@ impl ObjectService {
     }
 
     /// Replaces the tags of a version (never a delete marker); nothing else of it changes.
+    /// A replicated version's replica gets the change too.
     pub async fn set_tags(&self, v: &ObjectVersion, tags: crate::tagging::TagSet) -> Result<()> {
         Ok(self
             .catalog
-            .set_meta(&v.bucket, &v.key, &v.seal_id, MetaChange::Tags(tags))
+            .set_meta(
+                &v.bucket,
+                &v.key,
+                &v.seal_id,
+                MetaChange::Tags(tags),
+                self.now_ms(),
+            )
             .await?)
     }
 
@@ -60,7 +67,13 @@ impl ObjectService {
     ) -> Result<()> {
         Ok(self
             .catalog
-            .set_meta(&v.bucket, &v.key, &v.seal_id, MetaChange::Acl(acl))
+            .set_meta(
+                &v.bucket,
+                &v.key,
+                &v.seal_id,
+                MetaChange::Acl(acl),
+                self.now_ms(),
+            )
             .await?)
     }
 

@@ -1,7 +1,8 @@
 //! One replication task: read the source version through the normal decrypt path, PUT it
 //! (or its delete marker) to the destination asking for encryption under the destination's
 //! keys, with the SHA-256 of what was read in the body's trailer, which the destination
-//! verifies before it keeps the replica. Large versions go in parts (`multipart`).
+//! verifies before it keeps the replica. Large versions go in parts (`multipart`). A task of
+//! a version already replicated (its tags changed) sets the version's tags on the replica.
 //!
 //! No duplicates on the destination: before an attempt is sent the task is marked in doubt
 //! in the catalog; an attempt whose outcome was never recorded (the process died, the
@@ -24,7 +25,7 @@ pub use super::multipart::PartSizes;
 use super::remote::{self, RemoteError, Remotes, Site, bucket_path, exchange, read_answer};
 use crate::bucket_settings::replication::Rule;
 use crate::catalog::{CatalogError, ObjectVersion, ReplicationTask, Sse};
-use crate::client::http::{ClientError, Headers, Request};
+use crate::client::http::{ClientError, Headers, Request, encode_query_value};
 use crate::kms::Caller;
 use crate::objects::{ObjectError, ObjectService, ReadRange};
 use crate::policy::Principal;
@@ -152,8 +153,64 @@ impl Replication {
         if version.delete_marker {
             return self.replicate_marker(task, &site, &dest).await;
         }
+        let replica = catalog
+            .replica_of(task)
+            .await
+            .map_err(|e| retry(e.to_string(), task.in_doubt))?;
+        if let Some(replica) = replica {
+            return self
+                .replicate_tags(task, &version, &site, &dest, &replica)
+                .await;
+        }
         self.replicate_object(task, version, &rule, &owner, &site, &dest)
             .await
+    }
+
+    /// A version already replicated (its tags changed since): its tags, or none, are set
+    /// on its replica, as S3 replicates a tag change. Marked as replication, which a
+    /// destination sealgate allows with `s3:ReplicateTags`. Setting tags again changes
+    /// nothing, so an attempt of unknown outcome is simply sent again.
+    async fn replicate_tags(
+        &self,
+        task: &ReplicationTask,
+        version: &ObjectVersion,
+        site: &Site,
+        dest: &str,
+        replica: &str,
+    ) -> Result<Outcome, Outcome> {
+        let path = format!(
+            "{}?tagging&versionId={}",
+            bucket_path(dest, Some(&task.key)),
+            encode_query_value(replica)
+        );
+        let mut headers: Headers = vec![(REPLICA_HEADER.into(), "true".into())];
+        let (method, body) = if version.meta.tags.is_empty() {
+            (Method::DELETE, Bytes::new())
+        } else {
+            let xml = tagging_xml(&version.meta.tags);
+            let mut md5 = crate::objects::Digests::new(true, None);
+            md5.update(xml.as_bytes());
+            if let Some(digest) = md5.finish().md5 {
+                headers.push(("content-md5".into(), BASE64.encode(digest)));
+            }
+            (Method::PUT, Bytes::from(xml))
+        };
+        let req = Request {
+            method,
+            path,
+            headers,
+            body,
+        };
+        match exchange(&mut site.client(), &req)
+            .await
+            .and_then(|a| a.ok())
+        {
+            Ok(_) => Ok(Outcome::Completed(None)),
+            Err(RemoteError::Transient(e)) => Err(retry(e, false)),
+            Err(RemoteError::Refused { status, message }) => Ok(Outcome::Failed(format!(
+                "the destination refused the replica's tags (HTTP {status}): {message}"
+            ))),
+        }
     }
 
     async fn replicate_marker(
@@ -320,6 +377,20 @@ impl Replication {
             .map_err(|e| retry(e.to_string(), true))?;
         Ok((previous.as_deref() != Some(id)).then(|| id.to_owned()))
     }
+}
+
+/// PutObjectTagging's body.
+fn tagging_xml(tags: &crate::tagging::TagSet) -> String {
+    let mut xml = String::from("<Tagging><TagSet>");
+    for (k, v) in tags {
+        xml.push_str(&format!(
+            "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+            quick_xml::escape::escape(k.as_str()),
+            quick_xml::escape::escape(v.as_str())
+        ));
+    }
+    xml.push_str("</TagSet></Tagging>");
+    xml
 }
 
 fn with_doubt(e: RemoteError, in_doubt: bool) -> Outcome {
@@ -496,6 +567,15 @@ pub(super) mod tests {
         assert_eq!(header(&h, REPLICA_HEADER), Some("true"));
         assert_eq!(header(&h, "cache-control"), None);
         assert_eq!(header(&h, "x-amz-object-lock-mode"), None);
+    }
+
+    #[test]
+    fn a_tag_change_sends_the_versions_tags_as_put_object_tagging_takes_them() {
+        let tags = version(Sse::S3).meta.tags;
+        assert_eq!(
+            tagging_xml(&tags),
+            "<Tagging><TagSet><Tag><Key>team</Key><Value>ledger &amp; co</Value></Tag></TagSet></Tagging>"
+        );
     }
 
     #[test]

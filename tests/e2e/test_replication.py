@@ -259,6 +259,47 @@ def test_tag_filters_select_what_replicates_and_tags_go_with_it(regions):
     assert d3.get_object_tagging(Bucket=dst, Key="docs/one")["TagSet"]
 
 
+def wait_tags(client, bucket, key, version_id, expected, timeout=30.0):
+    """The version's tags once they are `expected` (or as they are after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tags = client.get_object_tagging(Bucket=bucket, Key=key, VersionId=version_id)["TagSet"]
+        tags = {t["Key"]: t["Value"] for t in tags}
+        if tags == expected or time.monotonic() > deadline:
+            return tags
+        time.sleep(0.1)
+
+
+def test_tag_changes_follow_a_replicated_version_to_its_replica(regions):
+    src, dst = regions.pair(kms=False)
+    s3, d3 = regions.s3(), regions.d3()
+    old = s3.put_object(Bucket=src, Key="report", Body=b"v1", Tagging="stage=draft")["VersionId"]
+    assert wait_status(s3, src, "report", old) == "COMPLETED"
+    replica = d3.head_object(Bucket=dst, Key="report")["VersionId"]
+    new = s3.put_object(Bucket=src, Key="report", Body=b"v2", Tagging="stage=new")["VersionId"]
+    assert wait_status(s3, src, "report", new) == "COMPLETED"
+    latest_replica = d3.head_object(Bucket=dst, Key="report")["VersionId"]
+
+    # The older version's tags change: its replica's follow; the newer replica keeps its own.
+    s3.put_object_tagging(Bucket=src, Key="report", VersionId=old, Tagging={"TagSet": [
+        {"Key": "stage", "Value": "final"}, {"Key": "owner", "Value": "ops team"}]})
+    assert wait_status(s3, src, "report", old) == "COMPLETED"
+    assert d3.get_object_tagging(Bucket=dst, Key="report", VersionId=replica)["TagSet"] == [
+        {"Key": "owner", "Value": "ops team"}, {"Key": "stage", "Value": "final"}]
+    assert wait_tags(d3, dst, "report", latest_replica, {"stage": "new"}) == {"stage": "new"}
+    # The latest version, tagged without a version id, and then its tags deleted.
+    s3.put_object_tagging(Bucket=src, Key="report", Tagging={"TagSet": [{"Key": "stage", "Value": "shipped"}]})
+    assert wait_tags(d3, dst, "report", latest_replica, {"stage": "shipped"}) == {"stage": "shipped"}
+    s3.delete_object_tagging(Bucket=src, Key="report", VersionId=old)
+    assert wait_tags(d3, dst, "report", replica, {}) == {}
+    assert wait_status(s3, src, "report", old) == "COMPLETED"
+    # Only tags travelled: the destination has the same two versions, with their bodies.
+    versions = d3.list_object_versions(Bucket=dst, Prefix="report")["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == sorted([replica, latest_replica])
+    assert body_of(d3.get_object(Bucket=dst, Key="report", VersionId=replica)) == b"v1"
+    assert d3.head_object(Bucket=dst, Key="report", VersionId=replica)["ReplicationStatus"] == "REPLICA"
+
+
 def test_a_locked_version_replicates_with_its_lock_or_not_at_all(regions):
     s3, d3 = regions.s3(), regions.d3()
     src, dst, unlocked = unique_bucket("src"), unique_bucket("dst"), unique_bucket("dst")
@@ -360,6 +401,10 @@ def test_replica_header_is_trusted_only_from_principals_allowed_to_replicate(reg
     set_headers_before_sign(writer, "PutObject", {"x-sealgate-replica": "true"})
     with pytest.raises(ClientError) as e:
         writer.put_object(Bucket=dst, Key="forged", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    set_headers_before_sign(writer, "PutObjectTagging", {"x-sealgate-replica": "true"})
+    with pytest.raises(ClientError) as e:
+        writer.put_object_tagging(Bucket=dst, Key="forged", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
     assert e.value.response["Error"]["Code"] == "AccessDenied"
     plain = regions.d3(WRITER)
     plain.put_object(Bucket=dst, Key="own", Body=b"x")

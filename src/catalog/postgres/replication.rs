@@ -78,6 +78,32 @@ pub(super) async fn insert_task(
     Ok(())
 }
 
+/// The rule and destination of the latest task of a version.
+pub(super) async fn latest_task(
+    tx: &mut PgConnection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<Option<QueuedTask>> {
+    let found = sqlx::query(
+        "SELECT rule_id, destination FROM replication_tasks
+         WHERE bucket = $1 AND key = $2 AND version_id = $3 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(version_id)
+    .fetch_optional(tx)
+    .await?;
+    found
+        .map(|r| {
+            Ok(QueuedTask {
+                rule_id: r.try_get(0)?,
+                destination: r.try_get(1)?,
+            })
+        })
+        .transpose()
+}
+
 async fn forget_upload(tx: &mut PgConnection, task: i64) -> Result<()> {
     sqlx::query("DELETE FROM replica_parts WHERE task_id = $1")
         .bind(task)
@@ -123,9 +149,23 @@ impl ReplicationQueue for PgCatalog {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
+        // The version's row first: a tag change queueing another task of it commits before
+        // the status is set (and is seen by it), or after.
+        sqlx::query(
+            "SELECT 1 FROM versions v JOIN replication_tasks t
+                 ON v.bucket = t.bucket AND v.key = t.key AND v.version_id = t.version_id
+             WHERE t.id = $1 FOR UPDATE OF v",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // The version's status is the task's, unless another task of it is still pending.
         sqlx::query(
             "UPDATE versions v SET replication_status = $2 FROM replication_tasks t
-             WHERE t.id = $1 AND v.bucket = t.bucket AND v.key = t.key AND v.version_id = t.version_id",
+             WHERE t.id = $1 AND v.bucket = t.bucket AND v.key = t.key AND v.version_id = t.version_id
+             AND NOT EXISTS (SELECT 1 FROM replication_tasks p
+                 WHERE p.bucket = v.bucket AND p.key = v.key AND p.version_id = v.version_id
+                 AND p.status = 'PENDING' AND p.id <> $1)",
         )
         .bind(id)
         .bind(status.as_str())
@@ -291,17 +331,34 @@ impl ReplicationQueue for PgCatalog {
         key: &str,
         before_id: i64,
     ) -> Result<Option<String>> {
-        let found: Option<Option<String>> = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT dest_version_id FROM replication_tasks
              WHERE bucket = $1 AND key = $2 AND id < $3 AND status = 'COMPLETED'
+                 AND dest_version_id IS NOT NULL
              ORDER BY id DESC LIMIT 1",
         )
         .bind(bucket)
         .bind(key)
         .bind(before_id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.flatten())
+        .await?)
+    }
+
+    async fn replica_of(&self, task: &ReplicationTask) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT dest_version_id FROM replication_tasks
+             WHERE bucket = $1 AND key = $2 AND version_id = $3 AND destination = $4
+                 AND id < $5 AND NOT delete_marker AND status = 'COMPLETED'
+                 AND dest_version_id IS NOT NULL
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&task.bucket)
+        .bind(&task.key)
+        .bind(&task.version_id)
+        .bind(&task.destination)
+        .bind(task.id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     async fn replication_tasks(

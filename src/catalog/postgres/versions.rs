@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Row as _};
 
 use super::buckets::{bucket_exists, require_bucket};
 use super::gc::claim_pending_blobs;
-use super::replication::insert_task;
+use super::replication::{insert_task, latest_task};
 use super::{PART_COLUMNS, PgCatalog, limit, lock_for_write, part_from_row, part_number, to_i64};
 use crate::bucket_settings::object_lock::{LockChange, VersionLock};
 use crate::catalog::MetaChange;
@@ -374,11 +374,12 @@ impl VersionStore for PgCatalog {
         key: &str,
         seal_id: &str,
         change: MetaChange,
+        now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        // The row lock orders concurrent taggings of the version.
+        // The row lock orders concurrent taggings of the version, and a task's end with them.
         let found = sqlx::query(
-            "SELECT row, meta FROM versions
+            "SELECT row, meta, version_id, replication_status FROM versions
              WHERE bucket = $1 AND key = $2 AND seal_id = $3 AND NOT delete_marker FOR UPDATE",
         )
         .bind(bucket)
@@ -389,12 +390,23 @@ impl VersionStore for PgCatalog {
         .ok_or(CatalogError::NoSuchKey)?;
         let row: i64 = found.try_get(0)?;
         let sealed: Vec<u8> = found.try_get(1)?;
+        let version_id: String = found.try_get(2)?;
+        let status: Option<String> = found.try_get(3)?;
+        let replicates = semantics::meta_change_replicates(&change, status.as_deref());
         let meta = self.codec.reseal(bucket, key, seal_id, &sealed, change)?;
         sqlx::query("UPDATE versions SET meta = $2 WHERE row = $1")
             .bind(row)
             .bind(meta)
             .execute(&mut *tx)
             .await?;
+        if replicates && let Some(task) = latest_task(&mut tx, bucket, key, &version_id).await? {
+            // Only the tags travel: no bytes to send.
+            insert_task(&mut tx, bucket, key, &version_id, false, &task, 0, now_ms).await?;
+            sqlx::query("UPDATE versions SET replication_status = 'PENDING' WHERE row = $1")
+                .bind(row)
+                .execute(&mut *tx)
+                .await?;
+        }
         super::commit(tx).await?;
         Ok(())
     }

@@ -94,10 +94,36 @@ pub(super) fn insert_task(
     Ok(())
 }
 
+/// The rule and destination of the latest task of a version.
+pub(super) fn latest_task(
+    tx: &Connection,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<Option<QueuedTask>> {
+    Ok(tx
+        .row(
+            "SELECT rule_id, destination FROM replication_tasks
+             WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 ORDER BY id DESC LIMIT 1",
+            params![bucket, key, version_id],
+            |r| {
+                Ok(QueuedTask {
+                    rule_id: r.get(0)?,
+                    destination: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The version's status is the task's, unless another task of the version is still pending.
 fn set_version_status(tx: &Connection, task: i64, status: TaskStatus) -> rusqlite::Result<usize> {
     tx.exec(
         "UPDATE versions SET replication_status = ?2 WHERE (bucket, key, version_id) =
-             (SELECT bucket, key, version_id FROM replication_tasks WHERE id = ?1)",
+             (SELECT bucket, key, version_id FROM replication_tasks WHERE id = ?1)
+         AND NOT EXISTS (SELECT 1 FROM replication_tasks p
+             WHERE p.bucket = versions.bucket AND p.key = versions.key
+             AND p.version_id = versions.version_id AND p.status = 'PENDING' AND p.id <> ?1)",
         params![task, status.as_str()],
     )
 }
@@ -303,12 +329,30 @@ impl ReplicationQueue for SqliteCatalog {
                 .row(
                     "SELECT dest_version_id FROM replication_tasks
                      WHERE bucket = ?1 AND key = ?2 AND id < ?3 AND status = 'COMPLETED'
+                         AND dest_version_id IS NOT NULL
                      ORDER BY id DESC LIMIT 1",
                     params![bucket, key, before_id],
-                    |r| r.get::<_, Option<String>>(0),
+                    |r| r.get::<_, String>(0),
                 )
-                .optional()?
-                .flatten())
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn replica_of(&self, task: &ReplicationTask) -> Result<Option<String>> {
+        let t = task.clone();
+        self.read(move |conn| {
+            Ok(conn
+                .row(
+                    "SELECT dest_version_id FROM replication_tasks
+                     WHERE bucket = ?1 AND key = ?2 AND version_id = ?3 AND destination = ?4
+                         AND id < ?5 AND NOT delete_marker AND status = 'COMPLETED'
+                         AND dest_version_id IS NOT NULL
+                     ORDER BY id DESC LIMIT 1",
+                    params![t.bucket, t.key, t.version_id, t.destination, t.id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?)
         })
         .await
     }

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Cached as _;
 use super::buckets::{bucket_exists, require_bucket};
 use super::gc::claim_pending_blob;
-use super::replication::insert_task;
+use super::replication::{insert_task, latest_task};
 use super::{PART_COLUMNS, SqliteCatalog, part_from_row};
 use crate::bucket_settings::object_lock::{LockChange, VersionLock};
 use crate::catalog::MetaChange;
@@ -337,25 +337,35 @@ impl VersionStore for SqliteCatalog {
         key: &str,
         seal_id: &str,
         change: MetaChange,
+        now_ms: i64,
     ) -> Result<()> {
         let (bucket, key, seal_id) = (bucket.to_owned(), key.to_owned(), seal_id.to_owned());
         let codec = self.codec.clone();
         self.call(move |conn| {
             let tx = conn.savepoint()?;
-            let (row, sealed): (i64, Vec<u8>) = tx
+            let (row, sealed, version_id, status): (i64, Vec<u8>, String, Option<String>) = tx
                 .row(
-                    "SELECT row, meta FROM versions
+                    "SELECT row, meta, version_id, replication_status FROM versions
                      WHERE bucket = ?1 AND key = ?2 AND seal_id = ?3 AND delete_marker = 0",
                     params![bucket, key, seal_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?
                 .ok_or(CatalogError::NoSuchKey)?;
+            let replicates = semantics::meta_change_replicates(&change, status.as_deref());
             let meta = codec.reseal(&bucket, &key, &seal_id, &sealed, change)?;
             tx.exec(
                 "UPDATE versions SET meta = ?2 WHERE row = ?1",
                 params![row, meta],
             )?;
+            if replicates && let Some(task) = latest_task(&tx, &bucket, &key, &version_id)? {
+                // Only the tags travel: no bytes to send.
+                insert_task(&tx, &bucket, &key, &version_id, false, &task, 0, now_ms)?;
+                tx.exec(
+                    "UPDATE versions SET replication_status = 'PENDING' WHERE row = ?1",
+                    [row],
+                )?;
+            }
             tx.commit()?;
             Ok(())
         })

@@ -265,6 +265,29 @@ impl S3Authorization {
             .map(drop)
     }
 
+    /// Put/DeleteObjectTagging of an object (bucket, key, version id) with the request's
+    /// tag `keys`: the plain or `...Version` action, or `s3:ReplicateTags` when another
+    /// region's replication brings a version's tags to its replica (the request is marked),
+    /// as S3 checks a replication role's tag changes.
+    async fn object_tag_write<T>(
+        &self,
+        req: &mut S3Request<T>,
+        (bucket, key, version_id): (String, String, Option<String>),
+        (plain, with_version): (&str, &str),
+        mut keys: Keys,
+    ) -> S3Result<()> {
+        keys.existing_object(&key, version_id.as_deref());
+        let mut action = versioned(plain, with_version, version_id.as_deref(), &mut keys);
+        if req.headers.contains_key(REPLICA_HEADER) {
+            action = "s3:ReplicateTags".to_owned();
+        }
+        let checks = [check(&action, object_arn(&bucket, &key))];
+        self.0
+            .authorize_request(req, Some(&bucket), &checks, &keys)
+            .await
+            .map(drop)
+    }
+
     /// Bucket policy management, which belongs to the owner's account whatever a policy says.
     async fn policy_management<T>(
         &self,
@@ -507,7 +530,6 @@ hooks! {
     object_tagging {
         get_object_acl(GetObjectAclInput) => "s3:GetObjectAcl" / "s3:GetObjectVersionAcl",
         get_object_tagging(GetObjectTaggingInput) => "s3:GetObjectTagging" / "s3:GetObjectVersionTagging",
-        delete_object_tagging(DeleteObjectTaggingInput) => "s3:DeleteObjectTagging" / "s3:DeleteObjectVersionTagging",
     }
 
     async fn put_object_acl(&self, req: &mut S3Request<PutObjectAclInput>) -> S3Result<()> {
@@ -531,15 +553,8 @@ hooks! {
 
     async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
         let i = &req.input;
-        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let object = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
         let mut keys = Keys::new();
-        keys.existing_object(&k, v.as_deref());
-        let action = versioned(
-            "s3:PutObjectTagging",
-            "s3:PutObjectVersionTagging",
-            v.as_deref(),
-            &mut keys,
-        );
         request_tag_keys(
             &mut keys,
             i.tagging
@@ -547,11 +562,19 @@ hooks! {
                 .iter()
                 .filter_map(|t| Some((t.key.as_deref()?, t.value.as_deref()?))),
         );
-        let checks = [check(&action, object_arn(&b, &k))];
-        self.0
-            .authorize_request(req, Some(&b), &checks, &keys)
+        let actions = ("s3:PutObjectTagging", "s3:PutObjectVersionTagging");
+        self.object_tag_write(req, object, actions, keys).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: &mut S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let object = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let actions = ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging");
+        self.object_tag_write(req, object, actions, Keys::new())
             .await
-            .map(drop)
     }
 
     async fn put_object_retention(
