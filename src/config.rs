@@ -353,6 +353,9 @@ pub struct S3Settings {
     pub allow_sse_c_over_http: bool,
     /// Largest single PUT body (AWS: 5 GiB).
     pub max_put_size: u64,
+    /// Largest file of a POST form upload. The protocol layer holds a form's file in memory
+    /// before the request is authorized, so this bounds what one form can make it hold.
+    pub max_post_size: u64,
     /// Domains served virtual-hosted style: `BUCKET.DOMAIN` addresses the bucket. Path
     /// style works on every host name.
     pub domains: Vec<String>,
@@ -363,6 +366,7 @@ impl Default for S3Settings {
         S3Settings {
             allow_sse_c_over_http: false,
             max_put_size: 5 * 1024 * 1024 * 1024,
+            max_post_size: 64 * 1024 * 1024,
             domains: Vec::new(),
         }
     }

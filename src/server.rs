@@ -77,6 +77,7 @@ pub fn s3_service(gateway: &Gateway, config: &Config, domains: &Domains) -> S3Se
     let mut b = S3ServiceBuilder::new(edge);
     let mut protocol = S3Config::default();
     protocol.xml_max_body_size = WHOLE_BODY_LIMIT;
+    protocol.post_object_max_file_size = config.s3.max_post_size;
     b.set_config(Arc::new(StaticConfigProvider::new(Arc::new(protocol))));
     b.set_auth(IdentityAuth::new(gateway.identities.clone()));
     b.set_access(S3Authorization(authorizer.clone()));

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from helpers import body_of, client_error, md5_hex, quoted
+from conftest import SealgateServer
+from helpers import body_of, client_error, md5_hex, quoted, unique_bucket
 
 TIMEOUT = 30
 
@@ -146,6 +147,25 @@ def test_post_object_too_large_for_policy(s3, bucket):
     assert _error_code(r) == "EntityTooLarge"
     with client_error(404):
         s3.head_object(Bucket=bucket, Key="limited")
+
+
+def test_post_object_file_larger_than_the_gateway_holds(tmp_path):
+    """A form's file is held in memory before authorization: [s3] max_post_size bounds it,
+    whatever the form's own policy allows."""
+    srv = SealgateServer(tmp_path, name="post-cap", config="[s3]\nmax_post_size = 1024\n").start()
+    try:
+        s3 = srv.client()
+        name = unique_bucket("postcap")
+        s3.create_bucket(Bucket=name)
+        post = s3.generate_presigned_post(Bucket=name, Key="big", Conditions=[["content-length-range", 1, 1 << 20]])
+        r = _post(post["url"], post["fields"], b"x" * 4096)
+        assert r.status_code == 400, r.text
+        assert _error_code(r) == "EntityTooLarge"
+        with client_error(404):
+            s3.head_object(Bucket=name, Key="big")
+        assert _post(post["url"], post["fields"], b"x" * 1024).status_code == 204
+    finally:
+        srv.stop()
 
 
 def test_post_object_field_violating_policy(s3, bucket):
