@@ -16,6 +16,7 @@ use super::access::{BucketAcls, canonical_id};
 use crate::bucket_settings::acl::{
     self, Acl, AclError, BucketAccessControl, Grantee, ObjectOwnership as Ownership, Permission,
 };
+use crate::catalog::ObjectVersion;
 
 fn not_supported() -> s3s::S3Error {
     s3_error!(
@@ -375,6 +376,16 @@ impl SealgateS3 {
         stored
             .filter(|_| enabled)
             .unwrap_or_else(|| Acl::private(&owner, &canonical_id(&owner)))
+    }
+
+    /// The owner listings show for version `v`: its ACL's owner where the bucket's ACLs
+    /// count (an object another account wrote under ObjectWriter), else the bucket owner.
+    pub(super) fn version_owner(&self, ext: &http::Extensions, v: &ObjectVersion) -> Owner {
+        let enabled = ext.get::<BucketAcls>().is_some_and(BucketAcls::enabled);
+        match v.meta.acl.as_ref().filter(|_| enabled) {
+            Some(acl) => Self::owner_of(&acl.owner),
+            None => self.bucket_owner(ext),
+        }
     }
 
     pub(super) async fn put_object_acl_op(

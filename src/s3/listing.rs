@@ -242,7 +242,7 @@ impl SealgateS3 {
             contents: Some(
                 page.entries
                     .iter()
-                    .map(|v| object_entry(v, encode, Some(self.bucket_owner(&req.extensions))))
+                    .map(|v| object_entry(v, encode, Some(self.version_owner(&req.extensions, v))))
                     .collect(),
             ),
             common_prefixes: page.common_prefixes(&enc),
@@ -282,10 +282,7 @@ impl SealgateS3 {
             .list_page(&input.bucket, &prefix, &delimiter, &marker, limit)
             .await?;
         let encode = input.encoding_type.is_some();
-        let owner = input
-            .fetch_owner
-            .unwrap_or(false)
-            .then(|| self.bucket_owner(&req.extensions));
+        let fetch_owner = input.fetch_owner.unwrap_or(false);
         let output = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(&prefix)),
@@ -302,7 +299,10 @@ impl SealgateS3 {
             contents: Some(
                 page.entries
                     .iter()
-                    .map(|v| object_entry(v, encode, owner.clone()))
+                    .map(|v| {
+                        let owner = fetch_owner.then(|| self.version_owner(&req.extensions, v));
+                        object_entry(v, encode, owner)
+                    })
                     .collect(),
             ),
             common_prefixes: page.common_prefixes(&enc),
@@ -386,7 +386,7 @@ impl SealgateS3 {
                     storage_class: Some(ObjectVersionStorageClass::from_static(
                         ObjectVersionStorageClass::STANDARD,
                     )),
-                    owner: Some(self.bucket_owner(&req.extensions)),
+                    owner: Some(self.version_owner(&req.extensions, v)),
                     ..Default::default()
                 });
             }

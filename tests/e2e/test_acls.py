@@ -284,6 +284,10 @@ def test_bucket_grants_let_another_account_list_and_write(clients):
     # ObjectWriter: the writer owns it, and the bucket owner cannot read it without a grant.
     acl = other.get_object_acl(Bucket=name, Key="theirs")
     assert acl["Owner"]["ID"] == other_id
+    listed = owner.list_objects_v2(Bucket=name, FetchOwner=True)["Contents"]
+    assert [o["Owner"]["ID"] for o in listed] == [other_id]
+    assert owner.list_objects(Bucket=name)["Contents"][0]["Owner"]["ID"] == other_id
+    assert owner.list_object_versions(Bucket=name)["Versions"][0]["Owner"]["ID"] == other_id
     assert error_of(lambda: owner.get_object(Bucket=name, Key="theirs"))[:2] == (403, "AccessDenied")
     other.put_object_acl(Bucket=name, Key="theirs", ACL="bucket-owner-read")
     assert owner.get_object(Bucket=name, Key="theirs")["Body"].read() == b"written by other"
