@@ -44,36 +44,12 @@ impl ObjectService {
         Ok(self.catalog.version(bucket, key, version_id).await?)
     }
 
-    /// Replaces the tags of a version (never a delete marker); nothing else of it changes.
-    /// A replicated version's replica gets the change too.
-    pub async fn set_tags(&self, v: &ObjectVersion, tags: crate::tagging::TagSet) -> Result<()> {
+    /// Changes the tags or the ACL of a version (never a delete marker); nothing else of it
+    /// changes. A replicated version's replica gets a tag change too.
+    pub async fn set_meta(&self, v: &ObjectVersion, change: MetaChange) -> Result<()> {
         Ok(self
             .catalog
-            .set_meta(
-                &v.bucket,
-                &v.key,
-                &v.seal_id,
-                MetaChange::Tags(tags),
-                self.now_ms(),
-            )
-            .await?)
-    }
-
-    /// Replaces the ACL of the version `v` (none: the bucket owner's FULL_CONTROL).
-    pub async fn set_acl(
-        &self,
-        v: &ObjectVersion,
-        acl: Option<crate::bucket_settings::acl::Acl>,
-    ) -> Result<()> {
-        Ok(self
-            .catalog
-            .set_meta(
-                &v.bucket,
-                &v.key,
-                &v.seal_id,
-                MetaChange::Acl(acl),
-                self.now_ms(),
-            )
+            .set_meta(&v.bucket, &v.key, &v.seal_id, change, self.now_ms())
             .await?)
     }
 

@@ -16,7 +16,7 @@ use super::access::{BucketAcls, canonical_id};
 use crate::bucket_settings::acl::{
     self, Acl, AclError, BucketAccessControl, Grantee, ObjectOwnership as Ownership, Permission,
 };
-use crate::catalog::ObjectVersion;
+use crate::catalog::{MetaChange, ObjectVersion};
 
 fn not_supported() -> s3s::S3Error {
     s3_error!(
@@ -415,7 +415,9 @@ impl SealgateS3 {
         if bucket.block_public && acl.is_public() {
             return Err(public_acl_blocked());
         }
-        self.svc.set_acl(&v, stored(acl, &bucket.owner)).await?;
+        self.svc
+            .set_meta(&v, MetaChange::Acl(stored(acl, &bucket.owner)))
+            .await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 

@@ -8,7 +8,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 use super::SealgateS3;
 use super::request::reported_version;
 use crate::bucket_settings::BucketTagging;
-use crate::catalog::{CatalogError, ObjectVersion};
+use crate::catalog::{CatalogError, MetaChange, ObjectVersion};
 use crate::objects::ObjectError;
 use crate::tagging::{self, TagSet, Tagged};
 
@@ -71,13 +71,16 @@ impl SealgateS3 {
         tags: TagSet,
     ) -> S3Result<Option<String>> {
         let v = self.live_version(bucket, key, version_id).await?;
-        self.svc.set_tags(&v, tags).await.map_err(|e| match e {
-            // Deleted since it was found.
-            ObjectError::Catalog(CatalogError::NoSuchKey) if version_id.is_some() => {
-                CatalogError::NoSuchVersion.into()
-            }
-            e => S3Error::from(e),
-        })?;
+        self.svc
+            .set_meta(&v, MetaChange::Tags(tags))
+            .await
+            .map_err(|e| match e {
+                // Deleted since it was found.
+                ObjectError::Catalog(CatalogError::NoSuchKey) if version_id.is_some() => {
+                    CatalogError::NoSuchVersion.into()
+                }
+                e => S3Error::from(e),
+            })?;
         Ok(reported_version(&v.version_id))
     }
 
