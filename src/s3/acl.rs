@@ -16,7 +16,7 @@ use super::access::{BucketAcls, canonical_id};
 use crate::bucket_settings::acl::{
     self, Acl, AclError, BucketAccessControl, Grantee, ObjectOwnership as Ownership, Permission,
 };
-use crate::catalog::{MetaChange, ObjectVersion};
+use crate::catalog::{CatalogError, MetaChange, ObjectVersion};
 
 fn not_supported() -> s3s::S3Error {
     s3_error!(
@@ -292,17 +292,20 @@ fn ownership_refuses_acl() -> s3s::S3Error {
     )
 }
 
-impl SealgateS3 {
-    /// The bucket's access control and its owner's account.
-    async fn access_control(&self, bucket: &str) -> S3Result<(BucketAccessControl, String)> {
-        let b = self.svc.bucket(bucket).await?;
-        let owner = b
-            .owner_account
-            .clone()
-            .unwrap_or_else(|| self.account_id.clone());
-        Ok((b.access_control()?, owner))
-    }
+/// A version's stored ACL where its bucket's ACLs count (authorization's record says).
+fn acl_in_force<'a>(ext: &http::Extensions, stored: Option<&'a Acl>) -> Option<&'a Acl> {
+    ext.get::<BucketAcls>().and_then(|b| b.in_force(stored))
+}
 
+/// The bucket's ownership, ACL and owner, as its authorization found them; a request
+/// authorized without them addressed a bucket that does not exist.
+fn bucket_acls(ext: &http::Extensions) -> S3Result<BucketAcls> {
+    ext.get::<BucketAcls>()
+        .cloned()
+        .ok_or_else(|| CatalogError::NoSuchBucket.into())
+}
+
+impl SealgateS3 {
     async fn store_access_control(&self, bucket: &str, c: &BucketAccessControl) -> S3Result<()> {
         Ok(self.svc.set_bucket_setting(bucket, Some(c)).await?)
     }
@@ -311,10 +314,11 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        let (control, owner) = self.access_control(&req.input.bucket).await?;
+        let BucketAcls { control, owner, .. } = bucket_acls(&req.extensions)?;
+        let enabled = control.acls_enabled();
         let acl = control
             .acl
-            .filter(|_| control.ownership != Some(Ownership::BucketOwnerEnforced))
+            .filter(|_| enabled)
             .unwrap_or_else(|| Acl::private(&owner, &canonical_id(&owner)));
         Ok(S3Response::new(GetBucketAclOutput {
             grants: Some(grants_dto(&acl)),
@@ -327,7 +331,12 @@ impl SealgateS3 {
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let i = &req.input;
-        let (mut control, owner) = self.access_control(&i.bucket).await?;
+        let BucketAcls {
+            mut control,
+            owner,
+            block_public,
+            ..
+        } = bucket_acls(&req.extensions)?;
         let acl = asked_or_document(
             &asked_bucket_acl!(i),
             i.access_control_policy.as_ref(),
@@ -340,11 +349,7 @@ impl SealgateS3 {
                 false => Err(not_supported()),
             };
         }
-        let blocks = req
-            .extensions
-            .get::<BucketAcls>()
-            .is_none_or(|b| b.block_public);
-        if blocks && acl.is_public() {
+        if block_public && acl.is_public() {
             return Err(public_acl_blocked());
         }
         control.acl = stored(acl, &owner);
@@ -360,7 +365,7 @@ impl SealgateS3 {
         let v = self
             .live_version(&i.bucket, &i.key, i.version_id.as_deref())
             .await?;
-        let acl = self.object_acl_of(&req.extensions, v.meta.acl);
+        let acl = self.object_acl_of(&req.extensions, v.meta.acl.as_ref());
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(grants_dto(&acl)),
             owner: Some(Self::owner_of(&acl.owner)),
@@ -370,19 +375,20 @@ impl SealgateS3 {
 
     /// The ACL in force for a version whose stored ACL is `stored`: none (or ACLs
     /// disabled) is the bucket owner's FULL_CONTROL.
-    fn object_acl_of(&self, ext: &http::Extensions, stored: Option<Acl>) -> Acl {
-        let owner = self.bucket_owner_account(ext);
-        let enabled = ext.get::<BucketAcls>().is_some_and(BucketAcls::enabled);
-        stored
-            .filter(|_| enabled)
-            .unwrap_or_else(|| Acl::private(&owner, &canonical_id(&owner)))
+    fn object_acl_of(&self, ext: &http::Extensions, stored: Option<&Acl>) -> Acl {
+        match acl_in_force(ext, stored) {
+            Some(acl) => acl.clone(),
+            None => {
+                let owner = self.bucket_owner_account(ext);
+                Acl::private(&owner, &canonical_id(&owner))
+            }
+        }
     }
 
     /// The owner listings show for version `v`: its ACL's owner where the bucket's ACLs
     /// count (an object another account wrote under ObjectWriter), else the bucket owner.
     pub(super) fn version_owner(&self, ext: &http::Extensions, v: &ObjectVersion) -> Owner {
-        let enabled = ext.get::<BucketAcls>().is_some_and(BucketAcls::enabled);
-        match v.meta.acl.as_ref().filter(|_| enabled) {
+        match acl_in_force(ext, v.meta.acl.as_ref()) {
             Some(acl) => Self::owner_of(&acl.owner),
             None => self.bucket_owner(ext),
         }
@@ -405,7 +411,7 @@ impl SealgateS3 {
                 false => Err(not_supported()),
             };
         };
-        let current = self.object_acl_of(&req.extensions, v.meta.acl.clone());
+        let current = self.object_acl_of(&req.extensions, v.meta.acl.as_ref());
         let acl = asked_or_document(
             &asked,
             i.access_control_policy.as_ref(),
@@ -425,13 +431,15 @@ impl SealgateS3 {
         &self,
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-        let (control, _) = self.access_control(&req.input.bucket).await?;
-        let ownership = control.ownership.ok_or_else(|| {
-            s3_error!(
-                OwnershipControlsNotFoundError,
-                "The bucket ownership controls were not found"
-            )
-        })?;
+        let ownership = bucket_acls(&req.extensions)?
+            .control
+            .ownership
+            .ok_or_else(|| {
+                s3_error!(
+                    OwnershipControlsNotFoundError,
+                    "The bucket ownership controls were not found"
+                )
+            })?;
         Ok(S3Response::new(GetBucketOwnershipControlsOutput {
             ownership_controls: Some(ownership_controls(ownership)),
         }))
@@ -442,7 +450,9 @@ impl SealgateS3 {
         req: S3Request<PutBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
         let i = &req.input;
-        let (mut control, owner) = self.access_control(&i.bucket).await?;
+        let BucketAcls {
+            mut control, owner, ..
+        } = bucket_acls(&req.extensions)?;
         let [rule] = i.ownership_controls.rules.as_slice() else {
             return Err(super::errors::malformed_xml());
         };
@@ -464,7 +474,7 @@ impl SealgateS3 {
         &self,
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-        let (mut control, _) = self.access_control(&req.input.bucket).await?;
+        let mut control = bucket_acls(&req.extensions)?.control;
         control.ownership = None;
         self.store_access_control(&req.input.bucket, &control)
             .await?;

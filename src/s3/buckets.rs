@@ -33,11 +33,13 @@ impl SealgateS3 {
             }
         }
         let owner = self.caller_account(&req.extensions);
-        // A bucket that exists answers as such whatever ACL the request carries (clients
-        // that create the bucket before each upload send their object ACL here too).
-        let access_control = match self.svc.bucket(&input.bucket).await {
-            Ok(_) => None,
-            Err(_) => super::acl::for_new_bucket(&input, &owner)?,
+        // A bucket that exists (authorization found its access control) answers as such
+        // whatever ACL the request carries: clients that create the bucket before each
+        // upload send their object ACL here too.
+        let exists = req.extensions.get::<super::access::BucketAcls>().is_some();
+        let access_control = match exists {
+            true => None,
+            false => super::acl::for_new_bucket(&input, &owner)?,
         };
         self.svc
             .create_bucket(

@@ -363,8 +363,8 @@ def test_s3cmd_and_the_aws_cli_set_public_acls_where_acls_are_enabled(gw, client
     run("put", str(f), f"s3://{name}/f.txt")
     run("setacl", "--acl-public", f"s3://{name}/f.txt")
     assert anon.get_object(Bucket=name, Key="f.txt")["Body"].read() == b"shared"
-    assert "AllUsers" in run("info", f"s3://{name}/f.txt").stdout or "anon" in run(
-        "info", f"s3://{name}/f.txt").stdout.lower()
+    info = run("info", f"s3://{name}/f.txt").stdout
+    assert "AllUsers" in info or "anon" in info.lower(), info
     AwsCli(gw)("s3", "cp", str(f), f"s3://{name}/cli.txt", "--acl", "public-read")
     assert anon.get_object(Bucket=name, Key="cli.txt")["Body"].read() == b"shared"
 

@@ -53,10 +53,15 @@ impl BucketAcls {
         self.enabled() && object_permission(action).is_some()
     }
 
-    /// The ACL of the version with metadata `meta`, when it counts; none is the bucket
-    /// owner's FULL_CONTROL.
+    /// A version's stored ACL, when it counts (ACLs enabled); none is the bucket owner's
+    /// FULL_CONTROL.
+    pub fn in_force<'a>(&self, stored: Option<&'a Acl>) -> Option<&'a Acl> {
+        stored.filter(|_| self.enabled())
+    }
+
+    /// The ACL of the version with metadata `meta`, when it counts.
     pub(super) fn object_acl(&self, meta: Option<&ObjectMeta>) -> Option<Acl> {
-        meta.and_then(|m| m.acl.clone()).filter(|_| self.enabled())
+        self.in_force(meta.and_then(|m| m.acl.as_ref())).cloned()
     }
 
     /// What the bucket's ACL and `object_acl` grant `principal` for `action`.
@@ -76,14 +81,17 @@ impl BucketAcls {
         let caller = AclCaller {
             canonical_id: canonical.as_deref(),
         };
-        let bucket_acl = self
-            .control
-            .acl
-            .clone()
-            .unwrap_or_else(|| Acl::private(&self.owner, &super::canonical_id(&self.owner)));
+        let private;
+        let bucket_acl = match &self.control.acl {
+            Some(acl) => acl,
+            None => {
+                private = Acl::private(&self.owner, &super::canonical_id(&self.owner));
+                &private
+            }
+        };
         let mut grants = ResourceGrants::default();
         let pairs = [
-            (bucket_permission(action), Some(&bucket_acl)),
+            (bucket_permission(action), Some(bucket_acl)),
             (object_permission(action), object_acl),
         ];
         for (permission, acl) in pairs {
